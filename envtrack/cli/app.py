@@ -1,0 +1,51 @@
+"""The typer application every command module registers on.
+
+Command modules import heavy dependencies (grpc, docker, rich, libcst) inside their
+functions, so `envtrack --help` and cached rebuilds start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from envtrack import __version__
+from envtrack.errors import EnvtrackError
+
+app = typer.Typer(
+    name="envtrack",
+    help="Keep a machine-learning dev environment and its build.envd in step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+engine_app = typer.Typer(help="Set up and inspect the container engine.", no_args_is_help=True)
+app.add_typer(engine_app, name="engine")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"envtrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """envtrack: an ordered, cached envd builder that records what you change at runtime."""
+
+
+def fail(error: EnvtrackError) -> None:
+    """Print an EnvtrackError as one line (plus an optional hint) and exit with its code."""
+    print(f"envtrack: {error.message}" if not _located(error) else error.message, file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+    raise typer.Exit(error.exit_code)
+
+
+def _located(error: EnvtrackError) -> bool:
+    from envtrack.errors import LocatedError
+
+    return isinstance(error, LocatedError)

@@ -1,0 +1,58 @@
+"""Names and paths derived from where build.envd lives: one project per directory."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from envtrack.errors import EnvtrackError
+
+DEFAULT_FILE = "build.envd"
+BASE_IMAGE = "envtrack/base:bookworm"
+
+
+@dataclass(frozen=True)
+class Project:
+    envd_file: Path          # absolute path of build.envd
+
+    @classmethod
+    def find(cls, file: str | Path | None = None) -> "Project":
+        """The project for FILE (a build.envd or a directory holding one; default: cwd)."""
+        path = Path(file) if file else Path.cwd()
+        if path.is_dir():
+            path = path / DEFAULT_FILE
+        if not path.is_file():
+            raise EnvtrackError(f"{path}: no such envd file", exit_code=2)
+        return cls(path.resolve())
+
+    @property
+    def dir(self) -> Path:
+        return self.envd_file.parent
+
+    @property
+    def name(self) -> str:
+        """Docker-safe project name from the directory name."""
+        slug = re.sub(r"[^a-z0-9._-]+", "-", self.dir.name.lower()).strip("-._")
+        return slug or "project"
+
+    @property
+    def state_dir(self) -> Path:
+        """Host directory for the journal, backups and locks: `.envtrack/` beside build.envd."""
+        return self.dir / ".envtrack"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "journal.db"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.state_dir / "backups"
+
+    @property
+    def image_repo(self) -> str:
+        return f"envtrack/{self.name}"
+
+    @property
+    def container_name(self) -> str:
+        return f"envtrack-{self.name}"
