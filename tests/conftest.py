@@ -1,0 +1,48 @@
+"""Shared fixtures. Integration tests need the real Docker Engine: they fail, never skip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "envtrack/base:bookworm"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A docker SDK client for the real engine. Missing engine is a test failure, not a skip."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except Exception as error:  # noqa: BLE001 - any reason the engine is unreachable
+        pytest.fail(f"Docker Engine unreachable ({error}); run `envtrack engine setup` first", pytrace=False)
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"base image {BASE_IMAGE} missing; run `envtrack engine setup` first", pytrace=False)
+    return client
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900):
+    """Run the installed `envtrack` as a user would, in a subprocess."""
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run(
+        [sys.executable, "-m", "envtrack", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"envtrack {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
