@@ -1,0 +1,220 @@
+"""The I/O shell: read a lock, an image or a running container into a `Side`.
+
+Images and containers are read by running envtrack/records.py on their own python3
+(standard library only), so nothing is installed into them and nothing needs a shell:
+a container gets an exec, an image a throwaway container that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from envtrack.errors import EnvtrackError
+from envtrack.project import Project
+from envtrack.records import Package
+from envtrack.snapshot.lock import ImageRef, Lock, package_from_json, parse_lock
+from envtrack.snapshot.report import Side
+
+PREFIXES = ("lock", "image", "container", "project")
+
+
+class Engine:
+    """A docker SDK client made on first use, so reading two locks never touches the engine."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env(timeout=300)
+                self._client.ping()
+            except Exception as error:  # noqa: BLE001 - every reason the engine is unreachable
+                raise EnvtrackError(f"Docker Engine unreachable: {error}",
+                                    hint="run `envtrack engine setup` or `envtrack doctor`") from None
+        return self._client
+
+
+def read_side(spec: str, engine: Engine) -> Side:
+    """What `envtrack diff` was given: [lock:|image:|container:|project:]SPEC."""
+    kind, _, rest = spec.partition(":")
+    if kind in PREFIXES and rest:
+        return _READERS[kind](rest, engine)
+    path = Path(spec)
+    if path.is_dir() or (path.is_file() and path.suffix == ".envd"):
+        return read_project(spec, engine)
+    if path.is_file():
+        return read_lock_side(spec, engine)
+    found = _find_container(spec, engine)
+    if found is not None:
+        return container_side(found, f"container {spec}")
+    return read_image(spec, engine)
+
+
+def read_lock_file(path: str | Path) -> Lock:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EnvtrackError(f"{path}: no such lock file", exit_code=2,
+                            hint="create one with `envtrack snapshot`") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise EnvtrackError(f"{path}: cannot read lock file: {error}", exit_code=2) from None
+    return parse_lock(text, str(path))
+
+
+def read_lock_side(spec: str, engine: Engine) -> Side:
+    return Side(spec, read_lock_file(spec))
+
+
+def read_project(spec: str, engine: Engine) -> Side:
+    project = Project.find(spec)
+    container = running_container(project, engine)
+    return Side(f"environment {project.name} (container {project.container_name})",
+                project_lock(project, container, engine))
+
+
+def read_image(spec: str, engine: Engine) -> Side:
+    import docker
+
+    try:
+        image = engine.client.images.get(spec)
+    except docker.errors.ImageNotFound:
+        raise EnvtrackError(
+            f"{spec}: not a lock file, project directory, running container or local image", exit_code=2
+        ) from None
+    packages = inventory_of_image(engine, image.id, spec)
+    return Side(f"image {spec}", Lock(packages, image=ImageRef(spec, image.id)))
+
+
+def read_container(spec: str, engine: Engine) -> Side:
+    found = _find_container(spec, engine)
+    if found is None:
+        raise EnvtrackError(f"{spec}: no running container of that name", exit_code=2)
+    return container_side(found, f"container {spec}")
+
+
+def container_side(container: Any, label: str) -> Side:
+    image_ref = container.attrs.get("Config", {}).get("Image", "")
+    packages = inventory_of_container(container)
+    return Side(label, Lock(packages, image=ImageRef(image_ref, container.image.id)))
+
+
+_READERS: dict[str, Callable[[str, Engine], Side]] = {
+    "lock": read_lock_side, "image": read_image, "container": read_container, "project": read_project,
+}
+
+
+def running_container(project: Project, engine: Engine) -> Any:
+    found = _find_container(project.container_name, engine)
+    if found is None:
+        raise EnvtrackError(f"no running environment for {project.envd_file} "
+                            f"(container {project.container_name})", hint="start it with `envtrack up`")
+    return found
+
+
+def project_lock(project: Project, container: Any, engine: Engine, lock_dir: Path | None = None) -> Lock:
+    """The lock of a project's running container: its packages, images and build.envd digest."""
+    image_ref = container.attrs.get("Config", {}).get("Image", "")
+    envd_file = os.path.relpath(project.envd_file, lock_dir or project.dir)
+    return Lock(
+        packages=inventory_of_container(container),
+        image=ImageRef(image_ref, container.image.id),
+        base=base_image(project, engine),
+        envd_file=Path(envd_file).as_posix(),
+        envd_sha256=hashlib.sha256(project.envd_file.read_bytes()).hexdigest(),
+    )
+
+
+def base_image(project: Project, engine: Engine) -> ImageRef:
+    """build.envd's base(image=...) and the local image ID it resolves to."""
+    ref = _base_ref(project)
+    if not ref:
+        return ImageRef()
+    import docker
+
+    try:
+        return ImageRef(ref, engine.client.images.get(ref).id)
+    except docker.errors.ImageNotFound:
+        return ImageRef(ref, "")
+
+
+def _base_ref(project: Project) -> str:
+    try:
+        from envtrack.frontend import load_plan
+
+        plan = load_plan(project.envd_file)
+    except ImportError:
+        return ""
+    except EnvtrackError as error:
+        print(f"envtrack: warning: base image not recorded: {error.message}", file=sys.stderr)
+        return ""
+    return next((str(s.args.get("image", "")) for s in plan.steps if s.kind == "base"), "")
+
+
+def records_command() -> list[str]:
+    """python3 running records.py from source, so nothing is copied into the container."""
+    import envtrack.records
+
+    source = Path(envtrack.records.__file__).read_text(encoding="utf-8")
+    return ["python3", "-c", source, "--root", "/"]
+
+
+def inventory_of_container(container: Any) -> tuple[Package, ...]:
+    code, (stdout, stderr) = container.exec_run(records_command(), demux=True)
+    if code != 0:
+        raise EnvtrackError(f"reading packages in container {container.name} failed (exit {code}): "
+                            f"{_last_line(stderr)}")
+    return parse_inventory(stdout or b"", f"container {container.name}")
+
+
+def inventory_of_image(engine: Engine, image_id: str, label: str) -> tuple[Package, ...]:
+    """Run records.py in a throwaway, network-less container of the image."""
+    import docker
+
+    command = records_command()
+    try:
+        stdout = engine.client.containers.run(
+            image_id, command=command[1:], entrypoint=command[:1], remove=True,
+            network_disabled=True, stdout=True, stderr=False, labels={"envtrack.role": "inventory"},
+        )
+    except docker.errors.ContainerError as error:
+        raise EnvtrackError(f"reading packages in image {label} failed (exit {error.exit_status}): "
+                            f"{_last_line(error.stderr)}") from None
+    except docker.errors.APIError as error:
+        raise EnvtrackError(f"cannot run image {label}: {error.explanation or error}") from None
+    return parse_inventory(stdout, f"image {label}")
+
+
+def parse_inventory(output: bytes, where: str) -> tuple[Package, ...]:
+    try:
+        records = json.loads(output)
+        return tuple(package_from_json(record) for record in records)
+    except (ValueError, KeyError, TypeError) as error:
+        raise EnvtrackError(f"unexpected package list from {where}: {error}") from None
+
+
+def _find_container(name: str, engine: Engine) -> Any:
+    import docker
+
+    try:
+        container = engine.client.containers.get(name)
+    except docker.errors.NotFound:
+        return None
+    if container.status != "running":
+        raise EnvtrackError(f"container {name} is {container.status}, not running",
+                            hint="start it (`envtrack up`) or diff its image instead")
+    return container
+
+
+def _last_line(stderr: bytes | None) -> str:
+    lines = (stderr or b"").decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "no error output"
