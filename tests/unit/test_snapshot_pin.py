@@ -65,3 +65,20 @@ def test_a_package_missing_from_the_lock_fails_at_its_step():
     with pytest.raises(LocatedError) as caught:
         pin_plan(plan, LOCK, "team.lock")
     assert str(caught.value).startswith("build.envd:7:5: apt package 'curl' is not in team.lock")
+
+
+def test_a_missing_pinned_version_is_named_in_the_error():
+    from pathlib import Path
+
+    from envtrack.errors import EnvtrackError
+    from envtrack.snapshot.locked import explain_failure
+    from envtrack.snapshot.pin import Pin
+
+    pins = (Pin("apt", "jq", "1.6-2.1", "jq=1.6-2.1"), Pin("pip", "typing-extensions", "4.9.0", "typing_extensions==4.9.0"))
+    apt_log = EnvtrackError("step install.apt_packages failed:\nE: Version '1.6-2.1' for 'jq' was not found")
+    explained = explain_failure(apt_log, pins, Path("envtrack.lock"))
+    assert explained.message == "pinned version not available: apt jq 1.6-2.1 (from envtrack.lock)"
+    pip_log = EnvtrackError("ERROR: No matching distribution found for typing_extensions==4.9.0")
+    assert "pip typing-extensions 4.9.0" in explain_failure(pip_log, pins, Path("envtrack.lock")).message
+    unrelated = EnvtrackError("executor failed running [/bin/sh -c exit 3]: exit code: 3")
+    assert explain_failure(unrelated, pins, Path("envtrack.lock")) is unrelated
