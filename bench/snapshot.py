@@ -3,7 +3,7 @@
 1. Snapshot of a running container with >= 300 dpkg and >= 150 pip packages, against
    `dpkg-query -W` plus `pip list --format=freeze` in the same container, same run
    (target: ratio <= 1.5). The container's image is built once (apt + pip installs on the
-   local base image, committed as envtrack/bench-snapshot:1) and reused afterwards.
+   local base image, committed as envtrack/bench-snapshot:2) and reused afterwards.
 2. Diff of two synthetic 5,000-package locks, parse + diff + render (target: < 100 ms).
 """
 
@@ -25,11 +25,13 @@ from envtrack.snapshot.lock import ImageRef, Lock, parse_lock, render_lock  # no
 from envtrack.snapshot.report import Side, render_text  # noqa: E402
 
 BASE = "envtrack/base:bookworm"
-IMAGE = "envtrack/bench-snapshot:1"
+IMAGE = "envtrack/bench-snapshot:2"
 CA_PATH = "/etc/envtrack/host-ca.crt"   # its own path: installing ca-certificates rewrites the default bundle
-APT = ["python3-pip", "python3-venv", "git", "curl", "jq", "build-essential", "python3-numpy", "less", "procps"]
+APT = ["python3-pip", "python3-venv", "git", "curl", "jq", "build-essential", "python3-numpy", "less", "procps",
+       "python3-matplotlib", "vim", "openssh-client", "iproute2", "gdb"]
 PIP = ["jupyterlab", "pandas", "requests", "flask", "sqlalchemy", "pytest", "black", "httpx", "rich",
-       "typer", "pydantic", "boto3", "pyyaml", "click", "tqdm", "attrs", "fastapi", "mypy"]
+       "typer", "pydantic", "boto3", "pyyaml", "click", "tqdm", "attrs", "fastapi", "mypy",
+       "poetry", "sphinx", "django", "tox"]
 ENV = {"PIP_CERT": CA_PATH, "SSL_CERT_FILE": CA_PATH, "REQUESTS_CA_BUNDLE": CA_PATH,
        "DEBIAN_FRONTEND": "noninteractive", "PIP_BREAK_SYSTEM_PACKAGES": "1", "PIP_NO_CACHE_DIR": "1",
        "PIP_DISABLE_PIP_VERSION_CHECK": "1"}

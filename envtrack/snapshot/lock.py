@@ -75,8 +75,26 @@ def package_to_json(package: Package) -> dict[str, Any]:
     for name in _OPTIONAL_TEXT:
         if getattr(package, name):
             record[name] = getattr(package, name)
+    if package.source:
+        # records.py redacts already; a lock is shared, so never trust that a caller did.
+        record["source"] = _redact(package.source)
     record["requested"] = bool(package.requested)
     return record
+
+
+def _redact(url: str) -> str:
+    from envtrack import records
+
+    redact = getattr(records, "redact_url", None)  # D's implementation; contract names it
+    return redact(url) if redact else _strip_userinfo(url)
+
+
+def _strip_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    if sep and "@" in host:
+        host = "****@" + host.rpartition("@")[2]
+    return f"{scheme}{sep}{host}{slash}{path}" if sep else url
 
 
 def package_from_json(record: dict[str, Any]) -> Package:

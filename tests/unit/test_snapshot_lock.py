@@ -86,3 +86,11 @@ def test_drift_notes_separate_a_stale_lock_from_a_rebuilt_image():
                   envd_file="build.envd", envd_sha256="f" * 64)
     stale, _ = drift_notes(locked, edited)
     assert len(stale) == 2 and "build.envd changed since the lock" in stale[1]
+
+
+def test_credentials_in_source_urls_never_reach_the_lock():
+    leaky = Package("pip", "private", "1.0", "/usr/lib/python3/dist-packages", True,
+                    source="git+https://alice:s3cret@git.example.org/team/private.git@abc123")
+    text = render_lock(_lock([leaky]))
+    assert "s3cret" not in text and "alice" not in text
+    assert "git.example.org/team/private.git@abc123" in text
