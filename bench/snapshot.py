@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 import statistics
@@ -111,32 +112,50 @@ def bench_snapshot(container, rounds: int = 7) -> None:
     print(f"ratio {ratio:.2f} (target <= 1.5): {'OK' if ratio <= 1.5 else 'MISSED'}")
 
 
-def synthetic_lock(seed: int, size: int = 5000) -> str:
+def synthetic_packages(size: int = 5000, seed: int = 1) -> list[Package]:
     rng = random.Random(seed)
     envs = {"apt": "/", "pip": "/usr/local/lib/python3.11/dist-packages", "conda": "/opt/conda"}
     packages = []
     for i in range(size):
         manager = ("apt", "apt", "pip", "conda")[i % 4]
-        if rng.random() < 0.02:
-            continue  # removed on one side
         packages.append(Package(manager, f"package-{i:05d}", f"{i % 13}.{rng.randrange(40)}.0", envs[manager],
                                 rng.random() < 0.1, arch="amd64" if manager == "apt" else "",
                                 build="py311_0" if manager == "conda" else ""))
-    return render_lock(Lock(tuple(packages)))
+    return packages
+
+
+def drifted(packages: list[Package], share: float, seed: int = 2) -> list[Package]:
+    """A teammate's copy: SHARE of the packages upgraded, removed or replaced by new ones."""
+    rng = random.Random(seed)
+    out = []
+    for i, package in enumerate(packages):
+        roll = rng.random()
+        if roll >= share:
+            out.append(package)
+        elif roll < share / 3:
+            out.append(dataclasses.replace(package, version=package.version + ".post1"))
+        elif roll < 2 * share / 3:
+            out.append(dataclasses.replace(package, name=f"added-{i:05d}"))
+        # else: removed
+    return out
 
 
 def bench_diff(rounds: int = 20) -> None:
-    text_a, text_b = synthetic_lock(1), synthetic_lock(2)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        a, b = parse_lock(text_a, "a.lock"), parse_lock(text_b, "b.lock")
-        result = diff_packages(a.packages, b.packages)
-        render_text(result, Side("a.lock", a), Side("b.lock", b))
-        times.append(time.perf_counter() - start)
-    print(f"diff of two locks ({len(a.packages)} and {len(b.packages)} packages; "
-          f"{result.count('added')} added, {result.count('removed')} removed, {result.count('changed')} changed): "
-          f"median {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms (target < 100 ms)")
+    base = synthetic_packages()
+    for share in (0.05, 1.0):
+        text_a = render_lock(Lock(tuple(base)))
+        text_b = render_lock(Lock(tuple(drifted(base, share))))
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            a, b = parse_lock(text_a, "a.lock"), parse_lock(text_b, "b.lock")
+            result = diff_packages(a.packages, b.packages)
+            render_text(result, Side("a.lock", a), Side("b.lock", b))
+            times.append(time.perf_counter() - start)
+        print(f"diff of two locks ({len(a.packages)} and {len(b.packages)} packages; "
+              f"{result.count('added')} added, {result.count('removed')} removed, "
+              f"{result.count('changed')} changed), parse + diff + render: "
+              f"median {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms (target < 100 ms)")
 
 
 if __name__ == "__main__":

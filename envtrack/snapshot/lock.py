@@ -99,16 +99,57 @@ def _strip_userinfo(url: str) -> str:
 
 def package_from_json(record: dict[str, Any]) -> Package:
     """A Package from records.py's JSON output or a lock line (unknown keys are ignored)."""
-    return Package(
-        manager=record["manager"], name=record["name"], version=record["version"],
-        env=record["env"], requested=bool(record.get("requested", False)),
-        arch=record.get("arch", "") or "", source=record.get("source", "") or "",
-        build=record.get("build", "") or "",
-    )
+    get = record.get
+    return Package(record["manager"], record["name"], record["version"], record["env"],
+                   bool(get("requested", False)), get("arch") or "", get("source") or "", get("build") or "")
 
 
 def parse_lock(text: str, file: str) -> Lock:
     """Read a lock; any defect raises LocatedError naming FILE:LINE:COL."""
+    fast = _parse_well_formed(text, file)
+    return fast if fast is not None else _parse_checking_each_line(text, file)
+
+
+def _parse_well_formed(text: str, file: str) -> Lock | None:
+    """One json.loads for the whole file; None at the first doubt, so the line-by-line
+    reader can report exactly where. Keeps a 5,000-package lock in the low milliseconds."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        records = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        return None
+    if len(records) != len(lines):
+        return None  # a line held more than one value
+    if not records or not isinstance(records[0], dict) or records[0].get("envtrack_lock") != LOCK_VERSION:
+        return None
+    header = records[0]
+    if not all(isinstance(header.get(s, {}), dict) for s in ("image", "base", "envd")):
+        return None
+    packages, keys = [], set()
+    for record in records[1:]:
+        if not _well_formed(record):
+            return None
+        package = package_from_json(record)
+        keys.add(package.key)
+        packages.append(package)
+    if len(keys) != len(packages):
+        return None  # a duplicate: let the careful reader say which line
+    return _lock_from(header, packages, file)
+
+
+def _well_formed(record: Any) -> bool:
+    # Unrolled on purpose: this runs once per package on the fast path.
+    if type(record) is not dict or "envtrack_lock" in record or record.get("manager") not in MANAGERS:
+        return False
+    env, name, version = record.get("env"), record.get("name"), record.get("version")
+    if type(env) is not str or type(name) is not str or type(version) is not str or not (env and name and version):
+        return False
+    get = record.get
+    return (type(get("arch", "")) is str and type(get("source", "")) is str and type(get("build", "")) is str
+            and type(get("requested", False)) is bool)
+
+
+def _parse_checking_each_line(text: str, file: str) -> Lock:
     header: dict[str, Any] | None = None
     packages: list[Package] = []
     seen: dict[tuple[str, str, str], int] = {}

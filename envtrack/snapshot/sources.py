@@ -177,21 +177,71 @@ def inventory_of_container(container: Any) -> tuple[Package, ...]:
 
 
 def inventory_of_image(engine: Engine, image_id: str, label: str) -> tuple[Package, ...]:
-    """Run records.py in a throwaway, network-less container of the image."""
+    """Run records.py in a throwaway, network-less container of the image, removed afterwards.
+
+    An image without python3 (a bare distro base) is read from its files instead: the
+    installer records are copied out of the never-started container and parsed here.
+    """
     import docker
 
     command = records_command()
+    container = engine.client.containers.create(
+        image_id, command=command[1:], entrypoint=command[:1], network_disabled=True,
+        labels={"envtrack.role": "inventory"},
+    )
     try:
-        stdout = engine.client.containers.run(
-            image_id, command=command[1:], entrypoint=command[:1], remove=True,
-            network_disabled=True, stdout=True, stderr=False, labels={"envtrack.role": "inventory"},
-        )
-    except docker.errors.ContainerError as error:
-        raise EnvtrackError(f"reading packages in image {label} failed (exit {error.exit_status}): "
-                            f"{_last_line(error.stderr)}") from None
-    except docker.errors.APIError as error:
-        raise EnvtrackError(f"cannot run image {label}: {error.explanation or error}") from None
-    return parse_inventory(stdout, f"image {label}")
+        try:
+            container.start()
+        except docker.errors.APIError as error:
+            if "executable file not found" in str(error) or "no such file or directory" in str(error):
+                return inventory_from_files(container)
+            raise EnvtrackError(f"cannot run image {label}: {error.explanation or error}") from None
+        status = container.wait()
+        stdout = container.logs(stdout=True, stderr=False)
+        if status.get("StatusCode") != 0:
+            stderr = container.logs(stdout=False, stderr=True)
+            raise EnvtrackError(f"reading packages in image {label} failed "
+                                f"(exit {status.get('StatusCode')}): {_last_line(stderr)}")
+        return parse_inventory(stdout, f"image {label}")
+    finally:
+        container.remove(force=True)
+
+
+# Installer records worth copying out of an image that has no python3 to read them itself.
+RECORD_PATHS = ("/var/lib/dpkg/status", "/var/lib/apt/extended_states", "/opt/conda/conda-meta")
+
+
+def inventory_from_files(container: Any) -> tuple[Package, ...]:
+    import tempfile
+
+    from envtrack.records import inventory
+
+    with tempfile.TemporaryDirectory(prefix="envtrack-records-") as root:
+        for path in RECORD_PATHS:
+            _copy_out(container, path, Path(root) / Path(path).parent.relative_to("/"))
+        return tuple(inventory(root=root))
+
+
+def _copy_out(container: Any, path: str, into: Path) -> None:
+    """Extract PATH from the container into INTO, refusing anything but plain files and dirs."""
+    import io
+    import tarfile
+
+    import docker
+
+    try:
+        stream, _ = container.get_archive(path)
+    except docker.errors.NotFound:
+        return
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        safe = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and _inside(m.name)]
+        tar.extractall(into, members=safe)
+
+
+def _inside(name: str) -> bool:
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts
 
 
 def parse_inventory(output: bytes, where: str) -> tuple[Package, ...]:
