@@ -45,6 +45,16 @@ class Engine:
 
 def read_side(spec: str, engine: Engine) -> Side:
     """What `envtrack diff` was given: [lock:|image:|container:|project:]SPEC."""
+    try:
+        return _read_side(spec, engine)
+    except Exception as error:
+        docker = sys.modules.get("docker")  # imported only once the engine was needed
+        if docker is not None and isinstance(error, docker.errors.DockerException):
+            raise EnvtrackError(f"{spec}: the engine failed: {error}") from None
+        raise
+
+
+def _read_side(spec: str, engine: Engine) -> Side:
     kind, _, rest = spec.partition(":")
     if kind in PREFIXES and rest:
         return _READERS[kind](rest, engine)

@@ -100,3 +100,12 @@ def test_diff_of_two_5000_package_locks_is_fast():
         best = min(best, time.perf_counter() - start)
     assert not result.equal
     assert best < 0.1, f"diff of two 5,000-package locks took {best * 1000:.0f} ms"
+
+
+def test_cli_errors_are_one_line_with_exit_2(tmp_path):
+    missing = run_cli("diff", f"lock:{tmp_path / 'nope.lock'}", str(DATA / "bob.lock"))
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines()[0] == f"envtrack: {tmp_path / 'nope.lock'}: no such lock file"
+    no_project = run_cli("snapshot", str(tmp_path / "elsewhere"))
+    assert no_project.returncode == 2 and "no such envd file" in no_project.stderr
+    assert "Traceback" not in missing.stderr + no_project.stderr
