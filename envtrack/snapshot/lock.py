@@ -142,7 +142,7 @@ def _well_formed(record: Any) -> bool:
     if type(record) is not dict or "envtrack_lock" in record or record.get("manager") not in MANAGERS:
         return False
     env, name, version = record.get("env"), record.get("name"), record.get("version")
-    if type(env) is not str or type(name) is not str or type(version) is not str or not (env and name and version):
+    if type(env) is not str or type(name) is not str or type(version) is not str or not (env and name):
         return False
     get = record.get
     return (type(get("arch", "")) is str and type(get("source", "")) is str and type(get("build", "")) is str
@@ -158,7 +158,7 @@ def _parse_checking_each_line(text: str, file: str) -> Lock:
             continue
         record = _load_line(line, file, number)
         if header is None:
-            header = _check_header(record, file, number)
+            header = _check_header(record, line, file, number)
             continue
         package = _check_package(record, line, file, number)
         if package.key in seen:
@@ -189,7 +189,7 @@ def _load_line(line: str, file: str, number: int) -> dict[str, Any]:
     return record
 
 
-def _check_header(record: dict[str, Any], file: str, number: int) -> dict[str, Any]:
+def _check_header(record: dict[str, Any], line: str, file: str, number: int) -> dict[str, Any]:
     version = record.get("envtrack_lock")
     if version is None:
         raise LocatedError(
@@ -203,7 +203,7 @@ def _check_header(record: dict[str, Any], file: str, number: int) -> dict[str, A
         )
     for section in ("image", "base", "envd"):
         if not isinstance(record.get(section, {}), dict):
-            raise LocatedError(Position(file, number, _column_of(section, _dumps(record))),
+            raise LocatedError(Position(file, number, _column_of(section, line)),
                                f"header field {section!r} must be an object")
     return record
 
@@ -217,7 +217,7 @@ def _check_package(record: dict[str, Any], line: str, file: str, number: int) ->
     for name in (*_REQUIRED_TEXT, *_OPTIONAL_TEXT):
         if name in record and not isinstance(record[name], str):
             raise LocatedError(Position(file, number, _column_of(name, line)), f"{name!r} must be a string")
-    for name in _REQUIRED_TEXT:
+    for name in ("manager", "env", "name"):  # a version may be empty: broken metadata is still a fact
         if not record[name]:
             raise LocatedError(Position(file, number, _column_of(name, line)), f"{name!r} must not be empty")
     if record["manager"] not in MANAGERS:

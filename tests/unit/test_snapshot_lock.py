@@ -94,3 +94,10 @@ def test_credentials_in_source_urls_never_reach_the_lock():
     text = render_lock(_lock([leaky]))
     assert "s3cret" not in text and "alice" not in text
     assert "git.example.org/team/private.git@abc123" in text
+
+
+def test_everything_rendered_parses_back_even_odd_records():
+    odd = (Package("pip", "broken-dist", "", "/usr/lib/python3/dist-packages", False),
+           Package("apt", "tab\tname", "1:2.0~rc1", "/", True, arch="all"))
+    lock = _lock(odd)
+    assert parse_lock(render_lock(lock), "envtrack.lock").packages == tuple(sorted(odd, key=lambda p: p.key))
