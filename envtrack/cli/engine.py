@@ -1,5 +1,41 @@
-"""`envtrack` commands of this area (placeholder until implemented)."""
+"""`envtrack engine setup` and `envtrack doctor`."""
 
 from __future__ import annotations
 
-from envtrack.cli.app import app  # noqa: F401
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import typer
+
+from envtrack.cli.app import app, engine_app
+
+SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "engine" / "setup-engine.sh"
+
+
+@engine_app.command("setup")
+def setup() -> None:
+    """Install docker.io and debootstrap, start dockerd, create the local base image (idempotent)."""
+    started = time.monotonic()
+    code = subprocess.call(["bash", str(SETUP_SCRIPT)])
+    if code:
+        raise typer.Exit(code)
+    typer.echo(f"engine ready ({time.monotonic() - started:.1f} s)", err=True)
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON.")) -> None:
+    """Check the engine, BuildKit, base image, disk, CA and proxy; exit 0 only when all pass."""
+    from envtrack.engine.doctor import run_checks
+
+    checks = run_checks()
+    if as_json:
+        typer.echo(json.dumps([c.to_json() for c in checks], indent=2, sort_keys=True))
+    else:
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            typer.echo(f"{mark} {check.name:<15} {check.detail}")
+            if not check.ok and check.fix:
+                typer.echo(f"     fix: {check.fix}")
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)
