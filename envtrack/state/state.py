@@ -1,0 +1,181 @@
+"""An immutable build state, modelled on BuildKit's Go `client/llb.State`.
+
+Every operation returns a new State whose `parent` is the one it was called on, so a
+chain of steps is a persistent list: earlier States stay valid and unchanged. A State
+carries the filesystem result it points at (`output`) and the process defaults later
+execs inherit (env, working directory, user), which BuildKit does not read from the
+image when no frontend is involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping, Sequence
+
+from envtrack.errors import Position
+from envtrack.state.vertex import (
+    ExecVertex,
+    FileAction,
+    FileVertex,
+    Mount,
+    Network,
+    Output,
+    Platform,
+    ProxyEnv,
+    Security,
+    SourceVertex,
+)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, eq=False)
+class State:
+    output: Output | None                        # None: the empty filesystem
+    env: tuple[tuple[str, str], ...] = ()        # in the order first set
+    cwd: str = "/"
+    user: str = ""
+    platform: Platform | None = None
+    parent: "State | None" = field(default=None, repr=False)
+
+    # --- constructors -----------------------------------------------------------
+
+    @classmethod
+    def scratch(cls, platform: Platform | None = None) -> "State":
+        return cls(output=None, platform=platform)
+
+    @classmethod
+    def image(
+        cls,
+        ref: str,
+        *,
+        platform: Platform | None = None,
+        name: str = "",
+        position: Position | None = None,
+    ) -> "State":
+        """A docker-image source; REF is normalised to docker.io/... form."""
+        vertex = SourceVertex(
+            identifier=f"docker-image://{normalize_image_ref(ref)}",
+            platform=platform,
+            name=name or f"base {ref}",
+            position=position,
+        )
+        return cls(output=Output(vertex), env=(("PATH", DEFAULT_PATH),), platform=platform)
+
+    # --- process defaults (no vertex) ----------------------------------------------
+
+    def add_env(self, key: str, value: str) -> "State":
+        """Set KEY for later execs; a key already set keeps its place in the order."""
+        if any(k == key for k, _ in self.env):
+            env = tuple((k, value if k == key else v) for k, v in self.env)
+        else:
+            env = self.env + ((key, value),)
+        return self._child(env=env)
+
+    def get_env(self, key: str) -> str | None:
+        return next((v for k, v in self.env if k == key), None)
+
+    def dir(self, path: str) -> "State":
+        """Working directory for later execs; relative paths resolve against the current one."""
+        if not path.startswith("/"):
+            path = self.cwd.rstrip("/") + "/" + path
+        return self._child(cwd=path)
+
+    def with_user(self, user: str) -> "State":
+        return self._child(user=user)
+
+    # --- operations (one vertex each) ----------------------------------------------
+
+    def run(
+        self,
+        args: Sequence[str] | None = None,
+        *,
+        shell: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        user: str | None = None,
+        mounts: Iterable[Mount] = (),
+        network: Network = Network.SANDBOX,
+        security: Security = Security.SANDBOX,
+        proxy_env: ProxyEnv | None = None,
+        hostname: str = "",
+        name: str = "",
+        position: Position | None = None,
+    ) -> "State":
+        """Run ARGS (or `sh -c SHELL`) on this filesystem; the result is the changed root.
+
+        ENV adds to this State's env for this exec only. Proxy settings go in
+        `proxy_env`, which BuildKit keeps out of the cache key.
+        """
+        if (args is None) == (shell is None):
+            raise ValueError("run: give exactly one of args or shell")
+        argv = tuple(args) if args is not None else ("/bin/sh", "-c", shell)
+        if not argv:
+            raise ValueError("run: empty command")
+        exec_state = self
+        for key, value in (env or {}).items():
+            exec_state = exec_state.add_env(key, value)
+        vertex = ExecVertex(
+            root=self.output,
+            args=argv,
+            env=tuple(f"{k}={v}" for k, v in exec_state.env),
+            cwd=cwd or self.cwd,
+            user=self.user if user is None else user,
+            mounts=tuple(mounts),
+            network=network,
+            security=security,
+            proxy_env=proxy_env,
+            hostname=hostname,
+            platform=self.platform,
+            name=name or " ".join(argv),
+            position=position,
+        )
+        return self._child(output=Output(vertex))
+
+    def file(self, *actions: FileAction, name: str = "", position: Position | None = None) -> "State":
+        """Apply file actions in order (mkdir, mkfile, rm, copy) as one vertex."""
+        if not actions:
+            raise ValueError("file: no actions")
+        vertex = FileVertex(
+            base=self.output,
+            actions=tuple(actions),
+            platform=self.platform,
+            name=name or describe_actions(actions),
+            position=position,
+        )
+        return self._child(output=Output(vertex))
+
+    # --- walking ---------------------------------------------------------------
+
+    def marshal(self, sources: Mapping[str, str] | None = None):
+        """The deterministic pb.Definition for this State (see envtrack.state.marshal)."""
+        from envtrack.state.marshal import marshal
+
+        return marshal(self, sources=sources)
+
+    def _child(self, **changes) -> "State":
+        return replace(self, parent=self, **changes)
+
+
+def describe_actions(actions: Sequence[FileAction]) -> str:
+    return "; ".join(f"{type(a).__name__.lower()} {getattr(a, 'path', getattr(a, 'dest', ''))}" for a in actions)
+
+
+def normalize_image_ref(ref: str) -> str:
+    """`debian:bookworm` -> `docker.io/library/debian:bookworm`, `org/x` -> `docker.io/org/x:latest`.
+
+    A first component with a dot or colon, or `localhost`, is a registry host and kept.
+    """
+    if not ref or ref != ref.strip() or any(c.isspace() for c in ref):
+        raise ValueError(f"invalid image reference {ref!r}")
+    name, digest = (ref.split("@", 1) + [""])[:2]
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = "docker.io", name
+    if host == "docker.io" and "/" not in path:
+        path = f"library/{path}"
+    if not digest and ":" not in path.rsplit("/", 1)[-1]:
+        path += ":latest"
+    return f"{host}/{path}" + (f"@{digest}" if digest else "")

@@ -1,0 +1,221 @@
+"""LLB vertices before marshalling: what each operation does, not yet how it is encoded.
+
+A vertex refers to its inputs as `Output`s (a vertex and which of its results), so a
+graph of vertices is a plain immutable tree of Python objects; `envtrack.state.marshal`
+turns it into digests and bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Union
+
+from envtrack.errors import Position
+
+if TYPE_CHECKING:
+    from envtrack.state.state import State
+
+NO_INDEX = -1  # BuildKit's "no input" / "no output"
+UNSET_TIME = -1  # file actions: let BuildKit pick the time (0 would mean 1970)
+
+
+class Network(Enum):
+    SANDBOX = 0
+    HOST = 1
+    NONE = 2
+
+
+class Security(Enum):
+    SANDBOX = 0
+    INSECURE = 1
+
+
+class CacheSharing(Enum):
+    SHARED = 0    # concurrent writers share one directory
+    PRIVATE = 1   # a second writer gets its own directory
+    LOCKED = 2    # a second writer waits (apt's lock files need this)
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    """One result of a vertex: the thing a State points at and a Mount reads."""
+
+    vertex: "Vertex"
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyEnv:
+    http_proxy: str = ""
+    https_proxy: str = ""
+    ftp_proxy: str = ""
+    no_proxy: str = ""
+    all_proxy: str = ""
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, str]) -> "ProxyEnv | None":
+        """From `{"HTTPS_PROXY": ...}`-style settings (either case); None when all empty."""
+        lowered = {k.lower(): v for k, v in values.items() if v}
+        fields = {name: lowered.get(name, "") for name in cls.__dataclass_fields__}
+        return cls(**fields) if any(fields.values()) else None
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An extra mount of an exec step.
+
+    Exactly one kind: `source` binds another State's filesystem (changes to it are
+    discarded: such mounts have no output), `cache_id` a persistent BuildKit cache
+    directory, `tmpfs` an in-memory one.
+    """
+
+    dest: str
+    source: "State | None" = None
+    selector: str = ""
+    readonly: bool = False
+    cache_id: str = ""
+    sharing: CacheSharing = CacheSharing.SHARED
+    tmpfs: bool = False
+    tmpfs_size: int = 0
+
+    def __post_init__(self) -> None:
+        kinds = [self.source is not None, bool(self.cache_id), self.tmpfs]
+        if sum(kinds) != 1:
+            raise ValueError(f"mount {self.dest}: give exactly one of source, cache_id, tmpfs")
+        if not self.dest.startswith("/"):
+            raise ValueError(f"mount {self.dest}: destination must be absolute")
+
+    @classmethod
+    def cache(cls, dest: str, cache_id: str, sharing: CacheSharing = CacheSharing.SHARED) -> "Mount":
+        return cls(dest=dest, cache_id=cache_id, sharing=sharing, readonly=False)
+
+    @classmethod
+    def bind(cls, dest: str, source: "State", selector: str = "", readonly: bool = True) -> "Mount":
+        return cls(dest=dest, source=source, selector=selector, readonly=readonly)
+
+
+# --- file actions ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mkdir:
+    path: str
+    mode: int = 0o755
+    make_parents: bool = True
+
+
+@dataclass(frozen=True)
+class Mkfile:
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Rm:
+    path: str
+    allow_not_found: bool = True
+    allow_wildcard: bool = False
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Copy `src` from another State onto `dest` of this one."""
+
+    source: "State"
+    src: str
+    dest: str
+    mode: int = -1                 # -1 keeps the source's permission bits
+    create_dest_path: bool = True
+    dir_copy_contents: bool = True
+    follow_symlink: bool = True
+    allow_wildcard: bool = False
+
+
+FileAction = Union[Mkdir, Mkfile, Rm, Copy]
+
+
+# --- vertices -------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class SourceVertex:
+    identifier: str                       # e.g. docker-image://docker.io/library/debian:bookworm
+    attrs: tuple[tuple[str, str], ...] = ()
+    platform: Platform | None = None
+    name: str = ""
+    position: Position | None = None
+
+    @property
+    def inputs(self) -> tuple[Output, ...]:
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class ExecVertex:
+    root: Output | None                   # None: run on scratch
+    args: tuple[str, ...]
+    env: tuple[str, ...]                  # "K=V", in the order they were set
+    cwd: str
+    user: str
+    mounts: tuple[Mount, ...] = ()
+    network: Network = Network.SANDBOX
+    security: Security = Security.SANDBOX
+    proxy_env: ProxyEnv | None = None
+    hostname: str = ""
+    platform: Platform | None = None
+    name: str = ""
+    position: Position | None = None
+
+    @property
+    def inputs(self) -> tuple[Output, ...]:
+        """Distinct inputs in first-use order: the root, then bound States."""
+        seen: list[Output] = []
+        candidates = [self.root] + [m.source.output for m in self.mounts if m.source is not None]
+        for output in candidates:
+            if output is not None and not any(same_output(output, o) for o in seen):
+                seen.append(output)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, eq=False)
+class FileVertex:
+    base: Output | None                   # None: act on scratch
+    actions: tuple[FileAction, ...]
+    platform: Platform | None = None
+    name: str = ""
+    position: Position | None = None
+
+    @property
+    def inputs(self) -> tuple[Output, ...]:
+        seen: list[Output] = []
+        candidates = [self.base] + [a.source.output for a in self.actions if isinstance(a, Copy)]
+        for output in candidates:
+            if output is not None and not any(same_output(output, o) for o in seen):
+                seen.append(output)
+        return tuple(seen)
+
+
+Vertex = Union[SourceVertex, ExecVertex, FileVertex]
+
+
+def same_output(a: Output | None, b: Output | None) -> bool:
+    """Identity of results: the same vertex object and the same output index."""
+    if a is None or b is None:
+        return a is b
+    return a.vertex is b.vertex and a.index == b.index
+
+
+def input_index(inputs: tuple[Output, ...], output: Output | None) -> int:
+    if output is None:
+        return NO_INDEX
+    for index, candidate in enumerate(inputs):
+        if same_output(candidate, output):
+            return index
+    raise ValueError("output is not among the vertex's inputs")
