@@ -1,5 +1,101 @@
-"""`envtrack` commands of this area (placeholder until implemented)."""
+"""`envtrack sync`: write the packages changed at runtime back into build.envd.
+
+Asking: with a terminal on stdin and stdout and no --yes, the diff is shown and sync
+asks before writing. Without a terminal (scripts, CI) it writes, the way `pip install`
+does not ask: the previous file is always kept under .envtrack/backups/, and --dry-run
+shows the diff without writing.
+"""
 
 from __future__ import annotations
 
-from envtrack.cli.app import app  # noqa: F401
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from envtrack.cli.app import app, fail
+from envtrack.errors import EnvtrackError
+
+
+@app.command()
+def sync(
+    file: Optional[str] = typer.Argument(None, help="build.envd or its directory (default: current directory)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff; change nothing."),
+    pin: str = typer.Option("exact", "--pin", help="How to pin packages: exact (pkg==1.2.3), compatible (pkg~=1.2.3; apt unpinned) or none."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking, even on a terminal."),
+    target: str = typer.Option("build", "--target", help="The envd function to rewrite."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report (never asks)."),
+) -> None:
+    """Rewrite build.envd with the packages installed, upgraded or removed since the last sync."""
+    from envtrack.project import Project
+    from envtrack.sync.service import apply, propose
+
+    try:
+        proposal = propose(Project.find(file), pin=pin, target=target)
+        write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
+        backup = apply(proposal) if write else None
+    except EnvtrackError as error:
+        fail(error)
+        return
+    if as_json:
+        print(json.dumps(_report(proposal, write, backup, dry_run), indent=2))
+    else:
+        _print_text(proposal, write, backup, dry_run)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _confirm(proposal) -> bool:
+    _print_warnings(proposal)
+    sys.stdout.write(proposal.diff())
+    answer = typer.confirm(f"Write these changes to {proposal.project.envd_file.name}?", default=False)
+    if not answer:
+        print("nothing written", file=sys.stderr)
+    return answer
+
+
+def _print_warnings(proposal) -> None:
+    for note in proposal.notes:
+        if note.level == "warning":
+            print(f"warning: {note.message}", file=sys.stderr)
+
+
+def _print_text(proposal, written: bool, backup, dry_run: bool) -> None:
+    name = proposal.project.envd_file.name
+    if not proposal.changed:
+        _print_warnings(proposal)
+        print(f"{name} is up to date ({proposal.rows_read} new journal entries, nothing to write)")
+        return
+    if dry_run:
+        _print_warnings(proposal)
+        sys.stdout.write(proposal.diff())
+        return
+    if not written:
+        return
+    if not _interactive():
+        _print_warnings(proposal)
+    for note in proposal.notes:
+        if note.level == "edit":
+            print(f"  {note.message}")
+    print(f"updated {name} (previous version: {backup})")
+
+
+def _report(proposal, written: bool, backup, dry_run: bool) -> dict:
+    return {
+        "file": str(proposal.project.envd_file),
+        "changed": proposal.changed,
+        "written": bool(written and proposal.changed),
+        "dry_run": dry_run,
+        "backup": str(backup) if backup else None,
+        "journal": {"since_id": proposal.since_id, "up_to_id": proposal.up_to_id, "rows": proposal.rows_read},
+        "edits": [n.message for n in proposal.notes if n.level == "edit"],
+        "warnings": [n.message for n in proposal.notes if n.level == "warning"],
+        "changes": [
+            {"manager": c.manager, "name": c.name, "before": c.before, "after": c.version, "requested": c.requested}
+            for c in proposal.changes
+        ],
+        "diff": proposal.diff(),
+    }

@@ -1,0 +1,72 @@
+"""Read the change journal and keep sync's own bookmark in it (the I/O side of sync).
+
+The journal belongs to the agent (envtrack.journal); sync only reads `changes` and
+owns one table, `sync_state`: per envd file, the last change id already written back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SYNC_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sync_state (
+    envd_file TEXT PRIMARY KEY,
+    last_change_id INTEGER NOT NULL,
+    synced_at TEXT NOT NULL
+)
+"""
+BUSY_TIMEOUT_SECONDS = 10   # the agent may be writing at the same moment
+
+
+def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
+    """Journal rows with id > SINCE_ID, oldest first; [] when nothing was recorded yet."""
+    if not journal.exists():
+        return []
+    try:
+        from envtrack.journal.db import open_journal, read_changes
+    except ImportError:  # the agent's reader is the contract; fall back to its documented schema
+        return _read_changes_sqlite(journal, since_id)
+    return [dict(row) for row in read_changes(open_journal(journal), since_id=since_id)]
+
+
+def _read_changes_sqlite(journal: Path, since_id: int) -> list[dict[str, Any]]:
+    with closing(_connect(journal)) as db:
+        if not _has_table(db, "changes"):
+            return []
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM changes WHERE id > ? ORDER BY id", (since_id,))]
+
+
+def last_synced_id(journal: Path, envd_file: Path) -> int:
+    if not journal.exists():
+        return 0
+    with closing(_connect(journal)) as db:
+        if not _has_table(db, "sync_state"):
+            return 0
+        row = db.execute("SELECT last_change_id FROM sync_state WHERE envd_file = ?", (str(envd_file),)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def mark_synced(journal: Path, envd_file: Path, change_id: int) -> None:
+    """Remember that every change up to CHANGE_ID is now in ENVD_FILE."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    with closing(_connect(journal)) as db, db:
+        db.execute(SYNC_STATE_SCHEMA)
+        db.execute(
+            "INSERT INTO sync_state (envd_file, last_change_id, synced_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(envd_file) DO UPDATE SET last_change_id = excluded.last_change_id, synced_at = excluded.synced_at",
+            (str(envd_file), change_id, now),
+        )
+
+
+def _connect(journal: Path) -> sqlite3.Connection:
+    return sqlite3.connect(journal, timeout=BUSY_TIMEOUT_SECONDS)
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None

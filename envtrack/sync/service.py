@@ -1,0 +1,87 @@
+"""Propose a sync (read everything, compute the new text) and apply it (write, bookmark)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from envtrack.project import Project
+from envtrack.sync.changes import NetChange, fold_changes
+from envtrack.sync.journal import last_synced_id, mark_synced, read_changes_since
+from envtrack.sync.rewrite import Note, Rewrite, rewrite_source
+from envtrack.sync.specs import PIN_MODES
+
+
+@dataclass(frozen=True)
+class Proposal:
+    project: Project
+    old_text: str
+    rewrite: Rewrite
+    changes: tuple[NetChange, ...]
+    rows_read: int
+    since_id: int
+    up_to_id: int             # the bookmark to store once this proposal is applied
+    target: str
+
+    @property
+    def changed(self) -> bool:
+        return self.rewrite.text != self.old_text
+
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        return self.rewrite.notes
+
+    def diff(self) -> str:
+        name = self.project.envd_file.name
+        return "".join(difflib.unified_diff(
+            self.old_text.splitlines(keepends=True), self.rewrite.text.splitlines(keepends=True),
+            fromfile=f"a/{name}", tofile=f"b/{name}",
+        ))
+
+
+def propose(project: Project, *, pin: str = "exact", target: str = "build") -> Proposal:
+    """Everything sync would do, without changing anything."""
+    from envtrack.errors import EnvtrackError
+    from envtrack.frontend import load_plan
+
+    if pin not in PIN_MODES:
+        raise EnvtrackError(f"--pin must be one of {', '.join(PIN_MODES)}, not {pin!r}", exit_code=2)
+    since = last_synced_id(project.journal_path, project.envd_file)
+    rows = read_changes_since(project.journal_path, since)
+    old_text = project.envd_file.read_bytes().decode("utf-8")
+    changes = fold_changes(rows)
+    if changes:
+        plan = load_plan(project.envd_file, target=target)
+        rewrite = rewrite_source(old_text, plan, changes, envd_file=project.envd_file, pin=pin, target=target)
+    else:
+        rewrite = Rewrite(old_text, ())
+    up_to = max((int(r["id"]) for r in rows), default=since)
+    return Proposal(project, old_text, rewrite, tuple(changes), len(rows), since, up_to, target)
+
+
+def apply(proposal: Proposal) -> Path | None:
+    """Write the proposal (validated, backed up, atomic) and move the bookmark. Returns the backup."""
+    from envtrack.sync.files import backup, replace_validated
+
+    project = proposal.project
+    backup_path = None
+    if proposal.changed:
+        backup_path = backup(project.envd_file, project.backups_dir)
+        replace_validated(project.envd_file, proposal.old_text, proposal.rewrite.text,
+                          lambda temp: _validate(temp, proposal.target))
+    if proposal.up_to_id > proposal.since_id:
+        mark_synced(project.journal_path, project.envd_file, proposal.up_to_id)
+    return backup_path
+
+
+def _validate(temp: Path, target: str) -> None:
+    """The frontend must accept the rewritten file before it replaces the user's."""
+    from envtrack.errors import EnvtrackError
+    from envtrack.frontend import load_plan
+
+    try:
+        load_plan(temp, target=target)
+    except EnvtrackError as error:
+        raise EnvtrackError(f"the rewritten file does not evaluate ({error.message}); build.envd left unchanged "
+                            "(this is a bug in envtrack sync, please report it)") from error

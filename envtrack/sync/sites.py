@@ -1,0 +1,229 @@
+"""Find the install calls of build.envd in its libcst tree and decide which can be edited. Pure.
+
+A declared package is edited in place only when its call is written once, literally,
+directly in the target function: `install.python_packages(name=["six", "tomli"])`.
+Anything else (a list held in a variable, a loop, a helper function, a loaded file)
+is evaluated by the frontend but not editable as text; sync then writes a new call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from envtrack.frontend.steps import Plan, Step
+from envtrack.sync.specs import Requirement, parse_requirement
+
+MANAGER_OF_KIND = {
+    "install.apt_packages": "apt",
+    "install.python_packages": "pip",
+    "install.conda_packages": "conda",
+}
+KIND_OF_MANAGER = {manager: kind for kind, manager in MANAGER_OF_KIND.items()}
+
+
+@dataclass(eq=False)
+class CallSite:
+    """One install call as written. `reason` is None when its `name` list is editable."""
+
+    kind: str
+    call: cst.Call
+    line: int
+    column: int                                   # 0-based, as libcst counts
+    elements: tuple[cst.Element, ...] | None      # the literal `name` list, when it is one
+    reason: str | None
+    is_final_statement: bool = False
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A package named by the plan, and where its text lives when it can be edited."""
+
+    requirement: Requirement
+    text: str                     # the entry as the frontend evaluated it
+    step: Step
+    order: int                    # index of the step in the plan
+    site: CallSite | None         # None: not editable in place
+    index: int                    # index in the literal list (when site is set)
+    reason: str | None            # why not editable, for the warning
+
+
+@dataclass
+class SourceMap:
+    module: cst.Module
+    target: cst.FunctionDef
+    sites: list[CallSite] = field(default_factory=list)
+    quote: str = '"'
+
+
+def map_source(module: cst.Module, target: str) -> SourceMap:
+    """Every install call in MODULE, with its position and whether it is editable."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    finder = _CallFinder(target)
+    wrapper.visit(finder)
+    function = next((s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == target), None)
+    if function is None:
+        from envtrack.errors import EnvtrackError
+
+        raise EnvtrackError(f"no function {target}() in the envd file", exit_code=2)
+    last = function.body.body[-1] if function.body.body else None
+    for site in finder.sites:
+        site.is_final_statement = site.reason is None and finder.statement_of[id(site)] is last
+    return SourceMap(module, function, finder.sites, _dominant_quote(finder.quotes))
+
+
+def declared_packages(plan: Plan, source: SourceMap, envd_file: Path) -> list[Declared]:
+    """The packages every install step of PLAN names, in plan order, with their editable text."""
+    counts: dict[tuple[str, int, int], int] = {}
+    for step in plan.steps:
+        key = (step.position.file, step.position.line, step.position.column)
+        counts[key] = counts.get(key, 0) + 1
+    declared = []
+    for order, step in enumerate(plan.steps):
+        manager = MANAGER_OF_KIND.get(step.kind)
+        if manager is None:
+            continue
+        site, reason = _site_of(step, source, envd_file, plan, counts)
+        for index, text in enumerate(step.args.get("name") or []):
+            requirement = parse_requirement(manager, str(text))
+            if requirement is not None:
+                declared.append(Declared(requirement, str(text), step, order, site, index, reason))
+    return declared
+
+
+def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts) -> tuple[CallSite | None, str | None]:
+    position = step.position
+    if not _same_file(position.file, envd_file, plan):
+        return None, f"declared in a loaded file ({position.file})"
+    if counts[(position.file, position.line, position.column)] > 1:
+        return None, f"line {position.line} runs more than once (a loop or a helper called twice)"
+    site = _find_site(step, source)
+    if site is None:
+        return None, f"no install call found at line {position.line}"
+    if site.reason is not None:
+        return None, f"line {position.line}: {site.reason}"
+    literal = tuple(_string_value(e.value) for e in site.elements or ())
+    if list(literal) != [str(n) for n in step.args.get("name") or []]:
+        return None, f"line {position.line}: the names are not all written as string literals"
+    return site, None
+
+
+def _same_file(file: str, envd_file: Path, plan: Plan) -> bool:
+    if file == plan.file:
+        return True
+    try:
+        return Path(file).resolve() == envd_file.resolve()
+    except OSError:
+        return False
+
+
+def _find_site(step: Step, source: SourceMap) -> CallSite | None:
+    """The call written at the step's position (columns may count from 0 or 1)."""
+    candidates = [s for s in source.sites if s.kind == step.kind and s.line == step.position.line]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda s: min(abs(s.column - step.position.column), abs(s.column + 1 - step.position.column)))
+
+
+def _string_value(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        prefix = dotted_name(node.value)
+        return f"{prefix}.{node.attr.value}" if prefix else None
+    return None
+
+
+def _dominant_quote(counts: dict[str, int]) -> str:
+    return "'" if counts.get("'", 0) > counts.get('"', 0) else '"'
+
+
+class _CallFinder(cst.CSTVisitor):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, target: str):
+        super().__init__()
+        self.target = target
+        self.functions: list[str] = []
+        self.loops = 0
+        self.statement: cst.SimpleStatementLine | None = None
+        self.sites: list[CallSite] = []
+        self.statement_of: dict[int, cst.SimpleStatementLine | None] = {}
+        self.quotes: dict[str, int] = {}
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node.name.value)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.functions.pop()
+
+    def visit_For(self, node: cst.For) -> None:
+        self.loops += 1
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self.loops -= 1
+
+    def visit_While(self, node: cst.While) -> None:
+        self.loops += 1
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self.loops -= 1
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.statement = node
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
+        self.statement = None
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        quote = node.quote[0]
+        self.quotes[quote] = self.quotes.get(quote, 0) + 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        kind = dotted_name(node.func)
+        if kind not in MANAGER_OF_KIND:
+            return
+        start = self.get_metadata(PositionProvider, node).start
+        elements = _name_list(node)
+        site = CallSite(kind, node, start.line, start.column, elements, self._reason(node, elements))
+        self.sites.append(site)
+        self.statement_of[id(site)] = self.statement
+
+    def _reason(self, node: cst.Call, elements) -> str | None:
+        if self.functions != [self.target]:
+            where = self.functions[-1] + "()" if self.functions else "module level"
+            return f"called from {where}, not directly in {self.target}()"
+        if self.loops:
+            return "inside a loop"
+        if not _is_whole_statement(self.statement, node):
+            return "part of a larger expression"
+        if elements is None:
+            return "the name list is a variable or an expression"
+        return None
+
+
+def _name_list(call: cst.Call) -> tuple[cst.Element, ...] | None:
+    for position, arg in enumerate(call.args):
+        is_name = arg.keyword.value == "name" if arg.keyword else (position == 0 and not arg.star)
+        if is_name:
+            return tuple(arg.value.elements) if isinstance(arg.value, cst.List) else None
+    return None
+
+
+def _is_whole_statement(statement: cst.SimpleStatementLine | None, call: cst.Call) -> bool:
+    return (
+        statement is not None
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and statement.body[0].value is call
+    )
