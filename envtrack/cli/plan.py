@@ -1,5 +1,47 @@
-"""`envtrack` commands of this area (placeholder until implemented)."""
+"""`envtrack plan`: show the steps build.envd produces, in the order they run."""
 
 from __future__ import annotations
 
-from envtrack.cli.app import app  # noqa: F401
+import json
+from typing import Optional
+
+import typer
+
+from envtrack.cli.app import app, fail
+from envtrack.errors import EnvtrackError
+
+
+@app.command()
+def plan(
+    file: Optional[str] = typer.Argument(None, help="The envd file, or a directory holding build.envd (default: ./build.envd)."),
+    target: str = typer.Option("build", "--target", "-t", help="The function to call."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as stable JSON."),
+) -> None:
+    """Evaluate build.envd and print its steps with their places in the source."""
+    from envtrack.frontend import load_plan
+
+    try:
+        result = load_plan(file if file is not None else ".", target)
+    except EnvtrackError as error:
+        fail(error)
+        return
+    if as_json:
+        typer.echo(render_json(result))
+    else:
+        typer.echo(render_text(result))
+
+
+def render_json(result) -> str:  # noqa: ANN001 - a Plan
+    """Stable JSON (sorted keys, indent 2) that scripts and golden tests can diff."""
+    document = {"file": result.file, "target": result.target, "steps": [step.to_json() for step in result.steps]}
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
+
+
+def render_text(result) -> str:  # noqa: ANN001 - a Plan
+    if not result.steps:
+        return f"{result.file}: {result.target}() made no steps"
+    width = len(str(len(result.steps)))
+    lines = []
+    for number, step in enumerate(result.steps, 1):
+        lines.append(f"{number:>{width}}. {step.label}  ({step.position})")
+    return "\n".join(lines)

@@ -1,0 +1,235 @@
+"""Run a build.envd with starlark-go and record its builtin calls as Steps, in order.
+
+The pure parts live next door: `transform` rewrites the text (namespaces, call-site
+ids, load statements) and `builtins` binds arguments. This module is the shell that
+reads files, drives the interpreter and turns every failure into a LocatedError that
+points at the user's original text.
+
+How `load()` works here: starlark-go has no loader, so a loaded file is run first in
+the same interpreter under its own file name, and each global it defines is moved
+to a private name (`_m<hash>_helper`); the load statement itself was rewritten into
+assignments from those names. A module runs once however often it is loaded.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from envtrack.errors import EnvtrackError, LocatedError, Position
+from envtrack.frontend.builtins import BUILTINS, BY_FLAT_NAME, ArgumentError, Builtin, bind_arguments
+from envtrack.frontend.steps import Plan, Step
+from envtrack.frontend.transform import (
+    CallSite,
+    Load,
+    TokenizeError,
+    Transformed,
+    module_prefix,
+    transform,
+)
+
+DEFAULT_FILE = "build.envd"
+_DRIVER = "<envtrack>"
+_FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): in ", re.MULTILINE)
+_LOCATION_PREFIX = re.compile(r"^.*?:\d+:\d+: ")
+
+
+def load_plan(path: str | Path, target: str = "build") -> Plan:
+    """Evaluate an envd file (or a directory holding build.envd) and call `target()`."""
+    file = envd_file(path)
+    return _Evaluation().run(file, target)
+
+
+def envd_file(path: str | Path) -> str:
+    """The file to evaluate, spelled as the user gave it (positions use this spelling)."""
+    text = str(path)
+    if Path(text).is_dir():
+        text = posixpath.join(text, DEFAULT_FILE)
+    if not Path(text).is_file():
+        raise EnvtrackError(f"{text}: no such envd file", exit_code=2)
+    return posixpath.normpath(text)
+
+
+class _CallbackFailed(Exception):
+    """Raised inside a builtin so Starlark unwinds; the real error waits in `pending`."""
+
+
+class _Evaluation:
+    def __init__(self) -> None:
+        from starlark_go import Starlark, configure_starlark
+
+        configure_starlark(allow_set=True)
+        self.starlark = Starlark()
+        self.steps: list[Step] = []
+        self.sources: dict[str, str] = {}
+        self.sites: dict[int, tuple[Transformed, CallSite]] = {}
+        self.files: dict[str, Transformed] = {}      # filename given to Starlark -> its rewrite
+        self.exports: dict[str, frozenset[str]] = {}  # loaded module path -> its globals
+        self.loading: list[str] = []                  # files being run, main file first
+        self.pending: LocatedError | None = None
+        self.next_site = 1
+        # starlark-go keeps no reference to the callables it is given: we must.
+        self.callbacks: dict[str, Callable[..., None]] = {
+            builtin.flat_name: self._callback(builtin) for builtin in BUILTINS.values()
+        }
+        self.starlark.set(**self.callbacks)
+
+    # -- driving ---------------------------------------------------------------
+
+    def run(self, file: str, target: str) -> Plan:
+        self.loading.append(file)
+        main = self._exec_file(file, text=self._read(file, None))
+        self._call_target(main, target)
+        return Plan(file=file, target=target, steps=tuple(self.steps), sources=dict(self.sources))
+
+    def _call_target(self, main: Transformed, target: str) -> None:
+        if not target.isidentifier() or target not in main.functions:
+            defined = ", ".join(f"{name}()" for name in sorted(main.functions)) or "none"
+            raise LocatedError(Position(main.file, 1, 1), f"no function {target}() defined (functions: {defined})")
+        line, column = main.functions[target]
+        try:
+            self._exec(f"{target}()", _DRIVER)
+        except LocatedError as error:
+            if error.position.file == _DRIVER:
+                raise LocatedError(Position(main.file, line, column), f"calling {target}(): {error.reason}") from None
+            raise
+
+    def _exec_file(self, file: str, text: str) -> Transformed:
+        self.sources[file] = text
+        try:
+            rewritten = transform(text, file, self.next_site)
+        except TokenizeError as error:
+            raise self._syntax_error(file, text, error) from None
+        self.files[file] = rewritten
+        for site_id, site in rewritten.sites.items():
+            self.sites[site_id] = (rewritten, site)
+        self.next_site += len(rewritten.sites)
+        for load in rewritten.loads:
+            self._load(file, load)
+        self._exec(rewritten.source, file)
+        return rewritten
+
+    def _load(self, file: str, load: Load) -> None:
+        where = Position(file, load.line, load.column)
+        if load.path in self.loading:
+            chain = " -> ".join([*self.loading[self.loading.index(load.path):], load.path])
+            raise LocatedError(where, f"load cycle: {chain}")
+        if load.path not in self.exports:
+            if not load.module.endswith(".envd"):
+                raise LocatedError(where, f"cannot load {load.module!r}: only local .envd files can be loaded")
+            text = self._read(load.path, where)
+            self.loading.append(load.path)
+            try:
+                self._run_module(load.path, text)
+            finally:
+                self.loading.pop()
+        exported = self.exports[load.path]
+        for binding in load.bindings:
+            place = Position(file, binding.line, binding.column)
+            if binding.symbol.startswith("_"):
+                raise LocatedError(place, f"load: symbol {binding.symbol!r} is private to {load.module}")
+            if binding.symbol not in exported:
+                raise LocatedError(place, f"load: {load.module} does not define {binding.symbol!r}")
+
+    def _run_module(self, path: str, text: str) -> None:
+        from starlark_go import ConversionToPythonFailed
+
+        before = set(self.starlark.globals())
+        self._exec_file(path, text)
+        defined = [name for name in self.starlark.globals() if name not in before]
+        prefix = module_prefix(path)
+        if defined:
+            self._exec("\n".join(f"{prefix}{name} = {name}" for name in defined), _DRIVER)
+        for name in defined:
+            try:
+                self.starlark.pop(name)
+            except ConversionToPythonFailed:
+                pass  # functions cannot be converted, but pop removed them all the same
+        self.exports[path] = frozenset(defined)
+
+    def _read(self, path: str, where: Position | None) -> str:
+        try:
+            return Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            message = f"cannot load {path}: no such file"
+        except IsADirectoryError:
+            message = f"cannot load {path}: is a directory"
+        except UnicodeDecodeError as error:
+            message = f"{path} is not UTF-8 text ({error.reason})"
+        except OSError as error:
+            message = f"cannot read {path}: {error.strerror}"
+        if where is None:
+            raise EnvtrackError(message, exit_code=2)
+        raise LocatedError(where, message)
+
+    # -- builtins --------------------------------------------------------------
+
+    def _callback(self, builtin: Builtin) -> Callable[..., None]:
+        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> None:
+            found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
+            if found is None or found[1].kind != builtin.kind:  # cannot happen after transform
+                raise EnvtrackError(f"internal error: {builtin.kind} called without its call site")
+            rewritten, site = found
+            position = Position(rewritten.file, site.line, site.column)
+            try:
+                bound = bind_arguments(builtin, args, kwargs)
+            except ArgumentError as error:
+                self.pending = LocatedError(position, str(error))
+                raise _CallbackFailed from None
+            self.steps.append(Step(builtin.kind, bound, position))
+
+        return call
+
+    # -- errors ----------------------------------------------------------------
+
+    def _exec(self, source: str, filename: str) -> None:
+        from starlark_go import EvalError, ResolveError, SyntaxError as StarlarkSyntaxError
+
+        try:
+            self.starlark.exec(source, filename=filename)
+        except StarlarkSyntaxError as error:
+            raise LocatedError(self._position(error.filename, error.line, error.column), error.msg) from None
+        except ResolveError as error:
+            item = error.errors[0]
+            raise LocatedError(self._position(filename, item.line, item.column), item.msg) from None
+        except EvalError as error:
+            raise self._eval_error(error) from None
+
+    def _eval_error(self, error: Any) -> LocatedError:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            return pending
+        message = _LOCATION_PREFIX.sub("", str(error.error)).strip()
+        if error.filename == "<builtin>":
+            # A builtin refused its arguments before our code ran (e.g. a value
+            # starlark-go cannot convert): blame the innermost user frame.
+            kind = BY_FLAT_NAME.get(error.function_name)
+            if kind is not None:
+                message = f"{kind.kind}: {message}"
+            frames = [m for m in _FRAME.finditer(error.backtrace or "") if m["file"] in self.files or m["file"] == _DRIVER]
+            if frames:
+                last = frames[-1]
+                return LocatedError(self._position(last["file"], int(last["line"]), int(last["column"])), message)
+            return LocatedError(Position("<builtin>", 0, 0), message)
+        return LocatedError(self._position(error.filename, error.line, error.column), message)
+
+    def _position(self, filename: str, line: int, column: int) -> Position:
+        rewritten = self.files.get(filename)
+        if rewritten is None:
+            return Position(filename, line, column)
+        return rewritten.position(line, column)
+
+    def _syntax_error(self, file: str, text: str, error: TokenizeError) -> LocatedError:
+        """The tokenizer gave up; let Starlark name the problem in its own words."""
+        from starlark_go import Starlark, StarlarkError
+        from starlark_go import SyntaxError as StarlarkSyntaxError
+
+        try:
+            Starlark().exec(text, filename=file)
+        except StarlarkSyntaxError as starlark_error:
+            return LocatedError(Position(file, starlark_error.line, starlark_error.column), starlark_error.msg)
+        except StarlarkError:
+            pass
+        return LocatedError(Position(file, error.line, error.column), str(error))

@@ -1,0 +1,346 @@
+"""Rewrite envd source so starlark-go can run it and every builtin call knows its place.
+
+starlark-go (the Python wrapper) has no namespaces, no `load()`, and does not tell a
+Python callback where it was called from. So before running a file we rewrite its
+tokens (Python's tokenizer handles Starlark's lexical syntax):
+
+* `install.apt_packages` becomes `install_apt_packages` (same length: columns keep);
+* every call of a builtin gets a call-site id as its first positional argument,
+  `run(` -> `run(17, `; the id maps back to the call's original line and column;
+* a top-level `load("x.envd", "a", b="c")` becomes `a = _m…_a; b = _m…_c`, the names
+  the evaluator gives the loaded module's globals (see `module_prefix`).
+
+Each edit is kept per line, so any line:column that Starlark reports about the
+rewritten text translates back to the user's text (`Transformed.original_column`).
+Misuse that the rewrite itself can see (an unknown `install.nope`, a builtin used
+without calling it) is reported here, at its exact place.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import posixpath
+import tokenize
+from dataclasses import dataclass, field
+
+from envtrack.errors import LocatedError, Position
+from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL
+
+_STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+_SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where one builtin call is written in the user's text (1-based)."""
+
+    kind: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class LoadBinding:
+    local: str      # name bound in the loading file
+    symbol: str     # global of the loaded file
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Load:
+    module: str     # as written: "helpers.envd"
+    path: str       # resolved against the loading file (normalised, posix)
+    line: int
+    column: int
+    bindings: tuple[LoadBinding, ...]
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace columns [start, end) of `line` (original text, 0-based) with `text`."""
+
+    line: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Transformed:
+    file: str
+    source: str                                  # the rewritten text
+    sites: dict[int, CallSite]
+    loads: tuple[Load, ...]
+    functions: dict[str, tuple[int, int]]        # top-level `def NAME` -> (line, column)
+    edits: dict[int, tuple[Edit, ...]] = field(default_factory=dict)
+
+    def original_column(self, line: int, column: int) -> int:
+        """Translate a 1-based column Starlark reported on the rewritten text."""
+        shift = 0  # rewritten column minus original column, left of the current edit
+        for edit in self.edits.get(line, ()):
+            new_start = edit.start + shift
+            if column - 1 < new_start:
+                break
+            if column - 1 < new_start + len(edit.text):
+                return edit.start + 1  # inside inserted text: point at the edited place
+            shift += len(edit.text) - (edit.end - edit.start)
+        return max(1, column - shift)
+
+    def position(self, line: int, column: int) -> Position:
+        return Position(self.file, line, self.original_column(line, column))
+
+
+class TokenizeError(Exception):
+    """The text cannot even be tokenized; Starlark is asked for the real syntax error."""
+
+    def __init__(self, message: str, line: int, column: int):
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+def resolve_module(loading_file: str, module: str) -> str:
+    """The path of `module` as seen from the file that loads it."""
+    return posixpath.normpath(posixpath.join(posixpath.dirname(loading_file), module))
+
+
+def module_prefix(path: str) -> str:
+    """The private global-name prefix a loaded module's names are kept under."""
+    return "_m" + hashlib.sha1(path.encode()).hexdigest()[:12] + "_"
+
+
+def transform(source: str, file: str, first_site_id: int = 1) -> Transformed:
+    tokens = _tokens(source)
+    shadowed = _shadowed_names(tokens)
+    lines = source.split("\n")
+    edits: list[Edit] = []
+    sites: dict[int, CallSite] = {}
+    loads: list[Load] = []
+    functions: dict[str, tuple[int, int]] = {}
+    next_id = first_site_id
+    depth = 0
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth = max(0, depth - 1)
+        if tok.type != tokenize.NAME or _is_attribute(tokens, i) or tok.string in shadowed:
+            i += 1
+            continue
+        name = tok.string
+        is_keyword_arg = depth > 0 and _is_op(nxt, "=")
+        if name == "def" and depth == 0 and tok.start[1] == 0 and nxt is not None and nxt.type == tokenize.NAME:
+            functions[nxt.string] = (nxt.start[0], nxt.start[1] + 1)
+        elif name == "load" and depth == 0 and tok.start[1] == 0 and _is_op(nxt, "("):
+            parsed = _parse_load(tokens, i, file)
+            if parsed is not None:
+                load, end_index = parsed
+                loads.append(load)
+                edits.extend(_load_edits(load, tok.start, tokens[end_index].end, lines))
+                i = end_index + 1
+                continue
+        elif name in NAMESPACES and not is_keyword_arg:
+            kind, call_index = _namespace_member(tokens, i, file)
+            end = tokens[call_index - 1].end
+            if end[0] != tok.start[0]:
+                raise LocatedError(_pos(file, tok), f"write {kind} on one line")
+            edits.append(Edit(tok.start[0], tok.start[1], end[1], kind.replace(".", "_")))
+            edits.append(_site_edit(tokens, call_index, next_id))
+            sites[next_id] = CallSite(kind, tok.start[0], tok.start[1] + 1)
+            next_id += 1
+            i = call_index + 1
+            depth += 1
+            continue
+        elif name in TOP_LEVEL and not is_keyword_arg:
+            if not _is_op(nxt, "("):
+                raise LocatedError(_pos(file, tok), f"{name} is an envd builtin: call it, e.g. {name}(...)")
+            edits.append(_site_edit(tokens, i + 1, next_id))
+            sites[next_id] = CallSite(name, tok.start[0], tok.start[1] + 1)
+            next_id += 1
+            i += 2
+            depth += 1
+            continue
+        i += 1
+    by_line: dict[int, list[Edit]] = {}
+    for edit in edits:
+        by_line.setdefault(edit.line, []).append(edit)
+    ordered = {line: tuple(sorted(group, key=lambda e: (e.start, e.end))) for line, group in by_line.items()}
+    return Transformed(
+        file=file,
+        source=_apply(lines, ordered),
+        sites=sites,
+        loads=tuple(loads),
+        functions=functions,
+        edits=ordered,
+    )
+
+
+def _tokens(source: str) -> list[tokenize.TokenInfo]:
+    try:
+        return [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type not in _SKIPPED]
+    except tokenize.TokenError as error:
+        message, (line, column) = error.args
+        raise TokenizeError(message, line, column + 1) from None
+    except IndentationError as error:  # also raised by the tokenizer on bad dedents
+        raise TokenizeError(error.msg, error.lineno or 1, error.offset or 1) from None
+
+
+def _pos(file: str, tok: tokenize.TokenInfo) -> Position:
+    return Position(file, tok.start[0], tok.start[1] + 1)
+
+
+def _is_op(tok: tokenize.TokenInfo | None, op: str) -> bool:
+    return tok is not None and tok.type == tokenize.OP and tok.string == op
+
+
+def _is_attribute(tokens: list[tokenize.TokenInfo], i: int) -> bool:
+    """`x.run` is the user's attribute, not the `run` builtin."""
+    return i > 0 and _is_op(tokens[i - 1], ".")
+
+
+def _at_statement_start(tokens: list[tokenize.TokenInfo], i: int) -> bool:
+    return i == 0 or tokens[i - 1].type in _STATEMENT_START or _is_op(tokens[i - 1], ";")
+
+
+def _shadowed_names(tokens: list[tokenize.TokenInfo]) -> set[str]:
+    """Builtin names the file binds itself (def, assignment, parameter, loop variable).
+
+    Starlark lets a file shadow a predeclared name; such names are left alone
+    everywhere in the file (a deliberate simplification: scopes are not tracked).
+    """
+    reserved = TOP_LEVEL | NAMESPACES.keys()
+    shadowed: set[str] = set()
+    in_def_params = 0
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        prev = tokens[i - 1] if i > 0 else None
+        if tok.type == tokenize.NAME and tok.string == "def":
+            in_def_params = -1  # waiting for the opening parenthesis
+            continue
+        if in_def_params == -1 and _is_op(tok, "("):
+            in_def_params = 1
+            continue
+        if in_def_params > 0:
+            if _is_op(tok, "(") or _is_op(tok, "[") or _is_op(tok, "{"):
+                in_def_params += 1
+            elif _is_op(tok, ")") or _is_op(tok, "]") or _is_op(tok, "}"):
+                in_def_params -= 1
+        if tok.type != tokenize.NAME or tok.string not in reserved:
+            continue
+        if prev is not None and prev.type == tokenize.NAME and prev.string in ("def", "for"):
+            shadowed.add(tok.string)
+        elif _at_statement_start(tokens, i) and _is_op(nxt, "="):
+            shadowed.add(tok.string)
+        elif in_def_params == 1 and (_is_op(nxt, ",") or _is_op(nxt, ")") or _is_op(nxt, "=")) and (
+            _is_op(prev, "(") or _is_op(prev, ",") or _is_op(prev, "*") or _is_op(prev, "**")
+        ):
+            shadowed.add(tok.string)
+    return shadowed
+
+
+def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tuple[str, int]:
+    """Check `ns.member(` at token i; return the builtin's kind and the index of `(`."""
+    ns = tokens[i]
+    members = NAMESPACES[ns.string]
+    example = f"{ns.string}.{sorted(members)[0]}(...)"
+    if not (_is_op(_at(tokens, i + 1), ".") and _at(tokens, i + 2) is not None and tokens[i + 2].type == tokenize.NAME):
+        raise LocatedError(_pos(file, ns), f"{ns.string} is an envd namespace: call one of its functions, e.g. {example}")
+    member = tokens[i + 2].string
+    kind = f"{ns.string}.{member}"
+    if member not in members:
+        known = ", ".join(f"{ns.string}.{m}" for m in sorted(members))
+        raise LocatedError(_pos(file, ns), f"unknown function {kind} (known: {known})")
+    if not _is_op(_at(tokens, i + 3), "("):
+        raise LocatedError(_pos(file, ns), f"{kind} is an envd builtin: call it, e.g. {kind}(...)")
+    return kind, i + 3
+
+
+def _at(tokens: list[tokenize.TokenInfo], i: int) -> tokenize.TokenInfo | None:
+    return tokens[i] if i < len(tokens) else None
+
+
+def _site_edit(tokens: list[tokenize.TokenInfo], paren_index: int, site_id: int) -> Edit:
+    """Insert the call-site id right after the call's `(`."""
+    paren = tokens[paren_index]
+    closes_at_once = _is_op(_at(tokens, paren_index + 1), ")")
+    text = f"{site_id}" if closes_at_once else f"{site_id}, "
+    return Edit(paren.end[0], paren.end[1], paren.end[1], text)
+
+
+def _parse_load(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tuple[Load, int] | None:
+    """Read `load("m", "a", b="c")` starting at token i; None if it is not well formed
+    (then Starlark itself reports the syntax error at its place)."""
+    start = tokens[i]
+    j = i + 2
+    module_tok = _at(tokens, j)
+    if module_tok is None or module_tok.type != tokenize.STRING:
+        return None
+    module = _string_value(module_tok)
+    bindings: list[LoadBinding] = []
+    j += 1
+    while True:
+        tok = _at(tokens, j)
+        if _is_op(tok, ")"):
+            break
+        if not _is_op(tok, ","):
+            return None
+        j += 1
+        tok = _at(tokens, j)
+        if _is_op(tok, ")"):
+            break
+        if tok is not None and tok.type == tokenize.STRING:
+            symbol = _string_value(tok)
+            bindings.append(LoadBinding(symbol, symbol, tok.start[0], tok.start[1] + 1))
+            j += 1
+        elif tok is not None and tok.type == tokenize.NAME and _is_op(_at(tokens, j + 1), "="):
+            value = _at(tokens, j + 2)
+            if value is None or value.type != tokenize.STRING:
+                return None
+            bindings.append(LoadBinding(tok.string, _string_value(value), tok.start[0], tok.start[1] + 1))
+            j += 3
+        else:
+            return None
+    if module is None or any(b.symbol is None for b in bindings):
+        return None
+    if not bindings:
+        raise LocatedError(_pos(file, start), "load: name at least one symbol to import")
+    load = Load(module, resolve_module(file, module), start.start[0], start.start[1] + 1, tuple(bindings))
+    return load, j
+
+
+def _string_value(tok: tokenize.TokenInfo) -> str | None:
+    try:
+        value = ast.literal_eval(tok.string)
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _load_edits(load: Load, start: tuple[int, int], end: tuple[int, int], lines: list[str]) -> list[Edit]:
+    """Replace the load statement by assignments, keeping every later line where it was."""
+    prefix = module_prefix(load.path)
+    text = "; ".join(f"{b.local} = {prefix}{b.symbol}" for b in load.bindings)
+    first_line, first_col = start
+    last_line, last_col = end
+    if first_line == last_line:
+        return [Edit(first_line, first_col, last_col, text)]
+    edits = [Edit(first_line, first_col, len(lines[first_line - 1]), text)]
+    edits += [Edit(n, 0, len(lines[n - 1]), "") for n in range(first_line + 1, last_line)]
+    edits.append(Edit(last_line, 0, last_col, ""))
+    return edits
+
+
+def _apply(lines: list[str], edits: dict[int, tuple[Edit, ...]]) -> str:
+    out = list(lines)
+    for line, group in edits.items():
+        text = out[line - 1]
+        for edit in reversed(group):
+            text = text[: edit.start] + edit.text + text[edit.end :]
+        out[line - 1] = text
+    return "\n".join(out)
