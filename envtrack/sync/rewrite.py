@@ -72,7 +72,7 @@ def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file
         raise EnvtrackError(f"{envd_file}: cannot parse for rewriting: {error.message}", exit_code=2) from error
     source = map_source(module, target)
     declared = declared_packages(plan, source, envd_file)
-    edits = _plan_edits(changes, declared, pin, target)
+    edits = _plan_edits(changes, declared, pin, target, _run_commands(plan))
     _place_new_packages(edits, plan, source, declared)
     if not any(n.level == "edit" for n in edits.notes):
         return Rewrite(text, tuple(edits.notes))
@@ -83,7 +83,14 @@ def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file
 
 # -- deciding what to change ---------------------------------------------------------------
 
-def _plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, target: str) -> _Edits:
+def _run_commands(plan: Plan) -> list[tuple[int, str]]:
+    """(step index, command) of every run step, to see whether an uninstall is already written."""
+    return [(order, str(command)) for order, step in enumerate(plan.steps) if step.kind == "run"
+            for command in step.args.get("commands") or []]
+
+
+def _plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, target: str,
+                run_commands: list[tuple[int, str]]) -> _Edits:
     by_name: dict[tuple[str, str], list[Declared]] = {}
     for entry in declared:
         by_name.setdefault((entry.requirement.manager, entry.requirement.name), []).append(entry)
@@ -93,19 +100,22 @@ def _plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, ta
             continue
         entries = by_name.get((change.manager, change.name), [])
         if change.removed:
-            _remove(change, entries, edits, target)
+            _remove(change, entries, edits, target, run_commands)
         else:
             _keep(change, entries, edits, pin, target)
     return edits
 
 
-def _remove(change: NetChange, entries: list[Declared], edits: _Edits, target: str) -> None:
+def _remove(change: NetChange, entries: list[Declared], edits: _Edits, target: str,
+            run_commands: list[tuple[int, str]]) -> None:
     for entry in entries:
         if entry.site is not None:
             edits.of(entry.site).removed.add(entry.index)
             edits.notes.append(Note("edit", f"line {entry.site.line}: removed {change.manager} {entry.text}"))
         else:
             command = UNINSTALL[change.manager].format(entry.requirement.name)
+            if any(order > entry.order and written == command for order, written in run_commands):
+                continue   # an earlier sync already appended it
             if command not in edits.uninstall_commands:
                 edits.uninstall_commands.append(command)
             edits.notes.append(Note("warning", f"{change.manager} {change.name} was uninstalled but {entry.reason}: "
@@ -243,10 +253,10 @@ def _as_last(element: cst.Element, old_last: cst.Element, rbracket: cst.RightSqu
             whitespace_before=own.whitespace_before if isinstance(own, cst.Comma) else cst.SimpleWhitespace(""))
     else:
         comma = old_last.comma
+    # A comment after the old last entry sits before `]` and leaves with that entry; the new
+    # last entry's own comment (which sat in its comma) moves there instead.
     if (isinstance(own, cst.Comma) and isinstance(own.whitespace_after, cst.ParenthesizedWhitespace)
-            and own.whitespace_after.first_line.comment is not None
-            and isinstance(rbracket.whitespace_before, cst.ParenthesizedWhitespace)
-            and rbracket.whitespace_before.first_line.comment is None):
+            and isinstance(rbracket.whitespace_before, cst.ParenthesizedWhitespace)):
         rbracket = rbracket.with_changes(whitespace_before=rbracket.whitespace_before.with_changes(
             first_line=own.whitespace_after.first_line))
     return element.with_changes(comma=comma), rbracket

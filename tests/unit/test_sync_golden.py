@@ -1,0 +1,68 @@
+"""Golden before/after files for the rewrite: tests/golden/sync/<case>/.
+
+Each case holds before.envd, journal.json (journal rows; omitted columns take the
+journal's defaults), optional options.json ({"pin": ..., "target": ...}), and the
+expected after.envd and notes.txt. ENVTRACK_UPDATE_GOLDEN=1 rewrites the expected
+files (review the diff before committing them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from envtrack.frontend import load_plan
+from envtrack.sync.changes import fold_changes
+from envtrack.sync.rewrite import rewrite_source
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "sync"
+CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "before.envd").is_file())
+UPDATE = os.environ.get("ENVTRACK_UPDATE_GOLDEN") == "1"
+
+
+def journal_rows(case: Path) -> list[dict]:
+    defaults = {"time": "2026-11-29T01:00:00.000Z", "old_version": None, "new_version": None, "source": "",
+                "arch": "", "build": "", "reconciled": 0, "detail": ""}
+    rows = []
+    for row in json.loads((case / "journal.json").read_text()):
+        env = "/" if row["manager"] == "apt" else "/usr/local/lib/python3.11/dist-packages"
+        rows.append({**defaults, "env": env, **row})
+    return rows
+
+
+def sync_text(envd: Path, rows: list[dict], options: dict):
+    text = envd.read_bytes().decode()
+    target = options.get("target", "build")
+    plan = load_plan(envd, target=target)
+    return rewrite_source(text, plan, fold_changes(rows), envd_file=envd, pin=options.get("pin", "exact"), target=target)
+
+
+def render_notes(notes) -> str:
+    return "".join(f"{n.level}: {n.message}\n" for n in notes)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden(name: str, tmp_path: Path) -> None:
+    case = GOLDEN / name
+    options = json.loads((case / "options.json").read_text()) if (case / "options.json").exists() else {}
+    envd = tmp_path / "build.envd"
+    shutil.copyfile(case / "before.envd", envd)
+    rows = journal_rows(case)
+
+    result = sync_text(envd, rows, options)
+
+    if UPDATE:
+        (case / "after.envd").write_bytes(result.text.encode())
+        (case / "notes.txt").write_text(render_notes(result.notes))
+    assert result.text == (case / "after.envd").read_bytes().decode()
+    assert render_notes(result.notes) == (case / "notes.txt").read_text()
+
+    # The result is valid envd, and syncing the same changes into it again changes nothing.
+    envd.write_bytes(result.text.encode())
+    again = sync_text(envd, rows, options)
+    assert again.text == result.text
+    assert not again.changed
