@@ -1,0 +1,138 @@
+"""`envtrack sync` on a project directory with a journal in a temp SQLite database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from envtrack.errors import EnvtrackError
+from envtrack.sync.files import replace_validated
+from envtrack.sync.journal import last_synced_id, mark_synced
+from tests.conftest import ROOT, run_cli
+
+CHANGES_SCHEMA = """
+CREATE TABLE changes (id INTEGER PRIMARY KEY, time TEXT, manager TEXT, env TEXT, action TEXT, name TEXT,
+    old_version TEXT, new_version TEXT, requested INTEGER, source TEXT, arch TEXT, build TEXT,
+    reconciled INTEGER, detail TEXT)
+"""
+SITE = "/usr/local/lib/python3.11/dist-packages"
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    shutil.copyfile(ROOT / "examples" / "quickstart" / "build.envd", tmp_path / "build.envd")
+    (tmp_path / ".envtrack").mkdir()
+    with sqlite3.connect(tmp_path / ".envtrack" / "journal.db") as db:
+        db.execute(CHANGES_SCHEMA)
+    return tmp_path
+
+
+def record(project: Path, *rows: tuple) -> None:
+    """Append (manager, action, name, old, new, requested) rows to the journal."""
+    with sqlite3.connect(project / ".envtrack" / "journal.db") as db:
+        for manager, action, name, old, new, requested in rows:
+            db.execute(
+                "INSERT INTO changes (time, manager, env, action, name, old_version, new_version, requested, source,"
+                " arch, build, reconciled, detail) VALUES ('2026-11-29T01:00:00.000Z', ?, ?, ?, ?, ?, ?, ?, '', '', '', 0, '')",
+                (manager, "/" if manager == "apt" else SITE, action, name, old, new, requested),
+            )
+
+
+def test_dry_run_prints_a_diff_and_changes_nothing(project: Path) -> None:
+    record(project, ("pip", "install", "tomli", None, "2.0.1", 1))
+    before = (project / "build.envd").read_bytes()
+
+    first = run_cli("sync", str(project), "--dry-run", check=True)
+    second = run_cli("sync", str(project), "--dry-run", check=True)
+
+    assert '+    install.python_packages(name=["tomli==2.0.1"])' in first.stdout
+    assert first.stdout.startswith("--- a/build.envd\n+++ b/build.envd\n")
+    assert second.stdout == first.stdout          # the bookmark did not move
+    assert (project / "build.envd").read_bytes() == before
+    assert not (project / ".envtrack" / "backups").exists()
+
+
+def test_sync_writes_backs_up_and_a_second_sync_is_a_no_op(project: Path) -> None:
+    record(project, ("pip", "install", "tomli", None, "2.0.1", 1), ("pip", "install", "idna", None, "3.6", 0),
+           ("apt", "remove", "jq", "1.6-2.1", None, 1))
+    before = (project / "build.envd").read_text()
+
+    run_cli("sync", str(project), check=True)
+    after = (project / "build.envd").read_text()
+    second = run_cli("sync", str(project), check=True)
+
+    assert 'install.apt_packages(name=["jq"])' not in after
+    assert after.endswith('    install.python_packages(name=["tomli==2.0.1"])\n')
+    assert "idna" not in after
+    (backup,) = (project / ".envtrack" / "backups").iterdir()
+    assert backup.name.startswith("build.envd.") and backup.read_text() == before
+    assert "up to date" in second.stdout
+    assert (project / "build.envd").read_text() == after
+
+
+def test_only_changes_after_the_last_sync_are_written(project: Path) -> None:
+    record(project, ("pip", "install", "tomli", None, "2.0.1", 1))
+    run_cli("sync", str(project), check=True)
+    record(project, ("pip", "upgrade", "tomli", "2.0.1", "2.0.2", 1))
+
+    report = json.loads(run_cli("sync", str(project), "--json", check=True).stdout)
+
+    assert report["written"] and report["journal"] == {"since_id": 1, "up_to_id": 2, "rows": 1}
+    assert report["edits"] == ["line 10: tomli==2.0.1 -> tomli==2.0.2"]
+    assert (project / "build.envd").read_text().endswith('install.python_packages(name=["tomli==2.0.2"])\n')
+
+
+def test_json_report_of_a_dry_run(project: Path) -> None:
+    record(project, ("pip", "install", "mine", None, "0.1", 1))
+    with sqlite3.connect(project / ".envtrack" / "journal.db") as db:
+        db.execute("""UPDATE changes SET source = 'file:///workspace/mine', detail = '{"editable": true}'""")
+
+    report = json.loads(run_cli("sync", str(project), "--dry-run", "--json", check=True).stdout)
+
+    assert report["changed"] is False and report["written"] is False
+    assert report["warnings"] == ["pip mine 0.1: editable install (a working copy, not a package); not written"]
+
+
+def test_no_journal_yet_is_up_to_date(tmp_path: Path) -> None:
+    shutil.copyfile(ROOT / "examples" / "quickstart" / "build.envd", tmp_path / "build.envd")
+    result = run_cli("sync", str(tmp_path), check=True)
+    assert "up to date" in result.stdout
+
+
+def test_bad_pin_mode_is_bad_input(project: Path) -> None:
+    result = run_cli("sync", str(project), "--pin", "loose")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("envtrack: --pin must be one of exact, compatible, none")
+
+
+def test_bookmark_is_per_envd_file(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.db"
+    mark_synced(journal, tmp_path / "a.envd", 5)
+    mark_synced(journal, tmp_path / "a.envd", 7)
+    assert last_synced_id(journal, tmp_path / "a.envd") == 7
+    assert last_synced_id(journal, tmp_path / "b.envd") == 0
+
+
+def test_a_rejected_rewrite_leaves_the_file_untouched(tmp_path: Path) -> None:
+    envd = tmp_path / "build.envd"
+    envd.write_text("def build():\n    pass\n")
+
+    def reject(temp: Path) -> None:
+        raise EnvtrackError("bad")
+
+    with pytest.raises(EnvtrackError):
+        replace_validated(envd, "def build():\n    pass\n", "garbage(", reject)
+    assert envd.read_text() == "def build():\n    pass\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["build.envd"]
+
+
+def test_a_file_edited_during_sync_is_not_overwritten(tmp_path: Path) -> None:
+    envd = tmp_path / "build.envd"
+    envd.write_text("def build():\n    pass  # edited by the user\n")
+    with pytest.raises(EnvtrackError, match="changed while sync was running"):
+        replace_validated(envd, "def build():\n    pass\n", "def build():\n    pass\n", lambda temp: None)
+    assert envd.read_text().endswith("# edited by the user\n")
