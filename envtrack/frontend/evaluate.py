@@ -52,6 +52,20 @@ def envd_file(path: str | Path) -> str:
     return posixpath.normpath(text)
 
 
+_UNCONVERTIBLE = re.compile(r'of key "(?P<key>\w+)".*Starlark \*starlark\.(?P<type>\w+) to Python')
+
+
+def _conversion_message(builtin: Builtin, message: str) -> str:
+    """`While converting value <function f> of key "dev" ...` -> `for parameter 'dev': got function, want bool`."""
+    found = _UNCONVERTIBLE.search(message)
+    if found is None:
+        return message
+    params = {p.name: p for p in builtin.params}
+    param = params.get(found["key"])
+    want = f", want {param.type}" if param is not None else ""
+    return f"for parameter {found['key']!r}: got {found['type'].lower()}{want}"
+
+
 class _CallbackFailed(Exception):
     """Raised inside a builtin so Starlark unwinds; the real error waits in `pending`."""
 
@@ -92,11 +106,12 @@ class _Evaluation:
         try:
             self._exec(f"{target}()", _DRIVER)
         except LocatedError as error:
-            if error.position.file == _DRIVER:
+            wrong_arity = error.reason.startswith((f"function {target} missing", f"function {target} accepts"))
+            if error.position.file == _DRIVER or wrong_arity:
                 raise LocatedError(Position(main.file, line, column), f"calling {target}(): {error.reason}") from None
             raise
 
-    def _exec_file(self, file: str, text: str) -> Transformed:
+    def _exec_file(self, file: str, text: str, *, as_module: bool = False) -> Transformed:
         self.sources[file] = text
         try:
             rewritten = transform(text, file, self.next_site)
@@ -108,7 +123,10 @@ class _Evaluation:
         self.next_site += len(rewritten.sites)
         for load in rewritten.loads:
             self._load(file, load)
+        before = set(self.starlark.globals())  # after the loads: their names are not ours
         self._exec(rewritten.source, file)
+        if as_module:
+            self._hide_module_globals(file, [name for name in self.starlark.globals() if name not in before])
         return rewritten
 
     def _load(self, file: str, load: Load) -> None:
@@ -122,7 +140,7 @@ class _Evaluation:
             text = self._read(load.path, where)
             self.loading.append(load.path)
             try:
-                self._run_module(load.path, text)
+                self._exec_file(load.path, text, as_module=True)
             finally:
                 self.loading.pop()
         exported = self.exports[load.path]
@@ -133,12 +151,10 @@ class _Evaluation:
             if binding.symbol not in exported:
                 raise LocatedError(place, f"load: {load.module} does not define {binding.symbol!r}")
 
-    def _run_module(self, path: str, text: str) -> None:
+    def _hide_module_globals(self, path: str, defined: list[str]) -> None:
+        """Move a loaded module's globals to private names, so files cannot see each other's."""
         from starlark_go import ConversionToPythonFailed
 
-        before = set(self.starlark.globals())
-        self._exec_file(path, text)
-        defined = [name for name in self.starlark.globals() if name not in before]
         prefix = module_prefix(path)
         if defined:
             self._exec("\n".join(f"{prefix}{name} = {name}" for name in defined), _DRIVER)
@@ -169,8 +185,10 @@ class _Evaluation:
     def _callback(self, builtin: Builtin) -> Callable[..., None]:
         def call(site_id: Any = None, *args: Any, **kwargs: Any) -> None:
             found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
-            if found is None or found[1].kind != builtin.kind:  # cannot happen after transform
-                raise EnvtrackError(f"internal error: {builtin.kind} called without its call site")
+            if found is None or found[1].kind != builtin.kind:
+                # Only when the file rebinds a builtin's name and still calls the builtin:
+                # the rewrite leaves every use of a rebound name alone.
+                raise RuntimeError(f"cannot call {builtin.kind} here: this file also uses {builtin.kind.split('.')[0]!r} as a name of its own")
             rewritten, site = found
             position = Position(rewritten.file, site.line, site.column)
             try:
@@ -180,6 +198,7 @@ class _Evaluation:
                 raise _CallbackFailed from None
             self.steps.append(Step(builtin.kind, bound, position))
 
+        call.__name__ = builtin.flat_name  # starlark-go names the failing builtin by this
         return call
 
     # -- errors ----------------------------------------------------------------
@@ -203,17 +222,27 @@ class _Evaluation:
             return pending
         message = _LOCATION_PREFIX.sub("", str(error.error)).strip()
         if error.filename == "<builtin>":
-            # A builtin refused its arguments before our code ran (e.g. a value
-            # starlark-go cannot convert): blame the innermost user frame.
-            kind = BY_FLAT_NAME.get(error.function_name)
-            if kind is not None:
-                message = f"{kind.kind}: {message}"
-            frames = [m for m in _FRAME.finditer(error.backtrace or "") if m["file"] in self.files or m["file"] == _DRIVER]
-            if frames:
-                last = frames[-1]
-                return LocatedError(self._position(last["file"], int(last["line"]), int(last["column"])), message)
-            return LocatedError(Position("<builtin>", 0, 0), message)
+            return self._builtin_error(error, message)
         return LocatedError(self._position(error.filename, error.line, error.column), message)
+
+    def _builtin_error(self, error: Any, message: str) -> LocatedError:
+        """A builtin refused its arguments before our code ran (starlark-go could not
+        convert a value): blame the call site of the innermost user frame."""
+        builtin = BY_FLAT_NAME.get(error.function_name)
+        if builtin is not None:
+            message = f"{builtin.kind}: {_conversion_message(builtin, message)}"
+        frames = [m for m in _FRAME.finditer(error.backtrace or "") if m["file"] in self.files]
+        if not frames:
+            return LocatedError(Position("<builtin>", 0, 0), message)
+        frame = frames[-1]
+        rewritten = self.files[frame["file"]]
+        line, column = int(frame["line"]), rewritten.original_column(int(frame["line"]), int(frame["column"]))
+        on_line = [site for site in rewritten.sites.values() if site.line == line and site.column <= column]
+        if builtin is not None:
+            on_line = [site for site in on_line if site.kind == builtin.kind] or on_line
+        if on_line:
+            column = max(site.column for site in on_line)
+        return LocatedError(Position(rewritten.file, line, column), message)
 
     def _position(self, filename: str, line: int, column: int) -> Position:
         rewritten = self.files.get(filename)

@@ -39,6 +39,8 @@ def _describe(step: Step) -> str:
         if args.get("requirements"):
             return f"-r {args['requirements']}"
         return _words(args.get("local_wheels"))
+    if step.kind == "runtime.environ" and not args.get("env"):
+        return "PATH+=" + ":".join(args.get("extra_path") or [])
     if step.kind == "runtime.expose" and args.get("host_port"):
         return f"{args['envd_port']}:{args['host_port']}"
     separator = "; " if step.kind == "run" else " "  # several shell commands read as a script
