@@ -66,6 +66,12 @@ def _conversion_message(builtin: Builtin, message: str) -> str:
     return f"for parameter {found['key']!r}: got {found['type'].lower()}{want}"
 
 
+def _print_to_stderr(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
+
+
 class _CallbackFailed(Exception):
     """Raised inside a builtin so Starlark unwinds; the real error waits in `pending`."""
 
@@ -75,7 +81,10 @@ class _Evaluation:
         from starlark_go import Starlark, configure_starlark
 
         configure_starlark(allow_set=True)
-        self.starlark = Starlark()
+        # print() goes to stderr, so `plan --json` output stays parseable; the
+        # callable is kept on self because starlark-go holds no reference to it.
+        self.print_callback = _print_to_stderr
+        self.starlark = Starlark(print=self.print_callback)
         self.steps: list[Step] = []
         self.sources: dict[str, str] = {}
         self.sites: dict[int, tuple[Transformed, CallSite]] = {}
@@ -256,7 +265,7 @@ class _Evaluation:
         from starlark_go import SyntaxError as StarlarkSyntaxError
 
         try:
-            Starlark().exec(text, filename=file)
+            Starlark(print=_print_to_stderr).exec(text, filename=file)
         except StarlarkSyntaxError as starlark_error:
             return LocatedError(Position(file, starlark_error.line, starlark_error.column), starlark_error.msg)
         except StarlarkError:

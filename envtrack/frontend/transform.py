@@ -114,7 +114,8 @@ def module_prefix(path: str) -> str:
 
 def transform(source: str, file: str, first_site_id: int = 1) -> Transformed:
     tokens = _tokens(source)
-    shadowed = _shadowed_names(tokens)
+    scopes = _function_scopes(tokens)
+    shadowed = _shadowed_names(tokens, scopes)
     lines = source.split("\n")
     edits: list[Edit] = []
     sites: dict[int, CallSite] = {}
@@ -130,7 +131,7 @@ def transform(source: str, file: str, first_site_id: int = 1) -> Transformed:
             depth += 1
         elif tok.type == tokenize.OP and tok.string in ")]}":
             depth = max(0, depth - 1)
-        if tok.type != tokenize.NAME or _is_attribute(tokens, i) or tok.string in shadowed:
+        if tok.type != tokenize.NAME or _is_attribute(tokens, i) or _is_shadowed(tok.string, scopes[i], shadowed):
             i += 1
             continue
         name = tok.string
@@ -208,14 +209,30 @@ def _at_statement_start(tokens: list[tokenize.TokenInfo], i: int) -> bool:
     return i == 0 or tokens[i - 1].type in _STATEMENT_START or _is_op(tokens[i - 1], ";")
 
 
-def _shadowed_names(tokens: list[tokenize.TokenInfo]) -> set[str]:
-    """Builtin names the file binds itself (def, assignment, parameter, loop variable).
+def _function_scopes(tokens: list[tokenize.TokenInfo]) -> list[int | None]:
+    """For each token, the index of the top-level `def` it belongs to (None: file level)."""
+    scopes: list[int | None] = []
+    current: int | None = None
+    for i, tok in enumerate(tokens):
+        if tok.start[1] == 0 and _at_statement_start(tokens, i) and tok.type not in _STATEMENT_START:
+            current = i if (tok.type == tokenize.NAME and tok.string == "def") else None
+        scopes.append(current)
+    return scopes
 
-    Starlark lets a file shadow a predeclared name; such names are left alone
-    everywhere in the file (a deliberate simplification: scopes are not tracked).
+
+def _is_shadowed(name: str, scope: int | None, shadowed: set[tuple[int | None, str]]) -> bool:
+    return (None, name) in shadowed or (scope is not None and (scope, name) in shadowed)
+
+
+def _shadowed_names(tokens: list[tokenize.TokenInfo], scopes: list[int | None]) -> set[tuple[int | None, str]]:
+    """Builtin names the file binds itself (def, assignment, parameter, loop variable),
+    as (scope, name): Starlark lets a file or a function shadow a predeclared name.
+
+    A binding at file level shadows the name in the whole file; one inside a top-level
+    function (its parameters included) only in that function.
     """
     reserved = TOP_LEVEL | NAMESPACES.keys()
-    shadowed: set[str] = set()
+    shadowed: set[tuple[int | None, str]] = set()
     in_def_params = 0
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
@@ -231,16 +248,18 @@ def _shadowed_names(tokens: list[tokenize.TokenInfo]) -> set[str]:
                 in_def_params += 1
             elif _is_op(tok, ")") or _is_op(tok, "]") or _is_op(tok, "}"):
                 in_def_params -= 1
-        if tok.type != tokenize.NAME or tok.string not in reserved:
+        if tok.type != tokenize.NAME or tok.string not in reserved or _is_attribute(tokens, i):
             continue
-        if prev is not None and prev.type == tokenize.NAME and prev.string in ("def", "for"):
-            shadowed.add(tok.string)
+        if prev is not None and prev.type == tokenize.NAME and prev.string == "def":
+            shadowed.add((None if prev.start[1] == 0 else scopes[i], tok.string))
+        elif prev is not None and prev.type == tokenize.NAME and prev.string == "for":
+            shadowed.add((scopes[i], tok.string))
         elif _at_statement_start(tokens, i) and _is_op(nxt, "="):
-            shadowed.add(tok.string)
+            shadowed.add((scopes[i], tok.string))
         elif in_def_params == 1 and (_is_op(nxt, ",") or _is_op(nxt, ")") or _is_op(nxt, "=")) and (
             _is_op(prev, "(") or _is_op(prev, ",") or _is_op(prev, "*") or _is_op(prev, "**")
         ):
-            shadowed.add(tok.string)
+            shadowed.add((scopes[i], tok.string))
     return shadowed
 
 
