@@ -1,0 +1,323 @@
+"""Lower a Plan into a State chain: one vertex per user build step, in the user's order.
+
+Pure: host files arrive already read (`HostInputs`), so the same plan, options and
+files always give the same graph. Steps that only describe the runtime (runtime.*,
+config.ca_certificates, shell("base")) add no vertex and feed the ImageConfig instead.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass, field, replace
+from typing import Callable
+from urllib.parse import urlsplit
+
+from envtrack.errors import LocatedError
+from envtrack.frontend.steps import Plan, Step
+from envtrack.llb import scripts
+from envtrack.llb.host import HostFile, HostInputs
+from envtrack.llb.image_config import WORKDIR, ImageConfig
+from envtrack.project import BASE_IMAGE
+from envtrack.state import CacheSharing, Mkdir, Mkfile, Mount, ProxyEnv, Rm, State
+from envtrack.state.vertex import Output
+
+CA_ENV_NAMES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+BAKED_CA = "/usr/local/share/ca-certificates/envtrack/host-ca.crt"
+
+APT_MOUNTS = (
+    Mount.cache(scripts.APT_CACHE, "envtrack-apt-cache", CacheSharing.LOCKED),
+    Mount.cache(scripts.APT_LISTS, "envtrack-apt-lists", CacheSharing.LOCKED),
+)
+PIP_MOUNTS = (Mount.cache(scripts.PIP_CACHE, "envtrack-pip-cache", CacheSharing.LOCKED),)
+CONDA_MOUNTS = (Mount.cache(scripts.CONDA_PKGS, "envtrack-conda-pkgs", CacheSharing.LOCKED),)
+PIP_ENV = {"PIP_CACHE_DIR": scripts.PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+
+# Python that Debian/Ubuntu releases ship, by image tag, to reject impossible versions early.
+DISTRO_PYTHON = {
+    "buster": "3.7", "10": "3.7", "bullseye": "3.9", "11": "3.9", "bookworm": "3.11", "12": "3.11",
+    "trixie": "3.13", "13": "3.13", "focal": "3.8", "20.04": "3.8", "jammy": "3.10", "22.04": "3.10",
+    "noble": "3.12", "24.04": "3.12",
+}
+NO_VERTEX_KINDS = {"runtime.environ", "runtime.expose", "runtime.command", "config.ca_certificates"}
+BUILTIN_SHELLS = {"base", "sh"}
+
+
+@dataclass(frozen=True)
+class Lowered:
+    state: State
+    image_config: ImageConfig
+    step_outputs: tuple[tuple[Output, Step], ...]   # the vertex each user step made
+
+
+@dataclass
+class _Context:
+    """What lowering carries from step to step (mutable only inside `lower`)."""
+
+    plan: Plan
+    host: HostInputs
+    ca: State | None
+    proxy: ProxyEnv | None
+    state: State | None = None
+    base_image: str = ""
+    has_python: bool = False
+    runtime_env: dict[str, str] = field(default_factory=dict)
+    extra_path: list[str] = field(default_factory=list)
+    cmd: tuple[str, ...] = ()
+    ports: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    outputs: list[tuple[Output, Step]] = field(default_factory=list)
+
+
+def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
+          bake_ca: bool = False) -> Lowered:
+    ca_bundle = explicit_ca(plan, host) or ca_bundle
+    ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
+    ctx = _Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
+    for index, step in enumerate(plan.steps):
+        lowering = LOWERINGS.get(step.kind)
+        if lowering is None:
+            raise LocatedError(step.position, f"{step.kind}: envtrack cannot build this step")
+        if step.kind != "base" and step.kind not in NO_VERTEX_KINDS and ctx.state is None:
+            start(ctx, BASE_IMAGE, None)
+        before = ctx.state
+        lowering(ctx, step, index)
+        if ctx.state is not before and ctx.state.output is not (before.output if before else None):
+            ctx.outputs.append((ctx.state.output, step))
+    if ctx.state is None:
+        start(ctx, BASE_IMAGE, None)
+    if bake_ca and ca is not None:
+        ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
+    return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
+
+
+def explicit_ca(plan: Plan, host: HostInputs) -> bytes | None:
+    for index, step in enumerate(plan.steps):
+        if step.kind == "config.ca_certificates":
+            return host[index][0].data
+    return None
+
+
+# --- one function per builtin ---------------------------------------------------------
+
+def start(ctx: _Context, image: str, step: Step | None) -> None:
+    try:
+        state = State.image(image, name=step.label if step else f"base {image}",
+                            position=step.position if step else None)
+    except ValueError as error:
+        raise LocatedError(step.position, f"base: {error}") if step else error
+    ctx.state = state.add_env("DEBIAN_FRONTEND", "noninteractive")
+    ctx.base_image = image
+
+
+def lower_base(ctx: _Context, step: Step, index: int) -> None:
+    if ctx.state is not None:
+        raise LocatedError(step.position, "base: must be the first build step, and called once")
+    start(ctx, step.args["image"], step)
+
+
+def lower_python(ctx: _Context, step: Step, index: int) -> None:
+    version = str(step.args["version"]).strip()
+    if not re.fullmatch(r"3(\.\d+){0,2}", version):
+        raise LocatedError(step.position, f"install.python: version {version!r} is not a Python 3 version")
+    shipped = distro_python(ctx.base_image)
+    if shipped and not (shipped == version or shipped.startswith(version + ".")
+                        or version.startswith(shipped + ".")):
+        raise LocatedError(step.position, f"install.python: version {version!r} cannot be met: "
+                                          f"{ctx.base_image} ships Python {shipped}")
+    ctx.state = fetch_step(ctx, scripts.install_python(version, ca=ctx.ca is not None), step=step,
+                           mounts=APT_MOUNTS)
+    ctx.state = ctx.state.add_env("VIRTUAL_ENV", scripts.VENV).add_env(
+        "PATH", f"{scripts.VENV}/bin:{ctx.state.get_env('PATH')}")
+    ctx.has_python = True
+
+
+def lower_apt(ctx: _Context, step: Step, index: int) -> None:
+    names = step.args["name"]
+    if not names:
+        raise LocatedError(step.position, "install.apt_packages: no packages named")
+    ctx.state = fetch_step(ctx, scripts.apt_install(names, ca=ctx.ca is not None), step=step, mounts=APT_MOUNTS)
+
+
+def lower_pip(ctx: _Context, step: Step, index: int) -> None:
+    if not ctx.has_python:
+        error = LocatedError(step.position, "install.python_packages: no Python environment yet")
+        error.hint = "call install.python() before install.python_packages(...)"
+        raise error
+    files = ctx.host.get(index, ())
+    requirements = next((f.name for f in files if f.role == "requirements"), None)
+    wheels = [f.name for f in files if f.role == "wheel"]
+    if not (step.args["name"] or requirements or wheels):
+        raise LocatedError(step.position, "install.python_packages: nothing to install")
+    mounts = PIP_MOUNTS + inputs_mount(files)
+    script = scripts.pip_install(step.args["name"], requirements, wheels)
+    ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env=PIP_ENV)
+
+
+def lower_conda(ctx: _Context, step: Step, index: int) -> None:
+    files = ctx.host.get(index, ())
+    env_file = next((f.name for f in files if f.role == "env_file"), None)
+    script = scripts.conda_install(step.args["name"], step.args["channel"], env_file, ctx.base_image)
+    mounts = CONDA_MOUNTS + inputs_mount(files)
+    ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env={"CONDA_PKGS_DIRS": scripts.CONDA_PKGS})
+
+
+def lower_run(ctx: _Context, step: Step, index: int) -> None:
+    if step.args.get("mount_host"):
+        error = LocatedError(step.position, "run: mount_host=True is not supported by envtrack builds")
+        error.hint = "copy the files in with io.copy(...) first"
+        raise error
+    commands = step.args["commands"]
+    if not commands:
+        raise LocatedError(step.position, "run: no commands")
+    ctx.state = fetch_step(ctx, scripts.run_commands(commands), step=step)
+
+
+def lower_shell(ctx: _Context, step: Step, index: int) -> None:
+    name = step.args["name"]
+    ctx.labels["envtrack.shell"] = name
+    if name not in BUILTIN_SHELLS:
+        ctx.state = fetch_step(ctx, scripts.apt_install([name], ca=ctx.ca is not None), step=step,
+                               mounts=APT_MOUNTS)
+
+
+def lower_apt_source(ctx: _Context, step: Step, index: int) -> None:
+    source = step.args["source"]
+    if not source.strip():
+        raise LocatedError(step.position, "config.apt_source: empty source")
+    text = source if source.endswith("\n") else source + "\n"
+    ctx.state = ctx.state.file(
+        Rm("/etc/apt/sources.list.d/debian.sources"),
+        Mkfile("/etc/apt/sources.list", text.encode()),
+        name=step.label, position=step.position,
+    )
+
+
+def lower_pip_index(ctx: _Context, step: Step, index: int) -> None:
+    url, extra, trust = step.args["url"], step.args["extra_url"], step.args["trust"]
+    state = ctx.state.add_env("PIP_INDEX_URL", url)
+    if extra:
+        state = state.add_env("PIP_EXTRA_INDEX_URL", extra)
+    if trust:
+        hosts = [urlsplit(u).hostname for u in (url, extra) if u]
+        state = state.add_env("PIP_TRUSTED_HOST", " ".join(h for h in hosts if h))
+    ctx.state = state
+
+
+def lower_copy(ctx: _Context, step: Step, index: int) -> None:
+    files = ctx.host[index]
+    target = step.args["envd_path"]
+    if not posixpath.isabs(target):
+        target = posixpath.join(WORKDIR, target)
+    target = posixpath.normpath(target)
+    root, *entries = files
+    if root.data is not None:  # one file: to TARGET, or into it when it ends with "/"
+        if step.args["envd_path"].endswith("/"):
+            target = posixpath.join(target, posixpath.basename(step.args["host_path"].rstrip("/")))
+        actions = [Mkdir(posixpath.dirname(target)), Mkfile(target, root.data, mode=root.mode)]
+    else:                      # a directory: its contents become TARGET's
+        actions = [Mkdir(target, mode=root.mode)]
+        for f in entries:
+            path = posixpath.join(target, f.name)
+            actions.append(Mkfile(path, f.data, mode=f.mode) if f.data is not None
+                           else Mkdir(path, mode=f.mode))
+    ctx.state = ctx.state.file(*actions, name=step.label, position=step.position)
+
+
+def lower_environ(ctx: _Context, step: Step, index: int) -> None:
+    ctx.runtime_env.update(step.args["env"])
+    ctx.extra_path += step.args["extra_path"]
+
+
+def lower_expose(ctx: _Context, step: Step, index: int) -> None:
+    port = step.args["envd_port"]
+    if not 0 < port < 65536:
+        raise LocatedError(step.position, f"runtime.expose: port {port} is out of range")
+    ctx.ports.append(f"{port}/tcp")
+    if step.args["host_port"] or step.args["service"]:
+        published = json.loads(ctx.labels.get("envtrack.ports", "[]"))
+        published.append({"port": port, "host_port": step.args["host_port"], "service": step.args["service"]})
+        ctx.labels["envtrack.ports"] = json.dumps(published, sort_keys=True)
+
+
+def lower_command(ctx: _Context, step: Step, index: int) -> None:
+    commands = step.args["commands"]
+    if not commands:
+        return
+    ctx.labels["envtrack.commands"] = json.dumps(commands, sort_keys=True)
+    script = " & ".join(commands.values()) + (" & wait" if len(commands) > 1 else "")
+    ctx.cmd = ("/bin/sh", "-c", script)
+
+
+def lower_ca(ctx: _Context, step: Step, index: int) -> None:
+    """Read before lowering (explicit_ca); nothing to do in order."""
+
+
+LOWERINGS: dict[str, Callable[[_Context, Step, int], None]] = {
+    "base": lower_base,
+    "install.python": lower_python,
+    "install.apt_packages": lower_apt,
+    "install.python_packages": lower_pip,
+    "install.conda_packages": lower_conda,
+    "run": lower_run,
+    "shell": lower_shell,
+    "config.apt_source": lower_apt_source,
+    "config.pip_index": lower_pip_index,
+    "config.ca_certificates": lower_ca,
+    "io.copy": lower_copy,
+    "runtime.environ": lower_environ,
+    "runtime.expose": lower_expose,
+    "runtime.command": lower_command,
+}
+
+
+# --- helpers -------------------------------------------------------------------------
+
+def fetch_step(ctx: _Context, script: str, *, step: Step | None = None, name: str = "",
+               position=None, mounts: tuple[Mount, ...] = (), env: dict[str, str] | None = None) -> State:
+    """An exec that may reach the network: it gets the CA mount and the proxy settings."""
+    env = dict(env or {})
+    mounts = tuple(mounts)
+    if ctx.ca is not None:
+        mounts += (Mount.bind(scripts.CA_PATH, ctx.ca, selector="/ca.pem", readonly=True),)
+        env.update({name_: scripts.CA_PATH for name_ in CA_ENV_NAMES})
+    return ctx.state.run(
+        shell=script, env=env, mounts=mounts, proxy_env=ctx.proxy,
+        name=step.label if step else name, position=step.position if step else position,
+    )
+
+
+def inputs_mount(files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
+    """The step's host files as a read-only directory at scripts.INPUTS."""
+    if not files:
+        return ()
+    state = State.scratch().file(*(Mkfile(f"/{f.name}", f.data, mode=0o644) for f in files),
+                                 name="host files")
+    return (Mount.bind(scripts.INPUTS, state, readonly=True),)
+
+
+def distro_python(image: str) -> str | None:
+    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    tag = re.sub(r"-(slim|minimal).*$", "", tag)
+    if tag in DISTRO_PYTHON and (name.endswith(("debian", "ubuntu")) or not tag[0].isdigit()):
+        return DISTRO_PYTHON[tag]
+    return None
+
+
+def image_config(ctx: _Context, *, baked: bool) -> ImageConfig:
+    env = dict(ctx.state.env)
+    env.pop("DEBIAN_FRONTEND", None)   # a build-time setting; interactive shells want prompts
+    if ctx.extra_path:
+        env["PATH"] = ":".join([env.get("PATH", ""), *ctx.extra_path]).strip(":")
+    if baked:
+        env.update({name: BAKED_CA for name in CA_ENV_NAMES})
+    env.update(ctx.runtime_env)
+    return ImageConfig(
+        env=tuple(env.items()),
+        cmd=ctx.cmd,
+        exposed_ports=tuple(dict.fromkeys(ctx.ports)),
+        working_dir=WORKDIR,
+        labels=tuple(sorted(ctx.labels.items())),
+    )

@@ -1,0 +1,115 @@
+"""The shell scripts build steps run, as pure functions of their arguments.
+
+Each returns a script for `sh -c`, starting with `set -e` so the first failing
+command fails the step. Arguments are quoted with shlex, never interpolated raw.
+"""
+
+from __future__ import annotations
+
+from shlex import quote
+from typing import Sequence
+
+APT_CACHE = "/var/cache/apt"
+APT_LISTS = "/var/lib/apt/lists"
+VENV = "/opt/envtrack/venv"
+PIP_CACHE = "/root/.cache/pip"
+CONDA_PKGS = "/var/cache/envtrack/conda-pkgs"
+INPUTS = "/run/envtrack/inputs"     # host files a step reads (requirements, wheels, env files)
+CA_PATH = "/run/envtrack/ca.pem"    # the host CA bundle, bind-mounted read-only
+LISTS_MAX_AGE_MINUTES = 24 * 60
+
+
+def words(values: Sequence[str]) -> str:
+    return " ".join(quote(v) for v in values)
+
+
+def apt_install(packages: Sequence[str], *, ca: bool = False) -> str:
+    """Install PACKAGES, refreshing the (cache-mounted) lists only when needed.
+
+    The lists are refreshed when the cache is empty, older than a day, or was filled
+    from other apt sources (a signature of the sources files is kept beside it), and
+    once more if an install from the cached lists fails (a package the old lists lack,
+    or versions the mirror no longer has). So adding a package usually downloads only
+    that package.
+    """
+    options = f" -o Acquire::https::CAInfo={CA_PATH}" if ca else ""
+    install = f"apt-get{options} install -y --no-install-recommends {words(packages)}"
+    update = f'apt-get{options} update && printf %s "$sig" > "$stamp"'
+    return "\n".join([
+        "set -e",
+        # Debian images delete downloaded .debs after each install, which would keep the cache empty.
+        "rm -f /etc/apt/apt.conf.d/docker-clean",
+        f"mkdir -p {APT_LISTS}/partial {APT_CACHE}/archives/partial",
+        f"stamp={APT_LISTS}/.envtrack-sources",
+        'sig="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | md5sum)"',
+        'if [ "$(cat "$stamp" 2>/dev/null)" != "$sig" ] || '
+        f'[ -n "$(find "$stamp" -mmin +{LISTS_MAX_AGE_MINUTES} 2>/dev/null)" ]; then',
+        f"  {update}",
+        "fi",
+        f"if ! {install}; then",
+        f"  echo 'envtrack: retrying with fresh package lists' >&2",
+        f"  {update}",
+        f"  {install}",
+        "fi",
+    ])
+
+
+def install_python(version: str, *, ca: bool = False) -> str:
+    """Debian's python3 plus a venv at VENV (Debian's own pip refuses installs, PEP 668)."""
+    check = "\n".join([
+        "have=\"$(python3 -c 'import platform; print(platform.python_version())')\"",
+        f'case "$have" in {quote(version)}|{quote(version)}.*) ;; *)',
+        f'  echo "envtrack: install.python(version={version!r}) cannot be met: '
+        'the base image provides Python $have" >&2',
+        "  exit 1 ;;",
+        "esac",
+    ])
+    return "\n".join([
+        apt_install(["python3", "python3-venv", "python3-pip"], ca=ca),
+        check,
+        f"[ -x {VENV}/bin/python ] || python3 -m venv {VENV}",
+    ])
+
+
+def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence[str]) -> str:
+    """REQUIREMENTS and WHEELS are file names under INPUTS."""
+    pip = f"{VENV}/bin/python -m pip install"
+    lines = ["set -e"]
+    if names:
+        lines.append(f"{pip} {words(names)}")
+    if requirements:
+        lines.append(f"{pip} -r {quote(f'{INPUTS}/{requirements}')}")
+    if wheels:
+        lines.append(f"{pip} {words([f'{INPUTS}/{w}' for w in wheels])}")
+    return "\n".join(lines)
+
+
+def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str | None, base_image: str) -> str:
+    missing = (f"envtrack: install.conda_packages needs conda or mamba in the base image, "
+               f"and {base_image} has neither")
+    channel_flags = " ".join(f"-c {quote(c)}" for c in channels)
+    lines = [
+        "set -e",
+        "if command -v mamba >/dev/null 2>&1; then conda=mamba",
+        "elif command -v conda >/dev/null 2>&1; then conda=conda",
+        f"else echo {quote(missing)} >&2; exit 127; fi",
+    ]
+    if names:
+        lines.append(f'"$conda" install -y {channel_flags} {words(names)}'.replace("  ", " "))
+    if env_file:
+        lines.append(f'"$conda" env update -f {quote(f"{INPUTS}/{env_file}")}')
+    return "\n".join(lines)
+
+
+def run_commands(commands: Sequence[str]) -> str:
+    return "\n".join(["set -e", *commands])
+
+
+def bake_ca(target: str) -> str:
+    """Copy the mounted bundle into the image and let the distro's tool merge it, if present."""
+    return "\n".join([
+        "set -e",
+        f"mkdir -p {quote(target.rsplit('/', 1)[0])}",
+        f"cp {CA_PATH} {quote(target)}",
+        "if command -v update-ca-certificates >/dev/null 2>&1; then update-ca-certificates; fi",
+    ])
