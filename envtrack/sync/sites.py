@@ -97,7 +97,7 @@ def declared_packages(plan: Plan, source: SourceMap, envd_file: Path) -> list[De
 def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts) -> tuple[CallSite | None, str | None]:
     position = step.position
     if not _same_file(position.file, envd_file, plan):
-        return None, f"declared in a loaded file ({position.file})"
+        return None, f"declared in a loaded file ({_relative(position.file, envd_file)})"
     if counts[(position.file, position.line, position.column)] > 1:
         return None, f"line {position.line} runs more than once (a loop or a helper called twice)"
     site = _find_site(step, source)
@@ -118,6 +118,13 @@ def _same_file(file: str, envd_file: Path, plan: Plan) -> bool:
         return Path(file).resolve() == envd_file.resolve()
     except OSError:
         return False
+
+
+def _relative(file: str, envd_file: Path) -> str:
+    try:
+        return str(Path(file).resolve().relative_to(envd_file.resolve().parent))
+    except (OSError, ValueError):
+        return file
 
 
 def _find_site(step: Step, source: SourceMap) -> CallSite | None:

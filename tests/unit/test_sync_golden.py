@@ -1,6 +1,6 @@
 """Golden before/after files for the rewrite: tests/golden/sync/<case>/.
 
-Each case holds before.envd, journal.json (journal rows; omitted columns take the
+Each case holds before.envd (plus any .envd files it loads), journal.json (journal rows; omitted columns take the
 journal's defaults), optional options.json ({"pin": ..., "target": ...}), and the
 expected after.envd and notes.txt. ENVTRACK_UPDATE_GOLDEN=1 rewrites the expected
 files (review the diff before committing them).
@@ -51,6 +51,9 @@ def test_golden(name: str, tmp_path: Path) -> None:
     options = json.loads((case / "options.json").read_text()) if (case / "options.json").exists() else {}
     envd = tmp_path / "build.envd"
     shutil.copyfile(case / "before.envd", envd)
+    for loaded in case.glob("*.envd"):        # files build.envd loads
+        if loaded.name not in ("before.envd", "after.envd"):
+            shutil.copyfile(loaded, tmp_path / loaded.name)
     rows = journal_rows(case)
 
     result = sync_text(envd, rows, options)
