@@ -144,7 +144,7 @@ def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, t
         edits.notes.append(Note("edit", f"line {effective.site.line}: {effective.text} -> {wanted}"))
         return
     edits.notes.append(Note("warning", f"{change.manager} {change.name} is now {change.version} but {effective.reason}: "
-                                       f"adding {wanted!r} in a new call at the end of {target}() instead"))
+                                       f"adding {wanted!r} at the end of {target}() instead"))
     edits.new_installs.setdefault(change.manager, []).append(wanted)
 
 
@@ -155,7 +155,7 @@ def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap, declared: 
         entries = edits.new_installs.get(manager)
         if not entries:
             continue
-        if final is not None and final.kind == KIND_OF_MANAGER[manager] and not edits.of(final).removed:
+        if final is not None and final.kind == KIND_OF_MANAGER[manager]:
             edits.of(final).appended.extend(entries)
             edits.new_installs[manager] = []
             edits.notes.append(Note("edit", f"line {final.line}: added {manager} {', '.join(entries)} to the final install call"))
