@@ -85,7 +85,10 @@ class Transformed:
             if column - 1 < new_start:
                 break
             if column - 1 < new_start + len(edit.text):
-                return edit.start + 1  # inside inserted text: point at the edited place
+                # Inside edited text: a same-length rename maps character for character;
+                # an insertion points at the place it was inserted.
+                inside = min(column - 1 - new_start, max(0, edit.end - edit.start - 1))
+                return edit.start + inside + 1
             shift += len(edit.text) - (edit.end - edit.start)
         return max(1, column - shift)
 
