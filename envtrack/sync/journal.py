@@ -16,6 +16,7 @@ SYNC_STATE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_state (
     envd_file TEXT PRIMARY KEY,
     last_change_id INTEGER NOT NULL,
+    last_change_time TEXT NOT NULL,   -- to notice a journal that was emptied and started over
     synced_at TEXT NOT NULL
 )
 """
@@ -42,25 +43,32 @@ def _read_changes_sqlite(journal: Path, since_id: int) -> list[dict[str, Any]]:
 
 
 def last_synced_id(journal: Path, envd_file: Path) -> int:
+    """The bookmark; 0 when the bookmarked change is no longer the journal's (it started over)."""
     if not journal.exists():
         return 0
     with closing(_connect(journal)) as db:
         if not _has_table(db, "sync_state"):
             return 0
-        row = db.execute("SELECT last_change_id FROM sync_state WHERE envd_file = ?", (str(envd_file),)).fetchone()
-        return int(row[0]) if row else 0
+        row = db.execute("SELECT last_change_id, last_change_time FROM sync_state WHERE envd_file = ?",
+                         (str(envd_file),)).fetchone()
+        if row is None or not _has_table(db, "changes"):
+            return 0
+        change_id, change_time = int(row[0]), row[1]
+        still_there = db.execute("SELECT 1 FROM changes WHERE id = ? AND time IS ?", (change_id, change_time)).fetchone()
+        return change_id if still_there else 0
 
 
-def mark_synced(journal: Path, envd_file: Path, change_id: int) -> None:
-    """Remember that every change up to CHANGE_ID is now in ENVD_FILE."""
+def mark_synced(journal: Path, envd_file: Path, change_id: int, change_time: str | None) -> None:
+    """Remember that every change up to CHANGE_ID (recorded at CHANGE_TIME) is now in ENVD_FILE."""
     journal.parent.mkdir(parents=True, exist_ok=True)
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     with closing(_connect(journal)) as db, db:
         db.execute(SYNC_STATE_SCHEMA)
         db.execute(
-            "INSERT INTO sync_state (envd_file, last_change_id, synced_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(envd_file) DO UPDATE SET last_change_id = excluded.last_change_id, synced_at = excluded.synced_at",
-            (str(envd_file), change_id, now),
+            "INSERT INTO sync_state (envd_file, last_change_id, last_change_time, synced_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(envd_file) DO UPDATE SET last_change_id = excluded.last_change_id, "
+            "last_change_time = excluded.last_change_time, synced_at = excluded.synced_at",
+            (str(envd_file), change_id, change_time or "", now),
         )
 
 

@@ -191,7 +191,7 @@ class _Rewriter(cst.CSTTransformer):
         for position, arg in enumerate(updated_node.args):
             if _is_name_arg(arg, position) and isinstance(arg.value, cst.List):
                 new_list = _edited_list(arg.value, edit, self.quote)
-                if not new_list.elements:
+                if not new_list.elements and len(updated_node.args) == 1:   # nothing else asked of it
                     self.emptied.add(id(original_node))
                 arg = arg.with_changes(value=new_list)
             args.append(arg)

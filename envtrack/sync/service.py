@@ -22,6 +22,7 @@ class Proposal:
     rows_read: int
     since_id: int
     up_to_id: int             # the bookmark to store once this proposal is applied
+    up_to_time: str | None    # that change's time, so a journal that started over is noticed
     target: str
 
     @property
@@ -56,8 +57,9 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build") -> P
         rewrite = rewrite_source(old_text, plan, changes, envd_file=project.envd_file, pin=pin, target=target)
     else:
         rewrite = Rewrite(old_text, ())
-    up_to = max((int(r["id"]) for r in rows), default=since)
-    return Proposal(project, old_text, rewrite, tuple(changes), len(rows), since, up_to, target)
+    last = max(rows, key=lambda r: int(r["id"]), default=None)
+    up_to, up_to_time = (int(last["id"]), last.get("time")) if last else (since, None)
+    return Proposal(project, old_text, rewrite, tuple(changes), len(rows), since, up_to, up_to_time, target)
 
 
 def apply(proposal: Proposal) -> Path | None:
@@ -71,7 +73,7 @@ def apply(proposal: Proposal) -> Path | None:
         replace_validated(project.envd_file, proposal.old_text, proposal.rewrite.text,
                           lambda temp: _validate(temp, proposal.target))
     if proposal.up_to_id > proposal.since_id:
-        mark_synced(project.journal_path, project.envd_file, proposal.up_to_id)
+        mark_synced(project.journal_path, project.envd_file, proposal.up_to_id, proposal.up_to_time)
     return backup_path
 
 

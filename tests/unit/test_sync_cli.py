@@ -109,12 +109,29 @@ def test_bad_pin_mode_is_bad_input(project: Path) -> None:
     assert result.stderr.strip().startswith("envtrack: --pin must be one of exact, compatible, none")
 
 
-def test_bookmark_is_per_envd_file(tmp_path: Path) -> None:
-    journal = tmp_path / "journal.db"
-    mark_synced(journal, tmp_path / "a.envd", 5)
-    mark_synced(journal, tmp_path / "a.envd", 7)
-    assert last_synced_id(journal, tmp_path / "a.envd") == 7
-    assert last_synced_id(journal, tmp_path / "b.envd") == 0
+def test_bookmark_is_per_envd_file(project: Path) -> None:
+    journal = project / ".envtrack" / "journal.db"
+    record(project, *[("pip", "install", f"p{i}", None, "1", 1) for i in range(7)])
+    mark_synced(journal, project / "a.envd", 5, "2026-11-29T01:00:00.000Z")
+    mark_synced(journal, project / "a.envd", 7, "2026-11-29T01:00:00.000Z")
+    assert last_synced_id(journal, project / "a.envd") == 7
+    assert last_synced_id(journal, project / "b.envd") == 0
+
+
+def test_a_journal_that_started_over_is_read_from_the_start(project: Path) -> None:
+    journal = project / ".envtrack" / "journal.db"
+    record(project, ("pip", "install", "tomli", None, "2.0.1", 1), ("pip", "install", "attrs", None, "23.1.0", 1))
+    run_cli("sync", str(project), check=True)
+    with sqlite3.connect(journal) as db:   # a new journal whose ids restart at 1
+        db.execute("DELETE FROM changes")
+        db.execute("UPDATE sync_state SET last_change_time = '2026-11-29T01:00:00.000Z'")
+    record(project, ("apt", "install", "htop", None, "3.2.2-2", 1))
+    with sqlite3.connect(journal) as db:
+        db.execute("UPDATE changes SET time = '2026-11-30T09:00:00.000Z'")
+
+    assert last_synced_id(journal, (project / "build.envd").resolve()) == 0
+    run_cli("sync", str(project), check=True)
+    assert 'install.apt_packages(name=["htop=3.2.2-2"])' in (project / "build.envd").read_text()
 
 
 def test_a_rejected_rewrite_leaves_the_file_untouched(tmp_path: Path) -> None:
