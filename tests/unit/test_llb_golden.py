@@ -1,0 +1,127 @@
+"""Golden digests: the same plan and options always compile to the same bytes.
+
+If a deliberate change to lowering moves these digests, update them in the same commit
+and say why: every user's build cache is keyed by them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from envtrack.errors import Position
+from envtrack.frontend.steps import Plan, Step
+from envtrack.llb.compile import BuildOptions, compile_plan
+from envtrack.llb.pb import ops_pb2 as pb
+
+FILE = "build.envd"
+
+
+def step(line: int, kind: str, **args) -> Step:
+    return Step(kind, args, Position(FILE, line, 5))
+
+
+def plan(*steps: Step) -> Plan:
+    return Plan(file=FILE, target="build", steps=tuple(steps))
+
+
+def quickstart() -> Plan:
+    return plan(
+        step(4, "base", image="envtrack/base:bookworm", dev=True),
+        step(5, "install.python", version="3.11"),
+        step(6, "install.apt_packages", name=["jq"]),
+        step(7, "install.python_packages", name=["six"], requirements="", local_wheels=[]),
+        step(8, "run", commands=["echo 'ready' > /etc/motd"], mount_host=False),
+        step(9, "runtime.environ", env={"PROJECT": "quickstart"}, extra_path=[]),
+    )
+
+
+def interleaved(apt_second: list[str] | None = None) -> Plan:
+    return plan(
+        step(2, "base", image="envtrack/base:bookworm", dev=False),
+        step(3, "install.apt_packages", name=["jq"]),
+        step(4, "run", commands=["echo one > /one"], mount_host=False),
+        step(5, "install.python", version="3.11"),
+        step(6, "install.python_packages", name=["tomli"], requirements="", local_wheels=[]),
+        step(7, "run", commands=["echo two > /two", "cat /one /two"], mount_host=False),
+        step(8, "install.apt_packages", name=apt_second or ["tree"]),
+        step(9, "install.python_packages", name=["six"], requirements="", local_wheels=[]),
+    )
+
+
+def vertex_digests(definition: bytes) -> list[str]:
+    parsed = pb.Definition()
+    parsed.ParseFromString(definition)
+    return ["sha256:" + hashlib.sha256(d).hexdigest() for d in getattr(parsed, "def")[:-1]]
+
+
+GOLDEN = {
+    "quickstart": "sha256:67a5ae81145c40d91111161c6a477639c8e1ddf598a128036aff049e79d89103",
+    "interleaved": "sha256:7cdac72ed9f672e079bf00b33c5991a98bfb0ae0dbf660a8dcab582f338c9735",
+    "quickstart+ca": "sha256:99bbf228105f7cd5942e216cf33f4a4e53bf0a7c4878a3547777223742ec2a79",
+}
+
+
+@pytest.mark.parametrize("name, make, options", [
+    ("quickstart", quickstart, BuildOptions()),
+    ("interleaved", interleaved, BuildOptions()),
+    ("quickstart+ca", quickstart, BuildOptions(ca_bundle=b"-----BEGIN CERTIFICATE-----\nfake\n")),
+])
+def test_golden_digests(name, make, options):
+    first = compile_plan(make(), options)
+    second = compile_plan(make(), options)
+    assert first.definition == second.definition
+    assert first.digest == GOLDEN[name], f"{name}: {first.digest}"
+
+
+def test_one_vertex_per_build_step_in_the_users_order():
+    compiled = compile_plan(interleaved())
+    kinds = [s.kind for s in compiled.steps_by_vertex.values()]
+    assert kinds == ["base", "install.apt_packages", "run", "install.python", "install.python_packages",
+                     "run", "install.apt_packages", "install.python_packages"]
+    # steps_by_vertex follows the chain: each step's vertex is an input of the next one's.
+    digests = list(compiled.steps_by_vertex)
+    assert digests == vertex_digests(compiled.definition)
+    assert digests[-1] == compiled.digest
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_changing_step_k_changes_digests_from_k_on_only(k):
+    original = interleaved()
+    steps = list(original.steps)
+    changed_step = steps[k]
+    if changed_step.kind == "run":
+        args = {**changed_step.args, "commands": changed_step.args["commands"] + ["true"]}
+    elif changed_step.kind == "install.python":
+        args = {"version": "3"}
+    else:
+        args = {**changed_step.args, "name": changed_step.args["name"] + ["file"]}
+    steps[k] = Step(changed_step.kind, args, changed_step.position)
+    before = list(compile_plan(original).steps_by_vertex)
+    after = list(compile_plan(Plan(original.file, original.target, tuple(steps))).steps_by_vertex)
+    assert before[:k] == after[:k]
+    assert all(b != a for b, a in zip(before[k:], after[k:]))
+
+
+def test_positions_and_labels_do_not_move_digests():
+    moved = plan(*(Step(s.kind, s.args, Position("other.envd", s.position.line + 10, 1))
+                   for s in quickstart().steps))
+    assert compile_plan(moved).digest == compile_plan(quickstart()).digest
+
+
+def test_the_quickstart_example_compiles_to_the_golden_digest():
+    from envtrack.frontend import load_plan
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "build.envd"
+    compiled = compile_plan(load_plan(example))
+    assert compiled.digest == compile_plan(quickstart()).digest
+
+
+def test_quickstart_definition_bytes_are_golden():
+    """Names and source maps are not in digests, but they are in the bytes sent."""
+    definition = compile_plan(quickstart()).definition
+    assert hashlib.sha256(definition).hexdigest() == (
+        "ffc543c0237e721836baead079f29db9888497035e6f468f4b24485d7a4b02e2"
+    )
