@@ -153,3 +153,44 @@ def test_a_file_edited_during_sync_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(EnvtrackError, match="changed while sync was running"):
         replace_validated(envd, "def build():\n    pass\n", "def build():\n    pass\n", lambda temp: None)
     assert envd.read_text().endswith("# edited by the user\n")
+
+
+def _sync_on_a_terminal(project: Path, answer: str) -> str:
+    """Run `envtrack sync` with a pseudo-terminal on stdin/stdout, type ANSWER at the prompt."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "envtrack", "sync", str(project)],
+                            stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    output = b""
+    answered = False
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:   # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not answered and b"[y/N]" in output:
+            os.write(controller, answer.encode() + b"\n")
+            answered = True
+    proc.wait(timeout=60)
+    os.close(controller)
+    return output.decode(errors="replace")
+
+
+@pytest.mark.parametrize(("answer", "written"), [("n", False), ("y", True)])
+def test_on_a_terminal_sync_shows_the_diff_and_asks(project: Path, answer: str, written: bool) -> None:
+    record(project, ("pip", "install", "tomli", None, "2.0.1", 1))
+    before = (project / "build.envd").read_text()
+
+    output = _sync_on_a_terminal(project, answer)
+
+    assert '+    install.python_packages(name=["tomli==2.0.1"])' in output
+    assert "Write these changes to build.envd?" in output
+    assert ((project / "build.envd").read_text() != before) is written
