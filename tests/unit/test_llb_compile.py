@@ -1,0 +1,274 @@
+"""What compile_plan emits for each builtin: mounts, env, files, errors, image config."""
+
+from __future__ import annotations
+
+import pytest
+
+from envtrack.errors import LocatedError, Position
+from envtrack.frontend.steps import Plan, Step
+from envtrack.llb import scripts
+from envtrack.llb.compile import BuildOptions, compile_plan, default_build_options
+from envtrack.llb.host import INLINE_LIMIT
+from envtrack.llb.pb import ops_pb2 as pb
+
+CA = b"-----BEGIN CERTIFICATE-----\nhost\n-----END CERTIFICATE-----\n"
+
+
+def step(line: int, kind: str, **args) -> Step:
+    return Step(kind, args, Position("build.envd", line, 5))
+
+
+def base(line: int = 1, image: str = "envtrack/base:bookworm") -> Step:
+    return step(line, "base", image=image, dev=False)
+
+
+def python(line: int = 2, version: str = "3.11") -> Step:
+    return step(line, "install.python", version=version)
+
+
+def pip(line: int, *names: str, requirements: str = "", local_wheels=()) -> Step:
+    return step(line, "install.python_packages", name=list(names), requirements=requirements,
+                local_wheels=list(local_wheels))
+
+
+def apt(line: int, *names: str) -> Step:
+    return step(line, "install.apt_packages", name=list(names))
+
+
+def run(line: int, *commands: str) -> Step:
+    return step(line, "run", commands=list(commands), mount_host=False)
+
+
+def compile_steps(*steps: Step, file: str = "build.envd", options: BuildOptions | None = None):
+    return compile_plan(Plan(file=file, target="build", steps=tuple(steps)), options or BuildOptions())
+
+
+def ops(compiled) -> dict[str, pb.Op]:
+    """Vertex digest -> Op, for the user steps' vertices."""
+    import hashlib
+
+    definition = pb.Definition()
+    definition.ParseFromString(compiled.definition)
+    by_digest = {}
+    for data in getattr(definition, "def")[:-1]:
+        op = pb.Op()
+        op.ParseFromString(data)
+        by_digest["sha256:" + hashlib.sha256(data).hexdigest()] = op
+    return by_digest
+
+
+def op_of(compiled, kind: str, nth: int = 0) -> pb.Op:
+    digests = [d for d, s in compiled.steps_by_vertex.items() if s.kind == kind]
+    return ops(compiled)[digests[nth]]
+
+
+def env_of(op: pb.Op) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in op.exec.meta.env)
+
+
+def test_base_normalises_the_reference_and_sets_the_exec_env():
+    compiled = compile_steps(base(image="debian:bookworm"), run(2, "true"))
+    assert op_of(compiled, "base").source.identifier == "docker-image://docker.io/library/debian:bookworm"
+    env = env_of(op_of(compiled, "run"))
+    assert env["DEBIAN_FRONTEND"] == "noninteractive"
+    assert env["PATH"].endswith("/usr/bin:/sbin:/bin")
+
+
+def test_run_is_one_exec_under_sh_with_set_e():
+    exec_op = op_of(compile_steps(base(), run(2, "echo a", "echo b")), "run").exec
+    assert list(exec_op.meta.args) == ["/bin/sh", "-c", "set -e\necho a\necho b"]
+    assert exec_op.network == pb.UNSET
+
+
+def test_apt_uses_locked_cache_mounts_and_skips_fresh_lists():
+    exec_op = op_of(compile_steps(base(), apt(2, "jq", "curl")), "install.apt_packages").exec
+    caches = {m.dest: m for m in exec_op.mounts if m.mountType == pb.CACHE}
+    assert set(caches) == {"/var/cache/apt", "/var/lib/apt/lists"}
+    assert all(m.cacheOpt.sharing == pb.LOCKED for m in caches.values())
+    script = exec_op.meta.args[2]
+    assert "rm -f /etc/apt/apt.conf.d/docker-clean" in script
+    assert "install -y --no-install-recommends jq curl" in script
+    assert script.index('!= "$sig"') < script.index("update")  # update only when the lists are stale
+
+
+def test_python_installs_a_venv_that_later_steps_and_the_image_use():
+    compiled = compile_steps(base(), python(), pip(3, "six"), run(4, "python -c 'import six'"))
+    assert "python3 -m venv /opt/envtrack/venv" in op_of(compiled, "install.python").exec.meta.args[2]
+    for kind in ("install.python_packages", "run"):
+        assert env_of(op_of(compiled, kind))["PATH"].startswith("/opt/envtrack/venv/bin:")
+    pip_op = op_of(compiled, "install.python_packages").exec
+    assert "/opt/envtrack/venv/bin/python -m pip install six" in pip_op.meta.args[2]
+    assert any(m.mountType == pb.CACHE and m.dest == scripts.PIP_CACHE for m in pip_op.mounts)
+    config = compiled.image_config
+    assert config.env_dict()["PATH"].startswith("/opt/envtrack/venv/bin:")
+    assert "DEBIAN_FRONTEND" not in config.env_dict()
+    assert config.working_dir == "/workspace"
+
+
+def test_pip_before_python_is_a_located_error_with_a_hint():
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(), pip(2, "six"))
+    assert caught.value.position.line == 2
+    assert "install.python()" in caught.value.hint
+
+
+def test_a_python_version_the_distro_cannot_give_is_a_located_error():
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(image="debian:bookworm"), python(2, version="3.9"))
+    assert caught.value.position.line == 2 and "3.11" in caught.value.reason
+    compile_steps(base(image="debian:bookworm"), python(2, version="3"))  # 3.11 satisfies "3"
+    with pytest.raises(LocatedError):
+        compile_steps(base(), python(2, version="2.7"))
+
+
+def test_every_fetching_step_gets_the_ca_as_a_readonly_bind_and_nothing_is_baked():
+    compiled = compile_steps(base(), python(), apt(3, "jq"), pip(4, "six"), run(5, "true"),
+                             options=BuildOptions(ca_bundle=CA))
+    for kind in ("install.python", "install.apt_packages", "install.python_packages", "run"):
+        op = op_of(compiled, kind)
+        binds = [m for m in op.exec.mounts if m.dest == scripts.CA_PATH]
+        assert len(binds) == 1 and binds[0].readonly and binds[0].output == -1
+        ca_vertex = ops(compiled).get(op.inputs[binds[0].input].digest) or _ca_op(compiled)
+        assert ca_vertex.file.actions[0].mkfile.data == CA
+        env = env_of(op)
+        assert all(env[name] == scripts.CA_PATH for name in
+                   ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"))
+    assert "SSL_CERT_FILE" not in compiled.image_config.env_dict()
+
+
+def _ca_op(compiled) -> pb.Op:
+    definition = pb.Definition()
+    definition.ParseFromString(compiled.definition)
+    for data in getattr(definition, "def"):
+        op = pb.Op()
+        op.ParseFromString(data)
+        if op.WhichOneof("op") == "file" and op.file.actions[0].mkfile.path == "/ca.pem":
+            return op
+    raise AssertionError("no CA vertex")
+
+
+def test_bake_ca_adds_a_final_step_and_points_the_config_at_it():
+    compiled = compile_steps(base(), run(2, "true"), options=BuildOptions(ca_bundle=CA, bake_ca=True))
+    final = ops(compiled)[compiled.digest]
+    assert "update-ca-certificates" in final.exec.meta.args[2]
+    assert compiled.image_config.env_dict()["SSL_CERT_FILE"].startswith("/usr/local/share/ca-certificates/")
+    assert compiled.digest not in compiled.steps_by_vertex  # not a user step
+
+
+def test_config_ca_certificates_names_the_bundle(tmp_path):
+    (tmp_path / "corp.pem").write_bytes(CA)
+    envd = tmp_path / "build.envd"
+    compiled = compile_steps(base(), step(2, "config.ca_certificates", path="corp.pem"), run(3, "true"),
+                             file=str(envd), options=BuildOptions(ca_bundle=b"other"))
+    assert _ca_op(compiled).file.actions[0].mkfile.data == CA
+
+
+def test_proxy_settings_travel_in_proxy_env_not_env():
+    compiled = compile_steps(base(), run(2, "true"),
+                             options=BuildOptions(proxy_env={"HTTPS_PROXY": "http://proxy:3128", "no_proxy": "x"}))
+    meta = op_of(compiled, "run").exec.meta
+    assert meta.proxy_env.https_proxy == "http://proxy:3128" and meta.proxy_env.no_proxy == "x"
+    assert not any("proxy" in e.lower() for e in meta.env)
+
+
+def test_pip_index_and_apt_source_affect_later_steps_only():
+    compiled = compile_steps(
+        base(), python(), pip(3, "six"),
+        step(4, "config.pip_index", url="https://mirror.example/simple", extra_url="", trust=True),
+        pip(5, "tomli"),
+        step(6, "config.apt_source", source="deb http://mirror.example/debian bookworm main"),
+        apt(7, "jq"),
+    )
+    assert "PIP_INDEX_URL" not in env_of(op_of(compiled, "install.python_packages", 0))
+    later = env_of(op_of(compiled, "install.python_packages", 1))
+    assert later["PIP_INDEX_URL"] == "https://mirror.example/simple"
+    assert later["PIP_TRUSTED_HOST"] == "mirror.example"
+    actions = op_of(compiled, "config.apt_source").file.actions
+    assert actions[-1].mkfile.path == "/etc/apt/sources.list"
+    assert actions[-1].mkfile.data.endswith(b"main\n")
+
+
+def test_requirements_and_wheels_are_embedded_and_mounted(tmp_path):
+    (tmp_path / "requirements.txt").write_text("six\n")
+    (tmp_path / "pkg-1.0-py3-none-any.whl").write_bytes(b"PK")
+    compiled = compile_steps(base(), python(), pip(3, requirements="requirements.txt",
+                                                   local_wheels=["pkg-1.0-py3-none-any.whl"]),
+                             file=str(tmp_path / "build.envd"))
+    exec_op = op_of(compiled, "install.python_packages").exec
+    script = exec_op.meta.args[2]
+    assert f"-r {scripts.INPUTS}/requirements.txt" in script
+    assert f"{scripts.INPUTS}/pkg-1.0-py3-none-any.whl" in script
+    (inputs,) = [m for m in exec_op.mounts if m.dest == scripts.INPUTS]
+    assert inputs.readonly
+
+
+def test_missing_host_files_are_located_errors(tmp_path):
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(), python(), pip(3, requirements="nope.txt"), file=str(tmp_path / "build.envd"))
+    assert caught.value.position.line == 3 and "nope.txt" in caught.value.reason
+
+
+def test_io_copy_embeds_a_directory_as_file_actions(tmp_path):
+    (tmp_path / "conf" / "sub").mkdir(parents=True)
+    (tmp_path / "conf" / "a.txt").write_text("a")
+    (tmp_path / "conf" / "sub" / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "conf" / "sub" / "run.sh").chmod(0o755)
+    compiled = compile_steps(base(), step(2, "io.copy", host_path="conf", envd_path="/etc/app"),
+                             file=str(tmp_path / "build.envd"))
+    actions = op_of(compiled, "io.copy").file.actions
+    made = {a.mkfile.path: a.mkfile for a in actions if a.WhichOneof("action") == "mkfile"}
+    assert made["/etc/app/a.txt"].data == b"a"
+    assert made["/etc/app/sub/run.sh"].mode == 0o755
+    assert actions[0].mkdir.path == "/etc/app"
+
+
+def test_io_copy_over_the_size_limit_is_refused(tmp_path):
+    (tmp_path / "big.bin").write_bytes(b"\0" * (INLINE_LIMIT + 1))
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(), step(2, "io.copy", host_path="big.bin", envd_path="/data/"),
+                      file=str(tmp_path / "build.envd"))
+    assert "MiB" in caught.value.reason
+
+
+def test_runtime_steps_feed_the_image_config_without_vertices():
+    compiled = compile_steps(
+        base(), run(2, "true"),
+        step(3, "runtime.environ", env={"A": "1"}, extra_path=["/opt/tools/bin"]),
+        step(4, "runtime.expose", envd_port=8888, host_port=0, service=""),
+        step(5, "runtime.command", commands={"serve": "python -m http.server"}),
+    )
+    assert [s.kind for s in compiled.steps_by_vertex.values()] == ["base", "run"]
+    config = compiled.image_config
+    assert config.env_dict()["A"] == "1" and config.env_dict()["PATH"].endswith(":/opt/tools/bin")
+    assert config.exposed_ports == ("8888/tcp",)
+    assert config.cmd == ("/bin/sh", "-c", "python -m http.server")
+    assert "EXPOSE 8888/tcp" in config.to_docker_changes()
+    assert config.to_oci()["Env"][-1] == "A=1"
+
+
+def test_shell_installs_non_default_shells_via_apt():
+    compiled = compile_steps(base(), step(2, "shell", name="zsh"))
+    assert "install -y --no-install-recommends zsh" in op_of(compiled, "shell").exec.meta.args[2]
+    assert dict(compiled.image_config.labels)["envtrack.shell"] == "zsh"
+    assert [s.kind for s in compile_steps(base(), step(2, "shell", name="base")).steps_by_vertex.values()] == ["base"]
+
+
+def test_conda_says_when_the_image_has_no_conda():
+    compiled = compile_steps(base(), step(2, "install.conda_packages", name=["numpy"], channel=["conda-forge"], env_file=""))
+    script = op_of(compiled, "install.conda_packages").exec.meta.args[2]
+    assert "needs conda or mamba" in script and "-c conda-forge numpy" in script
+
+
+def test_base_must_come_first_and_mount_host_is_refused():
+    with pytest.raises(LocatedError):
+        compile_steps(run(1, "true"), base(2))
+    with pytest.raises(LocatedError):
+        compile_steps(base(), step(2, "run", commands=["true"], mount_host=True))
+
+
+def test_default_build_options_read_the_host_bundle_and_proxies(tmp_path):
+    bundle = tmp_path / "ca.crt"
+    bundle.write_bytes(CA)
+    options = default_build_options(environ={"ENVTRACK_CA_BUNDLE": str(bundle), "HTTPS_PROXY": "http://p:1", "HOME": "/"})
+    assert options.ca_bundle == CA and options.proxy_env == {"HTTPS_PROXY": "http://p:1"}
+    assert default_build_options(environ={"ENVTRACK_CA_BUNDLE": str(tmp_path / "none")}).ca_bundle is None
