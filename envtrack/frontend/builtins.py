@@ -88,6 +88,18 @@ BUILTINS: dict[str, Builtin] = {
     )
 }
 
+# envd v1 builtins envtrack does not implement: named as such rather than "unknown".
+UNSUPPORTED: frozenset[str] = frozenset({
+    "git_config", "include",
+    "install.conda", "install.cuda", "install.uv", "install.r_lang", "install.julia",
+    "install.vscode_extensions", "install.r_packages", "install.julia_packages",
+    "runtime.daemon", "runtime.mount", "runtime.init",
+    "io.http",
+    "config.jupyter", "config.conda_channel", "config.entrypoint", "config.gpu",
+    "config.cran_mirror", "config.julia_pkg_server", "config.rstudio_server", "config.repo",
+    "config.owner",
+})
+
 BY_FLAT_NAME: dict[str, Builtin] = {b.flat_name: b for b in BUILTINS.values()}
 TOP_LEVEL: frozenset[str] = frozenset(k for k in BUILTINS if "." not in k)
 NAMESPACES: dict[str, frozenset[str]] = {}

@@ -108,10 +108,10 @@ class _Evaluation:
         return Plan(file=file, target=target, steps=tuple(self.steps), sources=dict(self.sources))
 
     def _call_target(self, main: Transformed, target: str) -> None:
-        if not target.isidentifier() or target not in main.functions:
+        if not target.isidentifier() or target not in self.starlark.globals():
             defined = ", ".join(f"{name}()" for name in sorted(main.functions)) or "none"
             raise LocatedError(Position(main.file, 1, 1), f"no function {target}() defined (functions: {defined})")
-        line, column = main.functions[target]
+        line, column = main.functions.get(target, (1, 1))  # (1, 1) when bound by assignment
         try:
             self._exec(f"{target}()", _DRIVER)
         except LocatedError as error:

@@ -26,7 +26,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from envtrack.errors import LocatedError, Position
-from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL
+from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL, UNSUPPORTED
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
@@ -161,6 +161,8 @@ def transform(source: str, file: str, first_site_id: int = 1) -> Transformed:
             i = call_index + 1
             depth += 1
             continue
+        elif name in UNSUPPORTED and _is_op(nxt, "("):
+            raise LocatedError(_pos(file, tok), f"{name} is an envd builtin that envtrack does not support")
         elif name in TOP_LEVEL and not is_keyword_arg:
             if not _is_op(nxt, "("):
                 raise LocatedError(_pos(file, tok), f"{name} is an envd builtin: call it, e.g. {name}(...)")
@@ -275,6 +277,8 @@ def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tu
         raise LocatedError(_pos(file, ns), f"{ns.string} is an envd namespace: call one of its functions, e.g. {example}")
     member = tokens[i + 2].string
     kind = f"{ns.string}.{member}"
+    if member not in members and kind in UNSUPPORTED:
+        raise LocatedError(_pos(file, ns), f"{kind} is an envd builtin that envtrack does not support")
     if member not in members:
         known = ", ".join(f"{ns.string}.{m}" for m in sorted(members))
         raise LocatedError(_pos(file, ns), f"unknown function {kind} (known: {known})")
