@@ -77,7 +77,7 @@ def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file
     if not any(n.level == "edit" for n in edits.notes):
         return Rewrite(text, tuple(edits.notes))
     new_module = module.visit(_Rewriter(edits, source))
-    new_module = _append_statements(new_module, source, edits)
+    new_module = _append_statements(new_module, source, edits, needs_python=not _has_python(plan))
     return Rewrite(new_module.code, tuple(edits.notes))
 
 
@@ -161,6 +161,8 @@ def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap, declared: 
             edits.notes.append(Note("edit", f"line {final.line}: added {manager} {', '.join(entries)} to the final install call"))
         else:
             edits.notes.append(Note("edit", f"added {manager} {', '.join(entries)} in a new call"))
+            if manager == "pip" and not _has_python(plan):
+                edits.notes.append(Note("edit", "added install.python() before it (pip needs a Python environment)"))
 
 
 def _final_install_site(plan: Plan, source: SourceMap) -> CallSite | None:
@@ -294,11 +296,17 @@ def _quoted(text: str, quote: str) -> str:
     return f"{quote}{escaped}{quote}"
 
 
-def _append_statements(module: cst.Module, source: SourceMap, edits: _Edits) -> cst.Module:
+def _has_python(plan: Plan) -> bool:
+    return any(step.kind == "install.python" for step in plan.steps)
+
+
+def _append_statements(module: cst.Module, source: SourceMap, edits: _Edits, *, needs_python: bool) -> cst.Module:
     statements = [_run_statement(edits.uninstall_commands, source, module)] if edits.uninstall_commands else []
     for manager in MANAGERS:
         entries = edits.new_installs.get(manager)
         if entries:
+            if manager == "pip" and needs_python:   # pip packages need a Python environment first
+                statements.append(cst.parse_statement("install.python()" + module.default_newline))
             statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module))
     if not statements:
         return module

@@ -24,6 +24,16 @@ CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "before.envd").is_file()
 UPDATE = os.environ.get("ENVTRACK_UPDATE_GOLDEN") == "1"
 
 
+EXPECTED = {"before.envd", "after.envd", "journal.json", "options.json", "notes.txt"}
+
+
+def copy_inputs(case: Path, directory: Path) -> None:
+    """The files build.envd reads (loaded .envd files, requirements) beside it."""
+    for extra in case.iterdir():
+        if extra.name not in EXPECTED:
+            shutil.copyfile(extra, directory / extra.name)
+
+
 def journal_rows(case: Path) -> list[dict]:
     defaults = {"time": "2026-11-29T01:00:00.000Z", "old_version": None, "new_version": None, "source": "",
                 "arch": "", "build": "", "reconciled": 0, "detail": ""}
@@ -51,9 +61,7 @@ def test_golden(name: str, tmp_path: Path) -> None:
     options = json.loads((case / "options.json").read_text()) if (case / "options.json").exists() else {}
     envd = tmp_path / "build.envd"
     shutil.copyfile(case / "before.envd", envd)
-    for loaded in case.glob("*.envd"):        # files build.envd loads
-        if loaded.name not in ("before.envd", "after.envd"):
-            shutil.copyfile(loaded, tmp_path / loaded.name)
+    copy_inputs(case, tmp_path)
     rows = journal_rows(case)
 
     result = sync_text(envd, rows, options)
