@@ -41,15 +41,6 @@ class NetChange:
         return self.before is None and self.version is not None
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A change sync will not write, and why (shown as a warning)."""
-
-    manager: str
-    name: str
-    reason: str
-
-
 def fold_changes(rows: Iterable[Mapping[str, Any]]) -> list[NetChange]:
     """The net change of every package touched by ROWS (journal rows, any order)."""
     folded: dict[tuple[str, str, str], NetChange] = {}

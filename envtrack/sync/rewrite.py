@@ -15,7 +15,7 @@ import libcst as cst
 
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan
-from envtrack.sync.changes import MANAGERS, NetChange, Skipped, unreproducible_reason, vcs_url
+from envtrack.sync.changes import MANAGERS, NetChange, unreproducible_reason, vcs_url
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, declared_packages, map_source
 from envtrack.sync.specs import format_requirement
 
@@ -73,7 +73,7 @@ def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file
     source = map_source(module, target)
     declared = declared_packages(plan, source, envd_file)
     edits = _plan_edits(changes, declared, pin, target, _run_commands(plan))
-    _place_new_packages(edits, plan, source, declared)
+    _place_new_packages(edits, plan, source)
     if not any(n.level == "edit" for n in edits.notes):
         return Rewrite(text, tuple(edits.notes))
     new_module = module.visit(_Rewriter(edits, source))
@@ -148,7 +148,7 @@ def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, t
     edits.new_installs.setdefault(change.manager, []).append(wanted)
 
 
-def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap, declared: list[Declared]) -> None:
+def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap) -> None:
     """Put new packages into the final install call when it is the last statement, else new calls."""
     final = _final_install_site(plan, source)
     for manager in MANAGERS:
