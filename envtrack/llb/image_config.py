@@ -8,7 +8,7 @@ honours it, or as commit changes (`to_docker_changes`) where it does not.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 WORKDIR = "/workspace"
 

@@ -26,7 +26,6 @@ from envtrack.state.vertex import (
     Mkdir,
     Mkfile,
     Mount,
-    Output,
     Platform,
     Rm,
     SourceVertex,
