@@ -34,6 +34,7 @@ DEFAULT_FILE = "build.envd"
 _DRIVER = "<envtrack>"
 _FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): in ", re.MULTILINE)
 _LOCATION_PREFIX = re.compile(r"^.*?:\d+:\d+: ")
+_HIDDEN_MODULE_NAME = re.compile(r"^_m[0-9a-f]{12}_")  # see transform.module_prefix
 
 
 def load_plan(path: str | Path, target: str = "build") -> Plan:
@@ -108,7 +109,11 @@ class _Evaluation:
         return Plan(file=file, target=target, steps=tuple(self.steps), sources=dict(self.sources))
 
     def _call_target(self, main: Transformed, target: str) -> None:
-        if not target.isidentifier() or target not in self.starlark.globals():
+        callable_names = {
+            name for name in self.starlark.globals()
+            if name not in self.callbacks and not _HIDDEN_MODULE_NAME.match(name)
+        }
+        if not target.isidentifier() or target not in callable_names:
             defined = ", ".join(f"{name}()" for name in sorted(main.functions)) or "none"
             raise LocatedError(Position(main.file, 1, 1), f"no function {target}() defined (functions: {defined})")
         line, column = main.functions.get(target, (1, 1))  # (1, 1) when bound by assignment
