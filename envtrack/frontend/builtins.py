@@ -27,6 +27,7 @@ class Param:
     type: str
     default: Any = _REQUIRED
     aliases: tuple[str, ...] = ()   # other keyword names envd has used for it
+    optional: bool = False          # envd types it Optional[...]: None means the default
 
     @property
     def required(self) -> bool:
@@ -72,8 +73,8 @@ BUILTINS: dict[str, Builtin] = {
         _b(
             "runtime.expose",
             Param("envd_port", INT),
-            Param("host_port", INT, 0),
-            Param("service", STR, ""),
+            Param("host_port", INT, 0, optional=True),
+            Param("service", STR, "", optional=True),
         ),
         _b("runtime.command", Param("commands", STR_DICT, {})),
         # envd v1 later renamed these to source/target; both spellings are accepted.
@@ -83,7 +84,7 @@ BUILTINS: dict[str, Builtin] = {
             Param("envd_path", STR, aliases=("target",)),
         ),
         _b("config.pip_index", Param("url", STR), Param("extra_url", STR, ""), Param("trust", BOOL, False)),
-        _b("config.apt_source", Param("source", STR, "")),
+        _b("config.apt_source", Param("source", STR, "", optional=True)),
         _b("config.ca_certificates", Param("path", STR)),
     )
 }
@@ -130,7 +131,7 @@ def bind_arguments(builtin: Builtin, args: tuple[Any, ...], kwargs: dict[str, An
         bound[param.name] = value
     result: dict[str, Any] = {}
     for param in params:
-        if param.name not in bound:
+        if param.name not in bound or (param.optional and bound[param.name] is None):
             if param.required:
                 raise ArgumentError(f"{name}: missing argument {param.name!r}")
             result[param.name] = copy.deepcopy(param.default)

@@ -23,6 +23,12 @@ def test_defaults_are_filled_in_with_envd_names() -> None:
     assert bind("runtime.expose", 8888) == {"envd_port": 8888, "host_port": 0, "service": ""}
 
 
+def test_optional_parameters_take_none_as_default() -> None:
+    assert bind("runtime.expose", 80, None, service=None) == {"envd_port": 80, "host_port": 0, "service": ""}
+    with pytest.raises(ArgumentError):
+        bind("runtime.expose", None)
+
+
 def test_defaults_are_fresh_copies() -> None:
     first = bind("install.apt_packages")
     first["name"].append("mutated")

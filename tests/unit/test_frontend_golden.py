@@ -51,3 +51,9 @@ def test_enough_golden_cases() -> None:
     plans = [c for c in CASES if not c.startswith("error_")]
     errors = [c for c in CASES if c.startswith("error_")]
     assert len(plans) >= 15 and len(errors) >= 10
+
+
+def test_quickstart_example_matches_its_golden_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = GOLDEN.parent.parent.parent / "examples" / "quickstart"
+    monkeypatch.chdir(example)
+    assert _evaluate(example) == ("json", (GOLDEN / "quickstart" / "expected.json").read_text())
