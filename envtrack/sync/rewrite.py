@@ -16,33 +16,12 @@ import libcst as cst
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan
 from envtrack.sync.changes import MANAGERS, NetChange, unreproducible_reason, vcs_url
+from envtrack.sync.result import Note, Rewrite
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, declared_packages, map_source
 from envtrack.sync.specs import format_requirement
 
 UNINSTALL = {"pip": "pip uninstall -y {}", "apt": "apt-get remove -y {}", "conda": "conda remove -y {}"}
 WRAP_AT = 88   # new calls longer than this put one package per line
-
-
-@dataclass(frozen=True)
-class Note:
-    """One thing sync did or could not do, for the user."""
-
-    level: str        # "edit" | "warning"
-    message: str
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    text: str
-    notes: tuple[Note, ...]
-
-    @property
-    def changed(self) -> bool:
-        return any(n.level == "edit" for n in self.notes)
-
-    @property
-    def warnings(self) -> tuple[Note, ...]:
-        return tuple(n for n in self.notes if n.level == "warning")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from envtrack.project import Project
 from envtrack.sync.changes import NetChange, fold_changes
 from envtrack.sync.journal import last_synced_id, mark_synced, read_changes_since
-from envtrack.sync.rewrite import Note, Rewrite, rewrite_source
+from envtrack.sync.result import Note, Rewrite
 from envtrack.sync.specs import PIN_MODES
 
 
@@ -53,6 +53,8 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build") -> P
     old_text = project.envd_file.read_bytes().decode("utf-8")
     changes = fold_changes(rows)
     if changes:
+        from envtrack.sync.rewrite import rewrite_source   # libcst: only when there is work
+
         plan = load_plan(project.envd_file, target=target)
         rewrite = rewrite_source(old_text, plan, changes, envd_file=project.envd_file, pin=pin, target=target)
     else:
