@@ -210,7 +210,8 @@ def lower_copy(ctx: _Context, step: Step, index: int) -> None:
     files = ctx.host[index]
     target = step.args["envd_path"]
     if not posixpath.isabs(target):
-        target = posixpath.join(WORKDIR, target)
+        # A relative path would land in /workspace, which the project directory hides at runtime.
+        raise LocatedError(step.position, f"io.copy: envd_path {target!r} must be an absolute path")
     target = posixpath.normpath(target)
     root, *entries = files
     if root.data is not None:  # one file: to TARGET, or into it when it ends with "/"

@@ -222,6 +222,19 @@ def test_io_copy_embeds_a_directory_as_file_actions(tmp_path):
     assert actions[0].mkdir.path == "/etc/app"
 
 
+def test_io_copy_of_a_file_into_a_directory_and_relative_targets(tmp_path):
+    (tmp_path / "app.cfg").write_text("x=1\n")
+    compiled = compile_steps(base(), step(2, "io.copy", host_path="app.cfg", envd_path="/etc/app/"),
+                             file=str(tmp_path / "build.envd"))
+    actions = op_of(compiled, "io.copy").file.actions
+    assert [a.WhichOneof("action") for a in actions] == ["mkdir", "mkfile"]
+    assert actions[1].mkfile.path == "/etc/app/app.cfg"
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(), step(2, "io.copy", host_path="app.cfg", envd_path="etc/app.cfg"),
+                      file=str(tmp_path / "build.envd"))
+    assert "absolute" in caught.value.reason
+
+
 def test_io_copy_over_the_size_limit_is_refused(tmp_path):
     (tmp_path / "big.bin").write_bytes(b"\0" * (INLINE_LIMIT + 1))
     with pytest.raises(LocatedError) as caught:
