@@ -23,7 +23,8 @@ from envtrack.project import BASE_IMAGE
 from envtrack.state import CacheSharing, Mkdir, Mkfile, Mount, ProxyEnv, Rm, State
 from envtrack.state.vertex import Output
 
-CA_ENV_NAMES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+# GIT_SSL_CAINFO too: pip runs git for git+https requirements.
+CA_ENV_NAMES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
 BAKED_CA = "/usr/local/share/ca-certificates/envtrack/host-ca.crt"
 
 APT_MOUNTS = (

@@ -60,7 +60,7 @@ def vertex_digests(definition: bytes) -> list[str]:
 GOLDEN = {
     "quickstart": "sha256:67a5ae81145c40d91111161c6a477639c8e1ddf598a128036aff049e79d89103",
     "interleaved": "sha256:7cdac72ed9f672e079bf00b33c5991a98bfb0ae0dbf660a8dcab582f338c9735",
-    "quickstart+ca": "sha256:99bbf228105f7cd5942e216cf33f4a4e53bf0a7c4878a3547777223742ec2a79",
+    "quickstart+ca": "sha256:a496143e7ca33c95e097f8181034070df84aeabc92acc18d8a295216a38e85a9",
 }
 
 
