@@ -101,6 +101,13 @@ UNSUPPORTED: frozenset[str] = frozenset({
     "config.owner",
 })
 
+# envd v0 spellings and their v1 replacements, to point users at the v1 name.
+V0_RENAMES: dict[str, str] = {
+    "install.system_packages": "install.apt_packages",
+    "config.pip_index_url": "config.pip_index",
+}
+V0_KEYWORDS: dict[str, frozenset[str]] = {"base": frozenset({"os", "language"})}
+
 BY_FLAT_NAME: dict[str, Builtin] = {b.flat_name: b for b in BUILTINS.values()}
 TOP_LEVEL: frozenset[str] = frozenset(k for k in BUILTINS if "." not in k)
 NAMESPACES: dict[str, frozenset[str]] = {}
@@ -124,6 +131,11 @@ def bind_arguments(builtin: Builtin, args: tuple[Any, ...], kwargs: dict[str, An
     by_keyword = {alias: p for p in params for alias in (p.name, *p.aliases)}
     for keyword, value in kwargs.items():
         param = by_keyword.get(keyword)
+        if param is None and keyword in V0_KEYWORDS.get(name, ()):
+            raise ArgumentError(
+                f"{name}: {keyword}= is envd v0 syntax; envd v1 (which envtrack reads) takes "
+                + ", ".join(f"{p.name}=" for p in params)
+            )
         if param is None:
             raise ArgumentError(f"{name}: unexpected keyword argument {keyword!r}{_did_you_mean(keyword, by_keyword)}")
         if param.name in bound:

@@ -26,7 +26,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from envtrack.errors import LocatedError, Position
-from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL, UNSUPPORTED
+from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL, UNSUPPORTED, V0_RENAMES
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
@@ -277,6 +277,8 @@ def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tu
         raise LocatedError(_pos(file, ns), f"{ns.string} is an envd namespace: call one of its functions, e.g. {example}")
     member = tokens[i + 2].string
     kind = f"{ns.string}.{member}"
+    if kind in V0_RENAMES:
+        raise LocatedError(_pos(file, ns), f"{kind} is envd v0 syntax; in envd v1 it is {V0_RENAMES[kind]}")
     if member not in members and kind in UNSUPPORTED:
         raise LocatedError(_pos(file, ns), f"{kind} is an envd builtin that envtrack does not support")
     if member not in members:
