@@ -87,7 +87,7 @@ def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence
 def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str | None, base_image: str) -> str:
     missing = (f"envtrack: install.conda_packages needs conda or mamba in the base image, "
                f"and {base_image} has neither")
-    channel_flags = " ".join(f"-c {quote(c)}" for c in channels)
+    flags = [part for c in channels for part in ("-c", c)]
     lines = [
         "set -e",
         "if command -v mamba >/dev/null 2>&1; then conda=mamba",
@@ -95,7 +95,7 @@ def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str |
         f"else echo {quote(missing)} >&2; exit 127; fi",
     ]
     if names:
-        lines.append(f'"$conda" install -y {channel_flags} {words(names)}'.replace("  ", " "))
+        lines.append(f'"$conda" install -y {words([*flags, *names])}')
     if env_file:
         lines.append(f'"$conda" env update -f {quote(f"{INPUTS}/{env_file}")}')
     return "\n".join(lines)
