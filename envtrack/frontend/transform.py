@@ -116,75 +116,98 @@ def module_prefix(path: str) -> str:
 
 
 def transform(source: str, file: str, first_site_id: int = 1) -> Transformed:
-    tokens = _tokens(source)
-    scopes = _function_scopes(tokens)
-    shadowed = _shadowed_names(tokens, scopes)
-    lines = source.split("\n")
-    edits: list[Edit] = []
-    sites: dict[int, CallSite] = {}
-    loads: list[Load] = []
-    functions: dict[str, tuple[int, int]] = {}
-    next_id = first_site_id
-    depth = 0
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if tok.type == tokenize.OP and tok.string in "([{":
-            depth += 1
-        elif tok.type == tokenize.OP and tok.string in ")]}":
-            depth = max(0, depth - 1)
-        if tok.type != tokenize.NAME or _is_attribute(tokens, i) or _is_shadowed(tok.string, scopes[i], shadowed):
-            i += 1
-            continue
+    """Rewrite one file's text; call-site ids start at `first_site_id`."""
+    return _Rewriter(source, file, first_site_id).run()
+
+
+class _Rewriter:
+    """One pass over a file's tokens, collecting edits, call sites, loads and defs."""
+
+    def __init__(self, source: str, file: str, first_site_id: int):
+        self.file = file
+        self.lines = source.split("\n")
+        self.tokens = _tokens(source)
+        self.scopes = _function_scopes(self.tokens)
+        self.shadowed = _shadowed_names(self.tokens, self.scopes)
+        self.edits: list[Edit] = []
+        self.sites: dict[int, CallSite] = {}
+        self.loads: list[Load] = []
+        self.functions: dict[str, tuple[int, int]] = {}
+        self.next_id = first_site_id
+        self.depth = 0  # bracket nesting: keyword arguments only exist inside calls
+
+    def run(self) -> Transformed:
+        i = 0
+        while i < len(self.tokens):
+            i = self._visit(i)
+        by_line: dict[int, list[Edit]] = {}
+        for edit in self.edits:
+            by_line.setdefault(edit.line, []).append(edit)
+        ordered = {line: tuple(sorted(group, key=lambda e: (e.start, e.end))) for line, group in by_line.items()}
+        return Transformed(
+            file=self.file,
+            source=_apply(self.lines, ordered),
+            sites=self.sites,
+            loads=tuple(self.loads),
+            functions=self.functions,
+            edits=ordered,
+        )
+
+    def _visit(self, i: int) -> int:
+        """Handle token i; return the index of the next token to visit."""
+        tok, nxt = self.tokens[i], _at(self.tokens, i + 1)
+        if tok.type == tokenize.OP and tok.string in ("(", "[", "{"):
+            self.depth += 1
+        elif tok.type == tokenize.OP and tok.string in (")", "]", "}"):
+            self.depth = max(0, self.depth - 1)
+        if tok.type != tokenize.NAME or _is_attribute(self.tokens, i):
+            return i + 1
+        if _is_shadowed(tok.string, self.scopes[i], self.shadowed):
+            return i + 1
         name = tok.string
-        is_keyword_arg = depth > 0 and _is_op(nxt, "=")
-        if name == "def" and depth == 0 and tok.start[1] == 0 and nxt is not None and nxt.type == tokenize.NAME:
-            functions[nxt.string] = (nxt.start[0], nxt.start[1] + 1)
-        elif name == "load" and depth == 0 and tok.start[1] == 0 and _is_op(nxt, "("):
-            parsed = _parse_load(tokens, i, file)
-            if parsed is not None:
-                load, end_index = parsed
-                loads.append(load)
-                edits.extend(_load_edits(load, tok.start, tokens[end_index].end, lines))
-                i = end_index + 1
-                continue
-        elif name in NAMESPACES and not is_keyword_arg:
-            kind, call_index = _namespace_member(tokens, i, file)
-            end = tokens[call_index - 1].end
-            if end[0] != tok.start[0]:
-                raise LocatedError(_pos(file, tok), f"write {kind} on one line")
-            edits.append(Edit(tok.start[0], tok.start[1], end[1], kind.replace(".", "_")))
-            edits.append(_site_edit(tokens, call_index, next_id))
-            sites[next_id] = CallSite(kind, tok.start[0], tok.start[1] + 1)
-            next_id += 1
-            i = call_index + 1
-            depth += 1
-            continue
+        top_level = self.depth == 0 and tok.start[1] == 0
+        if name == "def" and top_level and nxt is not None and nxt.type == tokenize.NAME:
+            self.functions[nxt.string] = (nxt.start[0], nxt.start[1] + 1)
+        elif name == "load" and top_level and _is_op(nxt, "("):
+            return self._load(i)
+        elif self.depth > 0 and _is_op(nxt, "="):
+            pass  # a keyword argument named like a builtin: `helper(base="x")`
+        elif name in NAMESPACES:
+            return self._namespace_call(i)
         elif name in UNSUPPORTED and _is_op(nxt, "("):
-            raise LocatedError(_pos(file, tok), f"{name} is an envd builtin that envtrack does not support")
-        elif name in TOP_LEVEL and not is_keyword_arg:
+            raise LocatedError(_pos(self.file, tok), f"{name} is an envd builtin that envtrack does not support")
+        elif name in TOP_LEVEL:
             if not _is_op(nxt, "("):
-                raise LocatedError(_pos(file, tok), f"{name} is an envd builtin: call it, e.g. {name}(...)")
-            edits.append(_site_edit(tokens, i + 1, next_id))
-            sites[next_id] = CallSite(name, tok.start[0], tok.start[1] + 1)
-            next_id += 1
-            i += 2
-            depth += 1
-            continue
-        i += 1
-    by_line: dict[int, list[Edit]] = {}
-    for edit in edits:
-        by_line.setdefault(edit.line, []).append(edit)
-    ordered = {line: tuple(sorted(group, key=lambda e: (e.start, e.end))) for line, group in by_line.items()}
-    return Transformed(
-        file=file,
-        source=_apply(lines, ordered),
-        sites=sites,
-        loads=tuple(loads),
-        functions=functions,
-        edits=ordered,
-    )
+                raise LocatedError(_pos(self.file, tok), f"{name} is an envd builtin: call it, e.g. {name}(...)")
+            return self._add_site(name, tok, i + 1)
+        return i + 1
+
+    def _namespace_call(self, i: int) -> int:
+        """`install.apt_packages(` -> `install_apt_packages(ID, `."""
+        tok = self.tokens[i]
+        kind, paren_index = _namespace_member(self.tokens, i, self.file)
+        end = self.tokens[paren_index - 1].end
+        if end[0] != tok.start[0]:
+            raise LocatedError(_pos(self.file, tok), f"write {kind} on one line")
+        self.edits.append(Edit(tok.start[0], tok.start[1], end[1], kind.replace(".", "_")))
+        return self._add_site(kind, tok, paren_index)
+
+    def _add_site(self, kind: str, tok: tokenize.TokenInfo, paren_index: int) -> int:
+        """Give the call whose `(` is at paren_index the next call-site id."""
+        self.edits.append(_site_edit(self.tokens, paren_index, self.next_id))
+        self.sites[self.next_id] = CallSite(kind, tok.start[0], tok.start[1] + 1)
+        self.next_id += 1
+        self.depth += 1  # the `(` we step over
+        return paren_index + 1
+
+    def _load(self, i: int) -> int:
+        parsed = _parse_load(self.tokens, i, self.file)
+        if parsed is None:
+            return i + 1  # not well formed: Starlark reports it in its own words
+        load, end_index = parsed
+        self.loads.append(load)
+        self.edits.extend(_load_edits(load, self.tokens[i].start, self.tokens[end_index].end, self.lines))
+        return end_index + 1
 
 
 def _tokens(source: str) -> list[tokenize.TokenInfo]:
