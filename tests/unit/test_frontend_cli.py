@@ -17,7 +17,7 @@ def test_plan_json_matches_golden_and_is_stable() -> None:
     assert first.stdout == second.stdout == (case / "expected.json").read_text()
     document = json.loads(first.stdout)
     kinds = [step["kind"] for step in document["steps"]]
-    assert kinds[1:4] == ["install.apt_packages", "install.python_packages", "run"]
+    assert kinds[2:5] == ["install.apt_packages", "install.python_packages", "run"]
 
 
 def test_plan_text_lists_steps_with_positions() -> None:
