@@ -139,6 +139,9 @@ class _Evaluation:
             self._load(file, load)
         before = set(self.starlark.globals())  # after the loads: their names are not ours
         self._exec(rewritten.source, file)
+        # Functions of loaded files look builtins up in the shared globals at call time:
+        # a file that rebinds `shell` for itself must not change it for the others.
+        self.starlark.set(**self.callbacks)
         if as_module:
             self._hide_module_globals(file, [name for name in self.starlark.globals() if name not in before])
         return rewritten
