@@ -67,6 +67,19 @@ def _conversion_message(builtin: Builtin, message: str) -> str:
     return f"for parameter {found['key']!r}: got {found['type'].lower()}{want}"
 
 
+def _with_suggestion(message: str) -> str:
+    """`undefined: instal` -> `undefined: instal (did you mean install?)`."""
+    import difflib
+
+    from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL
+
+    if not message.startswith("undefined: "):
+        return message
+    name = message.removeprefix("undefined: ")
+    close = difflib.get_close_matches(name, sorted(TOP_LEVEL | NAMESPACES.keys()), n=1, cutoff=0.75)
+    return f"{message} (did you mean {close[0]}?)" if close else message
+
+
 def _print_to_stderr(text: str) -> None:
     import sys
 
@@ -229,7 +242,7 @@ class _Evaluation:
             raise LocatedError(self._position(error.filename, error.line, error.column), error.msg) from None
         except ResolveError as error:
             item = error.errors[0]
-            raise LocatedError(self._position(filename, item.line, item.column), item.msg) from None
+            raise LocatedError(self._position(filename, item.line, item.column), _with_suggestion(item.msg)) from None
         except EvalError as error:
             raise self._eval_error(error) from None
 
