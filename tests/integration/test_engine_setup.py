@@ -5,7 +5,7 @@ import subprocess
 import time
 
 from envtrack.cli.engine import SETUP_SCRIPT
-from tests.conftest import run_cli
+from conftest import run_cli
 
 
 def test_setup_twice_then_doctor_all_green(docker_client):

@@ -1,7 +1,7 @@
 """The CLI's outer surface: help, version, bad flags, unknown commands."""
 
 from envtrack import __version__
-from tests.conftest import run_cli
+from conftest import run_cli
 
 
 def test_help_lists_the_main_commands():

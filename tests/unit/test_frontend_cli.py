@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
+from conftest import run_cli
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "plan"
 

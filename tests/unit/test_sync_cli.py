@@ -12,7 +12,7 @@ import pytest
 from envtrack.errors import EnvtrackError
 from envtrack.sync.files import replace_validated
 from envtrack.sync.journal import last_synced_id, mark_synced
-from tests.conftest import ROOT, run_cli
+from conftest import ROOT, run_cli
 
 CHANGES_SCHEMA = """
 CREATE TABLE changes (id INTEGER PRIMARY KEY, time TEXT, manager TEXT, env TEXT, action TEXT, name TEXT,
