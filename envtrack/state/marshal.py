@@ -42,10 +42,11 @@ class Marshalled:
 
     definition: pb.Definition
     digest: str                                   # the result vertex
-    digests: tuple[tuple[Vertex, str], ...]       # every vertex, in `def` order
+    digests: tuple[tuple[Vertex, str], ...]       # each distinct vertex, in `def` order
+    by_id: dict[int, str]                         # id(vertex) -> digest, for every vertex walked
 
     def digest_of(self, vertex: Vertex) -> str:
-        return next(d for v, d in self.digests if v is vertex)
+        return self.by_id[id(vertex)]
 
 
 def marshal(state: State, sources: Mapping[str, str] | None = None) -> pb.Definition:
@@ -59,12 +60,8 @@ def marshal_graph(state: State, sources: Mapping[str, str] | None = None) -> Mar
     digests: dict[int, str] = {}                  # id(vertex) -> digest
     order: list[tuple[Vertex, str]] = []
     metadata: dict[str, pb.OpMetadata] = {}
-
-    def visit(vertex: Vertex) -> str:
-        known = digests.get(id(vertex))
-        if known is not None:
-            return known
-        input_refs = [pb.Input(digest=visit(o.vertex), index=o.index) for o in vertex.inputs]
+    for vertex in dependency_order(state.output.vertex):
+        input_refs = [pb.Input(digest=digests[id(o.vertex)], index=o.index) for o in vertex.inputs]
         data = op_for(vertex, input_refs).SerializeToString(deterministic=True)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         digests[id(vertex)] = digest
@@ -72,16 +69,33 @@ def marshal_graph(state: State, sources: Mapping[str, str] | None = None) -> Mar
             ops.append(data)
             order.append((vertex, digest))
             metadata[digest] = pb.OpMetadata(description={CUSTOM_NAME: custom_name(vertex)})
-        return digest
-
-    result = visit(state.output.vertex)
+    result = digests[id(state.output.vertex)]
     final = pb.Op(inputs=[pb.Input(digest=result, index=state.output.index)])
     ops.append(final.SerializeToString(deterministic=True))
     definition = pb.Definition(**{"def": ops}, metadata=metadata)  # `def` is a Python keyword
     source_map = build_source_map(order, sources or {})
     if source_map is not None:
         definition.Source.CopyFrom(source_map)
-    return Marshalled(definition=definition, digest=result, digests=tuple(order))
+    return Marshalled(definition=definition, digest=result, digests=tuple(order), by_id=digests)
+
+
+def dependency_order(root: Vertex) -> list[Vertex]:
+    """Post-order depth-first walk, inputs in order; iterative, as chains can be thousands long."""
+    order: list[Vertex] = []
+    done: set[int] = set()
+    stack: list[tuple[Vertex, int]] = [(root, 0)]
+    while stack:
+        vertex, next_input = stack.pop()
+        if id(vertex) in done:
+            continue
+        inputs = vertex.inputs
+        if next_input < len(inputs):
+            stack.append((vertex, next_input + 1))
+            stack.append((inputs[next_input].vertex, 0))
+        else:
+            done.add(id(vertex))
+            order.append(vertex)
+    return order
 
 
 def custom_name(vertex: Vertex) -> str:

@@ -178,3 +178,12 @@ def test_bad_inputs_are_refused():
         Mount(dest="/x")
     with pytest.raises(ValueError):
         State.image("bad ref")
+
+
+def test_long_chains_marshal_without_recursion_limits():
+    st = State.image(IMAGE)
+    for i in range(3000):
+        st = st.run(shell=f"echo {i}")
+    marshalled = marshal_graph(st)
+    assert len(getattr(marshalled.definition, "def")) == 3002
+    assert marshalled.digest_of(st.output.vertex) == marshalled.digest
