@@ -75,6 +75,7 @@ BUILTINS: dict[str, Builtin] = {
             Param("envd_port", INT),
             Param("host_port", INT, 0, optional=True),
             Param("service", STR, "", optional=True),
+            Param("listen_addr", STR, "127.0.0.1", optional=True),
         ),
         _b("runtime.command", Param("commands", STR_DICT, {})),
         # envd v1 later renamed these to source/target; both spellings are accepted.
@@ -149,7 +150,38 @@ def bind_arguments(builtin: Builtin, args: tuple[Any, ...], kwargs: dict[str, An
             result[param.name] = copy.deepcopy(param.default)
             continue
         result[param.name] = _check(name, param, bound[param.name])
+    for validate in _VALIDATORS.get(name, ()):
+        validate(name, result)
     return result
+
+
+# Checks envd makes on the values themselves once the types are right; done here so
+# the error points at the call instead of surfacing later in the build.
+def _ports_in_range(name: str, args: dict[str, Any]) -> None:
+    if not 1 <= args["envd_port"] <= 65535:
+        raise ArgumentError(f"{name}: envd_port must be between 1 and 65535, got {args['envd_port']}")
+    if not 0 <= args["host_port"] <= 65535:
+        raise ArgumentError(f"{name}: host_port must be between 0 and 65535 (0 picks a free port), got {args['host_port']}")
+
+
+def _listen_addr_is_ip(name: str, args: dict[str, Any]) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(args["listen_addr"])
+    except ValueError:
+        raise ArgumentError(f"{name}: listen_addr must be an IP address, got {args['listen_addr']!r}") from None
+
+
+def _env_file_alone(name: str, args: dict[str, Any]) -> None:
+    if args["env_file"] and (args["name"] or args["channel"]):
+        raise ArgumentError(f"{name}: env_file and name/channel are mutually exclusive")
+
+
+_VALIDATORS = {
+    "runtime.expose": (_ports_in_range, _listen_addr_is_ip),
+    "install.conda_packages": (_env_file_alone,),
+}
 
 
 def _did_you_mean(keyword: str, known: dict[str, Param]) -> str:

@@ -20,11 +20,13 @@ def test_defaults_are_filled_in_with_envd_names() -> None:
     assert bind("install.python_packages", ["six"]) == {"name": ["six"], "requirements": "", "local_wheels": []}
     assert bind("run", ["x"]) == {"commands": ["x"], "mount_host": False}
     assert bind("base") == {"image": "ubuntu:20.04", "dev": False}
-    assert bind("runtime.expose", 8888) == {"envd_port": 8888, "host_port": 0, "service": ""}
+    assert bind("runtime.expose", 8888) == {"envd_port": 8888, "host_port": 0, "service": "", "listen_addr": "127.0.0.1"}
 
 
 def test_optional_parameters_take_none_as_default() -> None:
-    assert bind("runtime.expose", 80, None, service=None) == {"envd_port": 80, "host_port": 0, "service": ""}
+    assert bind("runtime.expose", 80, None, service=None, listen_addr=None) == {
+        "envd_port": 80, "host_port": 0, "service": "", "listen_addr": "127.0.0.1",
+    }
     with pytest.raises(ArgumentError):
         bind("runtime.expose", None)
 
@@ -55,6 +57,13 @@ def test_io_copy_accepts_both_envd_spellings() -> None:
         ("shell", ("a", "b"), {}, "shell: got 2 positional arguments, want at most 1"),
         ("install.python", ("3.11",), {"version": "3.10"}, "install.python: got multiple values for argument 'version'"),
         ("config.pip_index", (), {"uri": "x"}, "config.pip_index: unexpected keyword argument 'uri' (did you mean 'url'?)"),
+        ("runtime.expose", (0,), {}, "runtime.expose: envd_port must be between 1 and 65535, got 0"),
+        ("runtime.expose", (80, 70000), {}, "runtime.expose: host_port must be between 0 and 65535 (0 picks a free port), got 70000"),
+        ("runtime.expose", (80,), {"listen_addr": "localhost"}, "runtime.expose: listen_addr must be an IP address, got 'localhost'"),
+        (
+            "install.conda_packages", (["numpy"],), {"env_file": "env.yml"},
+            "install.conda_packages: env_file and name/channel are mutually exclusive",
+        ),
     ],
 )
 def test_bad_arguments_are_explained(kind, args, kwargs, message) -> None:
