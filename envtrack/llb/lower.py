@@ -108,7 +108,9 @@ def start(ctx: _Context, image: str, step: Step | None) -> None:
         state = State.image(image, name=step.label if step else f"base {image}",
                             position=step.position if step else None)
     except ValueError as error:
-        raise LocatedError(step.position, f"base: {error}") if step else error
+        if step is None:
+            raise
+        raise LocatedError(step.position, f"base: {error}") from None
     ctx.state = state.add_env("DEBIAN_FRONTEND", "noninteractive")
     ctx.base_image = image
 

@@ -272,6 +272,12 @@ def test_conda_says_when_the_image_has_no_conda():
     assert "needs conda or mamba" in script and "-c conda-forge numpy" in script
 
 
+def test_a_malformed_image_reference_is_a_located_error():
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(image="bad image"))
+    assert caught.value.position.line == 1
+
+
 def test_base_must_come_first_and_mount_host_is_refused():
     with pytest.raises(LocatedError):
         compile_steps(run(1, "true"), base(2))
