@@ -128,7 +128,7 @@ class _Rewriter:
         self.lines = source.split("\n")
         self.tokens = _tokens(source)
         self.scopes = _function_scopes(self.tokens)
-        self.shadowed = _shadowed_names(self.tokens, self.scopes)
+        self.shadowed = _shadowed_names(self.tokens, self.scopes) | _loaded_names(self.tokens, file)
         self.edits: list[Edit] = []
         self.sites: dict[int, CallSite] = {}
         self.loads: list[Load] = []
@@ -289,6 +289,19 @@ def _shadowed_names(tokens: list[tokenize.TokenInfo], scopes: list[int | None]) 
         ):
             shadowed.add((scopes[i], tok.string))
     return shadowed
+
+
+def _loaded_names(tokens: list[tokenize.TokenInfo], file: str) -> set[tuple[int | None, str]]:
+    """Builtin names a top-level `load(...)` binds (`load("x.envd", run="helper")`):
+    like any file-level binding, they shadow the builtin in the whole file."""
+    reserved = TOP_LEVEL | NAMESPACES.keys()
+    names: set[tuple[int | None, str]] = set()
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.NAME and tok.string == "load" and tok.start[1] == 0 and _is_op(_at(tokens, i + 1), "("):
+            parsed = _parse_load(tokens, i, file)
+            if parsed is not None:
+                names |= {(None, b.local) for b in parsed[0].bindings if b.local in reserved}
+    return names
 
 
 def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tuple[str, int]:

@@ -143,3 +143,9 @@ def test_untokenizable_text_raises_tokenize_error() -> None:
 def test_top_level_functions_are_recorded() -> None:
     result = transform("def build():\n    pass\n\ndef gpu():\n    pass\n", "b")
     assert result.functions == {"build": (1, 5), "gpu": (4, 5)}
+
+
+def test_a_name_bound_by_load_is_not_the_builtin() -> None:
+    result = transform('load("lib.envd", run="helper")\n\ndef build():\n    run(["x"])\n', "b.envd")
+    assert result.source.splitlines()[3] == '    run(["x"])'
+    assert result.sites == {}
