@@ -280,15 +280,36 @@ def _shadowed_names(tokens: list[tokenize.TokenInfo], scopes: list[int | None]) 
             continue
         if prev is not None and prev.type == tokenize.NAME and prev.string == "def":
             shadowed.add((None if prev.start[1] == 0 else scopes[i], tok.string))
-        elif prev is not None and prev.type == tokenize.NAME and prev.string == "for":
+        elif _in_for_target(tokens, i):
             shadowed.add((scopes[i], tok.string))
-        elif _at_statement_start(tokens, i) and _is_op(nxt, "="):
+        elif _in_assignment_target(tokens, i):
             shadowed.add((scopes[i], tok.string))
         elif in_def_params == 1 and (_is_op(nxt, ",") or _is_op(nxt, ")") or _is_op(nxt, "=")) and (
             _is_op(prev, "(") or _is_op(prev, ",") or _is_op(prev, "*") or _is_op(prev, "**")
         ):
             shadowed.add((scopes[i], tok.string))
     return shadowed
+
+
+def _in_for_target(tokens: list[tokenize.TokenInfo], i: int) -> bool:
+    """Is token i one of the names a `for` binds (`for run, x in ...`)?"""
+    j = i - 1
+    while j >= 0 and (tokens[j].type == tokenize.NAME and tokens[j].string not in ("for", "in") or _is_op(tokens[j], ",")):
+        j -= 1
+    return j >= 0 and tokens[j].type == tokenize.NAME and tokens[j].string == "for"
+
+
+def _in_assignment_target(tokens: list[tokenize.TokenInfo], i: int) -> bool:
+    """Is token i a name assigned at the start of a statement (`run = ...`, `base, x = ...`)?"""
+    j = i
+    while j > 0 and _is_op(tokens[j - 1], ",") and j >= 2 and tokens[j - 2].type == tokenize.NAME:
+        j -= 2
+    if not _at_statement_start(tokens, j):
+        return False
+    k = i + 1
+    while _is_op(_at(tokens, k), ",") and _at(tokens, k + 1) is not None and tokens[k + 1].type == tokenize.NAME:
+        k += 2
+    return _is_op(_at(tokens, k), "=")
 
 
 def _loaded_names(tokens: list[tokenize.TokenInfo], file: str) -> set[tuple[int | None, str]]:

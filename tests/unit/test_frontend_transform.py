@@ -149,3 +149,12 @@ def test_a_name_bound_by_load_is_not_the_builtin() -> None:
     result = transform('load("lib.envd", run="helper")\n\ndef build():\n    run(["x"])\n', "b.envd")
     assert result.source.splitlines()[3] == '    run(["x"])'
     assert result.sites == {}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["for run, n in pairs:\n        x = run", "base, x = 1, 2\n    y = base", "x, base = 1, 2\n    y = base", "y = [run for n, run in pairs]"],
+)
+def test_names_bound_by_tuple_targets_are_not_builtins(statement: str) -> None:
+    source = f"def build(pairs=[]):\n    {statement}\n"
+    assert transform(source, "b.envd").source == source
