@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import typer
 
 from envtrack.cli.app import app, engine_app
-
-SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "engine" / "setup-engine.sh"
+from envtrack.engine.doctor import SETUP_SCRIPT
 
 
 @engine_app.command("setup")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from envtrack.engine.docker import engine_socket
@@ -15,6 +17,10 @@ SETUP = "envtrack engine setup"
 BASE_RECIPE_LABEL = "envtrack.base.recipe"
 MIN_FREE_BYTES = 5 * 1024**3
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+SETUP_SCRIPT = Path(__file__).resolve().parent / "setup-engine.sh"
+MIN_ENGINE = (20, 10)  # the first Engine that serves BuildKit's control API on /grpc
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HTTP2_SETTINGS = 0x4
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,17 @@ def check_engine():
         info = client.info()
     except Exception as error:  # noqa: BLE001
         return Check("engine", False, f"no answer at {engine_socket()}: {type(error).__name__}", SETUP), None, None
-    return Check("engine", True, f"Docker Engine {info.get('ServerVersion')} at {engine_socket()}"), client, info
+    version = str(info.get("ServerVersion", "?"))
+    detail = f"Docker Engine {version} at {engine_socket()}"
+    if engine_version(version) < MIN_ENGINE:
+        return Check("engine", False, f"{detail}: older than 20.10", "apt-get install -y docker.io   # Debian 12 or newer"), client, info
+    return Check("engine", True, detail), client, info
+
+
+def engine_version(version: str) -> tuple[int, int]:
+    """(major, minor) of a version such as "20.10.24+dfsg1" or "26.1.5"; (0, 0) when unreadable."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
 
 
 def check_storage(info: dict) -> Check:
@@ -58,19 +74,57 @@ def check_storage(info: dict) -> Check:
 
 
 def check_buildkit() -> Check:
-    """The Engine's embedded BuildKit answers the /grpc upgrade (see shared notes)."""
+    """The Engine's embedded BuildKit answers: /grpc upgrades to h2c and an HTTP/2 server speaks."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
-            sock.connect(engine_socket())
-            sock.sendall(b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
-                         b"Upgrade: h2c\r\nContent-Length: 0\r\n\r\n")
-            status = sock.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace")
-    except OSError as error:
-        return Check("buildkit", False, f"engine socket: {error}", SETUP)
-    ok = " 101 " in f"{status} "
-    return Check("buildkit", ok, "embedded BuildKit answers /grpc" if ok else f"/grpc answered {status!r}",
-                 "" if ok else "use Docker Engine >= 20.10, or pass --builder ADDR of a buildkitd")
+        first_frame = _grpc_first_frame(engine_socket())
+    except (OSError, ValueError) as error:
+        return Check("buildkit", False, f"/grpc on {engine_socket()}: {error}", _BUILDKIT_FIX)
+    if first_frame != HTTP2_SETTINGS:
+        return Check("buildkit", False, f"/grpc answered HTTP/2 frame type {first_frame}, not SETTINGS", _BUILDKIT_FIX)
+    return Check("buildkit", True, "embedded BuildKit speaks gRPC on the Engine's /grpc endpoint")
+
+
+_BUILDKIT_FIX = "envtrack engine setup   # Docker Engine >= 20.10; or pass --builder ADDR of a buildkitd"
+
+
+def _grpc_first_frame(path: str) -> int:
+    """Upgrade a connection on the Engine socket to h2c and return the type of the server's first frame."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        sock.sendall(b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
+                     b"Upgrade: h2c\r\nContent-Length: 0\r\n\r\n")
+        received = _read_until(sock, b"\r\n\r\n")
+        head, _, rest = received.partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+        if status.split(" ")[1:2] != ["101"]:
+            raise ValueError(f"answered {status!r}, expected 101 Switching Protocols")
+        sock.sendall(HTTP2_PREFACE)
+        # The server's SETTINGS frame often arrives together with the 101 header.
+        frame_header = rest + _read_exactly(sock, max(0, 9 - len(rest)))
+        return frame_header[3]
+
+
+def _read_until(sock: socket.socket, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ValueError("connection closed during the upgrade")
+        data += chunk
+        if len(data) > 65536:
+            raise ValueError("no end of the HTTP header")
+    return data
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ValueError("connection closed before the first HTTP/2 frame")
+        data += chunk
+    return data
 
 
 def check_base_image(client) -> Check:
@@ -80,10 +134,24 @@ def check_base_image(client) -> Check:
         image = client.images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
         return Check("base-image", False, f"{BASE_IMAGE} missing", SETUP)
-    recipe = (image.labels or {}).get(BASE_RECIPE_LABEL)
+    return base_image_check((image.labels or {}).get(BASE_RECIPE_LABEL), current_recipe())
+
+
+def base_image_check(recipe: str | None, wanted: str) -> Check:
     if not recipe:
-        return Check("base-image", False, f"{BASE_IMAGE} was not made by envtrack", SETUP)
-    return Check("base-image", True, f"{BASE_IMAGE} (recipe {recipe})")
+        return Check("base-image", False, f"{BASE_IMAGE} was not made by envtrack (no recipe label)", SETUP)
+    if recipe != wanted:
+        return Check("base-image", False, f"{BASE_IMAGE} has recipe {recipe}, setup now makes {wanted}", SETUP)
+    return Check("base-image", True, f"{BASE_IMAGE} (recipe {recipe}, current)")
+
+
+@lru_cache(maxsize=1)
+def current_recipe() -> str:
+    """The recipe version the shipped setup script builds (its `RECIPE="N"` line)."""
+    match = re.search(r'^RECIPE="([^"]+)"', SETUP_SCRIPT.read_text(), re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"{SETUP_SCRIPT} has no RECIPE line")
+    return match[1]
 
 
 def check_disk(info: dict) -> Check:

@@ -1,88 +1,206 @@
 #!/usr/bin/env bash
-# Idempotent engine setup for a Debian machine where the user is root:
-#   1. docker.io and debootstrap installed,
+# Idempotent engine setup for a Debian machine (12 or 13) where the user is root:
+#   1. docker.io and debootstrap installed (and docker-buildx on Debian 13, for `docker build` peers),
 #   2. a Docker daemon answering (started in the background if none does),
 #   3. the local base image envtrack/base:bookworm (no registry is reachable, so we make it).
-# A second run finds everything in place and does nothing.
+# A second run finds everything in place, says so in one line and changes nothing.
+#
+# Environment (all optional):
+#   DOCKER_HOST=unix:///path       the Engine socket to use, and to start dockerd on
+#   ENVTRACK_DOCKERD_ARGS="..."    extra dockerd flags when starting one (--data-root, --pidfile, ...)
+#   ENVTRACK_DOCKERD_LOG=FILE      where a started dockerd logs (default /var/log/envtrack-dockerd.log)
+#   ENVTRACK_DOCKERD_TIMEOUT=SEC   how long to wait for a started dockerd (default 60)
+#   ENVTRACK_CA_BUNDLE=FILE        the host CA bundle the base image trusts
+#   ENVTRACK_APT_ETC=DIR           where apt's sources live (default /etc/apt; for tests)
+# `setup-engine.sh --print-mirror` prints the Debian mirror the base image would use and exits.
 set -euo pipefail
 
 BASE_IMAGE="${ENVTRACK_BASE_IMAGE:-envtrack/base:bookworm}"
-RECIPE="3"   # bump when the base image recipe below changes: the image is then rebuilt
+# Bump when the base image recipe below changes: images with another recipe label are rebuilt.
+# `envtrack doctor` reads this line to tell whether the base image is current.
+RECIPE="4"
+RECIPE_LABEL="envtrack.base.recipe"
 DOCKERD_LOG="${ENVTRACK_DOCKERD_LOG:-/var/log/envtrack-dockerd.log}"
-SOCKET="/var/run/docker.sock"
+DOCKERD_TIMEOUT="${ENVTRACK_DOCKERD_TIMEOUT:-60}"
 HOST_CA="${ENVTRACK_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-DOCKER=/usr/bin/docker
+APT_ETC="${ENVTRACK_APT_ETC:-/etc/apt}"
+IMAGE_CA=/etc/envtrack/host-ca.pem
+SUITE=bookworm
+
+case "${DOCKER_HOST:-}" in
+    "") SOCKET=/var/run/docker.sock ;;
+    unix://*) SOCKET="${DOCKER_HOST#unix://}" ;;
+    *) printf 'envtrack setup: error: DOCKER_HOST=%s: only unix:// sockets are supported\n' "$DOCKER_HOST" >&2; exit 2 ;;
+esac
+export DOCKER_HOST="unix://$SOCKET"
 
 say() { printf 'envtrack setup: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
-
-need_packages=()
-command -v dockerd >/dev/null 2>&1 && [ -x "$DOCKER" ] || need_packages+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || need_packages+=(debootstrap)
-if [ ${#need_packages[@]} -gt 0 ]; then
-    say "installing ${need_packages[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends "${need_packages[@]}" >&2
-    # Debian 13's docker.io no longer builds with BuildKit on its own: the peer `docker build` needs buildx.
-    if apt-cache show docker-buildx >/dev/null 2>&1; then
-        apt-get install -y -q --no-install-recommends docker-buildx >&2 || true
-    fi
-fi
-
-daemon_answers() { "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
-
-if ! daemon_answers; then
-    say "starting dockerd (log: $DOCKERD_LOG)"
-    rm -f /var/run/docker.pid
-    nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
-    for _ in $(seq 1 60); do
-        daemon_answers && break
-        sleep 1
+# The first Debian mirror the host itself uses, from one-line (.list) or deb822 (.sources) files.
+# Security and updates archives are skipped: debootstrap needs the main archive.
+debian_mirror() {
+    local files=() file m
+    for file in "$APT_ETC"/sources.list "$APT_ETC"/sources.list.d/*.list "$APT_ETC"/sources.list.d/*.sources; do
+        [ -f "$file" ] && files+=("$file")
     done
-    daemon_answers || { tail -n 20 "$DOCKERD_LOG" >&2 || true; die "dockerd did not answer on $SOCKET within 60 s"; }
-fi
+    [ ${#files[@]} -gt 0 ] && m=$(awk '
+        # A Debian archive (not security, not a third-party repository): its suite is a Debian codename.
+        function keep(uris, suites,    n, u, s, i) {
+            if (done) return
+            n = split(uris, u, /[ \t]+/); split(suites, s, /[ \t]+/)
+            if (s[1] !~ /^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldstable|stable|testing|unstable)(-updates|-backports)?$/) return
+            for (i = 1; i <= n; i++)
+                if (u[i] ~ /^(https?|file):\/\// && u[i] !~ /security/) { print u[i]; done = 1; exit }
+        }
+        FNR == 1    { stanza() }  # a new file ends the last stanza of the previous one
+        # One-line format: deb [options] URI SUITE COMPONENTS...
+        /^[ \t]*deb[ \t]/ {
+            line = $0; sub(/^[ \t]*deb[ \t]+/, "", line)
+            if (line ~ /^\[/) sub(/^\[[^]]*\][ \t]*/, "", line)
+            split(line, w, /[ \t]+/); keep(w[1], w[2]); next
+        }
+        # deb822 format: stanzas of Field: value lines, separated by blank lines.
+        function stanza() { if (types ~ /(^|[ \t])deb([ \t]|$)/) keep(uris, suites); types = uris = suites = "" }
+        /^[ \t]*$/ { stanza(); next }
+        /^Types:/   { types = $0;  sub(/^Types:[ \t]*/, "", types) }
+        /^URIs:/    { uris = $0;   sub(/^URIs:[ \t]*/, "", uris) }
+        /^Suites:/  { suites = $0; sub(/^Suites:[ \t]*/, "", suites) }
+        END { stanza() }
+    ' "${files[@]}")
+    printf '%s\n' "${m:-http://deb.debian.org/debian}"
+}
 
-current_recipe=$("$DOCKER" image inspect --format '{{index .Config.Labels "envtrack.base.recipe"}}' "$BASE_IMAGE" 2>/dev/null || true)
-if [ "$current_recipe" = "$RECIPE" ]; then
+if [ "${1:-}" = "--print-mirror" ]; then
+    debian_mirror
     exit 0
 fi
 
-mirror() {
-    # The first Debian mirror the host itself uses (one-line or deb822 sources).
-    local m
-    m=$(grep -hE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-        | grep -v -e security -e '\[.*\]' | awk '{print $2}' | grep -i debian | head -n1 || true)
-    if [ -z "$m" ]; then
-        m=$(grep -hE "^URIs:" /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' \
-            | grep -i debian | grep -v security | head -n1 || true)
+[ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
+
+debian_major() { . /etc/os-release 2>/dev/null && printf '%s' "${VERSION_ID%%.*}"; }
+
+install_packages() {
+    local need=()
+    command -v dockerd >/dev/null 2>&1 && [ -x /usr/bin/docker ] || need+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+    # Debian 13's docker CLI builds with BuildKit only through the buildx plugin.
+    if [ "$(debian_major)" -ge 13 ] 2>/dev/null && ! /usr/bin/docker buildx version >/dev/null 2>&1; then
+        need+=(docker-buildx)
     fi
-    printf '%s' "${m:-http://deb.debian.org/debian}"
+    [ ${#need[@]} -gt 0 ] || return 0
+    say "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    local available=()
+    for package in "${need[@]}"; do
+        if apt-cache show "$package" >/dev/null 2>&1; then available+=("$package")
+        elif [ "$package" = docker-buildx ]; then say "docker-buildx is not available; skipping it"
+        else die "package $package is not available from this machine's apt sources"; fi
+    done
+    [ ${#available[@]} -eq 0 ] || apt-get install -y -q --no-install-recommends "${available[@]}" >&2
+    did_something=1
 }
 
-MIRROR=$(mirror)
-ROOTFS=$(mktemp -d /var/tmp/envtrack-rootfs.XXXXXX)
-trap 'rm -rf "$ROOTFS"' EXIT
-say "creating $BASE_IMAGE with debootstrap from $MIRROR (about 30 s)"
-debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$ROOTFS" "$MIRROR" >"$ROOTFS.log" 2>&1 \
-    || { tail -n 20 "$ROOTFS.log" >&2; die "debootstrap failed"; }
-rm -f "$ROOTFS.log"
-# Containers see the host's sources, so apt inside reaches the same mirror.
-printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$MIRROR" "$MIRROR" >"$ROOTFS/etc/apt/sources.list"
-# Trust the host's CA bundle (an intercepting proxy's root included) at a path of its own:
-# reinstalling Debian's ca-certificates regenerates the default bundle but leaves this file alone.
-mkdir -p "$ROOTFS/etc/envtrack"
-if [ -f "$HOST_CA" ]; then cp "$HOST_CA" "$ROOTFS/etc/envtrack/host-ca.pem"; fi
-apt-get clean >/dev/null 2>&1 || true
-rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
+DOCKER=/usr/bin/docker
+daemon_answers() { "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
-changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-         --change "LABEL envtrack.base.recipe=$RECIPE"
-         --change 'CMD ["/bin/bash"]')
-if [ -f "$HOST_CA" ]; then
-    changes+=(--change 'ENV SSL_CERT_FILE=/etc/envtrack/host-ca.pem PIP_CERT=/etc/envtrack/host-ca.pem REQUESTS_CA_BUNDLE=/etc/envtrack/host-ca.pem CURL_CA_BUNDLE=/etc/envtrack/host-ca.pem')
+# A pid file whose process is alive means a dockerd is still starting (or hung): never start a second.
+dockerd_pidfile() {
+    local args=(${ENVTRACK_DOCKERD_ARGS:-}) i
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case "${args[$i]}" in
+            --pidfile=*|-p=*) printf '%s' "${args[$i]#*=}"; return ;;
+            --pidfile|-p) printf '%s' "${args[$((i + 1))]:-}"; return ;;
+        esac
+    done
+    printf '/var/run/docker.pid'
+}
+
+start_dockerd() {
+    daemon_answers && return 0
+    local pidfile pid
+    pidfile=$(dockerd_pidfile)
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -qs dockerd "/proc/$pid/comm"; then
+        say "dockerd (pid $pid) is running but not answering yet; waiting"
+    else
+        # A containerd socket left behind by a machine whose processes are gone would make dockerd
+        # wait on it instead of starting its own containerd.
+        if [ -S /run/containerd/containerd.sock ] && ! grep -qsx containerd /proc/[0-9]*/comm; then
+            rm -f /run/containerd/containerd.sock
+        fi
+        say "starting dockerd on $SOCKET (log: $DOCKERD_LOG)"
+        mkdir -p "$(dirname "$DOCKERD_LOG")"
+        local host_args=()
+        [ "$SOCKET" = /var/run/docker.sock ] || host_args=(-H "unix://$SOCKET")
+        # shellcheck disable=SC2086 # the extra flags are meant to split into words
+        setsid nohup dockerd "${host_args[@]}" ${ENVTRACK_DOCKERD_ARGS:-} >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        pid=$!
+    fi
+    local waited=0
+    until daemon_answers; do
+        if [ "$waited" -ge "$DOCKERD_TIMEOUT" ] || ! [ -d "/proc/$pid" ]; then
+            tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
+            die "dockerd did not answer on $SOCKET within ${waited} s (log: $DOCKERD_LOG)"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    say "dockerd answers on $SOCKET after ${waited} s"
+    did_something=1
+}
+
+base_image_recipe() {
+    "$DOCKER" image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$BASE_IMAGE" 2>/dev/null || true
+}
+
+create_base_image() {
+    local mirror rootfs
+    mirror=$(debian_mirror)
+    rootfs=$(mktemp -d /var/tmp/envtrack-rootfs.XXXXXX)
+    # shellcheck disable=SC2064 # expand now: the variable is local
+    trap "rm -rf '$rootfs' '$rootfs.log'" EXIT
+    say "creating $BASE_IMAGE (recipe $RECIPE) with debootstrap from $mirror (about a minute)"
+    debootstrap --variant=minbase --include=python3,ca-certificates "$SUITE" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+        || { tail -n 20 "$rootfs.log" >&2; die "debootstrap failed (full log above)"; }
+    # apt inside containers uses the same mirror as the host.
+    printf 'deb %s %s main\ndeb %s %s-updates main\n' "$mirror" "$SUITE" "$mirror" "$SUITE" >"$rootfs/etc/apt/sources.list"
+    # Trust the host's CA bundle (an intercepting proxy's root included) at a path of its own,
+    # which reinstalling Debian's ca-certificates leaves alone, and also through
+    # update-ca-certificates, so the default bundle (apt, curl, git) keeps it after such a reinstall.
+    local env_ca=()
+    if [ -f "$HOST_CA" ]; then
+        mkdir -p "$rootfs$(dirname "$IMAGE_CA")" "$rootfs/usr/local/share/ca-certificates"
+        cp "$HOST_CA" "$rootfs$IMAGE_CA"
+        cp "$HOST_CA" "$rootfs/usr/local/share/ca-certificates/envtrack-host.crt"
+        chroot "$rootfs" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the base image"
+        env_ca=(--change "ENV SSL_CERT_FILE=$IMAGE_CA PIP_CERT=$IMAGE_CA REQUESTS_CA_BUNDLE=$IMAGE_CA CURL_CA_BUNDLE=$IMAGE_CA GIT_SSL_CAINFO=$IMAGE_CA")
+    else
+        say "warning: no host CA bundle at $HOST_CA; HTTPS behind an intercepting proxy will fail in containers"
+    fi
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/tmp/*
+
+    # Importing under the same tag replaces it in place: users of the old image keep their layers.
+    tar -C "$rootfs" -c . | "$DOCKER" import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'ENV LANG=C.UTF-8' \
+        "${env_ca[@]}" \
+        --change "LABEL $RECIPE_LABEL=$RECIPE" \
+        --change 'CMD ["/bin/bash"]' \
+        - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs" "$rootfs.log"
+    trap - EXIT
+    say "created $BASE_IMAGE"
+    did_something=1
+}
+
+did_something=0
+install_packages
+start_dockerd
+current=$(base_image_recipe)
+if [ "$current" != "$RECIPE" ]; then
+    [ -z "$current" ] || say "$BASE_IMAGE has recipe '$current', not $RECIPE: rebuilding it"
+    create_base_image
 fi
-tar -C "$ROOTFS" -c . | "$DOCKER" import "${changes[@]}" - "$BASE_IMAGE" >/dev/null
-say "created $BASE_IMAGE"
+[ "$did_something" = 1 ] || say "nothing to do: engine answers on $SOCKET, $BASE_IMAGE is current (recipe $RECIPE)"
