@@ -1,0 +1,185 @@
+"""`build_project`: build.envd -> steps -> LLB -> BuildKit -> a tagged image in the Engine.
+
+The image is tagged `envtrack/<project>:<short digest>` and `:latest`. The short digest
+covers the LLB's final vertex and the image config, so an unchanged project finds its
+image by tag and does no further work (the cached path imports neither grpc nor the
+docker SDK).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from envtrack import __version__
+from envtrack.engine import api
+from envtrack.errors import EnvtrackError
+from envtrack.frontend.steps import Plan, Step
+from envtrack.llb.image_config import ImageConfig
+from envtrack.project import Project
+
+DEFAULT_CMD = ("/bin/bash",)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    label: str
+    file: str
+    line: int
+    state: str        # cached | done | error | skipped
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str                  # envtrack/<project>:<short digest>
+    image_id: str
+    cached: bool                # every vertex was cached (or the image already existed)
+    image_config: ImageConfig
+    steps: tuple[StepReport, ...] = ()
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"image": self.image, "image_id": self.image_id, "cached": self.cached,
+                "seconds": round(self.seconds, 3), "image_config": self.image_config.to_json(),
+                "steps": [s.__dict__ for s in self.steps]}
+
+
+def build_project(project: Project, *, progress: str = "auto", builder: str | None = None,
+                  plan: Plan | None = None, bake_ca: bool = False) -> BuildResult:
+    from envtrack.frontend import load_plan
+    from envtrack.llb.compile import compile_plan, default_build_options
+
+    started = time.monotonic()
+    plan = plan or load_plan(_display_path(project.envd_file))
+    compiled = compile_plan(plan, default_build_options(bake_ca=bake_ca))
+    config = final_config(project, compiled.image_config, _base_image(plan))
+    tag = short_digest(compiled.digest, config)
+    image = f"{project.image_repo}:{tag}"
+
+    existing = api.inspect_image(image)
+    if existing is not None:
+        api.tag_image(image, project.image_repo, "latest")
+        reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
+        _announce_cached(progress, reports)
+        return BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started)
+
+    from envtrack.buildkit.progress import SolveProgress, renderer_for
+
+    watcher = SolveProgress(renderer_for(progress))
+    image_id = _solve_and_export(compiled, config, image, project, builder, watcher)
+    reports = tuple(_report(step, watcher.vertices[d].state if d in watcher.vertices else "cached",
+                            watcher.vertices[d].duration if d in watcher.vertices else 0.0)
+                    for d, step in compiled.steps_by_vertex.items())
+    cached = all(r.state == "cached" for r in reports)
+    return BuildResult(image, image_id, cached, config, reports, time.monotonic() - started)
+
+
+def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:
+    """The plan's config over the base image's own (env merged, base CMD kept), plus envtrack labels."""
+    base_config = (base or {}).get("Config") or {}
+    env = dict(item.split("=", 1) for item in base_config.get("Env") or [] if "=" in item)
+    env.update(config.env_dict())
+    cmd = config.cmd or tuple(base_config.get("Cmd") or DEFAULT_CMD)
+    labels = {"envtrack.envd.sha256": hashlib.sha256(project.envd_file.read_bytes()).hexdigest(),
+              "envtrack.version": __version__, "envtrack.project": project.name}
+    return replace(config, env=tuple(env.items()), cmd=cmd).with_labels(**labels)
+
+
+def short_digest(vertex_digest: str, config: ImageConfig) -> str:
+    payload = vertex_digest + json.dumps(config.to_json(), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _display_path(path: Path) -> str:
+    """Positions print relative to the working directory when the file is below it."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _base_image(plan: Plan) -> dict | None:
+    base = next((s for s in plan.steps if s.kind == "base"), None)
+    if base is None:
+        return None
+    found = api.inspect_image(base.args["image"])
+    if found is None:
+        raise EnvtrackError(f"{base.position}: base image {base.args['image']} is not in the Engine's image store",
+                            exit_code=1, hint="no registry is reachable: `envtrack engine setup` creates "
+                                              "envtrack/base:bookworm, or `docker load`/`docker import` yours")
+    return found
+
+
+def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, builder: str | None,
+                      watcher) -> str:
+    from envtrack.buildkit.client import SolveFailure, connect
+
+    raw = f"{project.image_repo}:raw-{image.rsplit(':', 1)[1]}"
+    watcher.renderer.start(watcher)
+    try:
+        with connect(builder) as buildkit:
+            buildkit.solve(compiled.definition, exporter="moby", exporter_attrs={"name": raw},
+                           on_status=watcher.on_status)
+    except SolveFailure as failure:
+        watcher.renderer.stop()
+        raise step_failure(failure.details, watcher, compiled.steps_by_vertex) from None
+    finally:
+        watcher.renderer.stop()
+    return _apply_config(raw, image, project.image_repo, config)
+
+
+def _apply_config(raw: str, image: str, repo: str, config: ImageConfig) -> str:
+    """Engine 20.10's exporter drops the image config, so commit a created, never-started
+    container with the config as changes: no layer is added, every Engine honours it."""
+    from envtrack.engine.docker import docker_client
+
+    client = docker_client()
+    container = client.containers.create(raw, command=list(config.cmd), entrypoint=[])
+    try:
+        committed = container.commit(repository=repo, tag=image.rsplit(":", 1)[1],
+                                     changes=config.to_docker_changes())
+    finally:
+        container.remove(force=True)
+    committed.tag(repo, "latest")
+    client.images.remove(raw, noprune=True)
+    return committed.id
+
+
+_EXIT_CODE = re.compile(r"exit code: (\d+)")
+_COMMAND = re.compile(r'(?:executor failed running \[(?P<old>.*)\]|process "(?P<new>.*)" did not complete)', re.S)
+
+
+def step_failure(details: str, watcher, steps: dict[str, Step]) -> EnvtrackError:
+    """A failing solve as the user's line, the command, its exit code and the last log lines."""
+    failed = watcher.failed()
+    step = steps.get(failed.digest) if failed else None
+    code = _EXIT_CODE.search(details)
+    command = _COMMAND.search(details)
+    where = f"{step.position}: {step.label}" if step else (failed.name if failed else "the build")
+    lines = [f"step failed at {where}"]
+    if command:
+        lines.append(f"  command: {command['old'] or command['new']}")
+    lines.append(f"  exit code: {code.group(1)}" if code else f"  error: {details}")
+    if failed and failed.log:
+        lines.append(f"  last {len(failed.log)} log lines:")
+        lines += [f"    {line}" for line in failed.log]
+    return EnvtrackError("\n".join(lines), exit_code=1)
+
+
+def _report(step: Step, state: str, seconds: float) -> StepReport:
+    return StepReport(step.label, step.position.file, step.position.line, state, round(seconds, 3))
+
+
+def _announce_cached(progress: str, reports: tuple[StepReport, ...]) -> None:
+    if progress == "quiet":
+        return
+    import sys
+
+    for number, report in enumerate(reports, 1):
+        print(f"#{number} [{Path(report.file).name}:{report.line}] {report.label}\n#{number} CACHED", file=sys.stderr)

@@ -1,0 +1,115 @@
+"""BuildKit's control API over grpcio: Solve with progress from the Status stream.
+
+Two transports share one client: the BuildKit embedded in the Docker Engine (through
+`EngineRelay`), the default; or a standalone buildkitd address (`unix://PATH`,
+`tcp://HOST:PORT`, TLS when ENVTRACK_BUILDKIT_TLS_CA/_CERT/_KEY are set), chosen with
+`--builder` or ENVTRACK_BUILDKIT_HOST.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import grpc
+
+from envtrack.engine.docker import engine_socket
+from envtrack.errors import EnvtrackError
+from envtrack.llb.pb import control_pb2, control_pb2_grpc, ops_pb2
+
+MAX_MESSAGE = 256 * 1024 * 1024  # io.copy embeds files in the definition
+CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE)]
+DOCTOR_HINT = "run `envtrack doctor`"
+
+
+class SolveFailure(Exception):
+    """BuildKit refused or failed the solve; `details` is its message (exit code only in text)."""
+
+    def __init__(self, details: str, code: str):
+        super().__init__(details)
+        self.details = details
+        self.code = code
+
+
+def builder_address(builder: str | None) -> str | None:
+    """The standalone buildkitd address, or None for the Engine's embedded BuildKit."""
+    return builder or os.environ.get("ENVTRACK_BUILDKIT_HOST") or None
+
+
+@contextmanager
+def connect(builder: str | None = None) -> Iterator["BuildKit"]:
+    address = builder_address(builder)
+    if address is None:
+        from envtrack.buildkit.relay import EngineRelay
+
+        socket_path = engine_socket()
+        if not os.path.exists(socket_path):
+            raise EnvtrackError(f"cannot reach the Docker Engine at {socket_path}", hint=DOCTOR_HINT)
+        with EngineRelay(socket_path) as relay, grpc.insecure_channel(relay.address, CHANNEL_OPTIONS) as channel:
+            yield BuildKit(channel, f"Docker Engine at {socket_path}")
+        return
+    with _channel_for(address) as channel:
+        yield BuildKit(channel, f"buildkitd at {address}")
+
+
+def _channel_for(address: str) -> grpc.Channel:
+    if address.startswith("unix://"):
+        return grpc.insecure_channel(address, CHANNEL_OPTIONS)
+    if address.startswith("tcp://"):
+        target = address[len("tcp://"):]
+        credentials = _tls_credentials()
+        if credentials is None:
+            return grpc.insecure_channel(target, CHANNEL_OPTIONS)
+        return grpc.secure_channel(target, credentials, CHANNEL_OPTIONS)
+    raise EnvtrackError(f"builder address {address!r}: use unix:///PATH or tcp://HOST:PORT", exit_code=2)
+
+
+def _tls_credentials() -> grpc.ChannelCredentials | None:
+    paths = {key: os.environ.get(f"ENVTRACK_BUILDKIT_TLS_{key}") for key in ("CA", "CERT", "KEY")}
+    if not any(paths.values()):
+        return None
+
+    def read(key: str) -> bytes | None:
+        return open(paths[key], "rb").read() if paths[key] else None
+
+    return grpc.ssl_channel_credentials(read("CA"), read("KEY"), read("CERT"))
+
+
+class BuildKit:
+    def __init__(self, channel: grpc.Channel, description: str):
+        self._stub = control_pb2_grpc.ControlStub(channel)
+        self.description = description
+
+    def solve(self, definition: bytes, *, exporter: str, exporter_attrs: dict[str, str],
+              on_status: Callable[[control_pb2.StatusResponse], None]) -> dict[str, str]:
+        """Solve DEFINITION and export it; every Status message goes to ON_STATUS as it arrives."""
+        ref = f"envtrack-{uuid.uuid4().hex}"
+        # Status is started first: it waits for the job, and it ends when the solve ends.
+        stream = self._stub.Status(control_pb2.StatusRequest(Ref=ref))
+        reader = threading.Thread(target=_drain, args=(stream, on_status), daemon=True)
+        reader.start()
+        request = control_pb2.SolveRequest(
+            Ref=ref, Definition=ops_pb2.Definition.FromString(definition),
+            Exporter=exporter, ExporterAttrs=exporter_attrs,
+        )
+        try:
+            response = self._stub.Solve(request)
+        except grpc.RpcError as error:
+            reader.join(timeout=5)
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                raise EnvtrackError(f"cannot reach BuildKit ({self.description})", hint=DOCTOR_HINT) from None
+            raise SolveFailure(error.details() or str(error), error.code().name) from None
+        reader.join(timeout=10)
+        return dict(response.ExporterResponse)
+
+
+def _drain(stream, on_status) -> None:
+    try:
+        for message in stream:
+            on_status(message)
+    except grpc.RpcError:
+        pass  # the solve's own result says what went wrong
