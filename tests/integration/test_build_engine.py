@@ -1,0 +1,120 @@
+"""`envtrack build` on the real BuildKit: caching per step, order, failures, transports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+CHAIN = """\
+def build():
+    base(image="envtrack/base:bookworm")
+    run(commands=["echo one > /chain"])
+    run(commands=["echo two >> /chain"])
+    run(commands=["echo {third} >> /chain"])
+    run(commands=["echo four >> /chain"])
+"""
+
+
+def make_project(tmp_path: Path, text: str) -> Path:
+    directory = tmp_path / f"bt-{uuid.uuid4().hex[:8]}"
+    directory.mkdir()
+    (directory / "build.envd").write_text(text)
+    return directory
+
+
+def build_json(directory: Path, *extra: str) -> dict:
+    proc = run_cli("build", str(directory), "--progress", "plain", "--json", *extra)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def states(result: dict) -> list[str]:
+    return [step["state"] for step in result["steps"]]
+
+
+def run_image(docker_client, image: str, script: str) -> str:
+    return docker_client.containers.run(image, ["/bin/sh", "-c", script], entrypoint=[], remove=True).decode()
+
+
+def test_quickstart_builds_a_runnable_image_and_rebuilds_fully_cached(docker_client, tmp_path):
+    directory = tmp_path / "quickstart"
+    shutil.copytree(ROOT / "examples" / "quickstart", directory)
+    first = build_json(directory)
+    output = run_image(docker_client, first["image"],
+                       "cat /etc/motd; jq --version; python -c 'import six; print(six.__name__)'; echo $PROJECT")
+    assert output.split() == ["ready", "jq-1.6", "six", "quickstart"]
+    labels = docker_client.images.get(first["image"]).labels
+    assert labels["envtrack.project"] == "quickstart" and len(labels["envtrack.envd.sha256"]) == 64
+    assert docker_client.images.get("envtrack/quickstart:latest").id == first["image_id"]
+
+    again = build_json(directory)
+    assert again["cached"] is True
+    assert set(states(again)) == {"cached"} and len(again["steps"]) == 5
+    assert again["image_id"] == first["image_id"]
+
+
+def test_changing_the_kth_step_rebuilds_from_k_on(docker_client, tmp_path):
+    directory = make_project(tmp_path, CHAIN.format(third=f"three-{uuid.uuid4().hex[:6]}"))
+    first = build_json(directory)
+    assert states(first)[1:] == ["done"] * 4
+    (directory / "build.envd").write_text(CHAIN.format(third="changed"))
+    second = build_json(directory)
+    # one and two cached; the changed third and everything after it ran again.
+    # (The base image source is re-resolved on every solve, as in `docker build`.)
+    assert states(second)[1:] == ["cached", "cached", "done", "done"]
+    assert run_image(docker_client, second["image"], "cat /chain").split() == ["one", "two", "changed", "four"]
+
+
+def test_interleaved_steps_see_each_other_in_source_order(docker_client, tmp_path):
+    directory = make_project(tmp_path, """\
+def build():
+    base(image="envtrack/base:bookworm")
+    run(commands=["test ! -e /usr/bin/jq", "echo before-apt > /log"])
+    install.apt_packages(name=["jq"])
+    run(commands=["jq --version >> /log"])
+    install.python()
+    run(commands=["python -c 'import six' 2>/dev/null && exit 9 || echo no-six >> /log"])
+    install.python_packages(name=["six"])
+    run(commands=["python -c 'import six; print(\\"six\\")' >> /log"])
+""")
+    result = build_json(directory)
+    assert run_image(docker_client, result["image"], "cat /log").split() == ["before-apt", "jq-1.6", "no-six", "six"]
+
+
+def test_a_failing_run_names_its_envd_line_and_exit_code(tmp_path):
+    directory = make_project(tmp_path, """\
+def build():
+    base(image="envtrack/base:bookworm")
+    run(commands=["echo fine"])
+    run(commands=["echo about to fail", "exit 3"])
+""")
+    proc = run_cli("build", str(directory), "--progress", "plain")
+    assert proc.returncode == 1
+    assert "build.envd:4:5: run echo about to fail; exit 3" in proc.stderr
+    assert "exit code: 3" in proc.stderr
+    assert "about to fail" in proc.stderr.split("last")[-1]  # the step's log tail
+    assert "Traceback" not in proc.stderr
+
+
+def test_standalone_builder_address_speaks_plain_grpc(docker_client, tmp_path):
+    """A buildkitd address is dialled directly; the Engine relay's socket is exactly such a socket."""
+    from envtrack.buildkit.relay import EngineRelay
+    from envtrack.engine.docker import engine_socket
+
+    directory = make_project(tmp_path, CHAIN.format(third=f"relay-{uuid.uuid4().hex[:6]}"))
+    with EngineRelay(engine_socket()) as relay:
+        result = build_json(directory, "--builder", relay.address)
+    assert run_image(docker_client, result["image"], "cat /chain").split()[0] == "one"
+
+
+def test_unreachable_builder_is_one_line_naming_doctor(tmp_path):
+    directory = make_project(tmp_path, CHAIN.format(third="x"))
+    proc = run_cli("build", str(directory), "--progress", "plain", "--builder", f"unix://{tmp_path}/nothing.sock")
+    assert proc.returncode == 1
+    assert "envtrack doctor" in proc.stderr and "Traceback" not in proc.stderr
