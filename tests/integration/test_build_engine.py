@@ -14,7 +14,7 @@ from conftest import ROOT, run_cli
 CHAIN = """\
 def build():
     base(image="envtrack/base:bookworm")
-    run(commands=["echo one > /chain"])
+    run(commands=["echo one > /chain", "echo {token} > /token"])
     run(commands=["echo two >> /chain"])
     run(commands=["echo {third} >> /chain"])
     run(commands=["echo four >> /chain"])
@@ -26,6 +26,10 @@ def make_project(tmp_path: Path, text: str) -> Path:
     directory.mkdir()
     (directory / "build.envd").write_text(text)
     return directory
+
+
+def token_of(directory: Path) -> str:
+    return (directory / "build.envd").read_text().split("echo ")[2].split(" ")[0]
 
 
 def build_json(directory: Path, *extra: str) -> dict:
@@ -60,10 +64,10 @@ def test_quickstart_builds_a_runnable_image_and_rebuilds_fully_cached(docker_cli
 
 
 def test_changing_the_kth_step_rebuilds_from_k_on(docker_client, tmp_path):
-    directory = make_project(tmp_path, CHAIN.format(third=f"three-{uuid.uuid4().hex[:6]}"))
+    directory = make_project(tmp_path, CHAIN.format(token=uuid.uuid4().hex, third="three"))
     first = build_json(directory)
     assert states(first)[1:] == ["done"] * 4
-    (directory / "build.envd").write_text(CHAIN.format(third="changed"))
+    (directory / "build.envd").write_text(CHAIN.format(token=token_of(directory), third="changed"))
     second = build_json(directory)
     # one and two cached; the changed third and everything after it ran again.
     # (The base image source is re-resolved on every solve, as in `docker build`.)
@@ -107,14 +111,14 @@ def test_standalone_builder_address_speaks_plain_grpc(docker_client, tmp_path):
     from envtrack.buildkit.relay import EngineRelay
     from envtrack.engine.docker import engine_socket
 
-    directory = make_project(tmp_path, CHAIN.format(third=f"relay-{uuid.uuid4().hex[:6]}"))
+    directory = make_project(tmp_path, CHAIN.format(token=uuid.uuid4().hex, third="relay"))
     with EngineRelay(engine_socket()) as relay:
         result = build_json(directory, "--builder", relay.address)
     assert run_image(docker_client, result["image"], "cat /chain").split()[0] == "one"
 
 
 def test_unreachable_builder_is_one_line_naming_doctor(tmp_path):
-    directory = make_project(tmp_path, CHAIN.format(third="x"))
+    directory = make_project(tmp_path, CHAIN.format(token="x", third="x"))
     proc = run_cli("build", str(directory), "--progress", "plain", "--builder", f"unix://{tmp_path}/nothing.sock")
     assert proc.returncode == 1
     assert "envtrack doctor" in proc.stderr and "Traceback" not in proc.stderr
