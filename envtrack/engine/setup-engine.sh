@@ -12,7 +12,9 @@
 #   ENVTRACK_DOCKERD_TIMEOUT=SEC   how long to wait for a started dockerd (default 60)
 #   ENVTRACK_CA_BUNDLE=FILE        the host CA bundle the base image trusts
 #   ENVTRACK_APT_ETC=DIR           where apt's sources live (default /etc/apt; for tests)
-# `setup-engine.sh --print-mirror` prints the Debian mirror the base image would use and exits.
+# Options:
+#   --engine-only    install the packages and start the daemon, but leave base images alone
+#   --print-mirror   print the Debian mirror the base image would use and exit
 set -euo pipefail
 
 BASE_IMAGE="${ENVTRACK_BASE_IMAGE:-envtrack/base:bookworm}"
@@ -71,10 +73,14 @@ debian_mirror() {
     printf '%s\n' "${m:-http://deb.debian.org/debian}"
 }
 
-if [ "${1:-}" = "--print-mirror" ]; then
-    debian_mirror
-    exit 0
-fi
+engine_only=0
+for arg in "$@"; do
+    case "$arg" in
+        --print-mirror) debian_mirror; exit 0 ;;
+        --engine-only) engine_only=1 ;;
+        *) printf 'envtrack setup: error: unknown option %s (options: --engine-only, --print-mirror)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts dockerd)"
 
@@ -103,7 +109,8 @@ install_packages() {
 }
 
 DOCKER=/usr/bin/docker
-daemon_answers() { "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# A hung daemon accepts connections and never answers: bound every probe.
+daemon_answers() { timeout 5 "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 # A pid file whose process is alive means a dockerd is still starting (or hung): never start a second.
 dockerd_pidfile() {
@@ -117,37 +124,59 @@ dockerd_pidfile() {
     printf '/var/run/docker.pid'
 }
 
-start_dockerd() {
-    daemon_answers && return 0
-    local pidfile pid
-    pidfile=$(dockerd_pidfile)
-    pid=$(cat "$pidfile" 2>/dev/null || true)
-    if [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -qs dockerd "/proc/$pid/comm"; then
-        say "dockerd (pid $pid) is running but not answering yet; waiting"
-    else
-        # A containerd socket left behind by a machine whose processes are gone would make dockerd
-        # wait on it instead of starting its own containerd.
-        if [ -S /run/containerd/containerd.sock ] && ! grep -qsx containerd /proc/[0-9]*/comm; then
-            rm -f /run/containerd/containerd.sock
-        fi
-        say "starting dockerd on $SOCKET (log: $DOCKERD_LOG)"
-        mkdir -p "$(dirname "$DOCKERD_LOG")"
-        local host_args=()
-        [ "$SOCKET" = /var/run/docker.sock ] || host_args=(-H "unix://$SOCKET")
-        # shellcheck disable=SC2086 # the extra flags are meant to split into words
-        setsid nohup dockerd "${host_args[@]}" ${ENVTRACK_DOCKERD_ARGS:-} >>"$DOCKERD_LOG" 2>&1 </dev/null &
-        pid=$!
+# Alive and not a zombie: a killed dockerd can linger unreaped where PID 1 is not an init.
+process_alive() {
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+launch_dockerd() {
+    # The pid file's process is gone (or a zombie, or another program now): dockerd would refuse
+    # to start while that pid exists.
+    rm -f "$(dockerd_pidfile)"
+    # A containerd socket left behind by a machine whose processes are gone would make dockerd
+    # wait on it instead of starting its own containerd.
+    if [ -S /run/containerd/containerd.sock ] && ! grep -qsx containerd /proc/[0-9]*/comm; then
+        rm -f /run/containerd/containerd.sock
     fi
-    local waited=0
+    say "starting dockerd on $SOCKET (log: $DOCKERD_LOG)"
+    mkdir -p "$(dirname "$DOCKERD_LOG")"
+    local host_args=()
+    [ "$SOCKET" = /var/run/docker.sock ] || host_args=(-H "unix://$SOCKET")
+    # shellcheck disable=SC2086 # the extra flags are meant to split into words
+    setsid nohup dockerd "${host_args[@]}" ${ENVTRACK_DOCKERD_ARGS:-} >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    dockerd_pid=$!
+}
+
+# Wait for the daemon with pid $dockerd_pid to answer. Fails when it exits or the time is up.
+await_dockerd() {
+    local started=$SECONDS
     until daemon_answers; do
-        if [ "$waited" -ge "$DOCKERD_TIMEOUT" ] || ! [ -d "/proc/$pid" ]; then
+        process_alive "$dockerd_pid" || return 1
+        if [ $((SECONDS - started)) -ge "$DOCKERD_TIMEOUT" ]; then
             tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
-            die "dockerd did not answer on $SOCKET within ${waited} s (log: $DOCKERD_LOG)"
+            die "dockerd did not answer on $SOCKET within $DOCKERD_TIMEOUT s (log: $DOCKERD_LOG)"
         fi
         sleep 1
-        waited=$((waited + 1))
     done
-    say "dockerd answers on $SOCKET after ${waited} s"
+    say "dockerd answers on $SOCKET after $((SECONDS - started)) s"
+}
+
+start_dockerd() {
+    daemon_answers && return 0
+    dockerd_pid=$(cat "$(dockerd_pidfile)" 2>/dev/null || true)
+    if [ -n "$dockerd_pid" ] && process_alive "$dockerd_pid" && grep -qs dockerd "/proc/$dockerd_pid/comm"; then
+        say "dockerd (pid $dockerd_pid) is running but not answering yet; waiting"
+        await_dockerd || launch_dockerd
+    else
+        launch_dockerd
+    fi
+    # A dockerd that exits at once (its previous containerd was still shutting down, say) gets one retry.
+    await_dockerd || { sleep 2; launch_dockerd; await_dockerd; } || {
+        tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
+        die "dockerd exited instead of answering on $SOCKET (log: $DOCKERD_LOG)"
+    }
     did_something=1
 }
 
@@ -198,6 +227,10 @@ create_base_image() {
 did_something=0
 install_packages
 start_dockerd
+if [ "$engine_only" = 1 ]; then
+    [ "$did_something" = 1 ] || say "nothing to do: engine answers on $SOCKET"
+    exit 0
+fi
 current=$(base_image_recipe)
 if [ "$current" != "$RECIPE" ]; then
     [ -z "$current" ] || say "$BASE_IMAGE has recipe '$current', not $RECIPE: rebuilding it"
