@@ -1,0 +1,143 @@
+"""Engine setup's pure parts (mirror detection, options) and doctor's checks, without an engine."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import run_cli
+from envtrack.engine import doctor
+from envtrack.engine.docker import docker_client
+from envtrack.errors import EnvtrackError
+
+
+def print_mirror(apt_etc) -> str:
+    proc = subprocess.run(
+        ["bash", str(doctor.SETUP_SCRIPT), "--print-mirror"],
+        env={"PATH": "/usr/bin:/bin", "ENVTRACK_APT_ETC": str(apt_etc)},
+        capture_output=True, text=True, check=True,
+    )
+    return proc.stdout.strip()
+
+
+@pytest.fixture
+def apt_etc(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    return tmp_path
+
+
+def test_mirror_defaults_to_debian_when_no_sources(apt_etc):
+    assert print_mirror(apt_etc) == "http://deb.debian.org/debian"
+
+
+def test_mirror_from_one_line_sources_skips_options_security_and_third_parties(apt_etc):
+    (apt_etc / "sources.list").write_text(
+        "# deb http://commented.example/debian bookworm main\n"
+        "deb [signed-by=/usr/share/keyrings/x.gpg] https://packages.example.com/apt cloud-sdk-bookworm main\n"
+        "deb http://security.debian.org/debian-security bookworm-security main\n"
+        "deb [arch=amd64] http://mirror.example/deb trixie main contrib\n"
+    )
+    assert print_mirror(apt_etc) == "http://mirror.example/deb"
+
+
+def test_mirror_from_deb822_stanzas(apt_etc):
+    (apt_etc / "sources.list.d" / "a.sources").write_text(
+        "Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: trixie-security\nComponents: main\n"
+    )
+    (apt_etc / "sources.list.d" / "b.sources").write_text(
+        "Types: deb-src deb\n# a comment inside the stanza\nURIs: https://m1.example/debian http://m2.example/debian\n"
+        "Suites: trixie trixie-updates\nComponents: main\n\n"
+        "Types: deb\nURIs: http://other.example/debian\nSuites: bookworm\nComponents: main\n"
+    )
+    assert print_mirror(apt_etc) == "https://m1.example/debian"
+
+
+def test_mirror_ignores_source_only_and_disabled_files(apt_etc):
+    (apt_etc / "sources.list.d" / "src.sources").write_text(
+        "Types: deb-src\nURIs: http://src-only.example/debian\nSuites: bookworm\nComponents: main\n"
+    )
+    (apt_etc / "sources.list.d" / "old.list.disabled").write_text("deb http://disabled.example/debian bookworm main\n")
+    (apt_etc / "sources.list.d" / "z.list").write_text("deb http://listed.example/debian bookworm main\n")
+    assert print_mirror(apt_etc) == "http://listed.example/debian"
+
+
+def test_setup_rejects_unknown_options():
+    proc = subprocess.run(["bash", str(doctor.SETUP_SCRIPT), "--bogus"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "--bogus" in proc.stderr
+
+
+def test_engine_version_parsing():
+    assert doctor.engine_version("20.10.24+dfsg1") == (20, 10)
+    assert doctor.engine_version("26.1.5+dfsg1") == (26, 1)
+    assert doctor.engine_version("dev") == (0, 0)
+
+
+def test_base_image_check_wants_the_current_recipe():
+    wanted = doctor.current_recipe()
+    assert wanted.isdigit()
+    assert doctor.base_image_check(wanted, wanted).ok
+    stale = doctor.base_image_check("0", wanted)
+    assert not stale.ok and stale.fix == "envtrack engine setup" and "recipe 0" in stale.detail
+    hand_made = doctor.base_image_check(None, wanted)
+    assert not hand_made.ok and "not made by envtrack" in hand_made.detail
+
+
+def test_storage_driver_check():
+    assert doctor.check_storage({"Driver": "overlay2"}).ok
+    vfs = doctor.check_storage({"Driver": "vfs"})
+    assert not vfs.ok and "overlay2" in vfs.fix
+
+
+def test_proxy_check_shows_the_variables(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setenv("no_proxy", "localhost")
+    check = doctor.check_proxy()
+    assert check.ok
+    assert "HTTPS_PROXY=http://proxy.example:3128" in check.detail and "NO_PROXY=localhost" in check.detail
+
+
+def test_ca_check_fails_with_a_fix_for_a_missing_bundle(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENVTRACK_CA_BUNDLE", str(tmp_path / "none.pem"))
+    check = doctor.check_ca()
+    assert not check.ok and check.fix
+
+
+def test_doctor_without_an_engine_fails_every_engine_check_with_a_fix(tmp_path):
+    proc = run_cli("doctor", "--json", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert proc.returncode == 1
+    checks = json.loads(proc.stdout)
+    assert [sorted(c) for c in checks] == [["detail", "fix", "name", "ok"]] * len(checks)
+    failing = {c["name"]: c for c in checks if not c["ok"]}
+    assert {"engine", "buildkit", "base-image", "disk"} <= set(failing)
+    assert all(c["fix"] == "envtrack engine setup" for c in failing.values())
+
+
+def test_doctor_text_names_the_fix(tmp_path):
+    proc = run_cli("doctor", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert proc.returncode == 1
+    assert "FAIL engine" in proc.stdout and "fix: envtrack engine setup" in proc.stdout
+
+
+def test_docker_client_error_names_the_socket_and_doctor(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
+    docker_client.cache_clear()
+    try:
+        with pytest.raises(EnvtrackError) as raised:
+            docker_client()
+    finally:
+        docker_client.cache_clear()
+    assert raised.value.message.startswith(f"cannot reach the Docker Engine at {tmp_path}/no.sock")
+    assert "envtrack doctor" in raised.value.hint
+
+
+def test_docker_host_over_tcp_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+    docker_client.cache_clear()
+    try:
+        with pytest.raises(EnvtrackError) as raised:
+            docker_client()
+    finally:
+        docker_client.cache_clear()
+    assert raised.value.exit_code == 2
