@@ -141,3 +141,23 @@ def test_docker_host_over_tcp_is_a_usage_error(monkeypatch):
     finally:
         docker_client.cache_clear()
     assert raised.value.exit_code == 2
+
+
+def _message(*fields: tuple[int, bytes]) -> bytes:
+    """Length-delimited protobuf fields (all short, so one-byte lengths)."""
+    return b"".join(bytes([number << 3 | 2, len(value)]) + value for number, value in fields)
+
+
+def test_parse_workers_reads_ids_and_platforms_and_skips_the_rest():
+    platform = _message((1, b"amd64"), (2, b"linux"))
+    label = _message((1, b"k"), (2, b"v"))
+    record = _message((1, b"w1"), (2, label), (3, platform)) + bytes([9 << 3 | 0, 0x96, 0x01])
+    response = _message((1, record), (1, _message((1, b"w2"))))
+    workers = doctor.parse_workers(response)
+    assert workers == [doctor.Worker("w1", ("linux/amd64",)), doctor.Worker("w2", ())]
+    assert str(workers[0]) == "worker w1 (linux/amd64)"
+
+
+def test_parse_workers_rejects_truncated_data():
+    with pytest.raises(ValueError):
+        doctor.parse_workers(bytes([1 << 3 | 2, 0x80]))
