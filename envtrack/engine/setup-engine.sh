@@ -90,8 +90,10 @@ install_packages() {
     local need=()
     command -v dockerd >/dev/null 2>&1 && [ -x /usr/bin/docker ] || need+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-    # Debian 13's docker CLI builds with BuildKit only through the buildx plugin.
-    if [ "$(debian_major)" -ge 13 ] 2>/dev/null && ! /usr/bin/docker buildx version >/dev/null 2>&1; then
+    # Debian 13's docker CLI builds with BuildKit only through the buildx plugin. Asked for only when
+    # apt knows it (or apt runs anyway), so a mirror without it cannot make every rerun slow.
+    if [ "$(debian_major)" -ge 13 ] 2>/dev/null && ! /usr/bin/docker buildx version >/dev/null 2>&1 \
+        && { [ ${#need[@]} -gt 0 ] || apt-cache show docker-buildx >/dev/null 2>&1; }; then
         need+=(docker-buildx)
     fi
     [ ${#need[@]} -gt 0 ] || return 0
