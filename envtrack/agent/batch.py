@@ -1,0 +1,37 @@
+"""Turn inventory differences into journal rows (requested flags, details)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Dict, List, Optional
+
+from envtrack.agent.apt_history import AptEntry, last_entry
+from envtrack.journal.db import change_row
+from envtrack.records import PackageChange, pip_detail, Package
+
+APT_HISTORY = "/var/log/apt/history.log"
+
+
+def read_apt_entry(root: str) -> Optional[AptEntry]:
+    try:
+        with open(os.path.join(root, APT_HISTORY.lstrip("/")), encoding="utf-8", errors="replace") as handle:
+            return last_entry(handle.read())
+    except OSError:
+        return None
+
+
+def journal_rows(changes: List[PackageChange], *, root: str, time: str, reconciled: bool,
+                 apt_entry: Optional[AptEntry] = None) -> List[Dict[str, object]]:
+    rows = []
+    for change in changes:
+        detail: Dict[str, object] = {}
+        if change.manager == "apt" and apt_entry is not None and change.name.split(":")[0] in apt_entry.named:
+            detail["commandline"] = apt_entry.commandline
+            if change.name.split(":")[0] in apt_entry.automatic:
+                # extended_states may not be written yet when dpkg finishes; history says "automatic".
+                change = replace(change, requested=False)
+        elif change.manager == "pip" and change.new_version is not None:
+            detail.update(pip_detail(root, Package("pip", change.name, change.new_version, change.env, change.requested)))
+        rows.append(change_row(change, time=time, reconciled=reconciled, detail=detail))
+    return rows

@@ -1,0 +1,72 @@
+"""Prepare, on the host, the directory the agent runs from inside containers.
+
+The container may have no network, so the agent's code and its pure-Python dependencies
+are copied from the host's installed packages into one directory, bind-mounted read-only.
+Host-side only (not imported by the agent).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+MOUNT_POINT = "/opt/envtrack-agent"
+# What `import sqlite_utils, watchdog.observers` pulls in beyond the standard library.
+DEPENDENCIES = ("watchdog", "sqlite_utils", "sqlite_fts4", "pluggy", "click", "dateutil", "six")
+_OWN_FILES = ("__init__.py", "records.py", "journal/__init__.py", "journal/db.py")
+_OWN_DIRS = ("agent",)
+
+
+def default_bundle_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "envtrack" / "agent-bundle"
+
+
+def prepare_bundle(dest: Path | None = None) -> Path:
+    """Copy (in place, only what changed) the agent and its dependencies into DEST.
+
+    In place, because running containers bind-mount DEST itself: replacing the directory
+    would leave them looking at the old one.
+    """
+    dest = Path(dest or default_bundle_dir())
+    dest.mkdir(parents=True, exist_ok=True)
+    package_dir = Path(__file__).resolve().parent.parent
+    for name in _OWN_FILES:
+        _sync_file(package_dir / name, dest / "envtrack" / name)
+    for name in _OWN_DIRS:
+        _sync_tree(package_dir / name, dest / "envtrack" / name)
+    for module in DEPENDENCIES:
+        origin = _module_origin(module)
+        if origin.name == "__init__.py":
+            _sync_tree(origin.parent, dest / origin.parent.name)
+        else:
+            _sync_file(origin, dest / origin.name)
+    return dest
+
+
+def _module_origin(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        from envtrack.errors import EnvtrackError
+
+        raise EnvtrackError(f"the agent needs {module}, which is not installed here", hint="pip install -e .")
+    return Path(spec.origin)
+
+
+def _sync_tree(source: Path, target: Path) -> None:
+    for path in source.rglob("*"):
+        if "__pycache__" in path.parts or path.is_dir():
+            continue
+        _sync_file(path, target / path.relative_to(source))
+
+
+def _sync_file(source: Path, target: Path) -> None:
+    if target.exists() and filecmp.cmp(source, target, shallow=False):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)

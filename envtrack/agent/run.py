@@ -1,0 +1,270 @@
+"""The agent's loop: baseline, reconcile what happened while it was down, then watch.
+
+Events from inotify (via watchdog) only mark the inventory dirty; after a quiet spell the
+agent re-reads every installer's records and journals the differences, so it never has to
+understand a half-written file or an installer's order of operations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import List, Optional, Set
+
+from envtrack.agent.batch import journal_rows, read_apt_entry
+from envtrack.journal import db as journal
+from envtrack.records import Package, changes_between, find_conda_prefixes, find_site_dirs, inventory
+
+QUIET_SECONDS = 0.2      # installers write in bursts: wait for this much silence
+MAX_DELAY_SECONDS = 2.0  # ... but record a long-running install at least this often
+HEARTBEAT_SECONDS = 15.0
+DPKG_RETRY_SECONDS = 0.25
+DPKG_LOCK = "/var/lib/dpkg/lock"
+LOCK_PATH = "/run/envtrack-agent.lock"
+STATUS_FILE = "agent.json"
+
+# Record files whose change means a package changed; anything else in their dirs is noise.
+_RECORD_FILES = {"/var/lib/dpkg": {"status"}, "/var/lib/apt": {"extended_states"},
+                 "/var/log/apt": {"history.log"}}
+# Where new venvs, user sites and conda prefixes appear: only new/removed directories count.
+_HOMES = ("/opt", "/root", "/root/.local", "/home", "/workspace")
+
+
+class Dirty:
+    """Set by watcher threads, waited on by the main loop (no polling)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.first = 0.0
+        self.last = 0.0
+
+    def mark(self) -> None:
+        now = time.monotonic()
+        if not self._event.is_set():
+            self.first = now
+        self.last = now
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+
+def _handler(dirty: Dirty, watched: str):
+    from watchdog.events import FileSystemEventHandler
+
+    names = _RECORD_FILES.get(watched)
+    homes_only = watched in _HOMES
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event) -> None:
+            if event.event_type in ("opened", "closed_no_write"):
+                return
+            if homes_only and not event.is_directory:
+                return
+            if names is not None:
+                paths = {os.path.basename(event.src_path), os.path.basename(getattr(event, "dest_path", "") or "")}
+                if not paths & names:
+                    return
+            dirty.mark()
+
+    return Handler()
+
+
+class Watcher:
+    """inotify watches (non-recursive) on every directory holding installer records."""
+
+    def __init__(self, root: str, dirty: Dirty) -> None:
+        from watchdog.observers import Observer
+
+        self.root = root
+        self.dirty = dirty
+        self.observer = Observer()
+        self.watches = {}
+        self.observer.start()
+
+    def wanted(self) -> Set[str]:
+        inside = [p for p in list(_RECORD_FILES) + list(_HOMES)]
+        inside += [_container_path(self.root, d) for d in find_site_dirs(self.root)]
+        inside += [_container_path(self.root, p) + "/conda-meta" for p in find_conda_prefixes(self.root)]
+        return {p for p in inside if os.path.isdir(os.path.join(self.root, p.lstrip("/")))}
+
+    def refresh(self) -> None:
+        wanted = self.wanted()
+        for path in set(self.watches) - wanted:
+            self.observer.unschedule(self.watches.pop(path))
+        for path in sorted(wanted - set(self.watches)):
+            try:
+                full = os.path.join(self.root, path.lstrip("/"))
+                self.watches[path] = self.observer.schedule(_handler(self.dirty, path), full, recursive=False)
+            except OSError as error:
+                log("cannot watch %s: %s" % (path, error))
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(5)
+
+
+def dpkg_busy(root: str) -> bool:
+    """Whether dpkg holds its lock, asked with F_GETLK so the agent never takes the lock."""
+    try:
+        fd = os.open(os.path.join(root, DPKG_LOCK.lstrip("/")), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        query = struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        return struct.unpack("hhqqi4x", answer)[0] != fcntl.F_UNLCK
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _container_path(root: str, path: str) -> str:
+    rel = os.path.relpath(path, root)
+    return "/" if rel == "." else "/" + rel
+
+
+def log(message: str) -> None:
+    sys.stderr.write("%s envtrack-agent: %s\n" % (journal.utc_now(), message))
+    sys.stderr.flush()
+
+
+class Agent:
+    def __init__(self, state_dir: str, root: str = "/") -> None:
+        self.state_dir = state_dir
+        self.root = root
+        self.db = journal.open_journal(os.path.join(state_dir, "journal.db"))
+        self.container = socket.gethostname()
+        self.started = journal.utc_now()
+        self.last: List[Package] = []
+
+    def start(self) -> int:
+        """Baseline for a new container, else reconcile with the last recorded inventory."""
+        live = inventory(self.root)
+        now = journal.utc_now()
+        if self._new_container():
+            with self.db.conn:
+                journal.replace_packages(self.db, "baseline", live, now)
+                journal.replace_packages(self.db, "inventory", live, now)
+                self._set_meta("container", self.container)
+            self.last = live
+            log("baseline of %d packages for container %s" % (len(live), self.container))
+            return 0
+        previous = journal.read_packages(self.db, "inventory")
+        changes = changes_between(previous, live)
+        rows = journal_rows(changes, root=self.root, time=now, reconciled=True, apt_entry=read_apt_entry(self.root))
+        journal.record_batch(self.db, rows, live, time=now)
+        self.last = live
+        log("reconciled %d changes made while the agent was down" % len(rows))
+        return len(rows)
+
+    def _new_container(self) -> bool:
+        if "meta" not in self.db.table_names():
+            self.db["meta"].create({"key": str, "value": str}, pk="key")
+        row = list(self.db.query("SELECT value FROM meta WHERE key = 'container'"))
+        return not row or row[0]["value"] != self.container or not journal.has_baseline(self.db)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    def rescan(self) -> bool:
+        """Journal what changed since the last scan; False when dpkg is mid-run (retry later)."""
+        live = inventory(self.root)
+        if dpkg_busy(self.root):
+            # Half-unpacked packages would look removed: keep apt as it was until dpkg is done.
+            live = sorted([p for p in live if p.manager != "apt"] + [p for p in self.last if p.manager == "apt"],
+                          key=lambda p: p.key)
+            self._record(live)
+            return False
+        self._record(live)
+        return True
+
+    def _record(self, live: List[Package]) -> None:
+        if live == self.last:
+            return
+        now = journal.utc_now()
+        changes = changes_between(self.last, live)
+        rows = journal_rows(changes, root=self.root, time=now, reconciled=False, apt_entry=read_apt_entry(self.root))
+        journal.record_batch(self.db, rows, live, time=now)
+        self.last = live
+        for row in rows:
+            log("%s %s %s %s -> %s" % (row["manager"], row["action"], row["name"], row["old_version"], row["new_version"]))
+
+    def heartbeat(self) -> None:
+        status = {"pid": os.getpid(), "container": self.container, "started": self.started,
+                  "heartbeat": journal.utc_now(), "heartbeat_seconds": HEARTBEAT_SECONDS}
+        path = os.path.join(self.state_dir, STATUS_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(status, handle)
+        os.replace(tmp, path)
+
+    def loop(self) -> None:
+        dirty = Dirty()
+        watcher = Watcher(self.root, dirty)
+        watcher.refresh()
+        self.rescan()  # anything that changed between start() and the watches going up
+        next_beat = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= next_beat:
+                    self.heartbeat()
+                    next_beat = now + HEARTBEAT_SECONDS
+                if not dirty.wait(max(0.0, next_beat - time.monotonic())):
+                    continue
+                while True:  # debounce: quiet spell, or the burst has gone on long enough
+                    now = time.monotonic()
+                    quiet_left = dirty.last + QUIET_SECONDS - now
+                    if quiet_left <= 0 or now - dirty.first >= MAX_DELAY_SECONDS:
+                        break
+                    time.sleep(quiet_left)
+                dirty.clear()
+                try:
+                    if not self.rescan():
+                        time.sleep(DPKG_RETRY_SECONDS)
+                        dirty.mark()
+                    watcher.refresh()  # new venvs, user sites or conda prefixes
+                except Exception as error:  # noqa: BLE001 - keep watching; the next rescan retries
+                    log("rescan failed: %r" % (error,))
+        finally:
+            watcher.stop()
+
+
+def _single_instance() -> bool:
+    """Hold a lock for the agent's lifetime, so `envtrack up` can start it unconditionally."""
+    handle = open(LOCK_PATH, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    globals()["_lock_handle"] = handle  # keep it open (and locked) until exit
+    return True
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="envtrack-agent")
+    parser.add_argument("--state", default="/envtrack-state", help="host-mounted state directory")
+    parser.add_argument("--root", default="/", help="filesystem root to watch")
+    parser.add_argument("--once", action="store_true", help="baseline/reconcile, then exit")
+    args = parser.parse_args(argv)
+    if not _single_instance():
+        log("already running")
+        return 0
+    agent = Agent(args.state, args.root)
+    agent.start()
+    agent.heartbeat()
+    if not args.once:
+        agent.loop()
+    return 0
