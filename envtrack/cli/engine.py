@@ -13,10 +13,12 @@ from envtrack.engine.doctor import SETUP_SCRIPT
 
 
 @engine_app.command("setup")
-def setup() -> None:
+def setup(
+    engine_only: bool = typer.Option(False, "--engine-only", help="Only install and start the engine; leave the base image."),
+) -> None:
     """Install docker.io and debootstrap, start dockerd, create the local base image (idempotent)."""
     started = time.monotonic()
-    code = subprocess.call(["bash", str(SETUP_SCRIPT)])
+    code = subprocess.call(["bash", str(SETUP_SCRIPT), *(["--engine-only"] if engine_only else [])])
     if code:
         raise typer.Exit(code)
     typer.echo(f"engine ready ({time.monotonic() - started:.1f} s)", err=True)

@@ -242,7 +242,7 @@ def check_disk(info: dict) -> Check:
     free = shutil.disk_usage(root if os.path.exists(root) else "/").free
     ok = free >= MIN_FREE_BYTES
     return Check("disk", ok, f"{free / 1024**3:.1f} GiB free under {root}",
-                 "" if ok else "docker system prune -af   # or free disk space")
+                 "" if ok else "docker builder prune -af && docker image prune -f   # build cache and untagged images")
 
 
 def check_ca() -> Check:
