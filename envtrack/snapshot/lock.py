@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from envtrack.errors import LocatedError, Position
-from envtrack.records import Package
+from envtrack.records import Package, redact_url
 
 LOCK_VERSION = 1
 DEFAULT_LOCK = "envtrack.lock"
@@ -77,24 +77,9 @@ def package_to_json(package: Package) -> dict[str, Any]:
             record[name] = getattr(package, name)
     if package.source:
         # records.py redacts already; a lock is shared, so never trust that a caller did.
-        record["source"] = _redact(package.source)
+        record["source"] = redact_url(package.source)
     record["requested"] = bool(package.requested)
     return record
-
-
-def _redact(url: str) -> str:
-    from envtrack import records
-
-    redact = getattr(records, "redact_url", None)  # D's implementation; contract names it
-    return redact(url) if redact else _strip_userinfo(url)
-
-
-def _strip_userinfo(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    if sep and "@" in host:
-        host = "****@" + host.rpartition("@")[2]
-    return f"{scheme}{sep}{host}{slash}{path}" if sep else url
 
 
 def package_from_json(record: dict[str, Any]) -> Package:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from envtrack.snapshot.diff import Diff, EnvDiff, PackageChange
+from envtrack.snapshot.diff import Diff, DiffEntry, EnvDiff
 from envtrack.snapshot.lock import Lock, package_to_json
 
 
@@ -42,7 +42,7 @@ def render_text(diff: Diff, a: Side, b: Side, stale: Sequence[str] = (), info: S
     for group in diff.groups:
         lines.append("")
         lines.append(_group_title(group))
-        lines.extend(_change_line(change) for change in group.changes)
+        lines.extend(_entry_line(entry) for entry in group.entries)
     lines.append("")
     lines.append(summary(diff) if not diff.equal else "no package differences")
     return "\n".join(lines) + "\n"
@@ -81,19 +81,25 @@ def _group_title(group: EnvDiff) -> str:
     return f"{group.manager}{where}: {counts}"
 
 
-def _change_line(change: PackageChange) -> str:
-    flag = "  (requested)" if change.requested else ""
-    if change.kind != "changed":
-        mark, package = ("+", change.new) if change.kind == "added" else ("-", change.old)
+def _entry_line(entry: DiffEntry) -> str:
+    tags = ["requested"] if entry.requested else []
+    if entry.kind != "changed":
+        mark, package = ("+", entry.new) if entry.kind == "added" else ("-", entry.old)
         origin = f" from {package.source}" if package.source else ""  # type: ignore[union-attr]
-        return f"  {mark} {change.name} {package.version}{origin}{flag}"  # type: ignore[union-attr]
-    return f"  ~ {change.name} {_what_changed(change)}{flag}"
+        return f"  {mark} {entry.name} {package.version}{origin}{_tags(tags)}"  # type: ignore[union-attr]
+    if "version" in entry.fields:
+        tags.insert(0, entry.action)
+    return f"  ~ {entry.name} {_what_changed(entry)}{_tags(tags)}"
 
 
-def _what_changed(change: PackageChange) -> str:
-    old, new = change.old, change.new
+def _tags(tags: list[str]) -> str:
+    return f"  ({', '.join(tags)})" if tags else ""
+
+
+def _what_changed(entry: DiffEntry) -> str:
+    old, new = entry.old, entry.new
     parts = []
-    for field in change.fields:
+    for field in entry.fields:
         before, after = getattr(old, field), getattr(new, field)
         if field == "version":
             parts.insert(0, f"{before} -> {after}")
@@ -101,7 +107,7 @@ def _what_changed(change: PackageChange) -> str:
             parts.append(f"requested: {_yes(before)} -> {_yes(after)}")
         else:
             parts.append(f"{field}: {before or '-'} -> {after or '-'}")
-    if "version" not in change.fields:
+    if "version" not in entry.fields:
         parts.insert(0, new.version)  # type: ignore[union-attr]
     return ", ".join(parts)
 
@@ -119,7 +125,7 @@ def _group_json(group: EnvDiff) -> dict[str, Any]:
         "added": [package_to_json(c.new) for c in group.added],  # type: ignore[arg-type]
         "removed": [package_to_json(c.old) for c in group.removed],  # type: ignore[arg-type]
         "changed": [
-            {"name": c.name, "fields": list(c.fields), "requested": c.requested,
+            {"name": c.name, "action": c.action, "fields": list(c.fields), "requested": c.requested,
              "old": package_to_json(c.old), "new": package_to_json(c.new)}  # type: ignore[arg-type]
             for c in group.changed
         ],
