@@ -70,7 +70,7 @@ def engine_version(version: str) -> tuple[int, int]:
 def check_storage(info: dict) -> Check:
     driver = info.get("Driver", "?")
     ok = driver in ("overlay2", "overlayfs", "btrfs", "zfs", "fuse-overlayfs")
-    return Check("storage-driver", ok, driver, "" if ok else "configure dockerd with \"storage-driver\": \"overlay2\"")
+    return Check("storage-driver", ok, driver, "" if ok else "set \"storage-driver\": \"overlay2\" in /etc/docker/daemon.json and restart dockerd")
 
 
 def check_buildkit() -> Check:

@@ -11,6 +11,7 @@
 #   ENVTRACK_DOCKERD_LOG=FILE      where a started dockerd logs (default /var/log/envtrack-dockerd.log)
 #   ENVTRACK_DOCKERD_TIMEOUT=SEC   how long to wait for a started dockerd (default 60)
 #   ENVTRACK_CA_BUNDLE=FILE        the host CA bundle the base image trusts
+#   ENVTRACK_BASE_IMAGE=NAME       the base image's name (default envtrack/base:bookworm)
 #   ENVTRACK_APT_ETC=DIR           where apt's sources live (default /etc/apt; for tests)
 # Options:
 #   --engine-only    install the packages and start the daemon, but leave base images alone
