@@ -40,6 +40,9 @@ def test_setup_twice_then_doctor_all_green(docker_client):
 def private_daemon():
     """Where a second, throw-away dockerd lives; stopped and removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="envtrack-d-", dir="/var/tmp"))
+    # A bridge of its own: with --bridge=none dockerd deletes docker0, the main daemon's bridge.
+    bridge = f"ett{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     env = dict(
         os.environ,
         DOCKER_HOST=f"unix://{root}/docker.sock",
@@ -47,7 +50,7 @@ def private_daemon():
         # vfs, no networking and its own containerd namespace: nothing shared with the main daemon.
         ENVTRACK_DOCKERD_ARGS=(
             f"--data-root {root}/data --exec-root {root}/exec --pidfile {root}/docker.pid "
-            "--storage-driver vfs --bridge=none --iptables=false --ip-masq=false "
+            f"--storage-driver vfs --bridge={bridge} --iptables=false --ip-masq=false "
             "--containerd-namespace envtrack-test --containerd-plugins-namespace envtrack-test-plugins"
         ),
     )
@@ -55,6 +58,7 @@ def private_daemon():
     _stop(root / "docker.pid")
     subprocess.run(["umount", "-R", str(root / "data")], capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
 
 
 def _stop(pidfile: Path) -> None:
