@@ -14,7 +14,8 @@ from envtrack.engine.doctor import SETUP_SCRIPT
 
 @engine_app.command("setup")
 def setup(
-    engine_only: bool = typer.Option(False, "--engine-only", help="Only install and start the engine; leave the base image."),
+    engine_only: bool = typer.Option(
+        False, "--engine-only", help="Only install and start the engine; leave the base image alone."),
 ) -> None:
     """Install docker.io and debootstrap, start dockerd, create the local base image (idempotent)."""
     started = time.monotonic()

@@ -34,31 +34,37 @@ class Check:
         return asdict(self)
 
 
+ENGINE_CHECKS = ("storage-driver", "buildkit", "base-image", "disk")  # need an answering engine
+
+
 def run_checks() -> list[Check]:
-    engine = check_engine()
-    checks = [engine[0]]
-    client, info = engine[1], engine[2]
+    """Every check, always the same names in the same order (scripts read `--json`)."""
+    engine, client, info = check_engine()
     if client is None:
-        checks += [Check(name, False, "engine unreachable", SETUP) for name in ("buildkit", "base-image", "disk")]
+        checks = [engine, *(Check(name, False, "engine unreachable", SETUP) for name in ENGINE_CHECKS)]
     else:
-        checks += [check_storage(info), check_buildkit(), check_base_image(client), check_disk(info)]
-    checks += [check_ca(), check_proxy()]
-    return checks
+        checks = [engine, check_storage(info), check_buildkit(), check_base_image(client), check_disk(info)]
+    return checks + [check_ca(), check_proxy()]
 
 
-def check_engine():
+def check_engine() -> tuple[Check, object | None, dict]:
+    """The engine check, plus the docker SDK client and `docker info` when it answered."""
     try:
         import docker
 
         client = docker.DockerClient(base_url=f"unix://{engine_socket()}", timeout=10)
         info = client.info()
-    except Exception as error:  # noqa: BLE001
-        return Check("engine", False, f"no answer at {engine_socket()}: {type(error).__name__}", SETUP), None, None
+    except Exception as error:  # noqa: BLE001 - any failure means: no engine to talk to
+        return Check("engine", False, f"no answer at {engine_socket()}: {type(error).__name__}", SETUP), None, {}
     version = str(info.get("ServerVersion", "?"))
     detail = f"Docker Engine {version} at {engine_socket()}"
     if engine_version(version) < MIN_ENGINE:
-        return Check("engine", False, f"{detail}: older than 20.10", "apt-get install -y docker.io   # Debian 12 or newer"), client, info
+        return Check("engine", False, f"{detail}: older than 20.10", UPGRADE_ENGINE), client, info
     return Check("engine", True, detail), client, info
+
+
+UPGRADE_ENGINE = "apt-get install -y docker.io   # Debian 12 or newer ships Engine >= 20.10"
+OVERLAY2 = 'set "storage-driver": "overlay2" in /etc/docker/daemon.json, then restart dockerd'
 
 
 def engine_version(version: str) -> tuple[int, int]:
@@ -70,7 +76,7 @@ def engine_version(version: str) -> tuple[int, int]:
 def check_storage(info: dict) -> Check:
     driver = info.get("Driver", "?")
     ok = driver in ("overlay2", "overlayfs", "btrfs", "zfs", "fuse-overlayfs")
-    return Check("storage-driver", ok, driver, "" if ok else "set \"storage-driver\": \"overlay2\" in /etc/docker/daemon.json and restart dockerd")
+    return Check("storage-driver", ok, driver, "" if ok else OVERLAY2)
 
 
 def check_buildkit() -> Check:

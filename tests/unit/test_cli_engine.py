@@ -109,8 +109,10 @@ def test_doctor_without_an_engine_fails_every_engine_check_with_a_fix(tmp_path):
     assert proc.returncode == 1
     checks = json.loads(proc.stdout)
     assert [sorted(c) for c in checks] == [["detail", "fix", "name", "ok"]] * len(checks)
+    assert [c["name"] for c in checks] == [
+        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy"]
     failing = {c["name"]: c for c in checks if not c["ok"]}
-    assert {"engine", "buildkit", "base-image", "disk"} <= set(failing)
+    assert {"engine", "storage-driver", "buildkit", "base-image", "disk"} <= set(failing)
     assert all(c["fix"] == "envtrack engine setup" for c in failing.values())
 
 
