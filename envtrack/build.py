@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envtrack import __version__
-from envtrack.engine import api
+from envtrack.buildkit import engine_api as api
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.llb.image_config import ImageConfig

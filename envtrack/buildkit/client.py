@@ -106,6 +106,13 @@ class BuildKit:
         reader.join(timeout=10)
         return dict(response.ExporterResponse)
 
+    def list_workers(self, timeout: float = 10) -> list[control_pb2.WorkerRecord]:
+        try:
+            return list(self._stub.ListWorkers(control_pb2.ListWorkersRequest(), timeout=timeout).record)
+        except grpc.RpcError as error:
+            raise EnvtrackError(f"BuildKit ({self.description}) did not list its workers: "
+                                f"{error.code().name} {error.details()}", hint=DOCTOR_HINT) from None
+
 
 def _drain(stream, on_status) -> None:
     try:

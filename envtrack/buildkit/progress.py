@@ -92,17 +92,23 @@ class PlainRenderer:
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
+        self._announced: set[int] = set()
 
     def changed(self, vertex: VertexState) -> None:
         status = {"running": "", "cached": "CACHED", "done": f"DONE {vertex.duration:.1f}s",
                   "error": f"ERROR {vertex.error}", "waiting": ""}[vertex.state]
-        if vertex.state in ("running", "waiting") or (vertex.state == "cached" and not vertex.started):
-            print(f"#{vertex.number} {vertex.name}", file=self.stream)
+        self._announce(vertex)
         if status:
             print(f"#{vertex.number} {status}", file=self.stream)
         self.stream.flush()
 
+    def _announce(self, vertex: VertexState) -> None:
+        if vertex.number not in self._announced:
+            self._announced.add(vertex.number)
+            print(f"#{vertex.number} {vertex.name}", file=self.stream)
+
     def log(self, vertex: VertexState, lines: list[str]) -> None:
+        self._announce(vertex)
         for line in lines:
             print(f"#{vertex.number} {vertex.duration:.1f} {line}", file=self.stream)
         self.stream.flush()

@@ -44,6 +44,11 @@ class ControlStub:
                 request_serializer=control__pb2.StatusRequest.SerializeToString,
                 response_deserializer=control__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.ListWorkers = channel.unary_unary(
+                '/moby.buildkit.v1.Control/ListWorkers',
+                request_serializer=control__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=control__pb2.ListWorkersResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -61,6 +66,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWorkers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +84,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=control__pb2.StatusRequest.FromString,
                     response_serializer=control__pb2.StatusResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=control__pb2.ListWorkersRequest.FromString,
+                    response_serializer=control__pb2.ListWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +145,33 @@ class Control:
             '/moby.buildkit.v1.Control/Status',
             control__pb2.StatusRequest.SerializeToString,
             control__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/moby.buildkit.v1.Control/ListWorkers',
+            control__pb2.ListWorkersRequest.SerializeToString,
+            control__pb2.ListWorkersResponse.FromString,
             options,
             channel_credentials,
             insecure,
