@@ -29,6 +29,23 @@ def resolve_lock_path(project: Project, lock: str | None) -> Path:
     return Path(lock) if lock else project.dir / DEFAULT_LOCK
 
 
+def split_up_arguments(file: str | None, lock: str | None) -> tuple[str | None, str | None]:
+    """`envtrack up --locked team.lock`: the CLI reads team.lock as up's FILE argument
+    (a flag cannot take an optional value), so a FILE that is a lock file is the lock."""
+    if file and lock is None and _looks_like_lock(Path(file)):
+        return None, file
+    return file, lock
+
+
+def _looks_like_lock(path: Path) -> bool:
+    if path.suffix == ".lock":
+        return True
+    if not path.is_file() or path.suffix == ".envd":
+        return False
+    with path.open("rb") as handle:
+        return handle.read(64).lstrip().startswith(b'{"envtrack_lock"')
+
+
 def locked_plan(project: Project, lock_path: Path) -> PinnedPlan:
     from envtrack.frontend import load_plan
     from envtrack.snapshot.sources import read_lock_file

@@ -82,3 +82,17 @@ def test_a_missing_pinned_version_is_named_in_the_error():
     assert "pip typing-extensions 4.9.0" in explain_failure(pip_log, pins, Path("envtrack.lock")).message
     unrelated = EnvtrackError("executor failed running [/bin/sh -c exit 3]: exit code: 3")
     assert explain_failure(unrelated, pins, Path("envtrack.lock")) is unrelated
+
+
+def test_up_locked_reads_a_lock_given_where_build_envd_would_be(tmp_path):
+    from envtrack.snapshot.locked import split_up_arguments
+
+    lock = tmp_path / "team-lock.json"
+    lock.write_text('{"envtrack_lock": 1}\n')
+    (tmp_path / "build.envd").write_text("def build():\n    pass\n")
+    assert split_up_arguments("team.lock", None) == (None, "team.lock")
+    assert split_up_arguments(str(lock), None) == (None, str(lock))
+    assert split_up_arguments(str(tmp_path), None) == (str(tmp_path), None)
+    assert split_up_arguments(str(tmp_path / "build.envd"), None) == (str(tmp_path / "build.envd"), None)
+    assert split_up_arguments(str(tmp_path), "other.lock") == (str(tmp_path), "other.lock")
+    assert split_up_arguments(None, None) == (None, None)
