@@ -115,6 +115,10 @@ def _paragraphs(text: str) -> Iterable[Dict[str, str]]:
 # --------------------------------------------------------------------------- apt
 
 
+# Configured packages; trigger processing does not make a package any less installed.
+_DPKG_INSTALLED = ("installed", "triggers-pending", "triggers-awaited")
+
+
 def read_apt(root: str = "/") -> List[Package]:
     status = _read_text(_under(root, "/var/lib/dpkg/status"))
     if status is None:
@@ -122,7 +126,8 @@ def read_apt(root: str = "/") -> List[Package]:
     auto = _auto_installed(_read_text(_under(root, "/var/lib/apt/extended_states")) or "")
     installed = []
     for fields in _paragraphs(status):
-        if fields.get("status", "").split()[-1:] != ["installed"] or "package" not in fields:
+        state = fields.get("status", "").split()[-1:]
+        if not state or state[0] not in _DPKG_INSTALLED or "package" not in fields:
             continue
         name, arch = fields["package"], fields.get("architecture", "")
         is_auto = (name, arch) in auto or (name, "") in auto

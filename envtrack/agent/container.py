@@ -273,16 +273,19 @@ def _plan_steps(project: Project):
 
 def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpOutcome:
     """Start or reuse the project's container for IMAGE; a different image or config recreates it."""
-    from envtrack.agent.bundle import prepare_bundle
-    from envtrack.engine import api
+    import docker
 
-    found = api.inspect_image(image)
-    if found is None:
-        raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`")
+    from envtrack.agent.bundle import prepare_bundle
+
+    client = _client()
+    try:
+        image_id = client.images.get(image).id
+    except docker.errors.ImageNotFound:
+        raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`") from None
     project.state_dir.mkdir(parents=True, exist_ok=True)
-    spec = container_spec(project, image, found["Id"], _plan_steps(project), bundle_dir=prepare_bundle(),
+    spec = container_spec(project, image, image_id, _plan_steps(project), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None)
-    container, action = ensure_container(_client(), spec)
+    container, action = ensure_container(client, spec)
     return UpOutcome(container, "reused" if action == "running" else action)
 
 

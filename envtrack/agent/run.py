@@ -232,10 +232,12 @@ class Agent:
                     time.sleep(quiet_left)
                 dirty.clear()
                 try:
+                    # Watch new venvs, user sites and conda prefixes before reading them, so a
+                    # record written between the read and the new watch is not missed.
+                    watcher.refresh()
                     if not self.rescan():
                         time.sleep(DPKG_RETRY_SECONDS)
                         dirty.mark()
-                    watcher.refresh()  # new venvs, user sites or conda prefixes
                 except Exception as error:  # noqa: BLE001 - keep watching; the next rescan retries
                     log("rescan failed: %r" % (error,))
         finally:

@@ -1,0 +1,45 @@
+"""`envtrack log`: read and render the journal (host side)."""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional
+
+from envtrack.errors import EnvtrackError
+
+
+def load_changes(path, since: Optional[str]) -> List[Dict]:
+    """Rows after ID SINCE, or at/after the ISO time SINCE; all rows when None."""
+    from envtrack.journal.db import open_journal, read_changes
+
+    if not os.path.exists(str(path)):
+        return []
+    db = open_journal(path)
+    if since is None or since.isdigit():
+        return read_changes(db, int(since or 0))
+    if not since[:4].isdigit():
+        raise EnvtrackError(f"--since {since!r}: expected a change ID or an ISO time like 2026-11-29T01:02", exit_code=2)
+    return [row for row in read_changes(db) if row["time"] >= since]
+
+
+def render(rows: List[Dict]) -> str:
+    """Requested changes, then dependencies; each oldest first."""
+    if not rows:
+        return "no recorded changes\n"
+    lines: List[str] = []
+    for title, chosen in (("requested", [r for r in rows if r["requested"]]),
+                          ("dependencies", [r for r in rows if not r["requested"]])):
+        if chosen:
+            lines.append(f"{title}:")
+            lines.extend(_line(row) for row in chosen)
+    return "\n".join(lines) + "\n"
+
+
+def _line(row: Dict) -> str:
+    versions = {
+        "install": row["new_version"],
+        "remove": row["old_version"],
+    }.get(row["action"], f"{row['old_version']} -> {row['new_version']}")
+    where = "" if row["env"] == "/" else f"  [{row['env']}]"
+    flags = " (reconciled)" if row["reconciled"] else ""
+    return f"  #{row['id']:<5} {row['time'][:19]}  {row['manager']:<5} {row['action']:<9} {row['name']} {versions}{where}{flags}"
