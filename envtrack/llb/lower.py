@@ -7,6 +7,7 @@ config.ca_certificates, shell("base")) add no vertex and feed the ImageConfig in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import re
@@ -27,10 +28,7 @@ from envtrack.state.vertex import Output
 CA_ENV_NAMES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
 BAKED_CA = "/usr/local/share/ca-certificates/envtrack/host-ca.crt"
 
-APT_MOUNTS = (
-    Mount.cache(scripts.APT_CACHE, "envtrack-apt-cache", CacheSharing.LOCKED),
-    Mount.cache(scripts.APT_LISTS, "envtrack-apt-lists", CacheSharing.LOCKED),
-)
+APT_LISTS_ID = "envtrack-apt-lists"
 PIP_MOUNTS = (Mount.cache(scripts.PIP_CACHE, "envtrack-pip-cache", CacheSharing.LOCKED),)
 CONDA_MOUNTS = (Mount.cache(scripts.CONDA_PKGS, "envtrack-conda-pkgs", CacheSharing.LOCKED),)
 PIP_ENV = {"PIP_CACHE_DIR": scripts.PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
@@ -64,6 +62,7 @@ class _Context:
     state: State | None = None
     base_image: str = ""
     has_python: bool = False
+    apt_lists_id: str = APT_LISTS_ID
     runtime_env: dict[str, str] = field(default_factory=dict)
     extra_path: list[str] = field(default_factory=list)
     cmd: tuple[str, ...] = ()
@@ -131,7 +130,7 @@ def lower_python(ctx: _Context, step: Step, index: int) -> None:
         raise LocatedError(step.position, f"install.python: version {version!r} cannot be met: "
                                           f"{ctx.base_image} ships Python {shipped}")
     ctx.state = fetch_step(ctx, scripts.install_python(version, ca=ctx.ca is not None), step=step,
-                           mounts=APT_MOUNTS)
+                           mounts=apt_mounts(ctx))
     ctx.state = ctx.state.add_env("VIRTUAL_ENV", scripts.VENV).add_env(
         "PATH", f"{scripts.VENV}/bin:{ctx.state.get_env('PATH')}")
     ctx.has_python = True
@@ -141,7 +140,7 @@ def lower_apt(ctx: _Context, step: Step, index: int) -> None:
     names = step.args["name"]
     if not names:
         raise LocatedError(step.position, "install.apt_packages: no packages named")
-    ctx.state = fetch_step(ctx, scripts.apt_install(names, ca=ctx.ca is not None), step=step, mounts=APT_MOUNTS)
+    ctx.state = fetch_step(ctx, scripts.apt_install(names, ca=ctx.ca is not None), step=step, mounts=apt_mounts(ctx))
 
 
 def lower_pip(ctx: _Context, step: Step, index: int) -> None:
@@ -183,7 +182,7 @@ def lower_shell(ctx: _Context, step: Step, index: int) -> None:
     ctx.labels["envtrack.shell"] = name
     if name not in BUILTIN_SHELLS:
         ctx.state = fetch_step(ctx, scripts.apt_install([name], ca=ctx.ca is not None), step=step,
-                               mounts=APT_MOUNTS)
+                               mounts=apt_mounts(ctx))
 
 
 def lower_apt_source(ctx: _Context, step: Step, index: int) -> None:
@@ -191,6 +190,9 @@ def lower_apt_source(ctx: _Context, step: Step, index: int) -> None:
     if not source.strip():
         raise LocatedError(step.position, "config.apt_source: empty source")
     text = source if source.endswith("\n") else source + "\n"
+    # Lists fetched from other sources live in their own cache, so projects do not refetch
+    # each other's lists every time they alternate.
+    ctx.apt_lists_id = f"{APT_LISTS_ID}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     ctx.state = ctx.state.file(
         Rm("/etc/apt/sources.list.d/debian.sources"),
         Mkfile("/etc/apt/sources.list", text.encode()),
@@ -290,6 +292,13 @@ def fetch_step(ctx: _Context, script: str, *, step: Step | None = None, name: st
     return ctx.state.run(
         shell=script, env=env, mounts=mounts, proxy_env=ctx.proxy,
         name=step.label if step else name, position=step.position if step else position,
+    )
+
+
+def apt_mounts(ctx: _Context) -> tuple[Mount, ...]:
+    return (
+        Mount.cache(scripts.APT_CACHE, "envtrack-apt-cache", CacheSharing.LOCKED),
+        Mount.cache(scripts.APT_LISTS, ctx.apt_lists_id, CacheSharing.LOCKED),
     )
 
 

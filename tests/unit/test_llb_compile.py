@@ -183,6 +183,8 @@ def test_pip_index_and_apt_source_affect_later_steps_only():
     later = env_of(op_of(compiled, "install.python_packages", 1))
     assert later["PIP_INDEX_URL"] == "https://mirror.example/simple"
     assert later["PIP_TRUSTED_HOST"] == "mirror.example"
+    lists = {m.dest: m.cacheOpt.ID for m in op_of(compiled, "install.apt_packages").exec.mounts}
+    assert lists["/var/lib/apt/lists"].startswith("envtrack-apt-lists-")  # not the default sources' cache
     actions = op_of(compiled, "config.apt_source").file.actions
     assert actions[-1].mkfile.path == "/etc/apt/sources.list"
     assert actions[-1].mkfile.data.endswith(b"main\n")
