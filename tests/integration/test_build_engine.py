@@ -122,3 +122,29 @@ def test_unreachable_builder_is_one_line_naming_doctor(tmp_path):
     proc = run_cli("build", str(directory), "--progress", "plain", "--builder", f"unix://{tmp_path}/nothing.sock")
     assert proc.returncode == 1
     assert "envtrack doctor" in proc.stderr and "Traceback" not in proc.stderr
+
+
+HTTPS_ONLY = """\
+def build():
+    base(image="envtrack/base:bookworm")
+    run(commands=["rm -f /usr/local/share/ca-certificates/*.crt", "update-ca-certificates --fresh > /dev/null"])
+    config.apt_source(source="deb https://deb.debian.org/debian bookworm main")
+    install.python()
+    run(commands=["env -u PIP_CERT -u SSL_CERT_FILE -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE pip download --retries 0 --timeout 20 --no-deps -d /tmp/plain tomli > /ca.err 2>&1 && echo plain-ok > /ca.log || echo plain-fails > /ca.log"])
+    install.python_packages(name=["tomli"])
+"""
+
+
+def test_apt_and_pip_over_https_work_only_through_the_injected_bundle(docker_client, tmp_path):
+    """The image's own trust store is stripped first: apt (an https source) and pip then reach
+    their servers only through the bundle mounted at build time, which the image does not keep."""
+    result = build_json(make_project(tmp_path, HTTPS_ONLY))
+    output = run_image(docker_client, result["image"], "cat /ca.log; grep -q CERTIFICATE_VERIFY_FAILED /ca.err && echo tls-refused; python -c 'import tomli; print(\"tomli\")'; "
+                       "cat /etc/apt/sources.list; test -e /run/envtrack/ca.pem && echo ca-kept || echo ca-gone; "
+                       "ls /usr/local/share/ca-certificates | wc -l")
+    # without the bundle pip cannot verify the index's certificate; with it, it installs
+    assert output.split("\n")[:3] == ["plain-fails", "tls-refused", "tomli"]
+    assert "deb https://deb.debian.org/debian bookworm main" in output
+    assert output.split()[-2:] == ["ca-gone", "0"]
+    env = docker_client.images.get(result["image"]).attrs["Config"]["Env"]
+    assert not [item for item in env if "/run/envtrack" in item]
