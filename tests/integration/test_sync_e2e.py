@@ -102,11 +102,13 @@ def run(docker_client, tmp_path_factory) -> Run:
 
 
 def test_sync_writes_exactly_the_requested_changes(run: Run) -> None:
-    tomli, jinja2, tree = (run.recorded[k]["new_version"] for k in (("pip", "tomli"), ("pip", "jinja2"), ("apt", "tree")))
+    tree = run.recorded[("apt", "tree")]["new_version"]
+    pip_rows = sorted((run.recorded[("pip", n)] for n in ("tomli", "jinja2")), key=lambda r: r["id"])
+    pins = ", ".join(f'"{r["name"].lower()}=={r["new_version"]}"' for r in pip_rows)   # in recorded order
     assert run.sync_report["written"], run.sync_report
     expected_tail = (
         f'    install.apt_packages(name=["tree={tree}"])\n'
-        f'    install.python_packages(name=["tomli=={tomli}", "jinja2=={jinja2}"])\n'
+        f'    install.python_packages(name=[{pins}])\n'
     )
     assert run.synced.endswith(expected_tail), run.synced
     assert "six" not in run.synced and "markupsafe" not in run.synced.lower()
@@ -124,15 +126,16 @@ def test_rebuilt_environment_has_the_recorded_versions_and_not_the_removed_packa
 
 
 def test_rebuild_reused_the_cache_before_the_first_edit(run: Run) -> None:
-    # The first edit removes the six step (line 7 of the quickstart): base, install.python and
-    # the apt jq step above it come from BuildKit's cache; what follows it is built again.
+    # The first edit removes the six step (line 7 of the quickstart): install.python and the apt
+    # jq step above it come from BuildKit's cache. (Later steps may be cached too when an earlier
+    # run of this test built the same versions; the claim is about the steps before the edit.)
     first_edited_line = run.original.splitlines().index('    install.python_packages(name=["six"])') + 1
     states = [(s["line"], s["label"], s["state"]) for s in run.rebuild["steps"]]
     before = [s for s in states if s[0] < first_edited_line and not s[1].startswith("base")]
-    after = [s for s in states if s[0] >= first_edited_line]
     assert len(before) == 2 and all(state == "cached" for *_, state in before), states   # python, apt jq
-    assert any(state == "done" for *_, state in after), states
-    assert not run.rebuild["cached"]
+    labels = [label for _, label, _ in states]
+    assert not any("six" in label for label in labels), labels
+    assert any(label.startswith("install.apt_packages tree=") for label in labels), labels
 
 
 def test_second_sync_is_a_no_op(run: Run) -> None:
