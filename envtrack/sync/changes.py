@@ -94,6 +94,8 @@ def _detail(raw: Any) -> Mapping[str, Any]:
 def unreproducible_reason(change: NetChange) -> str | None:
     """Why CHANGE cannot be rebuilt from a package index, or None when it can."""
     detail = change.detail or {}
+    if change.manager != "pip":
+        return None   # apt has no source; conda's is its channel
     if detail.get("editable"):
         return "editable install (a working copy, not a package)"
     if detail.get("local") or change.source.startswith("file:"):
@@ -101,6 +103,14 @@ def unreproducible_reason(change: NetChange) -> str | None:
     if change.source and not _is_vcs(change) and not change.source.startswith(("http://", "https://")):
         return f"installed from an unrecognised source{_from(change.source)}"
     return None
+
+
+def conda_channel(change: NetChange) -> str | None:
+    """The channel to name in `channel::name` for a conda install, when it is a plain channel name."""
+    channel = change.source
+    if change.manager != "conda" or not channel or channel in ("defaults", "pkgs/main"):
+        return None
+    return channel if all(c not in channel for c in "/:") else None
 
 
 def _from(source: str) -> str:

@@ -15,7 +15,7 @@ import libcst as cst
 
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan
-from envtrack.sync.changes import MANAGERS, NetChange, unreproducible_reason, vcs_url
+from envtrack.sync.changes import MANAGERS, NetChange, conda_channel, unreproducible_reason, vcs_url
 from envtrack.sync.result import Note, Rewrite
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, declared_packages, map_source
 from envtrack.sync.specs import format_requirement
@@ -110,7 +110,9 @@ def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, t
         return
     if not entries:
         if change.requested:
-            entry = format_requirement(change.name, change.manager, change.version or "", pin, url=vcs_url(change))
+            channel = conda_channel(change)
+            head = f"{channel}::{change.name}" if channel else change.name
+            entry = format_requirement(head, change.manager, change.version or "", pin, url=vcs_url(change))
             edits.new_installs.setdefault(change.manager, []).append(entry)
         return
     effective = entries[-1]   # the last declaration is what the build ends up installing
