@@ -18,6 +18,7 @@ from pathlib import Path
 
 from envtrack import __version__
 from envtrack.buildkit import engine_api as api
+from envtrack.buildkit import stamp
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.llb.image_config import ImageConfig
@@ -56,9 +57,12 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     from envtrack.llb.compile import compile_plan, default_build_options
 
     started = time.monotonic()
+    envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
+    inputs = stamp.host_inputs(bake_ca)
     plan = plan or load_plan(_display_path(project.envd_file))
     compiled = compile_plan(plan, default_build_options(bake_ca=bake_ca))
-    config = final_config(project, compiled.image_config, _base_image(plan))
+    base = _base_image(plan)
+    config = final_config(project, compiled.image_config, base)
     tag = short_digest(compiled.digest, config)
     image = f"{project.image_repo}:{tag}"
 
@@ -67,7 +71,9 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
         api.tag_image(image, project.image_repo, "latest")
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
         _announce_cached(progress, reports)
-        return BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started)
+        result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started)
+        _record_stamp(project, plan, envd_digest, inputs, base, result)
+        return result
 
     from envtrack.buildkit.progress import SolveProgress, renderer_for
 
@@ -77,7 +83,47 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
                             watcher.vertices[d].duration if d in watcher.vertices else 0.0)
                     for d, step in compiled.steps_by_vertex.items())
     cached = all(r.state == "cached" for r in reports)
-    return BuildResult(image, image_id, cached, config, reports, time.monotonic() - started)
+    result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started)
+    _record_stamp(project, plan, envd_digest, inputs, base, result)
+    return result
+
+
+def cached_build(project: Project, *, progress: str = "auto", bake_ca: bool = False) -> BuildResult | None:
+    """The stamped image when nothing it was built from changed and it is still in the Engine, else None."""
+    started = time.monotonic()
+    recorded = stamp.read_stamp(project.state_dir)
+    if recorded is None or not stamp.still_valid(recorded, bake_ca, _image_id):
+        return None
+    result = recorded["result"]
+    if _image_id(result["image"]) != result["image_id"]:
+        return None
+    api.tag_image(result["image"], project.image_repo, "latest")
+    reports = tuple(StepReport(**dict(step, state="cached", seconds=0.0)) for step in result["steps"])
+    _announce_cached(progress, reports)
+    return BuildResult(result["image"], result["image_id"], True, _config_from_json(result["image_config"]),
+                       reports, time.monotonic() - started)
+
+
+def _config_from_json(data: dict) -> ImageConfig:
+    return ImageConfig(env=tuple(data["env"].items()), cmd=tuple(data["cmd"]),
+                       exposed_ports=tuple(data["exposed_ports"]), working_dir=data["working_dir"],
+                       labels=tuple(sorted(data["labels"].items())))
+
+
+def _image_id(reference: str) -> str | None:
+    found = api.inspect_image(reference)
+    return found["Id"] if found else None
+
+
+def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict, base: dict | None,
+                  result: BuildResult) -> None:
+    if any(step.kind in stamp.HOST_FILE_STEPS for step in plan.steps):
+        return
+    sources = {str(Path(name).resolve()): stamp.file_digest(name) for name in plan.sources}
+    sources[str(project.envd_file)] = envd_digest
+    base_step = next((s for s in plan.steps if s.kind == "base"), None)
+    base_ref = (base_step.args["image"], base["Id"]) if base_step and base else None
+    stamp.write_stamp(project.state_dir, sources=sources, inputs=inputs, base=base_ref, result=result.to_json())
 
 
 def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from envtrack.cli.app import app, fail
-from envtrack.errors import EnvtrackError
-
-# Importing a command module registers its commands on `app`.
-from envtrack.cli import engine, plan, build, env, sync, snapshot  # noqa: E402,F401
+import sys
 
 
 def main() -> None:
+    # An unchanged project's `build` is answered before the CLI framework loads (it costs
+    # more than the whole cached rebuild); anything else takes the full path below.
+    if sys.argv[1:2] == ["build"]:
+        from envtrack.buildkit.fastpath import try_cached_build
+
+        if try_cached_build(sys.argv[2:]):
+            return
+    from envtrack.cli.app import app, fail
+    from envtrack.errors import EnvtrackError
+
+    # Importing a command module registers its commands on `app`.
+    from envtrack.cli import engine, plan, build, env, sync, snapshot  # noqa: F401
+
     try:
         app()
     except EnvtrackError as error:  # raised outside a command's own handling
