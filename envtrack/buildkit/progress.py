@@ -11,7 +11,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-LOG_TAIL = 20
+LOG_TAIL = 20   # kept per step, printed when it fails
+LIVE_TAIL = 4   # shown under a running step in the live view
 
 
 @dataclass
@@ -121,7 +122,7 @@ class PlainRenderer:
 
 
 class LiveRenderer:
-    """A rich Live table: one row per vertex with its state, time and last log line."""
+    """A rich Live table: one row per vertex with its state and time, and the log tail of running ones."""
 
     ICONS = {"waiting": "[dim]·[/]", "running": "[yellow]⠿[/]", "cached": "[cyan]cached[/]",
              "done": "[green]done[/]", "error": "[red]error[/]"}
@@ -160,8 +161,9 @@ class LiveRenderer:
         for vertex in list(self.progress.vertices.values()) if self.progress else []:
             table.add_row(self.ICONS[vertex.state], Text(vertex.name, overflow="ellipsis", no_wrap=True),
                           f"{vertex.duration:5.1f}s" if vertex.started else "")
-            if vertex.state == "running" and vertex.log:
-                table.add_row("", Text("  " + vertex.log[-1][:120], style="dim", no_wrap=True), "")
+            if vertex.state == "running":
+                for line in list(vertex.log)[-LIVE_TAIL:]:
+                    table.add_row("", Text("  " + line[:160], style="dim", no_wrap=True), "")
         return table
 
 

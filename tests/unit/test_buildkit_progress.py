@@ -87,3 +87,21 @@ def test_failure_without_exit_code_keeps_buildkit_message():
     progress, _ = feed()
     error = step_failure("failed to resolve source metadata", progress, {})
     assert "error: failed to resolve source metadata" in str(error) and error.exit_code == 1
+
+
+def test_live_view_shows_the_log_tail_of_running_steps_only():
+    from rich.console import Console
+
+    from envtrack.buildkit.progress import LIVE_TAIL, LiveRenderer
+
+    renderer = LiveRenderer()
+    renderer.console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    progress = SolveProgress(renderer)
+    renderer.start(progress)
+    progress.on_status(vertex("a", "base", cached=True, started=stamp(1), completed=stamp(1)))
+    progress.on_status(vertex("b", "run", started=stamp(1)))
+    progress.on_status(log("a", b"old\n"))
+    progress.on_status(log("b", b"".join(b"line %d\n" % n for n in range(9))))
+    rows = renderer._table().row_count
+    renderer.stop()
+    assert rows == 2 + LIVE_TAIL
