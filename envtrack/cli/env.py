@@ -27,13 +27,21 @@ def up(
                                  help="Mount this machine's CA bundle so pip/requests trust an intercepting proxy."),
     build: bool = typer.Option(True, "--build/--no-build", help="Build the image if build.envd changed."),
     json_out: bool = typer.Option(False, "--json", help="Print the container status as JSON."),
+    locked: bool = typer.Option(False, "--locked", help="Build with each requested package at the lock's version "
+                                "(envtrack.lock beside build.envd, or a lock file given as FILE / --lock)."),
+    lock: Optional[str] = typer.Option(None, "--lock", help="The lock file for --locked."),
 ) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
     try:
         from envtrack.agent import container as env_container
 
+        if locked:  # F's snapshot part: `up --locked [LOCK]`
+            from envtrack.snapshot.locked import split_up_arguments
+
+            file, lock = split_up_arguments(file, lock)
         project = _project(file)
-        image = _image_for(project, progress=progress, build=build)
+        image = (_locked_image(project, lock, progress) if locked
+                 else _image_for(project, progress=progress, build=build))
         outcome = env_container.ensure_running(project, image, host_ca=host_ca)
         agent = env_container.start_agent(project, outcome.container)
         status = env_container.status(project)
@@ -45,6 +53,12 @@ def up(
     else:
         print(f"{outcome.verb} {project.container_name} ({image}); agent {agent}")
         print(f"  enter it: envtrack shell   changes: envtrack log")
+
+
+def _locked_image(project, lock: Optional[str], progress: str) -> str:
+    from envtrack.snapshot.locked import build_locked, resolve_lock_path
+
+    return build_locked(project, resolve_lock_path(project, lock), progress=progress).image
 
 
 def _image_for(project, *, progress: str, build: bool) -> str:
