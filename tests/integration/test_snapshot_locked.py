@@ -1,62 +1,58 @@
-"""`up --locked`: a real build with the lock's versions, and a clear error for a version
-that does not exist. Builds through C2's build_project on the real engine."""
+"""`envtrack up --locked` end to end on the real engine: up, snapshot, pin six to an older
+version in the lock, rebuild locked, and the environment matches the lock exactly; a
+version that does not exist fails naming the package and version."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, ROOT
-from envtrack.errors import EnvtrackError
-from envtrack.project import Project
-from envtrack.records import Package
-from envtrack.snapshot.lock import Lock, render_lock
-from envtrack.snapshot.locked import build_locked
+from conftest import ROOT, run_cli
 
-OLD_SIX = "1.15.0"   # not the newest six: proves the pin, not the index, chose the version
+OLD_SIX = "1.15.0"   # not the newest six: the lock, not the index, chose it
 
 
-@pytest.fixture(scope="module")
-def jq_version(docker_client):
-    """The jq version the mirror offers today (a lock of this machine would hold it)."""
-    output = docker_client.containers.run(
-        BASE_IMAGE, ["sh", "-c", "apt-get update -qq >/dev/null && apt-cache madison jq"], remove=True)
-    return output.decode().split("|")[1].strip()
+def _set_six(lock_text: str, version: str) -> str:
+    changed, count = re.subn(r'("name": "six", "version": ")[^"]+(")', rf"\g<1>{version}\g<2>", lock_text)
+    assert count >= 1, "six is not in the lock"
+    return changed
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
+def project(docker_client, tmp_path_factory):
     directory = tmp_path_factory.mktemp("locked") / f"locked-{uuid.uuid4().hex[:8]}"
     shutil.copytree(ROOT / "examples" / "quickstart", directory)
-    return Project.find(directory)
+    up = run_cli("up", str(directory), "--progress", "plain")
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield directory
+    run_cli("down", "--file", str(directory))
+    for image in docker_client.images.list(name=f"envtrack/{directory.name}"):
+        docker_client.images.remove(image.id, force=True)
 
 
-def _write_lock(path: Path, jq: str, six: str) -> None:
-    site = "/usr/local/lib/python3.11/dist-packages"
-    packages = (Package("apt", "jq", jq, "/", True, arch="amd64"), Package("pip", "six", six, site, True))
-    path.write_text(render_lock(Lock(packages)))
+def test_locked_rebuild_installs_exactly_the_locked_versions(project):
+    snap = run_cli("snapshot", str(project))
+    assert snap.returncode == 0, snap.stderr
+    lock = project / "envtrack.lock"
+    lock.write_text(_set_six(lock.read_text(), OLD_SIX))
+    drifted = run_cli("snapshot", str(project), "--check")
+    assert drifted.returncode == 1 and f"~ six {OLD_SIX} -> " in drifted.stdout, drifted.stdout
+
+    up = run_cli("up", str(project), "--locked", "--progress", "plain")
+    assert up.returncode == 0, up.stdout + up.stderr
+    check = run_cli("snapshot", str(project), "--check")
+    assert check.returncode == 0, check.stdout + check.stderr   # every package as locked, six included
+    version = run_cli("exec", "--file", str(project), "--", "python3", "-c", "import six; print(six.__version__)")
+    assert version.stdout.strip() == OLD_SIX, version.stdout + version.stderr
 
 
-def test_locked_build_installs_the_locked_versions(docker_client, project, jq_version):
-    lock = project.dir / "envtrack.lock"
-    _write_lock(lock, jq_version, OLD_SIX)
-    result = build_locked(project, lock, progress="plain")
-    try:
-        output = docker_client.containers.run(
-            result.image, ["sh", "-c", "python3 -c 'import six; print(six.__version__)'; dpkg-query -W jq"],
-            entrypoint=[], remove=True).decode()
-        assert OLD_SIX in output.splitlines()[0]
-        assert output.splitlines()[1].split() == ["jq", jq_version]
-    finally:
-        docker_client.images.remove(result.image_id, force=True)
-
-
-def test_unavailable_pinned_version_is_named(project, jq_version):
-    lock = project.dir / "missing.lock"
-    _write_lock(lock, jq_version, "0.0.99")
-    with pytest.raises(EnvtrackError) as caught:
-        build_locked(project, lock, progress="plain")
-    assert "pinned version not available: pip six 0.0.99" in caught.value.message
+def test_unavailable_pinned_version_is_named(project):
+    lock = project / "missing.lock"
+    lock.write_text(_set_six((project / "envtrack.lock").read_text(), "0.0.99"))
+    up = run_cli("up", str(project), "--locked", "--lock", str(lock), "--progress", "quiet")
+    assert up.returncode == 1, up.stdout + up.stderr
+    assert f"pinned version not available: pip six 0.0.99 (from {lock})" in up.stderr
+    assert "Traceback" not in up.stderr
