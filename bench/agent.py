@@ -3,7 +3,8 @@
     python bench/agent.py [--iterations 10] [--idle-seconds 60] [--json]
 
 Measures, in a throwaway project brought up with `envtrack up`:
-  latency   installer exit -> its row in the journal (median; target < 500 ms). Both times
+  latency   installer exit -> its row in the journal (median; target < 500 ms; 0 when the row
+            was in before the installer exited). Both times
             come from the same kernel clock: the container prints time.time() when pip exits,
             the agent stamps the row when it records it.
   idle cpu  the agent's utime+stime over IDLE seconds from /proc/PID/stat (target < 1% of a core)
@@ -78,7 +79,8 @@ def measure_latency(project: Path, iterations: int) -> list[float]:
         before = row_count(journal)
         exited = float(sh(project, f"{PIP} {verb} -q tomli && {STAMP}").split()[-1])
         wait_rows(journal, before + 1)
-        latencies.append(last_row_time(journal) - exited)
+        # Negative: the row landed before pip had exited (its dist-info is written earlier).
+        latencies.append(max(0.0, last_row_time(journal) - exited))
     return latencies
 
 
@@ -95,16 +97,26 @@ def measure_idle_cpu(project: Path, seconds: float) -> float:
     return (ticks() - first) / hertz / seconds * 100
 
 
-def time_pip_cycles(project: Path, iterations: int) -> list[float]:
+def pip_cycle(project: Path) -> float:
+    """Seconds, timed inside the container, to install and uninstall the local wheels."""
     names = " ".join(w.split("==")[0] for w in WHEELS)
     script = (f"s=$(date +%s.%N); {PIP} install -q --no-index --find-links /tmp/wheels {names} && "
               f"{PIP} uninstall -q -y {names}; e=$(date +%s.%N); echo \"$s $e\"")
-    durations = []
+    start, end = map(float, sh(project, script).split()[-2:])
+    return end - start
+
+
+def time_pip_pairs(project: Path, iterations: int) -> tuple[list[float], list[float]]:
+    """Interleaved runs with and without the agent, so load from other work hits both alike."""
+    with_agent, without_agent = [], []
     for _ in range(iterations):
-        start, end = map(float, sh(project, script).split()[-2:])
-        durations.append(end - start)
-        time.sleep(0.5)  # let the agent finish recording before the next timed run
-    return durations
+        with_agent.append(pip_cycle(project))
+        time.sleep(0.5)  # let the agent finish recording before it is stopped
+        sh(project, f"kill {agent_pid(project)}")
+        time.sleep(0.2)
+        without_agent.append(pip_cycle(project))
+        envtrack(project, "up", "--progress", "quiet")  # restarts the agent (it reconciles nothing)
+    return with_agent, without_agent
 
 
 def main() -> int:
@@ -122,10 +134,7 @@ def main() -> int:
         sh(project, f"{PIP} download -q -d /tmp/wheels {' '.join(WHEELS)}")
         latencies = measure_latency(project, args.iterations)
         idle = measure_idle_cpu(project, args.idle_seconds)
-        with_agent = time_pip_cycles(project, args.iterations)
-        sh(project, f"kill {agent_pid(project)}")
-        time.sleep(0.5)
-        without_agent = time_pip_cycles(project, args.iterations)
+        with_agent, without_agent = time_pip_pairs(project, args.iterations)
     finally:
         envtrack(project, "down", check=False)
         subprocess.run(["docker", "image", "rm", "-f", f"envtrack/{project.name}:latest"], capture_output=True)

@@ -37,6 +37,9 @@ def open_journal(path) -> "sqlite_utils.Database":
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
     db = sqlite_utils.Database(str(path))
     db.execute("PRAGMA busy_timeout = 5000")
+    # WAL without an fsync per commit: a commit survives the agent or the container dying
+    # (only a host power loss can drop the last batches), and installers do not wait on the disk.
+    db.execute("PRAGMA synchronous = NORMAL")
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.enable_wal()
     _create_tables(db)
