@@ -183,18 +183,10 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
 def _apply_config(raw: str, image: str, repo: str, config: ImageConfig) -> str:
     """Engine 20.10's exporter drops the image config, so commit a created, never-started
     container with the config as changes: no layer is added, every Engine honours it."""
-    from envtrack.engine.docker import docker_client
-
-    client = docker_client()
-    container = client.containers.create(raw, command=list(config.cmd), entrypoint=[])
-    try:
-        committed = container.commit(repository=repo, tag=image.rsplit(":", 1)[1],
-                                     changes=config.to_docker_changes())
-    finally:
-        container.remove(force=True)
-    committed.tag(repo, "latest")
-    client.images.remove(raw, noprune=True)
-    return committed.id
+    image_id = api.commit_config(raw, repo, image.rsplit(":", 1)[1], config.to_docker_changes())
+    api.tag_image(image_id, repo, "latest")
+    api.remove_image(raw)
+    return image_id
 
 
 _EXIT_CODE = re.compile(r"exit code: (\d+)")
