@@ -4,6 +4,7 @@ version that does not exist fails naming the package and version."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
@@ -56,3 +57,14 @@ def test_unavailable_pinned_version_is_named(project):
     assert up.returncode == 1, up.stdout + up.stderr
     assert f"pinned version not available: pip six 0.0.99 (from {lock})" in up.stderr
     assert "Traceback" not in up.stderr
+
+
+def test_diff_of_an_up_environment_against_its_image_names_a_runtime_pip_install(project):
+    install = run_cli("exec", "--file", str(project), "--", "python3", "-m", "pip", "install", "-q", "tomli")
+    assert install.returncode == 0, install.stdout + install.stderr
+    proc = run_cli("diff", "--json", f"envtrack/{project.name}:latest", str(project))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["summary"] == {"added": 1, "removed": 0, "changed": 0}, proc.stdout
+    (group,) = report["groups"]
+    assert group["manager"] == "pip" and [(p["name"], p["requested"]) for p in group["added"]] == [("tomli", True)]
