@@ -76,8 +76,12 @@ def commit_config(image: str, repo: str, tag: str, changes: list[str]) -> str:
         if status >= 300 or not isinstance(committed, dict):
             raise EnvtrackError(f"cannot commit the image config of {repo}:{tag}: {committed}")
     finally:
-        request("DELETE", f"/containers/{created['Id']}", {"force": "1"})
+        remove_container(created["Id"])
     return committed["Id"]
+
+
+def remove_container(container_id: str) -> None:
+    request("DELETE", f"/containers/{container_id}", {"force": "1"})
 
 
 def remove_image(reference: str) -> None:

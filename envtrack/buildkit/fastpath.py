@@ -1,8 +1,8 @@
-"""`envtrack build` for an unchanged project, answered before the CLI framework loads.
+"""`envtrack build` without the CLI framework.
 
-Loading the CLI costs more than the whole cached rebuild, so `envtrack.cli.main` asks
-here first. Only the plain forms are handled (`build [FILE] [--progress P] [--json]`);
-anything else, or any doubt about the stamp, falls through to the full command.
+Loading the CLI framework costs more than a whole cached rebuild, so `envtrack.cli.main`
+hands plain build command lines (`build [FILE] [--progress P] [--builder ADDR] [--json]`)
+here; anything else (--help, --bake-ca, mistakes) gets the full command and its messages.
 """
 
 from __future__ import annotations
@@ -38,23 +38,47 @@ def parse(argv: list[str]) -> dict | None:
 
 
 def try_cached_build(argv: list[str]) -> bool:
-    """Serve `envtrack build` from the stamp; True when done (the output is printed)."""
+    """Run a plain `envtrack build` without the CLI framework; True when done.
+
+    An unchanged project is answered from the stamp; otherwise the build runs here too,
+    since loading the framework would only add its import time to every build.
+    """
     options = parse(argv)
     if options is None:
         return False
-    from envtrack.build import cached_build
+    from envtrack.build import build_project, cached_build
     from envtrack.errors import EnvtrackError
     from envtrack.project import Project
 
     try:
-        result = cached_build(Project.find(options["file"]), progress=options["progress"])
-    except EnvtrackError:
-        return False  # the full command reports it properly
-    if result is None:
-        return False
+        project = Project.find(options["file"])
+        result = cached_build(project, progress=options["progress"])
+        if result is None:
+            result = build_project(project, progress=options["progress"], builder=_builder(argv))
+    except EnvtrackError as error:
+        _fail(error)
     if options["json"]:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
-        print(f"{result.image} (cached in {result.seconds:.1f} s)")
+        print(f"{result.image} ({'cached' if result.cached else 'built'} in {result.seconds:.1f} s)")
     sys.stdout.flush()
     return True
+
+
+def _builder(argv: list[str]) -> str | None:
+    for index, word in enumerate(argv):
+        if word.startswith("--builder="):
+            return word.split("=", 1)[1]
+        if word == "--builder" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+def _fail(error) -> None:
+    """Print as the CLI's `fail` does (one line, optional hint) and exit with the error's code."""
+    from envtrack.errors import LocatedError
+
+    print(error.message if isinstance(error, LocatedError) else f"envtrack: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+    sys.exit(error.exit_code)

@@ -6,8 +6,8 @@ import sys
 
 
 def main() -> None:
-    # An unchanged project's `build` is answered before the CLI framework loads (it costs
-    # more than the whole cached rebuild); anything else takes the full path below.
+    # A plain `build` runs before the CLI framework loads (loading it costs more than a
+    # whole cached rebuild); anything else takes the full path below.
     if sys.argv[1:2] == ["build"]:
         from envtrack.buildkit.fastpath import try_cached_build
 
