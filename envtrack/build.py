@@ -2,8 +2,8 @@
 
 The image is tagged `envtrack/<project>:<short digest>` and `:latest`. The short digest
 covers the LLB's final vertex and the image config, so an unchanged project finds its
-image by tag and does no further work (the cached path imports neither grpc nor the
-docker SDK).
+image by tag without a solve; with a valid build stamp (envtrack/buildkit/stamp.py) it
+is found without even evaluating build.envd.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     from envtrack.frontend import load_plan
     from envtrack.llb.compile import compile_plan, default_build_options
 
+    if plan is None and (stamped := cached_build(project, progress=progress, bake_ca=bake_ca)) is not None:
+        return stamped
     started = time.monotonic()
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(bake_ca)

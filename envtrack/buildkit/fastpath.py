@@ -46,15 +46,13 @@ def try_cached_build(argv: list[str]) -> bool:
     options = parse(argv)
     if options is None:
         return False
-    from envtrack.build import build_project, cached_build
+    from envtrack.build import build_project
     from envtrack.errors import EnvtrackError
     from envtrack.project import Project
 
     try:
         project = Project.find(options["file"])
-        result = cached_build(project, progress=options["progress"])
-        if result is None:
-            result = build_project(project, progress=options["progress"], builder=_builder(argv))
+        result = build_project(project, progress=options["progress"], builder=_builder(argv))
     except EnvtrackError as error:
         _fail(error)
     if options["json"]:
