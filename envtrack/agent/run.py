@@ -105,7 +105,8 @@ class Watcher:
         for path in sorted(wanted - set(self.watches)):
             try:
                 full = os.path.join(self.root, path.lstrip("/"))
-                self.watches[path] = self.observer.schedule(_handler(self.dirty, path), full, recursive=False)
+                self.watches[path] = self.observer.schedule(_handler(self.dirty, path), full, recursive=False,
+                                                            event_filter=_event_classes())
             except OSError as error:
                 log("cannot watch %s: %s" % (path, error))
 
@@ -128,6 +129,18 @@ def dpkg_busy(root: str) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def _event_classes():
+    """Only what ends a write: creations, removals, renames, closes after writing.
+
+    Every write(2) to a record (IN_MODIFY) and every read of one (IN_OPEN, IN_CLOSE_NOWRITE,
+    also the agent's own reads) would otherwise wake the agent while an installer runs.
+    """
+    from watchdog import events
+
+    return [events.FileCreatedEvent, events.FileDeletedEvent, events.FileMovedEvent, events.FileClosedEvent,
+            events.DirCreatedEvent, events.DirDeletedEvent, events.DirMovedEvent]
 
 
 def _container_path(root: str, path: str) -> str:
