@@ -253,8 +253,10 @@ def _read_dist(path: str) -> Optional[_Dist]:
     if path.endswith(".dist-info"):
         meta = _read_text(os.path.join(path, "METADATA"))
         installer = (_read_text(os.path.join(path, "INSTALLER")) or "").strip()
-        if installer and not os.path.exists(os.path.join(path, "RECORD")):
-            return None  # an installer is still writing it (RECORD comes last)
+        if not os.path.exists(os.path.join(path, "RECORD")):
+            # An installer is still writing it: pip, uv and conda write RECORD last (after
+            # INSTALLER and REQUESTED, and after byte-compiling), and Debian keeps it.
+            return None
     elif os.path.isdir(path):
         meta = _read_text(os.path.join(path, "PKG-INFO"))
         installer = (_read_text(os.path.join(path, "INSTALLER")) or "").strip()
@@ -306,6 +308,12 @@ def _direct_url_source(path: str) -> str:
         ref = vcs.get("commit_id") or vcs.get("requested_revision") or ""
         return "%s+%s%s" % (vcs["vcs"], url, "@" + ref if ref else "")
     return url
+
+
+def incomplete_dist_infos(site_dir: str) -> List[str]:
+    """.dist-info directories of SITE_DIR that an installer is still writing (no RECORD yet)."""
+    return [e for e in _dist_entries(site_dir)
+            if e.endswith(".dist-info") and os.path.isdir(e) and not os.path.exists(os.path.join(e, "RECORD"))]
 
 
 def _dist_entries(site_dir: str) -> List[str]:

@@ -20,7 +20,8 @@ from typing import List, Optional, Set
 
 from envtrack.agent.batch import journal_rows, read_apt_entry
 from envtrack.journal import db as journal
-from envtrack.records import Package, changes_between, find_conda_prefixes, find_site_dirs, inventory
+from envtrack.records import (Package, changes_between, find_conda_prefixes, find_site_dirs,
+                              incomplete_dist_infos, inventory)
 
 QUIET_SECONDS = 0.2      # installers write in bursts: wait for this much silence
 MAX_DELAY_SECONDS = 2.0  # ... but record a long-running install at least this often
@@ -94,14 +95,21 @@ class Watcher:
 
     def wanted(self) -> Set[str]:
         inside = [p for p in list(_RECORD_FILES) + list(_HOMES)]
-        inside += [_container_path(self.root, d) for d in find_site_dirs(self.root)]
+        sites = find_site_dirs(self.root)
+        inside += [_container_path(self.root, d) for d in sites]
+        # A dist-info being written (pip byte-compiles before writing RECORD) changes only
+        # inside itself: watch it until RECORD lands, so its completion wakes the agent.
+        inside += [_container_path(self.root, e) for d in sites for e in incomplete_dist_infos(d)]
         inside += [_container_path(self.root, p) + "/conda-meta" for p in find_conda_prefixes(self.root)]
         return {p for p in inside if os.path.isdir(os.path.join(self.root, p.lstrip("/")))}
 
     def refresh(self) -> None:
         wanted = self.wanted()
         for path in set(self.watches) - wanted:
-            self.observer.unschedule(self.watches.pop(path))
+            try:
+                self.observer.unschedule(self.watches.pop(path))
+            except (KeyError, OSError):
+                pass  # its directory is gone, and the watch with it
         for path in sorted(wanted - set(self.watches)):
             try:
                 full = os.path.join(self.root, path.lstrip("/"))

@@ -38,14 +38,16 @@ End-Date: 2026-11-29  01:10:02
 """
 
 
-def add_dist(root: Path, name: str, version: str, requested: bool = True) -> None:
+def add_dist(root: Path, name: str, version: str, requested: bool = True, record: bool = True) -> Path:
     info = root / SITE / f"{name}-{version}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "INSTALLER").write_text("pip\n")
-    if requested:
-        (info / "REQUESTED").write_text("")
-    (info / "RECORD").write_text("")
+    if record:
+        (info / "INSTALLER").write_text("pip\n")
+        if requested:
+            (info / "REQUESTED").write_text("")
+        (info / "RECORD").write_text("")
+    return info
 
 
 def remove_dist(root: Path, name: str, version: str) -> None:
@@ -99,6 +101,36 @@ def test_a_new_container_gets_a_new_baseline_not_reconciled_changes(root: Path, 
     monkeypatch.setattr(run.socket, "gethostname", lambda: "another0container")
     assert run.Agent(str(state), str(root)).start() == 0
     assert changes(state) == []
+
+
+def serve_in_background(state: Path, root: Path) -> None:
+    def serve() -> None:  # SQLite connections belong to the thread that opened them
+        agent = run.Agent(str(state), str(root))
+        agent.start()
+        agent.loop()
+
+    threading.Thread(target=serve, daemon=True).start()
+    deadline = time.monotonic() + 5
+    while not (state / "agent.json").exists():  # the first heartbeat follows the watches
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_a_dist_info_is_recorded_once_its_record_lands(root: Path, tmp_path: Path) -> None:
+    # pip byte-compiles (seconds for big packages) before INSTALLER, REQUESTED and RECORD.
+    state = tmp_path / "state"
+    serve_in_background(state, root)
+    info = add_dist(root, "torchlike", "2.5.1", record=False)
+    time.sleep(2 * run.QUIET_SECONDS + 0.3)
+    assert changes(state) == []            # half-written: not a package yet
+    (info / "INSTALLER").write_text("pip\n")
+    (info / "REQUESTED").write_text("")
+    (info / "RECORD").write_text("")
+    started = time.monotonic()
+    while not changes(state):
+        assert time.monotonic() - started < 2, "RECORD's arrival did not wake the agent"
+        time.sleep(0.02)
+    assert changes(state) == [("pip", "install", "torchlike", None, "2.5.1", True, False)]
 
 
 def test_live_changes_are_journaled_within_half_a_second(root: Path, tmp_path: Path) -> None:

@@ -217,3 +217,12 @@ def test_script_mode_prints_the_sorted_inventory_as_json(root: Path) -> None:
     assert listed == [json.loads(json.dumps(p.__dict__)) for p in records.inventory(str(root))]
     keys = [(p["manager"], p["env"], p["name"]) for p in listed]
     assert keys == sorted(keys) and ("apt", "/", "jq") in keys and ("conda", "/opt/conda", "numpy") in keys
+
+
+def test_a_dist_info_without_record_is_still_being_written(root: Path) -> None:
+    partial = root / SITE.lstrip("/") / "bigpkg-2.0.dist-info"
+    write(partial / "METADATA", "Metadata-Version: 2.1\nName: bigpkg\nVersion: 2.0\n")
+    assert "bigpkg" not in by_name(records.read_pip(str(root), site_dirs=[SITE]))
+    assert records.incomplete_dist_infos(str(root / SITE.lstrip("/"))) == [str(partial)]
+    write(partial / "RECORD", "")
+    assert "bigpkg" in by_name(records.read_pip(str(root), site_dirs=[SITE]))
