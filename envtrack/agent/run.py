@@ -230,6 +230,7 @@ class Agent:
         with open(tmp, "w") as handle:
             json.dump(status, handle)
         os.replace(tmp, path)
+        hand_over(self.state_dir)
 
     def loop(self) -> None:
         dirty = Dirty()
@@ -263,6 +264,29 @@ class Agent:
                     log("rescan failed: %r" % (error,))
         finally:
             watcher.stop()
+
+
+STATE_FILES = ("journal.db", "journal.db-wal", "journal.db-shm", STATUS_FILE, "agent.log")
+
+
+def hand_over(state_dir: str) -> None:
+    """Give the files the agent (root in the container) created to the state dir's owner.
+
+    A host user who is not root must be able to read the journal (WAL readers write the
+    -shm file) and to add sync's bookmark to it.
+    """
+    try:
+        owner = os.stat(state_dir)
+    except OSError:
+        return
+    for name in STATE_FILES:
+        path = os.path.join(state_dir, name)
+        try:
+            found = os.stat(path)
+            if (found.st_uid, found.st_gid) != (owner.st_uid, owner.st_gid):
+                os.chown(path, owner.st_uid, owner.st_gid)
+        except OSError:
+            continue  # absent, or not ours to change (rootless engines map ids themselves)
 
 
 def _single_instance() -> bool:

@@ -7,6 +7,7 @@ checks the agent's own logic (and real inotify through watchdog) fast.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -156,6 +157,18 @@ def test_live_changes_are_journaled_within_half_a_second(root: Path, tmp_path: P
                                       ("pip", "install", "tomli", None, "2.0.1", True, False)]
     status = json.loads((state / "agent.json").read_text())
     assert status["pid"] > 0 and status["heartbeat"].endswith("Z")
+
+
+def test_state_files_belong_to_the_state_dir_owner(root: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    owner = 12345 if os.geteuid() == 0 else os.getuid()   # a host user other than the agent's root
+    os.chown(state, owner, owner)
+    agent = run.Agent(str(state), str(root))
+    agent.start()
+    agent.heartbeat()
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm", "agent.json"):
+        assert (state / name).stat().st_uid == owner, name
 
 
 def test_apt_history_names_the_last_command_and_its_automatic_packages() -> None:
