@@ -53,11 +53,11 @@ class BuildResult:
 
 def build_project(project: Project, *, progress: str = "auto", builder: str | None = None,
                   plan: Plan | None = None, bake_ca: bool = False) -> BuildResult:
+    if plan is None and (stamped := cached_build(project, progress=progress, bake_ca=bake_ca)) is not None:
+        return stamped
     from envtrack.frontend import load_plan
     from envtrack.llb.compile import compile_plan, default_build_options
 
-    if plan is None and (stamped := cached_build(project, progress=progress, bake_ca=bake_ca)) is not None:
-        return stamped
     started = time.monotonic()
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(bake_ca)
