@@ -21,7 +21,7 @@ set -euo pipefail
 BASE_IMAGE="${ENVTRACK_BASE_IMAGE:-envtrack/base:bookworm}"
 # Bump when the base image recipe below changes: images with another recipe label are rebuilt.
 # `envtrack doctor` reads this line to tell whether the base image is current.
-RECIPE="4"
+RECIPE="5"
 RECIPE_LABEL="envtrack.base.recipe"
 DOCKERD_LOG="${ENVTRACK_DOCKERD_LOG:-/var/log/envtrack-dockerd.log}"
 DOCKERD_TIMEOUT="${ENVTRACK_DOCKERD_TIMEOUT:-60}"
@@ -198,6 +198,9 @@ create_base_image() {
         || { tail -n 20 "$rootfs.log" >&2; die "debootstrap failed (full log above)"; }
     # apt inside containers uses the same mirror as the host.
     printf 'deb %s %s main\ndeb %s %s-updates main\n' "$mirror" "$SUITE" "$mirror" "$SUITE" >"$rootfs/etc/apt/sources.list"
+    # A proxy that stalls a connection must not hang apt for minutes: bounded waits, then retries.
+    printf 'Acquire::Retries "5";\nAcquire::http::Timeout "30";\nAcquire::https::Timeout "30";\n' \
+        >"$rootfs/etc/apt/apt.conf.d/80envtrack-network"
     # Trust the host's CA bundle (an intercepting proxy's root included) at a path of its own,
     # which reinstalling Debian's ca-certificates leaves alone, and also through
     # update-ca-certificates, so the default bundle (apt, curl, git) keeps it after such a reinstall.
