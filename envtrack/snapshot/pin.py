@@ -9,12 +9,12 @@ a locked build that quietly installs something unlocked would not be reproducibl
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.records import Package
+from envtrack.requirements import format_requirement, parse_requirement
 from envtrack.snapshot.lock import Lock
 
 _MANAGER_OF_STEP = {
@@ -22,15 +22,6 @@ _MANAGER_OF_STEP = {
     "install.python_packages": "pip",
     "install.conda_packages": "conda",
 }
-# PEP 508: name, optional [extras], then version specifiers / URL / markers we replace or keep.
-_PIP_REQ = re.compile(r"^\s*(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?P<extras>\[[^\]]*\])?"
-                      r"\s*(?P<rest>[^;]*?)\s*(?P<marker>;.*)?$")
-# apt: name[:arch][=version | /release]
-_APT_REQ = re.compile(r"^(?P<name>[a-z0-9][a-z0-9+.-]*)(?P<arch>:[a-z0-9-]+)?(?:[=/].*)?$")
-# conda: [channel::]name[ version / =version / >=version ...]
-_CONDA_REQ = re.compile(r"^(?P<channel>[^:\s]+::)?(?P<name>[A-Za-z0-9_.-]+?)(?:\s*[=<>!~ ].*)?$")
-
-
 @dataclass(frozen=True)
 class Pin:
     manager: str
@@ -63,11 +54,6 @@ def pin_plan(plan: Plan, lock: Lock, lock_name: str = "envtrack.lock") -> Pinned
     return PinnedPlan(dataclasses.replace(plan, steps=tuple(steps)), tuple(pins))
 
 
-def canonical_pip_name(name: str) -> str:
-    """PEP 503 normalisation, the form records.py stores pip names in."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _index(packages: tuple[Package, ...]) -> dict[tuple[str, str], Package]:
     """(manager, name) -> the locked package; a requested copy wins over a dependency copy."""
     index: dict[tuple[str, str], Package] = {}
@@ -80,41 +66,19 @@ def _index(packages: tuple[Package, ...]) -> dict[tuple[str, str], Package]:
 
 
 def _pin_one(manager: str, requirement: str, index: dict, step: Step, lock_name: str) -> Pin:
-    if manager == "apt":
-        return _pin_apt(requirement, index, step, lock_name)
-    if manager == "pip":
-        return _pin_pip(requirement, index, step, lock_name)
-    return _pin_conda(requirement, index, step, lock_name)
-
-
-def _pin_apt(requirement: str, index: dict, step: Step, lock_name: str) -> Pin:
-    match = _APT_REQ.match(requirement.strip())
-    if not match:
-        raise LocatedError(step.position, f"cannot pin apt package {requirement!r}: unrecognised form")
-    name, arch = match["name"], match["arch"] or ""
-    locked = _lookup("apt", name, index, step, lock_name)
-    return Pin("apt", name, locked.version, f"{name}{arch}={locked.version}")
-
-
-def _pin_pip(requirement: str, index: dict, step: Step, lock_name: str) -> Pin:
-    match = _PIP_REQ.match(requirement)
-    if not match or match["rest"].startswith("@") or "://" in requirement:
+    if manager == "pip" and ("@" in requirement.split(";")[0] or "://" in requirement):
         # A direct URL or path names one exact artifact already; nothing to pin.
         return Pin("pip", requirement, "", requirement)
-    name = canonical_pip_name(match["name"])
-    locked = _lookup("pip", name, index, step, lock_name)
-    spec = f"{match['name']}{match['extras'] or ''}=={locked.version}{match['marker'] or ''}"
-    return Pin("pip", name, locked.version, spec)
-
-
-def _pin_conda(requirement: str, index: dict, step: Step, lock_name: str) -> Pin:
-    match = _CONDA_REQ.match(requirement.strip())
-    if not match:
-        raise LocatedError(step.position, f"cannot pin conda package {requirement!r}: unrecognised form")
-    name = match["name"]
-    locked = _lookup("conda", name, index, step, lock_name)
-    exact = f"{locked.version}={locked.build}" if locked.build else f"={locked.version}"
-    return Pin("conda", name, locked.version, f"{match['channel'] or ''}{name}={exact}")
+    parsed = parse_requirement(manager, requirement.strip())
+    if parsed is None:
+        raise LocatedError(step.position, f"cannot pin {manager} package {requirement!r}: unrecognised form")
+    locked = _lookup(manager, parsed.name, index, step, lock_name)
+    version = locked.version
+    if manager == "conda":
+        # A lock pins exactly: `name=1.2=py_0` (version and build) or `name==1.2`; conda's `=1.2` means 1.2.*.
+        version = f"{locked.version}={locked.build}" if locked.build else f"={locked.version}"
+    spec = format_requirement(parsed.head, manager, version, "exact", tail=parsed.tail)
+    return Pin(manager, parsed.name, locked.version, spec)
 
 
 def _lookup(manager: str, name: str, index: dict, step: Step, lock_name: str) -> Package:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from envtrack.sync.specs import canonical_name
+from envtrack.requirements import canonical_name
 
 MANAGERS = ("apt", "conda", "pip")
 VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")

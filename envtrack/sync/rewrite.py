@@ -18,7 +18,7 @@ from envtrack.frontend.steps import Plan
 from envtrack.sync.changes import MANAGERS, NetChange, conda_channel, unreproducible_reason, vcs_url
 from envtrack.sync.result import Note, Rewrite
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, declared_packages, map_source
-from envtrack.sync.specs import format_requirement
+from envtrack.requirements import format_requirement
 
 UNINSTALL = {"pip": "pip uninstall -y {}", "apt": "apt-get remove -y {}", "conda": "conda remove -y {}"}
 WRAP_AT = 88   # new calls longer than this put one package per line

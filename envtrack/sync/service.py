@@ -10,7 +10,7 @@ from envtrack.project import Project
 from envtrack.sync.changes import NetChange, fold_changes
 from envtrack.sync.journal import last_synced_id, mark_synced, read_changes_since
 from envtrack.sync.result import Note, Rewrite
-from envtrack.sync.specs import PIN_MODES
+from envtrack.requirements import PIN_MODES
 
 
 @dataclass(frozen=True)

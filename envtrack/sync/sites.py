@@ -15,7 +15,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from envtrack.frontend.steps import Plan, Step
-from envtrack.sync.specs import Requirement, parse_requirement
+from envtrack.requirements import Requirement, parse_requirement
 
 MANAGER_OF_KIND = {
     "install.apt_packages": "apt",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envtrack.sync.specs import format_requirement, parse_requirement
+from envtrack.requirements import format_requirement, parse_requirement
 
 
 @pytest.mark.parametrize(("manager", "text", "name", "head", "tail"), [

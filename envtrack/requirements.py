@@ -1,4 +1,4 @@
-"""Package requirement strings as build.envd writes them, per manager. Pure.
+"""Package requirement strings as build.envd writes them, per manager (sync and locked builds). Pure.
 
 pip:   PEP 508 (`name[extras] specifiers ; marker` or `name @ url`), names compared
        PEP 503-canonically.
