@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,8 +18,6 @@ MIN_FREE_BYTES = 5 * 1024**3
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 SETUP_SCRIPT = Path(__file__).resolve().parent / "setup-engine.sh"
 MIN_ENGINE = (20, 10)  # the first Engine that serves BuildKit's control API on /grpc
-HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-HTTP2_SETTINGS = 0x4
 
 
 @dataclass(frozen=True)
@@ -80,30 +77,23 @@ def check_storage(info: dict) -> Check:
 
 
 def check_buildkit() -> Check:
-    """BuildKit answers a real gRPC call (Control.ListWorkers) through the Engine's /grpc endpoint.
-
-    Without the gRPC client (a partial install), an h2c upgrade answered by an HTTP/2 server suffices.
-    """
-    try:
-        from envtrack.buildkit.relay import EngineRelay
-    except ImportError:
-        return _check_h2c_upgrade()
-    import grpc
+    """BuildKit answers a real gRPC call (Control.ListWorkers) through the same client builds use."""
+    from envtrack.buildkit.client import connect
+    from envtrack.errors import EnvtrackError
 
     try:
-        with EngineRelay(engine_socket()) as relay, grpc.insecure_channel(relay.address) as channel:
-            list_workers = channel.unary_unary(LIST_WORKERS)  # bytes in, bytes out: no stubs needed
-            workers = parse_workers(list_workers(b"", timeout=10))
-    except grpc.RpcError as error:
-        return Check("buildkit", False, f"ListWorkers failed: {error.code().name} {error.details()}", _BUILDKIT_FIX)
-    except (OSError, ValueError) as error:
+        with connect() as buildkit:
+            workers = [worker_of(record) for record in buildkit.list_workers()]
+    except EnvtrackError as error:
+        return Check("buildkit", False, error.message, _BUILDKIT_FIX)
+    except OSError as error:
         return Check("buildkit", False, f"ListWorkers: {error}", _BUILDKIT_FIX)
     if not workers:
         return Check("buildkit", False, "BuildKit reports no workers", _BUILDKIT_FIX)
     return Check("buildkit", True, "BuildKit answers over gRPC: " + "; ".join(map(str, workers)))
 
 
-LIST_WORKERS = "/moby.buildkit.v1.Control/ListWorkers"
+_BUILDKIT_FIX = "envtrack engine setup   # Docker Engine >= 20.10; or pass --builder ADDR of a buildkitd"
 
 
 @dataclass(frozen=True)
@@ -115,105 +105,20 @@ class Worker:
         return f"worker {self.id} ({', '.join(self.platforms) or 'no platforms'})"
 
 
+def worker_of(record) -> Worker:
+    return Worker(record.ID, tuple(f"{p.OS}/{p.Architecture}" for p in record.platforms))
+
+
 def parse_workers(data: bytes) -> list[Worker]:
-    """Read a serialized ListWorkersResponse: 1 record (WorkerRecord: 1 ID, 3 platforms (1 arch, 2 os))."""
-    workers = []
-    for field, record in _fields(data):
-        if field != 1:
-            continue
-        worker_id, platforms = "", []
-        for number, value in _fields(record):
-            if number == 1:
-                worker_id = value.decode(errors="replace")
-            elif number == 3:
-                platform = dict(_fields(value))
-                platforms.append(f"{platform.get(2, b'?').decode()}/{platform.get(1, b'?').decode()}")
-        workers.append(Worker(worker_id, tuple(platforms)))
-    return workers
+    """Read a serialized ListWorkersResponse."""
+    from google.protobuf.message import DecodeError
 
+    from envtrack.llb.pb.control_pb2 import ListWorkersResponse
 
-def _fields(data: bytes):
-    """(field number, bytes) for each length-delimited field of a protobuf message; other wire types skipped."""
-    position = 0
-    while position < len(data):
-        key, position = _varint(data, position)
-        wire_type = key & 7
-        if wire_type == 2:
-            size, position = _varint(data, position)
-            yield key >> 3, data[position:position + size]
-            position += size
-        elif wire_type == 0:
-            _, position = _varint(data, position)
-        elif wire_type in (1, 5):
-            position += 8 if wire_type == 1 else 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire_type}")
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if position >= len(data):
-            raise ValueError("truncated protobuf varint")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, position
-
-
-def _check_h2c_upgrade() -> Check:
     try:
-        first_frame = _grpc_first_frame(engine_socket())
-    except (OSError, ValueError) as error:
-        return Check("buildkit", False, f"/grpc on {engine_socket()}: {error}", _BUILDKIT_FIX)
-    if first_frame != HTTP2_SETTINGS:
-        return Check("buildkit", False, f"/grpc answered HTTP/2 frame type {first_frame}, not SETTINGS", _BUILDKIT_FIX)
-    return Check("buildkit", True, "the Engine's /grpc endpoint speaks HTTP/2 (gRPC client not installed)")
-
-
-_BUILDKIT_FIX = "envtrack engine setup   # Docker Engine >= 20.10; or pass --builder ADDR of a buildkitd"
-
-
-def _grpc_first_frame(path: str) -> int:
-    """Upgrade a connection on the Engine socket to h2c and return the type of the server's first frame."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(path)
-        sock.sendall(b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
-                     b"Upgrade: h2c\r\nContent-Length: 0\r\n\r\n")
-        received = _read_until(sock, b"\r\n\r\n")
-        head, _, rest = received.partition(b"\r\n\r\n")
-        status = head.split(b"\r\n", 1)[0].decode(errors="replace")
-        if status.split(" ")[1:2] != ["101"]:
-            raise ValueError(f"answered {status!r}, expected 101 Switching Protocols")
-        sock.sendall(HTTP2_PREFACE)
-        # The server's SETTINGS frame often arrives together with the 101 header.
-        frame_header = rest + _read_exactly(sock, max(0, 9 - len(rest)))
-        return frame_header[3]
-
-
-def _read_until(sock: socket.socket, marker: bytes) -> bytes:
-    data = b""
-    while marker not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ValueError("connection closed during the upgrade")
-        data += chunk
-        if len(data) > 65536:
-            raise ValueError("no end of the HTTP header")
-    return data
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ValueError("connection closed before the first HTTP/2 frame")
-        data += chunk
-    return data
+        return [worker_of(record) for record in ListWorkersResponse.FromString(data).record]
+    except DecodeError as error:
+        raise ValueError(f"malformed ListWorkersResponse: {error}") from None
 
 
 def check_base_image(client) -> Check:
