@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from envtrack import records
+
 PIN_MODES = ("exact", "compatible", "none")
 
 _PIP = re.compile(
@@ -33,7 +35,7 @@ class Requirement:
 
 def canonical_name(manager: str, name: str) -> str:
     if manager == "pip":
-        return re.sub(r"[-_.]+", "-", name).lower()
+        return records.canonical_name(name)  # the form the installer records use
     return name.lower() if manager == "apt" else name
 
 
