@@ -24,23 +24,13 @@ PREFIXES = ("lock", "image", "container", "project")
 
 
 class Engine:
-    """A docker SDK client made on first use, so reading two locks never touches the engine."""
-
-    def __init__(self) -> None:
-        self._client: Any = None
+    """The docker SDK client, asked for on first use, so reading two locks never touches the engine."""
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import docker
+        from envtrack.engine.docker import docker_client
 
-            try:
-                self._client = docker.from_env(timeout=300)
-                self._client.ping()
-            except Exception as error:  # noqa: BLE001 - every reason the engine is unreachable
-                raise EnvtrackError(f"Docker Engine unreachable: {error}",
-                                    hint="run `envtrack engine setup` or `envtrack doctor`") from None
-        return self._client
+        return docker_client()
 
 
 def read_side(spec: str, engine: Engine) -> Side:
