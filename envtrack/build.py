@@ -45,6 +45,9 @@ class BuildResult:
     steps: tuple[StepReport, ...] = ()
     seconds: float = 0.0
 
+    def summary(self) -> str:
+        return f"{self.image} ({'cached' if self.cached else 'built'} in {self.seconds:.1f} s)"
+
     def to_json(self) -> dict:
         return {"image": self.image, "image_id": self.image_id, "cached": self.cached,
                 "seconds": round(self.seconds, 3), "image_config": self.image_config.to_json(),

@@ -17,6 +17,11 @@ class EnvtrackError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def report(self) -> str:
+        """What the CLI prints: `envtrack: message` (located errors bare), then an optional hint."""
+        text = self.message if isinstance(self, LocatedError) else f"envtrack: {self.message}"
+        return f"{text}\nhint: {self.hint}" if self.hint else text
+
 
 @dataclass(frozen=True)
 class Position:

@@ -58,7 +58,7 @@ def try_cached_build(argv: list[str]) -> bool:
     if options["json"]:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
-        print(f"{result.image} ({'cached' if result.cached else 'built'} in {result.seconds:.1f} s)")
+        print(result.summary())
     sys.stdout.flush()
     return True
 
@@ -73,10 +73,6 @@ def _builder(argv: list[str]) -> str | None:
 
 
 def _fail(error) -> None:
-    """Print as the CLI's `fail` does (one line, optional hint) and exit with the error's code."""
-    from envtrack.errors import LocatedError
-
-    print(error.message if isinstance(error, LocatedError) else f"envtrack: {error.message}", file=sys.stderr)
-    if error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
+    """Print as the CLI's `fail` does and exit with the error's code."""
+    print(error.report(), file=sys.stderr)
     sys.exit(error.exit_code)

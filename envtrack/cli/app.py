@@ -39,13 +39,5 @@ def _root(
 
 def fail(error: EnvtrackError) -> None:
     """Print an EnvtrackError as one line (plus an optional hint) and exit with its code."""
-    print(f"envtrack: {error.message}" if not _located(error) else error.message, file=sys.stderr)
-    if error.hint:
-        print(f"hint: {error.hint}", file=sys.stderr)
+    print(error.report(), file=sys.stderr)
     raise typer.Exit(error.exit_code)
-
-
-def _located(error: EnvtrackError) -> bool:
-    from envtrack.errors import LocatedError
-
-    return isinstance(error, LocatedError)

@@ -35,5 +35,4 @@ def build(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
-        state = "cached" if result.cached else "built"
-        typer.echo(f"{result.image} ({state} in {result.seconds:.1f} s)")
+        typer.echo(result.summary())
