@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from envtrack.agent.layout import JOURNAL_FILE
 from envtrack.errors import EnvtrackError
 
 DEFAULT_FILE = "build.envd"
@@ -43,7 +44,7 @@ class Project:
 
     @property
     def journal_path(self) -> Path:
-        return self.state_dir / "journal.db"
+        return self.state_dir / JOURNAL_FILE
 
     @property
     def backups_dir(self) -> Path:

@@ -1,11 +1,11 @@
 """Regenerate the Python protobuf/gRPC modules for every proto/*.proto.
 
-    python proto/generate.py            # writes envtrack/llb/pb/
+    python proto/generate.py            # writes envtrack/pb/
     python proto/generate.py --out DIR  # writes elsewhere (the freshness test uses this)
 
 protoc writes imports between generated modules as top-level ones (`import ops_pb2`),
 which only work with the output directory on sys.path; they are rewritten to
-`from envtrack.llb.pb import ops_pb2` so the modules live inside the package.
+`from envtrack.pb import ops_pb2` so the modules live inside the package.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 PROTO_DIR = Path(__file__).resolve().parent
-PACKAGE = "envtrack.llb.pb"
-DEFAULT_OUT = PROTO_DIR.parent / "envtrack" / "llb" / "pb"
+PACKAGE = "envtrack.pb"
+DEFAULT_OUT = PROTO_DIR.parent / "envtrack" / "pb"
 
 _TOP_LEVEL_IMPORT = re.compile(r"^import (\w+_pb2(?:_grpc)?) as (\w+)$", re.MULTILINE)
 

@@ -19,17 +19,15 @@ import time
 from typing import List, Optional, Set
 
 from envtrack.agent.batch import journal_rows, read_apt_entry
+from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_MOUNT, STATUS_FILE
 from envtrack.journal import db as journal
 from envtrack.records import (Package, changes_between, find_conda_prefixes, find_site_dirs,
                               incomplete_dist_infos, inventory)
 
 QUIET_SECONDS = 0.2      # installers write in bursts: wait for this much silence
 MAX_DELAY_SECONDS = 2.0  # ... but record a long-running install at least this often
-HEARTBEAT_SECONDS = 15.0
 DPKG_RETRY_SECONDS = 0.25
 DPKG_LOCK = "/var/lib/dpkg/lock"
-LOCK_PATH = "/run/envtrack-agent.lock"
-STATUS_FILE = "agent.json"
 
 # Record files whose change means a package changed; anything else in their dirs is noise.
 _RECORD_FILES = {"/var/lib/dpkg": {"status"}, "/var/lib/apt": {"extended_states"},
@@ -165,7 +163,7 @@ class Agent:
     def __init__(self, state_dir: str, root: str = "/") -> None:
         self.state_dir = state_dir
         self.root = root
-        self.db = journal.open_journal(os.path.join(state_dir, "journal.db"))
+        self.db = journal.open_journal(os.path.join(state_dir, JOURNAL_FILE))
         self.container = socket.gethostname()
         self.started = journal.utc_now()
         self.last: List[Package] = []
@@ -266,7 +264,7 @@ class Agent:
             watcher.stop()
 
 
-STATE_FILES = ("journal.db", "journal.db-wal", "journal.db-shm", STATUS_FILE, "agent.log")
+STATE_FILES = (JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm", STATUS_FILE, AGENT_LOG)
 
 
 def hand_over(state_dir: str) -> None:
@@ -302,7 +300,7 @@ def _single_instance() -> bool:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="envtrack-agent")
-    parser.add_argument("--state", default="/envtrack-state", help="host-mounted state directory")
+    parser.add_argument("--state", default=STATE_MOUNT, help="host-mounted state directory")
     parser.add_argument("--root", default="/", help="filesystem root to watch")
     parser.add_argument("--once", action="store_true", help="baseline/reconcile, then exit")
     args = parser.parse_args(argv)

@@ -16,9 +16,9 @@ from typing import Callable, Iterator
 
 import grpc
 
-from envtrack.engine.docker import engine_socket
+from envtrack.endpoints import builder_address, engine_socket
 from envtrack.errors import EnvtrackError
-from envtrack.llb.pb import control_pb2, control_pb2_grpc, ops_pb2
+from envtrack.pb import control_pb2, control_pb2_grpc, ops_pb2
 
 MAX_MESSAGE = 256 * 1024 * 1024  # io.copy embeds files in the definition
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE),
@@ -33,11 +33,6 @@ class SolveFailure(Exception):
         super().__init__(details)
         self.details = details
         self.code = code
-
-
-def builder_address(builder: str | None) -> str | None:
-    """The standalone buildkitd address, or None for the Engine's embedded BuildKit."""
-    return builder or os.environ.get("ENVTRACK_BUILDKIT_HOST") or None
 
 
 @contextmanager

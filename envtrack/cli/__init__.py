@@ -9,7 +9,7 @@ def main() -> None:
     # A plain `build` runs before the CLI framework loads (loading it costs more than a
     # whole cached rebuild); anything else takes the full path below.
     if sys.argv[1:2] == ["build"]:
-        from envtrack.buildkit.fastpath import try_cached_build
+        from envtrack.build.fastpath import try_cached_build
 
         if try_cached_build(sys.argv[2:]):
             return

@@ -25,7 +25,7 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build the environment on BuildKit, in exactly the order build.envd says."""
-    from envtrack.build import build_project
+    from envtrack.build.service import build_project
     from envtrack.project import Project
 
     try:

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from envtrack.cli.app import app, fail
+from envtrack.agent.layout import WORKSPACE
 from envtrack.errors import EnvtrackError
 
 
@@ -33,7 +34,7 @@ def up(
 ) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
     try:
-        from envtrack.agent import container as env_container
+        from envtrack.container import control as env_container
 
         if locked:  # F's snapshot part: `up --locked [LOCK]`
             from envtrack.snapshot.locked import split_up_arguments
@@ -65,7 +66,7 @@ def _image_for(project, *, progress: str, build: bool) -> str:
     if not build:
         return f"{project.image_repo}:latest"
     try:
-        from envtrack.build import build_project
+        from envtrack.build.service import build_project
     except ImportError as error:  # the builder is another part of envtrack; say so plainly
         raise EnvtrackError(f"cannot build: envtrack.build is unavailable ({error})",
                             hint="pass --no-build to use the last built image") from None
@@ -78,7 +79,7 @@ def down(
 ) -> None:
     """Stop and remove the project's container. The journal stays."""
     try:
-        from envtrack.agent import container as env_container
+        from envtrack.container import control as env_container
 
         project = _project(file)
         removed = env_container.remove(project)
@@ -95,7 +96,7 @@ def status(
 ) -> None:
     """The container, its image, the agent's health and how many changes are recorded."""
     try:
-        from envtrack.agent import container as env_container
+        from envtrack.container import control as env_container
 
         project = _project(file)
         info = env_container.status(project)
@@ -119,7 +120,7 @@ def shell(
 ) -> None:
     """An interactive shell in the project's container."""
     try:
-        from envtrack.agent import container as env_container
+        from envtrack.container import control as env_container
 
         project = _project(file)
         env_container.require_running(project)
@@ -131,7 +132,7 @@ def shell(
 
 
 def _has_bash(project) -> bool:
-    from envtrack.agent import container as env_container
+    from envtrack.container import control as env_container
 
     return env_container.exec_capture(project, ["sh", "-c", "command -v bash"])[0] == 0
 
@@ -140,8 +141,8 @@ def _exec_interactive(name: str, command: List[str]) -> None:
     docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None
     tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
     if docker:
-        os.execvp(docker, [docker, "exec", *tty, "-w", "/workspace", name, *command])
-    from envtrack.agent import container as env_container
+        os.execvp(docker, [docker, "exec", *tty, "-w", WORKSPACE, name, *command])
+    from envtrack.container import control as env_container
 
     raise typer.Exit(env_container.exec_stream(name, command))
 
@@ -156,7 +157,7 @@ def exec_(
     if command[:1] == ["--"]:
         command = command[1:]
     try:
-        from envtrack.agent import container as env_container
+        from envtrack.container import control as env_container
 
         if not command:
             raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
+from envtrack.endpoints import engine_socket
 from envtrack.errors import EnvtrackError
-
-DEFAULT_SOCKET = "/var/run/docker.sock"
-
-
-def engine_socket() -> str:
-    """Path of the Engine's Unix socket (DOCKER_HOST=unix://... or the default)."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        return host[len("unix://"):]
-    if host:
-        raise EnvtrackError(f"DOCKER_HOST={host}: only unix:// engine sockets are supported", exit_code=2)
-    return DEFAULT_SOCKET
 
 
 @lru_cache(maxsize=1)

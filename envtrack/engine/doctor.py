@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from envtrack.engine.docker import engine_socket
+from envtrack.endpoints import engine_socket
+from envtrack.hostca import host_ca_path
 from envtrack.project import BASE_IMAGE
 
 SETUP = "envtrack engine setup"
 BASE_RECIPE_LABEL = "envtrack.base.recipe"
 MIN_FREE_BYTES = 5 * 1024**3
-HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 SETUP_SCRIPT = Path(__file__).resolve().parent / "setup-engine.sh"
 MIN_ENGINE = (20, 10)  # the first Engine that serves BuildKit's control API on /grpc
 
@@ -113,7 +113,7 @@ def parse_workers(data: bytes) -> list[Worker]:
     """Read a serialized ListWorkersResponse."""
     from google.protobuf.message import DecodeError
 
-    from envtrack.llb.pb.control_pb2 import ListWorkersResponse
+    from envtrack.pb.control_pb2 import ListWorkersResponse
 
     try:
         return [worker_of(record) for record in ListWorkersResponse.FromString(data).record]
@@ -157,7 +157,7 @@ def check_disk(info: dict) -> Check:
 
 
 def check_ca() -> Check:
-    path = Path(os.environ.get("ENVTRACK_CA_BUNDLE", HOST_CA))
+    path = Path(host_ca_path())
     if path.is_file() and b"BEGIN CERTIFICATE" in path.read_bytes()[:65536]:
         return Check("ca-bundle", True, f"{path} is injected into fetching build steps and containers")
     return Check("ca-bundle", False, f"{path} missing", "apt-get install -y ca-certificates")

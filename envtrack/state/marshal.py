@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Mapping
 
-from envtrack.llb.pb import ops_pb2 as pb
+from envtrack.pb import ops_pb2 as pb
 from envtrack.state.state import State
 from envtrack.state.vertex import (
     NO_INDEX,

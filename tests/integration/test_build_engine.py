@@ -125,7 +125,7 @@ def build():
 def test_standalone_builder_address_speaks_plain_grpc(docker_client, tmp_path):
     """A buildkitd address is dialled directly; the Engine relay's socket is exactly such a socket."""
     from envtrack.buildkit.relay import EngineRelay
-    from envtrack.engine.docker import engine_socket
+    from envtrack.endpoints import engine_socket
 
     directory = make_project(tmp_path, CHAIN.format(token=uuid.uuid4().hex, third="relay"))
     with EngineRelay(engine_socket()) as relay:

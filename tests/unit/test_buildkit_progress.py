@@ -6,11 +6,11 @@ import io
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from envtrack.build import step_failure
+from envtrack.build.service import step_failure
 from envtrack.buildkit.progress import PlainRenderer, SolveProgress
 from envtrack.errors import Position
 from envtrack.frontend.steps import Step
-from envtrack.llb.pb import control_pb2
+from envtrack.pb import control_pb2
 
 RUN = Step("run", {"commands": ["echo hi", "exit 3"], "mount_host": False}, Position("build.envd", 7, 5))
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from envtrack.build import final_config, short_digest
-from envtrack.buildkit.client import builder_address
+from envtrack.build.service import final_config, short_digest
+from envtrack.endpoints import builder_address
 from envtrack.buildkit.relay import EngineRelay, upgrade
 from envtrack.errors import EnvtrackError
-from envtrack.llb.image_config import ImageConfig
+from envtrack.lower.image_config import ImageConfig
 from envtrack.project import Project
 
 SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
@@ -102,7 +102,7 @@ def test_short_digest_covers_the_definition_and_the_config():
 
 
 def test_fast_path_takes_only_plain_build_command_lines():
-    from envtrack.buildkit.fastpath import parse
+    from envtrack.build.fastpath import parse
 
     assert parse([]) == {"file": None, "progress": "auto", "json": False}
     assert parse(["proj", "--progress", "plain", "--json"]) == {"file": "proj", "progress": "plain", "json": True}
@@ -112,19 +112,20 @@ def test_fast_path_takes_only_plain_build_command_lines():
 
 
 def test_stamp_is_invalid_when_a_source_or_the_base_changes(tmp_path, monkeypatch):
-    from envtrack.buildkit import stamp
+    from envtrack.build import stamp
+    from envtrack.lower.options import default_build_options as options
 
     monkeypatch.setenv("ENVTRACK_CA_BUNDLE", str(tmp_path / "ca.pem"))
     envd = tmp_path / "build.envd"
     envd.write_text("one")
     stamp.write_stamp(tmp_path / ".envtrack", sources={str(envd): stamp.file_digest(envd)},
-                      inputs=stamp.host_inputs(False), base=("img", "sha256:1"), result={})
+                      inputs=stamp.host_inputs(options()), base=("img", "sha256:1"), result={})
     recorded = stamp.read_stamp(tmp_path / ".envtrack")
-    assert stamp.still_valid(recorded, False, {"img": "sha256:1"}.get)
-    assert not stamp.still_valid(recorded, True, {"img": "sha256:1"}.get)      # --bake-ca differs
-    assert not stamp.still_valid(recorded, False, {"img": "sha256:2"}.get)     # base re-tagged
+    assert stamp.still_valid(recorded, options(), {"img": "sha256:1"}.get)
+    assert not stamp.still_valid(recorded, options(bake_ca=True), {"img": "sha256:1"}.get)      # --bake-ca differs
+    assert not stamp.still_valid(recorded, options(), {"img": "sha256:2"}.get)     # base re-tagged
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
-    assert not stamp.still_valid(recorded, False, {"img": "sha256:1"}.get)     # proxy appeared
+    assert not stamp.still_valid(recorded, options(), {"img": "sha256:1"}.get)     # proxy appeared
     monkeypatch.delenv("HTTPS_PROXY")
     envd.write_text("two")
-    assert not stamp.still_valid(recorded, False, {"img": "sha256:1"}.get)     # file edited
+    assert not stamp.still_valid(recorded, options(), {"img": "sha256:1"}.get)     # file edited

@@ -6,10 +6,11 @@ import pytest
 
 from envtrack.errors import LocatedError, Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb import scripts
-from envtrack.llb.compile import BuildOptions, compile_plan, default_build_options
-from envtrack.llb.host import INLINE_LIMIT
-from envtrack.llb.pb import ops_pb2 as pb
+from envtrack.lower import scripts
+from envtrack.lower.compile import compile_plan
+from envtrack.lower.options import BuildOptions, default_build_options
+from envtrack.lower.host import INLINE_LIMIT
+from envtrack.pb import ops_pb2 as pb
 
 CA = b"-----BEGIN CERTIFICATE-----\nhost\n-----END CERTIFICATE-----\n"
 

@@ -13,8 +13,9 @@ import pytest
 
 from envtrack.errors import Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb.compile import BuildOptions, compile_plan
-from envtrack.llb.pb import ops_pb2 as pb
+from envtrack.lower.compile import compile_plan
+from envtrack.lower.options import BuildOptions
+from envtrack.pb import ops_pb2 as pb
 
 FILE = "build.envd"
 

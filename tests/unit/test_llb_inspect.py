@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from envtrack.errors import Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb.compile import BuildOptions, compile_plan
-from envtrack.llb.inspect import describe
+from envtrack.lower.compile import compile_plan
+from envtrack.lower.options import BuildOptions
+from envtrack.lower.inspect import describe
 
 
 def test_describe_lists_vertices_with_names_kinds_and_mounts():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from envtrack.llb.pb import ops_pb2
+from envtrack.pb import ops_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED = ROOT / "envtrack" / "llb" / "pb"
+COMMITTED = ROOT / "envtrack" / "pb"
 
 
 def load_generator():

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from envtrack.errors import Position
-from envtrack.llb.pb import ops_pb2 as pb
+from envtrack.pb import ops_pb2 as pb
 from envtrack.state import (
     CacheSharing,
     Copy,

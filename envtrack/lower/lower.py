@@ -16,16 +16,15 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from envtrack.errors import LocatedError
+from envtrack.hostca import CA_ENV_NAMES
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb import scripts
-from envtrack.llb.host import HostFile, HostInputs
-from envtrack.llb.image_config import WORKDIR, ImageConfig
+from envtrack.lower import scripts
+from envtrack.lower.host import HostFile, HostInputs
+from envtrack.lower.image_config import WORKDIR, ImageConfig
 from envtrack.project import BASE_IMAGE
 from envtrack.state import CacheSharing, Mkdir, Mkfile, Mount, ProxyEnv, Rm, State
 from envtrack.state.vertex import Output
 
-# GIT_SSL_CAINFO too: pip runs git for git+https requirements.
-CA_ENV_NAMES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
 BAKED_CA = "/usr/local/share/ca-certificates/envtrack/host-ca.crt"
 
 APT_LISTS_ID = "envtrack-apt-lists"

@@ -46,7 +46,7 @@ def try_cached_build(argv: list[str]) -> bool:
     options = parse(argv)
     if options is None:
         return False
-    from envtrack.build import build_project
+    from envtrack.build.service import build_project
     from envtrack.errors import EnvtrackError
     from envtrack.project import Project
 

@@ -11,7 +11,7 @@ import json
 import socket
 from urllib.parse import quote, urlencode
 
-from envtrack.engine.docker import engine_socket
+from envtrack.endpoints import engine_socket
 from envtrack.errors import EnvtrackError
 
 

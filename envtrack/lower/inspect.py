@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from envtrack.llb.pb import ops_pb2 as pb
-
-CUSTOM_NAME = "llb.customname"
+from envtrack.pb import ops_pb2 as pb
+from envtrack.state.marshal import CUSTOM_NAME
 
 
 def describe(definition: bytes) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 
-WORKDIR = "/workspace"
+from envtrack.agent.layout import WORKSPACE as WORKDIR
 
 
 @dataclass(frozen=True)

@@ -19,20 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from envtrack.agent.bundle import MOUNT_POINT as AGENT_MOUNT
+from envtrack.agent.layout import AGENT_LOG, AGENT_MOUNT, HEARTBEAT_SECONDS, STATE_MOUNT, STATUS_FILE, WORKSPACE
 from envtrack.errors import EnvtrackError
+from envtrack.hostca import CA_ENV_NAMES, host_ca_path
 from envtrack.project import Project
 
-WORKSPACE = "/workspace"
-STATE_MOUNT = "/envtrack-state"
-HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # A path of its own: installing Debian's ca-certificates in the container rewrites the default bundle.
 CA_MOUNT = "/etc/envtrack/runtime-ca.pem"
-CA_ENV = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
 FINGERPRINT_LABEL = "envtrack.container.fingerprint"
-STATUS_FILE = "agent.json"
-AGENT_LOG = "agent.log"
-HEARTBEAT_SECONDS = 15.0   # the agent's own period (agent/run.py); stale after a few missed beats
 
 # The container's own python3 runs the agent from the bundle; the system interpreter first,
 # because a venv's python may be replaced or removed by the user.
@@ -107,7 +101,7 @@ def container_spec(project: Project, image: str, image_id: str, steps, *, bundle
     environment: list[tuple[str, str]] = []
     if host_ca:
         mounts.append(Mount(host_ca, CA_MOUNT, read_only=True))
-        environment += [(name, CA_MOUNT) for name in CA_ENV]
+        environment += [(name, CA_MOUNT) for name in CA_ENV_NAMES]
     return ContainerSpec(project.container_name, image, image_id, tuple(mounts), tuple(environment),
                          exposed_ports(steps), labels=(("envtrack.project", project.name),))
 
@@ -174,7 +168,7 @@ class AgentHealth:
 
     @property
     def healthy(self) -> bool:
-        return self.running and self.heartbeat_age is not None and self.heartbeat_age < 3 * HEARTBEAT_SECONDS
+        return self.running and self.heartbeat_age is not None and self.heartbeat_age < 3 * HEARTBEAT_SECONDS  # stale after a few missed beats
 
     def to_json(self) -> dict:
         return {"running": self.running, "healthy": self.healthy, "pid": self.pid, "started": self.started,
@@ -247,7 +241,8 @@ def _log_tail(project: Project) -> str:
 
 
 def host_ca_bundle() -> str | None:
-    return HOST_CA_BUNDLE if os.path.isfile(HOST_CA_BUNDLE) else None
+    path = host_ca_path()
+    return path if os.path.isfile(path) else None
 
 
 # --------------------------------------------------------------------------- what cli/env.py calls
@@ -275,7 +270,7 @@ def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpO
     """Start or reuse the project's container for IMAGE; a different image or config recreates it."""
     import docker
 
-    from envtrack.agent.bundle import prepare_bundle
+    from envtrack.container.bundle import prepare_bundle
 
     client = _client()
     try:

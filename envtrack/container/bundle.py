@@ -13,7 +13,6 @@ import os
 import shutil
 from pathlib import Path
 
-MOUNT_POINT = "/opt/envtrack-agent"
 # What `import sqlite_utils, watchdog.observers` pulls in beyond the standard library.
 DEPENDENCIES = ("watchdog", "sqlite_utils", "sqlite_fts4", "pluggy", "click", "dateutil", "six")
 _OWN_FILES = ("__init__.py", "records.py", "journal/__init__.py", "journal/db.py")

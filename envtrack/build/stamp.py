@@ -3,8 +3,9 @@
 A cached rebuild should cost about what `docker build` costs for an unchanged
 Dockerfile. Evaluating build.envd and compiling LLB is most of envtrack's own time, so
 after each build `.envtrack/build-stamp.json` records the hashes of every input the
-image depends on: the envd sources (bytes), the CA bundle, the proxy variables, the
-base image's id and envtrack's version. When all still match and the image is still in
+image depends on: the envd sources (bytes), the build options (CA bundle, proxy
+variables: `envtrack.lower.options`, the same object the compiler used), the base
+image's id and envtrack's version. When all still match and the image is still in
 the Engine, the image is the answer. Any doubt (a missing or unreadable stamp, a
 project that copies host files in) means the normal build, which is always correct.
 
@@ -19,10 +20,9 @@ import os
 from pathlib import Path
 
 from envtrack import __version__
+from envtrack.lower.options import BuildOptions
 
 STAMP_NAME = "build-stamp.json"
-DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-PROXY_NAMES = {"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"}
 HOST_FILE_STEPS = {"io.copy", "config.ca_certificates"}  # read host files the stamp does not track
 
 
@@ -33,13 +33,9 @@ def file_digest(path: str | Path) -> str:
         return "missing"
 
 
-def host_inputs(bake_ca: bool, environ: dict[str, str] | None = None) -> dict:
+def host_inputs(options: BuildOptions) -> dict:
     """Everything outside the envd files that the compiled build depends on."""
-    environ = dict(os.environ if environ is None else environ)
-    bundle = environ.get("ENVTRACK_CA_BUNDLE", DEFAULT_CA_BUNDLE)
-    proxies = sorted([k, v] for k, v in environ.items() if k.lower() in PROXY_NAMES and v)  # JSON-shaped
-    return {"version": __version__, "bake_ca": bake_ca, "ca_bundle": [bundle, file_digest(bundle)],
-            "proxies": proxies}
+    return {"version": __version__, **options.fingerprint()}
 
 
 def stamp_path(state_dir: Path) -> Path:
@@ -68,9 +64,9 @@ def read_stamp(state_dir: Path) -> dict | None:
     return stamp if isinstance(stamp, dict) and {"sources", "inputs", "base", "result"} <= stamp.keys() else None
 
 
-def still_valid(stamp: dict, bake_ca: bool, base_id_of) -> bool:
+def still_valid(stamp: dict, options: BuildOptions, base_id_of) -> bool:
     """The stamp's inputs are unchanged: sources, host inputs, and the base image (BASE_ID_OF(ref) -> id)."""
-    if stamp["inputs"] != host_inputs(bake_ca):
+    if stamp["inputs"] != host_inputs(options):
         return False
     if any(file_digest(path) != digest for path, digest in stamp["sources"].items()):
         return False

@@ -2,7 +2,7 @@
 
 The image is tagged `envtrack/<project>:<short digest>` and `:latest`. The short digest
 covers the LLB's final vertex and the image config, so an unchanged project finds its
-image by tag without a solve; with a valid build stamp (envtrack/buildkit/stamp.py) it
+image by tag without a solve; with a valid build stamp (envtrack/build/stamp.py) it
 is found without even evaluating build.envd.
 """
 
@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envtrack import __version__
-from envtrack.buildkit import engine_api as api
-from envtrack.buildkit import stamp
+from envtrack.engine import api
+from envtrack.build import stamp
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb.image_config import ImageConfig
+from envtrack.lower.image_config import ImageConfig
+from envtrack.lower.options import BuildOptions, default_build_options
 from envtrack.project import Project
 
 DEFAULT_CMD = ("/bin/bash",)
@@ -56,16 +57,17 @@ class BuildResult:
 
 def build_project(project: Project, *, progress: str = "auto", builder: str | None = None,
                   plan: Plan | None = None, bake_ca: bool = False) -> BuildResult:
-    if plan is None and (stamped := cached_build(project, progress=progress, bake_ca=bake_ca)) is not None:
+    options = default_build_options(bake_ca=bake_ca)
+    if plan is None and (stamped := cached_build(project, options, progress=progress)) is not None:
         return stamped
     from envtrack.frontend import load_plan
-    from envtrack.llb.compile import compile_plan, default_build_options
+    from envtrack.lower.compile import compile_plan
 
     started = time.monotonic()
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
-    inputs = stamp.host_inputs(bake_ca)
+    inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
-    compiled = compile_plan(plan, default_build_options(bake_ca=bake_ca))
+    compiled = compile_plan(plan, options)
     base = _base_image(plan)
     config = final_config(project, compiled.image_config, base)
     tag = short_digest(compiled.digest, config)
@@ -93,11 +95,11 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     return result
 
 
-def cached_build(project: Project, *, progress: str = "auto", bake_ca: bool = False) -> BuildResult | None:
+def cached_build(project: Project, options: BuildOptions, *, progress: str = "auto") -> BuildResult | None:
     """The stamped image when nothing it was built from changed and it is still in the Engine, else None."""
     started = time.monotonic()
     recorded = stamp.read_stamp(project.state_dir)
-    if recorded is None or not stamp.still_valid(recorded, bake_ca, _image_id):
+    if recorded is None or not stamp.still_valid(recorded, options, _image_id):
         return None
     result = recorded["result"]
     if _image_id(result["image"]) != result["image_id"]:

@@ -1,0 +1,40 @@
+"""BuildOptions: what a build reads from the host besides the envd files.
+
+The one place that decides which host CA bundle and which proxy variables a build uses.
+The compiler lowers them into the graph and the build stamp fingerprints the very same
+object, so a cached answer can never be based on inputs the compiler did not see.
+Light on purpose: the cached-build path imports it before anything heavy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envtrack.hostca import host_ca_path
+
+PROXY_NAMES = frozenset({"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"})
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    ca_bundle: bytes | None = None          # host CA bundle mounted into fetching steps
+    proxy_env: dict[str, str] = field(default_factory=dict)  # HTTP(S)_PROXY etc.; outside cache keys
+    bake_ca: bool = False                   # also install the bundle into the image
+
+    def fingerprint(self) -> dict:
+        """JSON-shaped digest of every field, for the build stamp."""
+        ca = hashlib.sha256(self.ca_bundle).hexdigest() if self.ca_bundle is not None else None
+        return {"bake_ca": self.bake_ca, "ca_bundle": ca,
+                "proxies": sorted([k, v] for k, v in self.proxy_env.items())}
+
+
+def default_build_options(*, bake_ca: bool = False, environ: dict[str, str] | None = None) -> BuildOptions:
+    """Options from the host: its CA bundle if present and proxy variables (I/O, for callers)."""
+    environ = dict(os.environ if environ is None else environ)
+    bundle = Path(host_ca_path(environ))
+    proxies = {k: v for k, v in environ.items() if k.lower() in PROXY_NAMES and v}
+    return BuildOptions(ca_bundle=bundle.read_bytes() if bundle.is_file() else None,
+                        proxy_env=proxies, bake_ca=bake_ca)
