@@ -34,7 +34,7 @@ def up(
 ) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
     try:
-        from envtrack.container import control as env_container
+        from envtrack.container import service as env_container
 
         if locked:  # F's snapshot part: `up --locked [LOCK]`
             from envtrack.snapshot.locked import split_up_arguments
@@ -79,7 +79,7 @@ def down(
 ) -> None:
     """Stop and remove the project's container. The journal stays."""
     try:
-        from envtrack.container import control as env_container
+        from envtrack.container import service as env_container
 
         project = _project(file)
         removed = env_container.remove(project)
@@ -96,7 +96,7 @@ def status(
 ) -> None:
     """The container, its image, the agent's health and how many changes are recorded."""
     try:
-        from envtrack.container import control as env_container
+        from envtrack.container import service as env_container
 
         project = _project(file)
         info = env_container.status(project)
@@ -120,7 +120,7 @@ def shell(
 ) -> None:
     """An interactive shell in the project's container."""
     try:
-        from envtrack.container import control as env_container
+        from envtrack.container import service as env_container
 
         project = _project(file)
         env_container.require_running(project)
@@ -132,7 +132,7 @@ def shell(
 
 
 def _has_bash(project) -> bool:
-    from envtrack.container import control as env_container
+    from envtrack.container import service as env_container
 
     return env_container.exec_capture(project, ["sh", "-c", "command -v bash"])[0] == 0
 
@@ -142,7 +142,7 @@ def _exec_interactive(name: str, command: List[str]) -> None:
     tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
     if docker:
         os.execvp(docker, [docker, "exec", *tty, "-w", WORKSPACE, name, *command])
-    from envtrack.container import control as env_container
+    from envtrack.container import service as env_container
 
     raise typer.Exit(env_container.exec_stream(name, command))
 
@@ -157,7 +157,7 @@ def exec_(
     if command[:1] == ["--"]:
         command = command[1:]
     try:
-        from envtrack.container import control as env_container
+        from envtrack.container import service as env_container
 
         if not command:
             raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)

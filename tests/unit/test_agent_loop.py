@@ -16,7 +16,7 @@ import pytest
 
 from envtrack.agent import run
 from envtrack.agent.apt_history import last_entry
-from envtrack.container.control import CA_MOUNT, FINGERPRINT_LABEL, PortMapping, container_spec, exposed_ports
+from envtrack.container.spec import CA_MOUNT, FINGERPRINT_LABEL, PortMapping, container_spec, exposed_ports
 from envtrack.frontend.steps import Step
 from envtrack.errors import Position
 from envtrack.journal.db import open_journal, read_changes

@@ -1,0 +1,95 @@
+"""The agent seen from the host: start it, and judge its health from its heartbeat file and /proc."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, STATUS_FILE
+from envtrack.container.spec import agent_command
+from envtrack.errors import EnvtrackError
+from envtrack.project import Project
+
+
+@dataclass(frozen=True)
+class AgentHealth:
+    running: bool
+    pid: int | None
+    started: str | None
+    heartbeat: str | None
+    heartbeat_age: float | None   # seconds
+
+    @property
+    def healthy(self) -> bool:
+        return self.running and self.heartbeat_age is not None and self.heartbeat_age < 3 * HEARTBEAT_SECONDS  # stale after a few missed beats
+
+    def to_json(self) -> dict:
+        return {"running": self.running, "healthy": self.healthy, "pid": self.pid, "started": self.started,
+                "heartbeat": self.heartbeat,
+                "heartbeat_age_seconds": None if self.heartbeat_age is None else round(self.heartbeat_age, 1)}
+
+
+def read_status_file(project: Project) -> dict:
+    try:
+        return json.loads((project.state_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _age(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return max(0.0, (datetime.now(timezone.utc) - when).total_seconds())
+
+
+def agent_health(project: Project, container) -> AgentHealth:
+    """Alive means: this container's agent pid runs envtrack.agent (pids get reused)."""
+    status = read_status_file(project)
+    pid = status.get("pid") if isinstance(status.get("pid"), int) else None
+    running = False
+    if container is not None and container.status == "running" and pid and \
+            str(status.get("container", "")) in (container.id[:12], container.attrs["Config"].get("Hostname")):
+        code, output = container.exec_run(["cat", f"/proc/{pid}/cmdline"], demux=False)
+        running = code == 0 and b"envtrack.agent" in (output or b"")
+    return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status.get("heartbeat")))
+
+
+def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[AgentHealth, bool]:
+    """Start the agent unless it already runs; wait until it has taken its baseline.
+
+    Returns (health, started). The agent holds a lock, so a second copy would exit at once.
+    """
+    health = agent_health(project, container)
+    if health.running:
+        return health, False
+    since = _utc_stamp()
+    container.exec_run(agent_command(), detach=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = read_status_file(project)
+        if (status.get("heartbeat") or "") >= since:
+            health = agent_health(project, container)
+            if health.running:
+                return health, True
+        time.sleep(0.1)
+    raise EnvtrackError(f"the agent did not start in {project.container_name} within {timeout:.0f} s: "
+                        f"{_log_tail(project)}", hint=f"see {project.state_dir / AGENT_LOG}")
+
+
+def _utc_stamp() -> str:
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
+
+
+def _log_tail(project: Project) -> str:
+    try:
+        lines = (project.state_dir / AGENT_LOG).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no agent log"
+    return lines[-1] if lines else "empty agent log"

@@ -1,0 +1,136 @@
+"""What the CLI calls for `up`, `down`, `status`, `exec`: one function per action."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from envtrack.agent.layout import WORKSPACE
+from envtrack.container.engine import call_engine, ensure_container, find_container
+from envtrack.container.health import agent_health, ensure_agent
+from envtrack.container.spec import container_spec
+from envtrack.errors import EnvtrackError
+from envtrack.hostca import host_ca_path
+from envtrack.project import Project
+
+
+def host_ca_bundle() -> str | None:
+    path = host_ca_path()
+    return path if os.path.isfile(path) else None
+
+
+
+
+@dataclass(frozen=True)
+class UpOutcome:
+    container: Any
+    verb: str        # "created" | "recreated" | "started" | "reused"
+
+
+def _client():
+    from envtrack.engine.docker import docker_client
+
+    return docker_client()
+
+
+def _plan_steps(project: Project):
+    from envtrack.frontend import load_plan
+
+    return load_plan(str(project.envd_file)).steps
+
+
+def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpOutcome:
+    """Start or reuse the project's container for IMAGE; a different image or config recreates it."""
+    import docker
+
+    from envtrack.container.bundle import prepare_bundle
+
+    client = _client()
+    try:
+        image_id = client.images.get(image).id
+    except docker.errors.ImageNotFound:
+        raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`") from None
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    spec = container_spec(project, image, image_id, _plan_steps(project), bundle_dir=prepare_bundle(),
+                          host_ca=host_ca_bundle() if host_ca else None)
+    container, action = ensure_container(client, spec)
+    return UpOutcome(container, "reused" if action == "running" else action)
+
+
+def start_agent(project: Project, container) -> str:
+    """Start the agent unless it runs; a short description for the user."""
+    health, started = ensure_agent(project, container)
+    return f"{'started' if started else 'running'} (pid {health.pid})"
+
+
+def require_running(project: Project):
+    container = find_container(_client(), project.container_name)
+    if container is None or container.status != "running":
+        raise EnvtrackError(f"{project.container_name} is not running", hint="start it with `envtrack up`")
+    return container
+
+
+def remove(project: Project) -> bool:
+    container = find_container(_client(), project.container_name)
+    if container is None:
+        return False
+    call_engine(lambda: container.remove(force=True), f"cannot remove {project.container_name}")
+    return True
+
+
+def exec_capture(project: Project, command: list[str]) -> tuple[int, bytes]:
+    container = require_running(project)
+    code, output = container.exec_run(command, demux=False)
+    return code, output or b""
+
+
+def exec_stream(name: str, command: list[str]) -> int:
+    """Run COMMAND in container NAME, streaming its output here; its exit code."""
+    import sys
+
+    client = _client()
+    try:
+        exec_id = client.api.exec_create(name, command, workdir=WORKSPACE)["Id"]
+        for out, err in client.api.exec_start(exec_id, stream=True, demux=True):
+            if out:
+                sys.stdout.buffer.write(out)
+                sys.stdout.flush()
+            if err:
+                sys.stderr.buffer.write(err)
+                sys.stderr.flush()
+        code = client.api.exec_inspect(exec_id).get("ExitCode")
+    except Exception as error:  # noqa: BLE001 - docker's errors become one line
+        raise EnvtrackError(f"cannot run {command[0]} in {name}: {error}") from None
+    return 0 if code is None else int(code)
+
+
+def change_counts(project: Project) -> dict:
+    counts = {"total": 0, "requested": 0, "reconciled": 0}
+    if not project.journal_path.exists():
+        return counts
+    import sqlite3
+
+    with sqlite3.connect(f"file:{project.journal_path}?mode=ro", uri=True) as db:
+        try:
+            row = db.execute("SELECT COUNT(*), COALESCE(SUM(requested), 0), COALESCE(SUM(reconciled), 0) "
+                             "FROM changes").fetchone()
+        except sqlite3.OperationalError:
+            return counts
+    return {"total": row[0], "requested": row[1], "reconciled": row[2]}
+
+
+def status(project: Project) -> dict:
+    container = find_container(_client(), project.container_name)
+    health = agent_health(project, container)
+    agent = "healthy" if health.healthy else ("running, no recent heartbeat" if health.running else "not running")
+    return {
+        "project": project.name,
+        "container": project.container_name,
+        "state": container.status if container is not None else "absent",
+        "image": (container.attrs["Config"].get("Image") if container is not None else None),
+        "agent": agent,
+        "agent_detail": health.to_json(),
+        "changes": change_counts(project),
+        "journal": str(project.journal_path),
+    }
