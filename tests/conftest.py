@@ -36,6 +36,17 @@ def docker_client():
     return client
 
 
+@pytest.fixture(scope="session")
+def peer_engine():
+    """The peer Engine (Engine 26, BuildKit with MergeOp/DiffOp), started if needed. Never skipped."""
+    from support.peer_engine import PeerEngineError, ensure_peer
+
+    try:
+        return ensure_peer()
+    except PeerEngineError as error:
+        pytest.fail(f"peer Engine unavailable: {error}", pytrace=False)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900):
     """Run the installed `envtrack` as a user would, in a subprocess."""
     full_env = dict(os.environ, **(env or {}))
