@@ -3,23 +3,25 @@ containers without disturbing the system Engine's network."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import ssl
 import subprocess
 from pathlib import Path
 
-from envtrack.agent.container import CA_MOUNT, HOST_CA_BUNDLE
-from envtrack.buildkit.client import BuildKit, SolveFailure
-from envtrack.buildkit.relay import EngineRelay
-from envtrack.llb.pb import ops_pb2
-
 import grpc
 import pytest
 
+from envtrack.buildkit.client import BuildKit, SolveFailure
+from envtrack.buildkit.relay import EngineRelay
+from envtrack.container.spec import CA_MOUNT
+from envtrack.endpoints import DEFAULT_SOCKET as SYSTEM_SOCKET
+from envtrack.hostca import host_ca_path
+from envtrack.pb import ops_pb2
+
 BASE = "docker.io/envtrack/base:bookworm"
 MERGED_TAG = "envtrack-test-peer/merged:latest"
-SYSTEM_SOCKET = "/var/run/docker.sock"
 
 
 def docker_cli(env: dict[str, str], *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -60,8 +62,6 @@ def _op(op: ops_pb2.Op) -> bytes:
 
 
 def _digest(data: bytes) -> str:
-    import hashlib
-
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -108,7 +108,7 @@ def test_peer_buildkit_solves_mergeop_that_the_system_engine_cannot(peer_engine)
 
 def apt_update(env: dict[str, str], name: str) -> subprocess.CompletedProcess:
     return docker_cli(env, "run", "--rm", "--name", name,
-                      "-v", f"{HOST_CA_BUNDLE}:{CA_MOUNT}:ro", "-e", f"SSL_CERT_FILE={CA_MOUNT}",
+                      "-v", f"{host_ca_path()}:{CA_MOUNT}:ro", "-e", f"SSL_CERT_FILE={CA_MOUNT}",
                       BASE.removeprefix("docker.io/"), "apt-get", "update", "-q")
 
 
