@@ -1,121 +1,18 @@
-"""The envd v1 builtins envtrack understands: their names, parameters and defaults.
+"""Binding one call's arguments to a builtin of the registry (envtrack/builtins).
 
-Pure data plus `bind_arguments`, which turns one call's positional and keyword
-arguments into a Step's `args` (envd's parameter names, defaults filled in, types
+`bind_arguments` turns one call's positional and keyword arguments into a Step's `args` (envd's parameter names, defaults filled in, types
 checked) or explains in one sentence what is wrong with them.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
 
-# Parameter types, named the way error messages show them.
-STR = "string"
-BOOL = "bool"
-INT = "int"
-STR_LIST = "list of strings"
-STR_DICT = "dict of strings"
-
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str
-    default: Any = _REQUIRED
-    aliases: tuple[str, ...] = ()   # other keyword names envd has used for it
-    optional: bool = False          # envd types it Optional[...]: None means the default
-
-    @property
-    def required(self) -> bool:
-        return self.default is _REQUIRED
-
-
-@dataclass(frozen=True)
-class Builtin:
-    kind: str                   # envd's dotted name, e.g. "install.apt_packages"
-    params: tuple[Param, ...]
-
-    @property
-    def flat_name(self) -> str:
-        """The Starlark global it is bound to: the dot becomes `_`, so lengths match."""
-        return self.kind.replace(".", "_")
-
-
-def _b(kind: str, *params: Param) -> Builtin:
-    return Builtin(kind, params)
-
-
-BUILTINS: dict[str, Builtin] = {
-    b.kind: b
-    for b in (
-        _b("base", Param("image", STR, "ubuntu:20.04"), Param("dev", BOOL, False)),
-        _b("shell", Param("name", STR, "base")),
-        _b("run", Param("commands", STR_LIST), Param("mount_host", BOOL, False)),
-        _b("install.python", Param("version", STR, "3.11")),
-        _b("install.apt_packages", Param("name", STR_LIST, [])),
-        _b(
-            "install.python_packages",
-            Param("name", STR_LIST, []),
-            Param("requirements", STR, ""),
-            Param("local_wheels", STR_LIST, []),
-        ),
-        _b(
-            "install.conda_packages",
-            Param("name", STR_LIST, []),
-            Param("channel", STR_LIST, []),
-            Param("env_file", STR, ""),
-        ),
-        _b("runtime.environ", Param("env", STR_DICT, {}), Param("extra_path", STR_LIST, [])),
-        _b(
-            "runtime.expose",
-            Param("envd_port", INT),
-            Param("host_port", INT, 0, optional=True),
-            Param("service", STR, "", optional=True),
-            Param("listen_addr", STR, "127.0.0.1", optional=True),
-        ),
-        _b("runtime.command", Param("commands", STR_DICT, {})),
-        # envd v1 later renamed these to source/target; both spellings are accepted.
-        _b(
-            "io.copy",
-            Param("host_path", STR, aliases=("source",)),
-            Param("envd_path", STR, aliases=("target",)),
-        ),
-        _b("config.pip_index", Param("url", STR), Param("extra_url", STR, ""), Param("trust", BOOL, False)),
-        _b("config.apt_source", Param("source", STR, "", optional=True)),
-        _b("config.ca_certificates", Param("path", STR)),
-    )
-}
-
-# envd v1 builtins envtrack does not implement: named as such rather than "unknown".
-UNSUPPORTED: frozenset[str] = frozenset({
-    "git_config", "include",
-    "install.conda", "install.cuda", "install.uv", "install.r_lang", "install.julia",
-    "install.vscode_extensions", "install.r_packages", "install.julia_packages",
-    "runtime.daemon", "runtime.mount", "runtime.init",
-    "io.http",
-    "config.jupyter", "config.conda_channel", "config.entrypoint", "config.gpu",
-    "config.cran_mirror", "config.julia_pkg_server", "config.rstudio_server", "config.repo",
-    "config.owner",
-})
-
-# envd v0 spellings and their v1 replacements, to point users at the v1 name.
-V0_RENAMES: dict[str, str] = {
-    "install.system_packages": "install.apt_packages",
-    "config.pip_index_url": "config.pip_index",
-}
-V0_KEYWORDS: dict[str, frozenset[str]] = {"base": frozenset({"os", "language"})}
-
-BY_FLAT_NAME: dict[str, Builtin] = {b.flat_name: b for b in BUILTINS.values()}
-TOP_LEVEL: frozenset[str] = frozenset(k for k in BUILTINS if "." not in k)
-NAMESPACES: dict[str, frozenset[str]] = {}
-for _kind in BUILTINS:
-    if "." in _kind:
-        _ns, _member = _kind.split(".", 1)
-        NAMESPACES[_ns] = NAMESPACES.get(_ns, frozenset()) | {_member}
+from envtrack.builtins import (  # noqa: F401 - the registry, re-exported for the frontend
+    ARGV_LIST, BOOL, BUILTINS, BY_FLAT_NAME, INT, NAMESPACES, STR, STR_DICT, STR_LIST, TOP_LEVEL, V0_KEYWORDS,
+    V0_RENAMES, Builtin, Param,
+)
 
 
 class ArgumentError(Exception):
@@ -178,9 +75,39 @@ def _env_file_alone(name: str, args: dict[str, Any]) -> None:
         raise ArgumentError(f"{name}: env_file and name/channel are mutually exclusive")
 
 
+def _jupyter_port(name: str, args: dict[str, Any]) -> None:
+    if not 0 <= args["port"] <= 65535:
+        raise ArgumentError(f"{name}: port must be between 0 and 65535 (0 picks a free port), got {args['port']}")
+
+
+def _owner_range(name: str, args: dict[str, Any]) -> None:
+    if not (0 <= args["uid"] <= 65535 and 0 <= args["gid"] <= 65535):
+        raise ArgumentError(f"{name}: uid and gid must be between 0 and 65535")
+
+
+def _digest_form(name: str, args: dict[str, Any]) -> None:
+    checksum = args["checksum"]
+    algorithm, _, hexdigits = checksum.partition(":")
+    if checksum and not (algorithm in ("sha256", "sha384", "sha512") and hexdigits
+                         and all(c in "0123456789abcdef" for c in hexdigits)):
+        raise ArgumentError(f"{name}: checksum must look like sha256:<hex digits>, got {checksum!r}")
+
+
+def _not_negative(param: str):
+    def check(name: str, args: dict[str, Any]) -> None:
+        if args[param] < 0:
+            raise ArgumentError(f"{name}: {param} must not be negative, got {args[param]}")
+    return check
+
+
 _VALIDATORS = {
     "runtime.expose": (_ports_in_range, _listen_addr_is_ip),
     "install.conda_packages": (_env_file_alone,),
+    "config.jupyter": (_jupyter_port,),
+    "config.owner": (_owner_range,),
+    "config.gpu": (_not_negative("count"),),
+    "config.shm_size": (_not_negative("size"),),
+    "io.http": (_digest_form,),
 }
 
 
@@ -204,6 +131,10 @@ def _check(name: str, param: Param, value: Any) -> Any:
     elif want == STR_LIST:
         ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
         value = list(value) if ok else value
+    elif want == ARGV_LIST:
+        ok = isinstance(value, (list, tuple)) and all(
+            isinstance(argv, (list, tuple)) and argv and all(isinstance(v, str) for v in argv) for argv in value)
+        value = [list(argv) for argv in value] if ok else value
     elif want == STR_DICT:
         ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
         value = dict(value) if ok else value

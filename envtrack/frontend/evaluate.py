@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from envtrack.errors import EnvtrackError, LocatedError, Position
+from envtrack.builtins import CONSTANTS, ENVD_DATA_DIR, EVALUATION
 from envtrack.frontend.builtins import BUILTINS, BY_FLAT_NAME, ArgumentError, Builtin, bind_arguments
 from envtrack.frontend.steps import Plan, Step
 from envtrack.frontend.transform import (
@@ -108,9 +109,10 @@ class _Evaluation:
         self.pending: LocatedError | None = None
         self.next_site = 1
         # starlark-go keeps no reference to the callables it is given: we must.
-        self.callbacks: dict[str, Callable[..., None]] = {
+        self.callbacks: dict[str, Any] = {
             builtin.flat_name: self._callback(builtin) for builtin in BUILTINS.values()
         }
+        self.callbacks.update({name.replace(".", "_"): value for name, value in CONSTANTS.items()})
         self.starlark.set(**self.callbacks)
 
     # -- driving ---------------------------------------------------------------
@@ -145,6 +147,10 @@ class _Evaluation:
         except TokenizeError as error:
             raise self._syntax_error(file, text, error) from None
         self.files[file] = rewritten
+        for flat_name, message in rewritten.unknown.items():
+            if flat_name not in self.callbacks:
+                self.callbacks[flat_name] = self._unknown_callback(message)
+        self.starlark.set(**{name: self.callbacks[name] for name in rewritten.unknown})
         for site_id, site in rewritten.sites.items():
             self.sites[site_id] = (rewritten, site)
         self.next_site += len(rewritten.sites)
@@ -212,8 +218,8 @@ class _Evaluation:
 
     # -- builtins --------------------------------------------------------------
 
-    def _callback(self, builtin: Builtin) -> Callable[..., None]:
-        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> None:
+    def _callback(self, builtin: Builtin) -> Callable[..., Any]:
+        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> Any:
             found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
             if found is None or found[1].kind != builtin.kind:
                 # Only when the file rebinds a builtin's name and still calls the builtin:
@@ -226,10 +232,31 @@ class _Evaluation:
             except ArgumentError as error:
                 self.pending = LocatedError(position, str(error))
                 raise _CallbackFailed from None
+            if builtin.stage == EVALUATION:
+                return self._evaluate_value(builtin, bound, position)
             self.steps.append(Step(builtin.kind, bound, position))
+            return None
 
         call.__name__ = builtin.flat_name  # starlark-go names the failing builtin by this
         return call
+
+    def _unknown_callback(self, message: str) -> Callable[..., None]:
+        """A call of a member envd does not have fails when it runs, at its own place."""
+        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> None:
+            found = self.sites.get(site_id) if isinstance(site_id, int) else None
+            where = Position(found[0].file, found[1].line, found[1].column) if found else Position(_DRIVER, 1, 1)
+            self.pending = LocatedError(where, message)
+            raise _CallbackFailed
+
+        return call
+
+    def _evaluate_value(self, builtin: Builtin, bound: dict[str, Any], position: Position) -> Any:
+        """Builtins that return a value while the file is evaluated (envd's data.envd, include)."""
+        if builtin.kind == "data.envd":
+            return posixpath.join(ENVD_DATA_DIR, bound["name"])
+        self.pending = LocatedError(position, f"{builtin.kind}: use it as `name = {builtin.kind}(...)` at the top "
+                                              "of the file, then call name.function()")
+        raise _CallbackFailed
 
     # -- errors ----------------------------------------------------------------
 

@@ -4,27 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from envtrack.builtins import BUILTINS
 from envtrack.frontend.steps import Step
 
 MAX_LABEL = 60
-
-# The argument that best says what a step does, per builtin.
-_MAIN_ARG = {
-    "base": "image",
-    "shell": "name",
-    "run": "commands",
-    "install.python": "version",
-    "install.apt_packages": "name",
-    "install.python_packages": "name",
-    "install.conda_packages": "name",
-    "runtime.environ": "env",
-    "runtime.expose": "envd_port",
-    "runtime.command": "commands",
-    "config.pip_index": "url",
-    "config.apt_source": "source",
-    "config.ca_certificates": "path",
-}
-
 
 def label_for(step: Step) -> str:
     """E.g. `install.apt_packages jq curl`, `run echo hi`, at most ~60 characters."""
@@ -43,8 +26,13 @@ def _describe(step: Step) -> str:
         return "PATH+=" + ":".join(args.get("extra_path") or [])
     if step.kind == "runtime.expose" and args.get("host_port"):
         return f"{args['envd_port']}:{args['host_port']}"
-    separator = "; " if step.kind == "run" else " "  # several shell commands read as a script
-    return _words(args.get(_MAIN_ARG.get(step.kind, ""), ""), separator)
+    if step.kind == "runtime.mount":
+        return f"{args.get('host_path', '')} -> {args.get('envd_path', '')}"
+    if step.kind == "runtime.daemon":
+        return "; ".join(" ".join(argv) for argv in args.get("commands") or [])
+    separator = "; " if step.kind in ("run", "runtime.init") else " "  # several commands read as a script
+    builtin = BUILTINS.get(step.kind)
+    return _words(args.get(builtin.label or "", "") if builtin else "", separator)
 
 
 def _words(value: Any, separator: str = " ") -> str:

@@ -26,7 +26,7 @@ import tokenize
 from dataclasses import dataclass, field
 
 from envtrack.errors import LocatedError, Position
-from envtrack.frontend.builtins import NAMESPACES, TOP_LEVEL, UNSUPPORTED, V0_RENAMES
+from envtrack.builtins import CONSTANT_NAMESPACES, CONSTANTS, NAMESPACES, TOP_LEVEL, V0_RENAMES
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
@@ -76,6 +76,9 @@ class Transformed:
     loads: tuple[Load, ...]
     functions: dict[str, tuple[int, int]]        # top-level `def NAME` -> (line, column)
     edits: dict[int, tuple[Edit, ...]] = field(default_factory=dict)
+    # `ns.unknown(` calls: flat name -> the error, raised only if the call runs (as in envd,
+    # where a member lookup fails when it is evaluated, not when the file is read).
+    unknown: dict[str, str] = field(default_factory=dict)
 
     def original_column(self, line: int, column: int) -> int:
         """Translate a 1-based column Starlark reported on the rewritten text."""
@@ -133,6 +136,7 @@ class _Rewriter:
         self.sites: dict[int, CallSite] = {}
         self.loads: list[Load] = []
         self.functions: dict[str, tuple[int, int]] = {}
+        self.unknown: dict[str, str] = {}
         self.next_id = first_site_id
         self.depth = 0  # bracket nesting: keyword arguments only exist inside calls
 
@@ -151,6 +155,7 @@ class _Rewriter:
             loads=tuple(self.loads),
             functions=self.functions,
             edits=ordered,
+            unknown=self.unknown,
         )
 
     def _visit(self, i: int) -> int:
@@ -174,8 +179,6 @@ class _Rewriter:
             pass  # a keyword argument named like a builtin: `helper(base="x")`
         elif name in NAMESPACES:
             return self._namespace_call(i)
-        elif name in UNSUPPORTED and _is_op(nxt, "("):
-            raise LocatedError(_pos(self.file, tok), f"{name} is an envd builtin that envtrack does not support")
         elif name in TOP_LEVEL:
             if not _is_op(nxt, "("):
                 raise LocatedError(_pos(self.file, tok), f"{name} is an envd builtin: call it, e.g. {name}(...)")
@@ -183,13 +186,17 @@ class _Rewriter:
         return i + 1
 
     def _namespace_call(self, i: int) -> int:
-        """`install.apt_packages(` -> `install_apt_packages(ID, `."""
+        """`install.apt_packages(` -> `install_apt_packages(ID, `; `data.path.dgl` -> `data_path_dgl`."""
         tok = self.tokens[i]
-        kind, paren_index = _namespace_member(self.tokens, i, self.file)
+        kind, paren_index, unknown = _namespace_member(self.tokens, i, self.file)
         end = self.tokens[paren_index - 1].end
         if end[0] != tok.start[0]:
             raise LocatedError(_pos(self.file, tok), f"write {kind} on one line")
         self.edits.append(Edit(tok.start[0], tok.start[1], end[1], kind.replace(".", "_")))
+        if kind in CONSTANTS:
+            return paren_index
+        if unknown:
+            self.unknown[kind.replace(".", "_")] = unknown
         return self._add_site(kind, tok, paren_index)
 
     def _add_site(self, kind: str, tok: tokenize.TokenInfo, paren_index: int) -> int:
@@ -325,8 +332,9 @@ def _loaded_names(tokens: list[tokenize.TokenInfo], file: str) -> set[tuple[int 
     return names
 
 
-def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tuple[str, int]:
-    """Check `ns.member(` at token i; return the builtin's kind and the index of `(`."""
+def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tuple[str, int, str]:
+    """Check `ns.member(` at token i; return the builtin's kind, the index of `(` (for a
+    constant: of the token after it) and, for a member envd does not have, the error."""
     ns = tokens[i]
     members = NAMESPACES[ns.string]
     example = f"{ns.string}.{sorted(members)[0]}(...)"
@@ -336,14 +344,27 @@ def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tu
     kind = f"{ns.string}.{member}"
     if kind in V0_RENAMES:
         raise LocatedError(_pos(file, ns), f"{kind} is envd v0 syntax; in envd v1 it is {V0_RENAMES[kind]}")
-    if member not in members and kind in UNSUPPORTED:
-        raise LocatedError(_pos(file, ns), f"{kind} is an envd builtin that envtrack does not support")
+    if kind in CONSTANT_NAMESPACES:
+        return _constant(tokens, i, file, kind)
+    unknown = ""
     if member not in members:
-        known = ", ".join(f"{ns.string}.{m}" for m in sorted(members))
-        raise LocatedError(_pos(file, ns), f"unknown function {kind} (known: {known})")
+        known = ", ".join(f"{ns.string}.{m}" for m in sorted(members) if f"{ns.string}.{m}" not in CONSTANT_NAMESPACES)
+        unknown = f"unknown function {kind} (known: {known})"
     if not _is_op(_at(tokens, i + 3), "("):
+        if unknown:
+            raise LocatedError(_pos(file, ns), unknown)
         raise LocatedError(_pos(file, ns), f"{kind} is an envd builtin: call it, e.g. {kind}(...)")
-    return kind, i + 3
+    return kind, i + 3, unknown
+
+
+def _constant(tokens: list[tokenize.TokenInfo], i: int, file: str, namespace: str) -> tuple[str, int, str]:
+    """`data.path.huggingface`: a value, not a call."""
+    names = sorted(c for c in CONSTANTS if c.startswith(namespace + "."))
+    member = _at(tokens, i + 4)
+    kind = f"{namespace}.{member.string}" if member is not None and _is_op(_at(tokens, i + 3), ".") else ""
+    if kind not in CONSTANTS:
+        raise LocatedError(_pos(file, tokens[i]), f"{namespace} holds {', '.join(names)}")
+    return kind, i + 5, ""
 
 
 def _at(tokens: list[tokenize.TokenInfo], i: int) -> tokenize.TokenInfo | None:

@@ -19,7 +19,7 @@ def bind(kind: str, *args, **kwargs):
 def test_defaults_are_filled_in_with_envd_names() -> None:
     assert bind("install.python_packages", ["six"]) == {"name": ["six"], "requirements": "", "local_wheels": []}
     assert bind("run", ["x"]) == {"commands": ["x"], "mount_host": False}
-    assert bind("base") == {"image": "ubuntu:20.04", "dev": False}
+    assert bind("base") == {"image": "ubuntu:22.04", "dev": False}  # envd v1.x default
     assert bind("runtime.expose", 8888) == {"envd_port": 8888, "host_port": 0, "service": "", "listen_addr": "127.0.0.1"}
 
 
@@ -42,8 +42,8 @@ def test_tuples_become_lists() -> None:
 
 
 def test_io_copy_accepts_both_envd_spellings() -> None:
-    assert bind("io.copy", source="a", target="/b") == {"host_path": "a", "envd_path": "/b"}
-    assert bind("io.copy", "a", envd_path="/b") == {"host_path": "a", "envd_path": "/b"}
+    assert bind("io.copy", source="a", target="/b") == {"host_path": "a", "envd_path": "/b", "image": ""}
+    assert bind("io.copy", "a", envd_path="/b", image=None) == {"host_path": "a", "envd_path": "/b", "image": ""}
 
 
 @pytest.mark.parametrize(

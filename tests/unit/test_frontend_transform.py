@@ -80,10 +80,17 @@ def test_lines_without_edits_are_unchanged() -> None:
     assert result.source.splitlines()[2] == "y = 2"
 
 
-def test_unknown_member_is_located() -> None:
+def test_unknown_member_call_fails_only_when_it_runs() -> None:
+    # As in envd, a member lookup fails when evaluated: the rewrite keeps the error for the call.
+    rewritten = transform("def build():\n    install.nope()\n", "b.envd")
+    assert "unknown function install.nope" in rewritten.unknown["install_nope"]
+    assert [(s.kind, s.line, s.column) for s in rewritten.sites.values()] == [("install.nope", 2, 5)]
+
+
+def test_unknown_member_not_called_is_located() -> None:
     with pytest.raises(LocatedError) as caught:
-        transform("def build():\n    install.nope()\n", "b.envd")
-    assert caught.value.position == Position("b.envd", 2, 5)
+        transform("def build():\n    f = install.nope\n", "b.envd")
+    assert caught.value.position == Position("b.envd", 2, 9)
     assert "unknown function install.nope" in caught.value.reason
 
 
