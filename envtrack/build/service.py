@@ -26,6 +26,7 @@ from envtrack.lower.options import BuildOptions, default_build_options
 from envtrack.project import Project
 
 DEFAULT_CMD = ("/bin/bash",)
+OWN_MESSAGE = "envtrack: "   # how envtrack's build scripts start the line that explains a failure
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
     compiled = compile_plan(plan, options)
-    base = _base_image(plan)
+    base = _base_image(plan, compiled.base_image)
     config = final_config(project, compiled.image_config, base)
     tag = short_digest(compiled.digest, config)
     image = f"{project.image_repo}:{tag}"
@@ -79,7 +80,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
         _announce_cached(progress, reports)
         result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started)
-        _record_stamp(project, plan, envd_digest, inputs, base, result)
+        _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
         return result
 
     from envtrack.buildkit.progress import SolveProgress, renderer_for
@@ -91,7 +92,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
                     for d, step in compiled.steps_by_vertex.items())
     cached = all(r.state == "cached" for r in reports)
     result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started)
-    _record_stamp(project, plan, envd_digest, inputs, base, result)
+    _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
     return result
 
 
@@ -113,7 +114,7 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
 
 def _config_from_json(data: dict) -> ImageConfig:
     return ImageConfig(env=tuple(data["env"].items()), cmd=tuple(data["cmd"]),
-                       exposed_ports=tuple(data["exposed_ports"]), working_dir=data["working_dir"],
+                       entrypoint=tuple(data.get("entrypoint", ())), exposed_ports=tuple(data["exposed_ports"]), working_dir=data["working_dir"],
                        labels=tuple(sorted(data["labels"].items())))
 
 
@@ -122,15 +123,27 @@ def _image_id(reference: str) -> str | None:
     return found["Id"] if found else None
 
 
-def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict, base: dict | None,
-                  result: BuildResult) -> None:
-    if any(step.kind in stamp.HOST_FILE_STEPS for step in plan.steps):
-        return
+def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
+                  base: tuple[str, dict | None], result: BuildResult) -> None:
+    from envtrack.lower.host import tracked_paths
+
+    host_files: list[Path] = []
+    for step in plan.steps:
+        paths = tracked_paths(step, Path(plan.file).parent)
+        if paths is None or _fetches_unpinned(step):
+            return  # reads what the stamp cannot fingerprint: every build evaluates
+        host_files += paths
     sources = {str(Path(name).resolve()): stamp.file_digest(name) for name in plan.sources}
+    sources.update({str(path.resolve()): stamp.file_digest(path) for path in host_files})
     sources[str(project.envd_file)] = envd_digest
-    base_step = next((s for s in plan.steps if s.kind == "base"), None)
-    base_ref = (base_step.args["image"], base["Id"]) if base_step and base else None
+    image, found = base
+    base_ref = (image, found["Id"]) if found else None
     stamp.write_stamp(project.state_dir, sources=sources, inputs=inputs, base=base_ref, result=result.to_json())
+
+
+def _fetches_unpinned(step: Step) -> bool:
+    """A download without a checksum may change behind the same URL; only BuildKit can tell."""
+    return step.kind == "io.http" and not step.args["checksum"] or bool(step.args.get("mount_host"))
 
 
 def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:
@@ -157,13 +170,15 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def _base_image(plan: Plan) -> dict | None:
-    base = next((s for s in plan.steps if s.kind == "base"), None)
+def _base_image(plan: Plan, image: str) -> dict | None:
+    """The base image's record in the Engine; a missing one fails here, in one line, naming it."""
+    base = (next((s for s in plan.steps if s.kind == "install.cuda"), None)
+            or next((s for s in plan.steps if s.kind == "base"), None))
     if base is None:
         return None
-    found = api.inspect_image(base.args["image"])
+    found = api.inspect_image(image)
     if found is None:
-        raise EnvtrackError(f"{base.position}: base image {base.args['image']} is not in the Engine's image store",
+        raise EnvtrackError(f"{base.position}: base image {image} is not in the Engine's image store",
                             exit_code=1, hint="no registry is reachable: `envtrack engine setup` creates "
                                               "envtrack/base:bookworm, or `docker load`/`docker import` yours")
     return found
@@ -207,6 +222,9 @@ def step_failure(details: str, watcher, steps: dict[str, Step]) -> EnvtrackError
     code = _EXIT_CODE.search(details)
     command = _COMMAND.search(details)
     where = f"{step.position}: {step.label}" if step else (failed.name if failed else "the build")
+    own = [line for line in (failed.log if failed and step else ()) if line.startswith(f"{OWN_MESSAGE}{step.kind}:")]
+    if own:  # envtrack's scripts explain their failures in one line: that line is the error
+        return EnvtrackError(f"{step.position}: {own[-1][len(OWN_MESSAGE):]}", exit_code=1)
     lines = [f"step failed at {where}"]
     if command:
         lines.append(f"  command: {command['old'] or command['new']}")

@@ -23,7 +23,6 @@ from envtrack import __version__
 from envtrack.lower.options import BuildOptions
 
 STAMP_NAME = "build-stamp.json"
-HOST_FILE_STEPS = {"io.copy", "config.ca_certificates"}  # read host files the stamp does not track
 
 
 def file_digest(path: str | Path) -> str:

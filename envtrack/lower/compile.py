@@ -7,10 +7,11 @@ file, host files and options always give byte-identical definitions and digests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower.host import read_host_inputs
+from envtrack.lower.envd import base_image
+from envtrack.lower.host import HostInputError, read_host_inputs
 from envtrack.lower.image_config import ImageConfig
 from envtrack.lower.lower import lower
 from envtrack.lower.options import BuildOptions
@@ -23,11 +24,18 @@ class CompiledBuild:
     digest: str                             # the final vertex
     image_config: ImageConfig
     steps_by_vertex: dict[str, Step]        # vertex digest -> the user step that made it
+    base_image: str = ""                    # the image the build starts from
 
 
 def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBuild:
     options = options or BuildOptions()
-    host = read_host_inputs(plan)
+    try:
+        host = read_host_inputs(plan)
+    except HostInputError as failed:
+        # The earliest problem first: a step before the unreadable file may be wrong too.
+        earlier = replace(plan, steps=plan.steps[:failed.index])
+        lower(earlier, failed.inputs, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env)
+        raise failed.error from None
     lowered = lower(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
                     bake_ca=options.bake_ca)
     marshalled = marshal_graph(lowered.state, sources=plan.sources)
@@ -37,5 +45,6 @@ def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBui
         digest=marshalled.digest,
         image_config=lowered.image_config,
         steps_by_vertex=steps,
+        base_image=base_image(plan),
     )
 

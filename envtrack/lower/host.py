@@ -12,6 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from envtrack.builtins import BUILTINS
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
 
@@ -30,40 +31,73 @@ class HostFile:
 HostInputs = dict[int, tuple[HostFile, ...]]   # step index -> its files
 
 
+class HostInputError(Exception):
+    """Step INDEX names a host file that cannot be read; INPUTS holds the earlier steps' files."""
+
+    def __init__(self, index: int, error: LocatedError, inputs: HostInputs):
+        super().__init__(str(error))
+        self.index, self.error, self.inputs = index, error, inputs
+
+
 def read_host_inputs(plan: Plan) -> HostInputs:
     base_dir = Path(plan.file).parent
     inputs: HostInputs = {}
     total = 0
     for index, step in enumerate(plan.steps):
-        files = tuple(files_for(step, base_dir))
+        try:
+            files = tuple(files_for(step, base_dir))
+        except LocatedError as error:
+            raise HostInputError(index, error, dict(inputs)) from None
         if not files:
             continue
         total += sum(len(f.data or b"") for f in files)
         if total > INLINE_LIMIT:
-            raise LocatedError(
+            raise HostInputError(index, LocatedError(
                 step.position,
                 f"{step.kind}: host files add up to more than {INLINE_LIMIT // (1024 * 1024)} MiB, "
                 "the most envtrack embeds in a build; install large files with run() or a package index",
-            )
+            ), dict(inputs))
         inputs[index] = files
     return inputs
 
 
 def files_for(step: Step, base_dir: Path) -> list[HostFile]:
-    args = step.args
-    if step.kind == "install.python_packages":
-        files = []
-        if args.get("requirements"):
-            files.append(read_file(step, base_dir, args["requirements"], "requirements"))
-        files += [read_file(step, base_dir, w, "wheel") for w in args.get("local_wheels", [])]
-        return files
-    if step.kind == "install.conda_packages" and args.get("env_file"):
-        return [read_file(step, base_dir, args["env_file"], "env_file")]
-    if step.kind == "config.ca_certificates":
-        return [read_file(step, base_dir, args["path"], "ca")]
-    if step.kind == "io.copy":
-        return read_tree(step, base_dir, args["host_path"])
-    return []
+    """The files the registry says STEP reads (envtrack.builtins: host_inputs)."""
+    found = BUILTINS.get(step.kind)
+    files: list[HostFile] = []
+    for host_input in found.host_inputs if found else ():
+        if host_input.tree and skips_host(step):
+            continue
+        for name in _named(step.args.get(host_input.param)):
+            if host_input.tree:
+                files += read_tree(step, base_dir, name)
+            else:
+                files.append(read_file(step, base_dir, name, host_input.role))
+    return files
+
+
+def skips_host(step: Step) -> bool:
+    """io.copy(image=...) copies from an image, not from the host."""
+    return bool(step.args.get("image"))
+
+
+def tracked_paths(step: Step, base_dir: Path) -> list[Path] | None:
+    """The host files STEP reads, for the build stamp to fingerprint; None when it reads
+    what a file digest cannot capture (a directory tree)."""
+    found = BUILTINS.get(step.kind)
+    paths: list[Path] = []
+    for host_input in found.host_inputs if found else ():
+        if host_input.tree and not skips_host(step):
+            return None
+        if not host_input.tree:
+            paths += [base_dir / os.path.expanduser(name) for name in _named(step.args.get(host_input.param))]
+    return paths
+
+
+def _named(value) -> list[str]:  # noqa: ANN001 - a str or a list of them, as bound
+    if isinstance(value, str):
+        return [value] if value else []
+    return list(value or [])
 
 
 def resolve(step: Step, base_dir: Path, name: str) -> Path:

@@ -17,6 +17,7 @@ from envtrack.agent.layout import WORKSPACE as WORKDIR
 class ImageConfig:
     env: tuple[tuple[str, str], ...] = ()        # in order; PATH included
     cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()             # config.entrypoint; empty: the base image's
     exposed_ports: tuple[str, ...] = ()          # "8888/tcp"
     working_dir: str = WORKDIR
     labels: tuple[tuple[str, str], ...] = ()     # sorted by key
@@ -33,6 +34,8 @@ class ImageConfig:
         config: dict = {"Env": [f"{k}={v}" for k, v in self.env], "WorkingDir": self.working_dir}
         if self.cmd:
             config["Cmd"] = list(self.cmd)
+        if self.entrypoint:
+            config["Entrypoint"] = list(self.entrypoint)
         if self.exposed_ports:
             config["ExposedPorts"] = {p: {} for p in self.exposed_ports}
         if self.labels:
@@ -45,10 +48,15 @@ class ImageConfig:
         changes.append(f"WORKDIR {self.working_dir}")
         if self.cmd:
             changes.append(f"CMD {json.dumps(list(self.cmd))}")
+        if self.entrypoint:
+            changes.append(f"ENTRYPOINT {json.dumps(list(self.entrypoint))}")
         changes += [f"EXPOSE {p}" for p in self.exposed_ports]
         changes += [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in self.labels]
         return changes
 
     def to_json(self) -> dict:
-        return {"env": dict(self.env), "cmd": list(self.cmd), "exposed_ports": list(self.exposed_ports),
+        data = {"env": dict(self.env), "cmd": list(self.cmd), "exposed_ports": list(self.exposed_ports),
                 "working_dir": self.working_dir, "labels": dict(self.labels)}
+        if self.entrypoint:  # only when set, so images without one keep their tags
+            data["entrypoint"] = list(self.entrypoint)
+        return data

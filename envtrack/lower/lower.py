@@ -1,8 +1,9 @@
 """Lower a Plan into a State chain: one vertex per user build step, in the user's order.
 
 Pure: host files arrive already read (`HostInputs`), so the same plan, options and
-files always give the same graph. Steps that only describe the runtime (runtime.*,
-config.ca_certificates, shell("base")) add no vertex and feed the ImageConfig instead.
+files always give the same graph. Steps whose registry stage is not `build`
+(envtrack.builtins: runtime.*, config.entrypoint, ...) add no vertex and feed the
+ImageConfig, or the container `up` creates, instead.
 """
 
 from __future__ import annotations
@@ -11,27 +12,19 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlsplit
 
+from envtrack.builtins import BUILD, stage_of
 from envtrack.errors import LocatedError
 from envtrack.hostca import CA_ENV_NAMES
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower import scripts
-from envtrack.lower.host import HostFile, HostInputs
+from envtrack.lower import conda, envd, scripts
+from envtrack.lower.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PIP_ENV, PIP_MOUNTS, Context, Lowered,
+                                    apt_mounts, fetch_step, inputs_mount)
+from envtrack.lower.host import HostInputs
 from envtrack.lower.image_config import WORKDIR, ImageConfig
-from envtrack.project import BASE_IMAGE
-from envtrack.state import CacheSharing, Mkdir, Mkfile, Mount, ProxyEnv, Rm, State
-from envtrack.state.vertex import Output
-
-BAKED_CA = "/usr/local/share/ca-certificates/envtrack/host-ca.crt"
-
-APT_LISTS_ID = "envtrack-apt-lists"
-PIP_MOUNTS = (Mount.cache(scripts.PIP_CACHE, "envtrack-pip-cache", CacheSharing.LOCKED),)
-CONDA_MOUNTS = (Mount.cache(scripts.CONDA_PKGS, "envtrack-conda-pkgs", CacheSharing.LOCKED),)
-PIP_ENV = {"PIP_CACHE_DIR": scripts.PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+from envtrack.state import Copy, Mkdir, Mkfile, ProxyEnv, Rm, State
 
 # Python that Debian/Ubuntu releases ship, by image tag, to reject impossible versions early.
 DISTRO_PYTHON = {
@@ -39,54 +32,27 @@ DISTRO_PYTHON = {
     "trixie": "3.13", "13": "3.13", "focal": "3.8", "20.04": "3.8", "jammy": "3.10", "22.04": "3.10",
     "noble": "3.12", "24.04": "3.12",
 }
-NO_VERTEX_KINDS = {"runtime.environ", "runtime.expose", "runtime.command", "config.ca_certificates"}
-BUILTIN_SHELLS = {"base", "sh"}
-
-
-@dataclass(frozen=True)
-class Lowered:
-    state: State
-    image_config: ImageConfig
-    step_outputs: tuple[tuple[Output, Step], ...]   # the vertex each user step made
-
-
-@dataclass
-class _Context:
-    """What lowering carries from step to step (mutable only inside `lower`)."""
-
-    plan: Plan
-    host: HostInputs
-    ca: State | None
-    proxy: ProxyEnv | None
-    state: State | None = None
-    base_image: str = ""
-    has_python: bool = False
-    apt_lists_id: str = APT_LISTS_ID
-    runtime_env: dict[str, str] = field(default_factory=dict)
-    extra_path: list[str] = field(default_factory=list)
-    cmd: tuple[str, ...] = ()
-    ports: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    outputs: list[tuple[Output, Step]] = field(default_factory=list)
+BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: nothing to install
 
 
 def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
           bake_ca: bool = False) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
-    ctx = _Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
+    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
+    image = envd.base_image(plan)
     for index, step in enumerate(plan.steps):
         lowering = LOWERINGS.get(step.kind)
         if lowering is None:
             raise LocatedError(step.position, f"{step.kind}: envtrack cannot build this step")
-        if step.kind != "base" and step.kind not in NO_VERTEX_KINDS and ctx.state is None:
-            start(ctx, BASE_IMAGE, None)
+        if step.kind != "base" and stage_of(step.kind) == BUILD and ctx.state is None:
+            start(ctx, image, None)
         before = ctx.state
         lowering(ctx, step, index)
         if ctx.state is not before and ctx.state.output is not (before.output if before else None):
             ctx.outputs.append((ctx.state.output, step))
     if ctx.state is None:
-        start(ctx, BASE_IMAGE, None)
+        start(ctx, image, None)
     if bake_ca and ca is not None:
         ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
     return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
@@ -101,7 +67,7 @@ def explicit_ca(plan: Plan, host: HostInputs) -> bytes | None:
 
 # --- one function per builtin ---------------------------------------------------------
 
-def start(ctx: _Context, image: str, step: Step | None) -> None:
+def start(ctx: Context, image: str, step: Step | None) -> None:
     try:
         state = State.image(image, name=step.label if step else f"base {image}",
                             position=step.position if step else None)
@@ -113,13 +79,13 @@ def start(ctx: _Context, image: str, step: Step | None) -> None:
     ctx.base_image = image
 
 
-def lower_base(ctx: _Context, step: Step, index: int) -> None:
+def lower_base(ctx: Context, step: Step, index: int) -> None:
     if ctx.state is not None:
         raise LocatedError(step.position, "base: must be the first build step, and called once")
-    start(ctx, step.args["image"], step)
+    start(ctx, envd.base_image(ctx.plan), step)
 
 
-def lower_python(ctx: _Context, step: Step, index: int) -> None:
+def lower_python(ctx: Context, step: Step, index: int) -> None:
     version = str(step.args["version"]).strip()
     if not re.fullmatch(r"3(\.\d+){0,2}", version):
         raise LocatedError(step.position, f"install.python: version {version!r} is not a Python 3 version")
@@ -135,14 +101,14 @@ def lower_python(ctx: _Context, step: Step, index: int) -> None:
     ctx.has_python = True
 
 
-def lower_apt(ctx: _Context, step: Step, index: int) -> None:
+def lower_apt(ctx: Context, step: Step, index: int) -> None:
     names = step.args["name"]
     if not names:
         raise LocatedError(step.position, "install.apt_packages: no packages named")
     ctx.state = fetch_step(ctx, scripts.apt_install(names, ca=ctx.ca is not None), step=step, mounts=apt_mounts(ctx))
 
 
-def lower_pip(ctx: _Context, step: Step, index: int) -> None:
+def lower_pip(ctx: Context, step: Step, index: int) -> None:
     if not ctx.has_python:
         error = LocatedError(step.position, "install.python_packages: no Python environment yet")
         error.hint = "call install.python() before install.python_packages(...)"
@@ -157,15 +123,16 @@ def lower_pip(ctx: _Context, step: Step, index: int) -> None:
     ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env=PIP_ENV)
 
 
-def lower_conda(ctx: _Context, step: Step, index: int) -> None:
+def lower_conda(ctx: Context, step: Step, index: int) -> None:
     files = ctx.host.get(index, ())
     env_file = next((f.name for f in files if f.role == "env_file"), None)
-    script = scripts.conda_install(step.args["name"], step.args["channel"], env_file, ctx.base_image)
+    script = scripts.conda_install(step.args["name"], step.args["channel"], env_file, ctx.base_image,
+                                   env=conda.ENV_NAME if ctx.has_conda else None)
     mounts = CONDA_MOUNTS + inputs_mount(files)
     ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env={"CONDA_PKGS_DIRS": scripts.CONDA_PKGS})
 
 
-def lower_run(ctx: _Context, step: Step, index: int) -> None:
+def lower_run(ctx: Context, step: Step, index: int) -> None:
     if step.args.get("mount_host"):
         error = LocatedError(step.position, "run: mount_host=True is not supported by envtrack builds")
         error.hint = "copy the files in with io.copy(...) first"
@@ -176,7 +143,7 @@ def lower_run(ctx: _Context, step: Step, index: int) -> None:
     ctx.state = fetch_step(ctx, scripts.run_commands(commands), step=step)
 
 
-def lower_shell(ctx: _Context, step: Step, index: int) -> None:
+def lower_shell(ctx: Context, step: Step, index: int) -> None:
     name = step.args["name"]
     ctx.labels["envtrack.shell"] = name
     if name not in BUILTIN_SHELLS:
@@ -184,7 +151,7 @@ def lower_shell(ctx: _Context, step: Step, index: int) -> None:
                                mounts=apt_mounts(ctx))
 
 
-def lower_apt_source(ctx: _Context, step: Step, index: int) -> None:
+def lower_apt_source(ctx: Context, step: Step, index: int) -> None:
     source = step.args["source"]
     if not source.strip():
         raise LocatedError(step.position, "config.apt_source: empty source")
@@ -199,7 +166,7 @@ def lower_apt_source(ctx: _Context, step: Step, index: int) -> None:
     )
 
 
-def lower_pip_index(ctx: _Context, step: Step, index: int) -> None:
+def lower_pip_index(ctx: Context, step: Step, index: int) -> None:
     url, extra, trust = step.args["url"], step.args["extra_url"], step.args["trust"]
     state = ctx.state.add_env("PIP_INDEX_URL", url)
     if extra:
@@ -210,13 +177,18 @@ def lower_pip_index(ctx: _Context, step: Step, index: int) -> None:
     ctx.state = state
 
 
-def lower_copy(ctx: _Context, step: Step, index: int) -> None:
-    files = ctx.host[index]
+def lower_copy(ctx: Context, step: Step, index: int) -> None:
     target = step.args["envd_path"]
     if not posixpath.isabs(target):
         # A relative path would land in /workspace, which the project directory hides at runtime.
         raise LocatedError(step.position, f"io.copy: envd_path {target!r} must be an absolute path")
     target = posixpath.normpath(target)
+    if step.args.get("image"):  # envd: copy out of another image instead of the host
+        source = State.image(step.args["image"], name=f"copy source {step.args['image']}", position=step.position)
+        ctx.state = ctx.state.file(Copy(source, step.args["host_path"], target), name=step.label,
+                                   position=step.position)
+        return
+    files = ctx.host[index]
     root, *entries = files
     if root.data is not None:  # one file: to TARGET, or into it when it ends with "/"
         if step.args["envd_path"].endswith("/"):
@@ -231,12 +203,12 @@ def lower_copy(ctx: _Context, step: Step, index: int) -> None:
     ctx.state = ctx.state.file(*actions, name=step.label, position=step.position)
 
 
-def lower_environ(ctx: _Context, step: Step, index: int) -> None:
+def lower_environ(ctx: Context, step: Step, index: int) -> None:
     ctx.runtime_env.update(step.args["env"])
     ctx.extra_path += step.args["extra_path"]
 
 
-def lower_expose(ctx: _Context, step: Step, index: int) -> None:
+def lower_expose(ctx: Context, step: Step, index: int) -> None:
     port = step.args["envd_port"]
     if not 0 < port < 65536:
         raise LocatedError(step.position, f"runtime.expose: port {port} is out of range")
@@ -247,7 +219,7 @@ def lower_expose(ctx: _Context, step: Step, index: int) -> None:
         ctx.labels["envtrack.ports"] = json.dumps(published, sort_keys=True)
 
 
-def lower_command(ctx: _Context, step: Step, index: int) -> None:
+def lower_command(ctx: Context, step: Step, index: int) -> None:
     commands = step.args["commands"]
     if not commands:
         return
@@ -256,11 +228,12 @@ def lower_command(ctx: _Context, step: Step, index: int) -> None:
     ctx.cmd = ("/bin/sh", "-c", script)
 
 
-def lower_ca(ctx: _Context, step: Step, index: int) -> None:
+def lower_ca(ctx: Context, step: Step, index: int) -> None:
     """Read before lowering (explicit_ca); nothing to do in order."""
 
 
-LOWERINGS: dict[str, Callable[[_Context, Step, int], None]] = {
+LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
+    **envd.LOWERINGS,
     "base": lower_base,
     "install.python": lower_python,
     "install.apt_packages": lower_apt,
@@ -280,36 +253,6 @@ LOWERINGS: dict[str, Callable[[_Context, Step, int], None]] = {
 
 # --- helpers -------------------------------------------------------------------------
 
-def fetch_step(ctx: _Context, script: str, *, step: Step | None = None, name: str = "",
-               position=None, mounts: tuple[Mount, ...] = (), env: dict[str, str] | None = None) -> State:
-    """An exec that may reach the network: it gets the CA mount and the proxy settings."""
-    env = dict(env or {})
-    mounts = tuple(mounts)
-    if ctx.ca is not None:
-        mounts += (Mount.bind(scripts.CA_PATH, ctx.ca, selector="/ca.pem", readonly=True),)
-        env.update({name_: scripts.CA_PATH for name_ in CA_ENV_NAMES})
-    return ctx.state.run(
-        shell=script, env=env, mounts=mounts, proxy_env=ctx.proxy,
-        name=step.label if step else name, position=step.position if step else position,
-    )
-
-
-def apt_mounts(ctx: _Context) -> tuple[Mount, ...]:
-    return (
-        Mount.cache(scripts.APT_CACHE, "envtrack-apt-cache", CacheSharing.LOCKED),
-        Mount.cache(scripts.APT_LISTS, ctx.apt_lists_id, CacheSharing.LOCKED),
-    )
-
-
-def inputs_mount(files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
-    """The step's host files as a read-only directory at scripts.INPUTS."""
-    if not files:
-        return ()
-    state = State.scratch().file(*(Mkfile(f"/{f.name}", f.data, mode=0o644) for f in files),
-                                 name="host files")
-    return (Mount.bind(scripts.INPUTS, state, readonly=True),)
-
-
 def distro_python(image: str) -> str | None:
     name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
     tag = re.sub(r"-(slim|minimal).*$", "", tag)
@@ -318,7 +261,7 @@ def distro_python(image: str) -> str | None:
     return None
 
 
-def image_config(ctx: _Context, *, baked: bool) -> ImageConfig:
+def image_config(ctx: Context, *, baked: bool) -> ImageConfig:
     env = dict(ctx.state.env)
     env.pop("DEBIAN_FRONTEND", None)   # a build-time setting; interactive shells want prompts
     if ctx.extra_path:
@@ -329,6 +272,7 @@ def image_config(ctx: _Context, *, baked: bool) -> ImageConfig:
     return ImageConfig(
         env=tuple(env.items()),
         cmd=ctx.cmd,
+        entrypoint=ctx.entrypoint,
         exposed_ports=tuple(dict.fromkeys(ctx.ports)),
         working_dir=WORKDIR,
         labels=tuple(sorted(ctx.labels.items())),

@@ -84,8 +84,19 @@ def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence
     return "\n".join(lines)
 
 
-def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str | None, base_image: str) -> str:
-    missing = (f"envtrack: install.conda_packages needs conda or mamba in the base image, "
+def install_conda_tool(tool: str, *, ca: bool = False) -> str:
+    """The venv envtrack's conda command runs in: py-rattler and PyYAML from the package index."""
+    return "\n".join([
+        apt_install(["python3", "python3-venv"], ca=ca),
+        f"[ -x {tool}/bin/python ] || python3 -m venv {tool}",
+        f"{tool}/bin/python -m pip install py-rattler pyyaml",
+    ])
+
+
+def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str | None, base_image: str,
+                  env: str | None = None) -> str:
+    """With ENV (install.conda's environment) into it, as envd does; else into the base image's conda."""
+    missing = (f"envtrack: install.conda_packages needs install.conda() or conda in the base image, "
                f"and {base_image} has neither")
     flags = [part for c in channels for part in ("-c", c)]
     lines = [
@@ -94,11 +105,36 @@ def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str |
         "elif command -v conda >/dev/null 2>&1; then conda=conda",
         f"else echo {quote(missing)} >&2; exit 127; fi",
     ]
+    target = ["-n", env] if env else []
     if names:
-        lines.append(f'"$conda" install -y {words([*flags, *names])}')
+        lines.append(f'"$conda" install -y {words([*target, *flags, *names])}')
     if env_file:
-        lines.append(f'"$conda" env update -f {quote(f"{INPUTS}/{env_file}")}')
+        lines.append(f'"$conda" env update {words(target)} -f {quote(f"{INPUTS}/{env_file}")}'.replace("  ", " "))
     return "\n".join(lines)
+
+
+UV_TOOL = "/opt/envtrack/uv"    # a venv holding uv's wheel; uv and uvx are linked into /usr/local/bin
+
+
+def install_uv(python_version: str, *, ca: bool = False) -> str:
+    """uv from the package index, then its Python: managed if uv can download one, else the system's."""
+    fallback = (f"envtrack: install.uv: uv's Python {python_version} downloads cannot be reached and the base "
+                f"image has no Python {python_version}; set UV_PYTHON_INSTALL_MIRROR, or use a base image with it")
+    return "\n".join([
+        apt_install(["python3", "python3-venv"], ca=ca),
+        f"[ -x {UV_TOOL}/bin/uv ] || {{ python3 -m venv {UV_TOOL} && {UV_TOOL}/bin/python -m pip install uv; }}",
+        f"ln -sf {UV_TOOL}/bin/uv /usr/local/bin/uv",
+        f"ln -sf {UV_TOOL}/bin/uvx /usr/local/bin/uvx",
+        f"uv python install {quote(python_version)} 2>/dev/null"
+        f" || uv python find --python-preference only-system {quote(python_version)} >/dev/null"
+        f" || {{ echo {quote(fallback)} >&2; exit 1; }}",
+    ])
+
+
+def require_tool(command: str | None, message: str) -> str:
+    """Succeed when the base image already has COMMAND, else fail with MESSAGE (one line)."""
+    check = f"command -v {quote(command)} >/dev/null 2>&1 && exit 0\n" if command else ""
+    return f"{check}echo {quote(message)} >&2\nexit 1"
 
 
 def run_commands(commands: Sequence[str]) -> str:

@@ -11,17 +11,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from envtrack.builtins import MANAGER_OF_KIND
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.records import Package
 from envtrack.requirements import format_requirement, parse_requirement
 from envtrack.snapshot.lock import Lock
 
-_MANAGER_OF_STEP = {
-    "install.apt_packages": "apt",
-    "install.python_packages": "pip",
-    "install.conda_packages": "conda",
-}
+
 @dataclass(frozen=True)
 class Pin:
     manager: str
@@ -41,7 +38,7 @@ def pin_plan(plan: Plan, lock: Lock, lock_name: str = "envtrack.lock") -> Pinned
     index = _index(lock.packages)
     steps, pins = [], []
     for step in plan.steps:
-        manager = _MANAGER_OF_STEP.get(step.kind)
+        manager = MANAGER_OF_KIND.get(step.kind)
         if manager is None or not step.args.get("name"):
             steps.append(step)
             continue

@@ -62,6 +62,15 @@ class State:
         )
         return cls(output=Output(vertex), env=(("PATH", DEFAULT_PATH),), platform=platform)
 
+    @classmethod
+    def http(cls, url: str, *, checksum: str = "", filename: str = "", name: str = "",
+             position: Position | None = None) -> "State":
+        """A file fetched by BuildKit itself; with CHECKSUM (`sha256:...`) a mismatch fails the build."""
+        attrs = tuple(sorted({"http.checksum": checksum, "http.filename": filename}.items()))
+        vertex = SourceVertex(identifier=url, attrs=tuple((k, v) for k, v in attrs if v),
+                              name=name or f"http {url}", position=position)
+        return cls(output=Output(vertex))
+
     # --- process defaults (no vertex) ----------------------------------------------
 
     def add_env(self, key: str, value: str) -> "State":

@@ -17,12 +17,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from envtrack.frontend.steps import Plan, Step
 from envtrack.requirements import Requirement, parse_requirement
 
-MANAGER_OF_KIND = {
-    "install.apt_packages": "apt",
-    "install.python_packages": "pip",
-    "install.conda_packages": "conda",
-}
-KIND_OF_MANAGER = {manager: kind for kind, manager in MANAGER_OF_KIND.items()}
+from envtrack.builtins import KIND_OF_MANAGER, MANAGER_OF_KIND  # noqa: F401 - rewrite.py reads them here
 
 
 @dataclass(eq=False)

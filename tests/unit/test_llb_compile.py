@@ -272,7 +272,7 @@ def test_shell_installs_non_default_shells_via_apt():
 def test_conda_says_when_the_image_has_no_conda():
     compiled = compile_steps(base(), step(2, "install.conda_packages", name=["numpy"], channel=["conda-forge"], env_file=""))
     script = op_of(compiled, "install.conda_packages").exec.meta.args[2]
-    assert "needs conda or mamba" in script and "-c conda-forge numpy" in script
+    assert "needs install.conda() or conda" in script and "-c conda-forge numpy" in script
 
 
 def test_a_malformed_image_reference_is_a_located_error():

@@ -1,0 +1,83 @@
+"""What lowering carries from step to step, and the helpers every builtin's lowering uses.
+
+Pure: `Context` is mutated only while one plan is lowered (envtrack.lower.lower.lower).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from envtrack.frontend.steps import Plan, Step
+from envtrack.hostca import CA_ENV_NAMES
+from envtrack.lower import scripts
+from envtrack.lower.host import HostFile, HostInputs
+from envtrack.lower.image_config import ImageConfig
+from envtrack.state import CacheSharing, Mkfile, Mount, ProxyEnv, State
+from envtrack.state.vertex import Output
+
+BAKED_CA = "/usr/local/share/ca-certificates/envtrack/host-ca.crt"
+
+APT_LISTS_ID = "envtrack-apt-lists"
+PIP_MOUNTS = (Mount.cache(scripts.PIP_CACHE, "envtrack-pip-cache", CacheSharing.LOCKED),)
+CONDA_MOUNTS = (Mount.cache(scripts.CONDA_PKGS, "envtrack-conda-pkgs", CacheSharing.LOCKED),)
+PIP_ENV = {"PIP_CACHE_DIR": scripts.PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+
+@dataclass(frozen=True)
+class Lowered:
+    state: State
+    image_config: ImageConfig
+    step_outputs: tuple[tuple[Output, Step], ...]   # the vertex each user step made
+
+
+@dataclass
+class Context:
+    """What lowering carries from step to step (mutable only inside `lower`)."""
+
+    plan: Plan
+    host: HostInputs
+    ca: State | None
+    proxy: ProxyEnv | None
+    state: State | None = None
+    base_image: str = ""
+    has_python: bool = False
+    apt_lists_id: str = APT_LISTS_ID
+    runtime_env: dict[str, str] = field(default_factory=dict)
+    extra_path: list[str] = field(default_factory=list)
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    has_conda: bool = False
+    use_mamba: bool = False
+    ports: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    outputs: list[tuple[Output, Step]] = field(default_factory=list)
+
+
+def fetch_step(ctx: Context, script: str, *, step: Step | None = None, name: str = "",
+               position=None, mounts: tuple[Mount, ...] = (), env: dict[str, str] | None = None) -> State:
+    """An exec that may reach the network: it gets the CA mount and the proxy settings."""
+    env = dict(env or {})
+    mounts = tuple(mounts)
+    if ctx.ca is not None:
+        mounts += (Mount.bind(scripts.CA_PATH, ctx.ca, selector="/ca.pem", readonly=True),)
+        env.update({name_: scripts.CA_PATH for name_ in CA_ENV_NAMES})
+    return ctx.state.run(
+        shell=script, env=env, mounts=mounts, proxy_env=ctx.proxy,
+        name=step.label if step else name, position=step.position if step else position,
+    )
+
+
+def apt_mounts(ctx: Context) -> tuple[Mount, ...]:
+    return (
+        Mount.cache(scripts.APT_CACHE, "envtrack-apt-cache", CacheSharing.LOCKED),
+        Mount.cache(scripts.APT_LISTS, ctx.apt_lists_id, CacheSharing.LOCKED),
+    )
+
+
+def inputs_mount(files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
+    """The step's host files as a read-only directory at scripts.INPUTS."""
+    if not files:
+        return ()
+    state = State.scratch().file(*(Mkfile(f"/{f.name}", f.data, mode=0o644) for f in files),
+                                 name="host files")
+    return (Mount.bind(scripts.INPUTS, state, readonly=True),)
