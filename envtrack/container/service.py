@@ -53,7 +53,7 @@ def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpO
         raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`") from None
     project.state_dir.mkdir(parents=True, exist_ok=True)
     spec = container_spec(project, image, image_id, _plan_steps(project), bundle_dir=prepare_bundle(),
-                          host_ca=host_ca_bundle() if host_ca else None)
+                          host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"))
     container, action = ensure_container(client, spec)
     return UpOutcome(container, "reused" if action == "running" else action)
 

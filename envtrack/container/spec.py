@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import os
+import shlex
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from envtrack.project import Project
 # A path of its own: installing Debian's ca-certificates in the container rewrites the default bundle.
 CA_MOUNT = "/etc/envtrack/runtime-ca.pem"
 FINGERPRINT_LABEL = "envtrack.container.fingerprint"
+PROCESS_LOGS = "/var/log/envtrack"   # init, daemon and entrypoint output inside the container
 
 # The container's own python3 runs the agent from the bundle; the system interpreter first,
 # because a venv's python may be replaced or removed by the user.
@@ -45,6 +48,35 @@ class PortMapping:
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """What build.envd asks of the running container (runtime.*, config.gpu/shm_size/jupyter/entrypoint)."""
+
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[PortMapping, ...] = ()
+    gpus: int = 0                       # config.gpu: GPUs requested from the Engine
+    shm_size_mb: int = 0                # config.shm_size; 0 keeps the Engine's default
+    init: tuple[str, ...] = ()          # runtime.init: shell commands run once per start, in order
+    daemons: tuple[str, ...] = ()       # runtime.daemon, config.jupyter: kept running
+    entrypoint: tuple[str, ...] = ()    # config.entrypoint: started once per start
+
+    def main_command(self) -> list[str]:
+        """The container's first process: runs init, supervises daemons, then waits."""
+        if not (self.init or self.daemons or self.entrypoint):
+            return ["sleep", "infinity"]
+        lines = [f"mkdir -p {PROCESS_LOGS}",
+                 'supervise() { log="$1"; shift; while :; do sh -c "$1" >>"$log" 2>&1; '
+                 'echo "envtrack: exited with $?, restarting in 1 s" >>"$log"; sleep 1; done; }']
+        if self.init:
+            lines.append(f"( {' && '.join(self.init)} ) >>{PROCESS_LOGS}/init.log 2>&1 &")
+        for number, command in enumerate(self.daemons, 1):
+            lines.append(f"supervise {PROCESS_LOGS}/daemon-{number}.log {shlex.quote(command)} &")
+        if self.entrypoint:
+            lines.append(f"{shlex.join(self.entrypoint)} >>{PROCESS_LOGS}/entrypoint.log 2>&1 &")
+        lines.append("exec sleep infinity")
+        return ["/bin/sh", "-c", "\n".join(lines)]
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str
     image: str
@@ -53,19 +85,32 @@ class ContainerSpec:
     environment: tuple[tuple[str, str], ...]
     ports: tuple[PortMapping, ...]
     labels: tuple[tuple[str, str], ...] = field(default=())
+    runtime: Runtime = field(default=Runtime())
 
     def fingerprint(self) -> str:
-        payload = json.dumps({"image_id": self.image_id, "mounts": [m.__dict__ for m in self.mounts],
-                              "env": self.environment, "ports": [p.__dict__ for p in self.ports]},
-                             sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        facts = {"image_id": self.image_id, "mounts": [m.__dict__ for m in self.mounts],
+                 "env": self.environment, "ports": [p.__dict__ for p in self.ports]}
+        if self.runtime != Runtime():  # only then, so containers without runtime settings keep theirs
+            facts["runtime"] = {"command": self.runtime.main_command(), "gpus": self.runtime.gpus,
+                                "shm": self.runtime.shm_size_mb}
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
     def run_kwargs(self) -> dict[str, Any]:
         """Arguments for the docker SDK's containers.create."""
+        import docker.types
+
+        extra: dict[str, Any] = {}
+        if self.runtime.gpus:
+            extra["device_requests"] = [docker.types.DeviceRequest(count=self.runtime.gpus, capabilities=[["gpu"]])]
+        if self.runtime.shm_size_mb:
+            extra["shm_size"] = self.runtime.shm_size_mb * 1024 * 1024
+        if self.runtime.entrypoint:
+            extra["entrypoint"] = []   # the image's entrypoint runs under main_command instead
         return {
+            **extra,
             "image": self.image,
             "name": self.name,
-            "command": ["sleep", "infinity"],
+            "command": self.runtime.main_command(),
             "init": True,  # docker's init reaps the agent's and the user's orphans
             "detach": True,
             "working_dir": WORKSPACE,
@@ -74,6 +119,44 @@ class ContainerSpec:
             "ports": {p.container_port: (p.host_ip, p.host_port) for p in self.ports},
             "labels": dict(self.labels) | {FINGERPRINT_LABEL: self.fingerprint()},
         }
+
+
+def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
+    """The runtime settings of a plan's steps; host paths resolve against PROJECT_DIR and HOME."""
+    from envtrack.lower.envd import JUPYTER_PORT, container_path
+
+    mounts, ports, daemons, init = [], [], [], []
+    gpus = shm = 0
+    entrypoint: tuple[str, ...] = ()
+    for step in steps:
+        args = step.args
+        if step.kind == "runtime.mount":
+            host = args["host_path"]
+            host = home + host[1:] if host == "~" or host.startswith("~/") else host
+            mounts.append(Mount(os.path.normpath(os.path.join(project_dir, host)), container_path(step, "envd_path")))
+        elif step.kind == "runtime.init":
+            init += args["commands"]
+        elif step.kind == "runtime.daemon":
+            daemons += [" ".join(argv) for argv in args["commands"]]   # envd joins them too: redirections work
+        elif step.kind == "config.jupyter":
+            daemons.append(jupyter_command(args["token"]))
+            ports.append(PortMapping(f"{JUPYTER_PORT}/tcp", "127.0.0.1", int(args["port"])))
+        elif step.kind == "config.gpu":
+            gpus = int(args["count"])
+        elif step.kind == "config.shm_size":
+            shm = int(args["size"])
+        elif step.kind == "config.entrypoint":
+            entrypoint = tuple(args["args"])
+    return Runtime(tuple(mounts), tuple(ports), gpus, shm, tuple(init), tuple(daemons), entrypoint)
+
+
+def jupyter_command(token: str) -> str:
+    """envd's notebook command; both token settings, so notebook 6 and 7 each find theirs."""
+    from envtrack.lower.envd import JUPYTER_PORT
+
+    quoted = shlex.quote(token)
+    return (f"python3 -m notebook --ip 0.0.0.0 --notebook-dir {WORKSPACE} --port {JUPYTER_PORT} --allow-root "
+            f"--no-browser --ServerApp.token={quoted} --NotebookApp.token={quoted}")
 
 
 def exposed_ports(steps) -> tuple[PortMapping, ...]:
@@ -88,15 +171,17 @@ def exposed_ports(steps) -> tuple[PortMapping, ...]:
 
 
 def container_spec(project: Project, image: str, image_id: str, steps, *, bundle_dir: Path,
-                   host_ca: str | None) -> ContainerSpec:
+                   host_ca: str | None, home: str = "~") -> ContainerSpec:
+    runtime = runtime_of(steps, project.dir, home)
     mounts = [Mount(str(project.dir), WORKSPACE), Mount(str(project.state_dir), STATE_MOUNT),
-              Mount(str(bundle_dir), AGENT_MOUNT, read_only=True)]
+              Mount(str(bundle_dir), AGENT_MOUNT, read_only=True), *runtime.mounts]
     environment: list[tuple[str, str]] = []
     if host_ca:
         mounts.append(Mount(host_ca, CA_MOUNT, read_only=True))
         environment += [(name, CA_MOUNT) for name in CA_ENV_NAMES]
     return ContainerSpec(project.container_name, image, image_id, tuple(mounts), tuple(environment),
-                         exposed_ports(steps), labels=(("envtrack.project", project.name),))
+                         exposed_ports(steps) + runtime.ports, labels=(("envtrack.project", project.name),),
+                         runtime=replace(runtime, mounts=(), ports=()))
 
 
 def agent_command() -> list[str]:
