@@ -126,7 +126,7 @@ async def solve_and_install(prefix, channels, specs):
         records = await rattler.solve(sources=[rattler.Channel(c) for c in channels], specs=specs,
                                       platforms=[platform, "noarch"],
                                       virtual_packages=rattler.VirtualPackage.detect(),
-                                      timestamp_policy="ignore")
+                                      timestamp_policy="allow-missing")  # conda itself does not require them
     await rattler.install(records, target_prefix=prefix, installed_packages=installed, show_progress=False)
     return records
 

@@ -1,0 +1,96 @@
+"""install.conda + config.conda_channel + install.conda_packages on the real engine, against a
+real conda-format channel built with py-rattler and served on the Docker bridge gateway
+(no conda channel is reachable from this machine). The agent's reader sees the package."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import BASE_IMAGE, run_cli
+
+GATEWAY = "172.17.0.1"   # containers (and build steps) reach the host here
+
+
+def build_channel(root: Path) -> Path:
+    """One noarch package, envtrack-hello 1.0, packed with conda-package-handling and indexed by rattler."""
+    import rattler.index
+
+    package = root / "pkg"
+    (package / "info").mkdir(parents=True)
+    (package / "share").mkdir()
+    (package / "share" / "envtrack-hello.txt").write_text("hello from a conda channel\n")
+    data = (package / "share" / "envtrack-hello.txt").read_bytes()
+    import hashlib
+
+    (package / "info" / "index.json").write_text(json.dumps({
+        "name": "envtrack-hello", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+        "subdir": "noarch", "noarch": "generic", "timestamp": int(time.time() * 1000), "license": "MIT"}))
+    (package / "info" / "paths.json").write_text(json.dumps({"paths_version": 1, "paths": [{
+        "_path": "share/envtrack-hello.txt", "path_type": "hardlink",
+        "sha256": hashlib.sha256(data).hexdigest(), "size_in_bytes": len(data)}]}))
+    (package / "info" / "files").write_text("share/envtrack-hello.txt\n")
+    channel = root / "channel"
+    (channel / "noarch").mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "conda_package_handling.cli", "create", str(package),
+                    "envtrack-hello-1.0-0.tar.bz2", "--out-folder", str(channel / "noarch")], check=True,
+                   capture_output=True)
+    asyncio.run(rattler.index.index_fs(channel))
+    return channel
+
+
+@pytest.fixture(scope="module")
+def channel_url(tmp_path_factory):
+    channel = build_channel(tmp_path_factory.mktemp("conda"))
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(channel))  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer((GATEWAY, 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://{GATEWAY}:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def test_conda_packages_install_from_the_configured_channel(channel_url, docker_client, tmp_path) -> None:
+    project = tmp_path / f"conda-it-{uuid.uuid4().hex[:6]}"
+    project.mkdir()
+    (project / "build.envd").write_text(f'''\
+def build():
+    base(image="{BASE_IMAGE}")
+    install.conda(use_mamba=True)
+    config.conda_channel(channel="channels:\\n  - {channel_url}\\n")
+    install.conda_packages(name=["envtrack-hello"])
+''')
+    try:
+        run_cli("build", "--progress", "quiet", cwd=project, check=True)
+        image = f"envtrack/{project.name}:latest"
+        out = docker_client.containers.run(image, entrypoint=["sh", "-c",
+                                           "cat /opt/conda/envs/envd/share/envtrack-hello.txt; "
+                                           "cat /opt/conda/envs/envd/conda-meta/history; conda list; "
+                                           "micromamba list"], remove=True).decode()
+        assert out.startswith("hello from a conda channel")
+        assert "# update specs: ['envtrack-hello']" in out and out.count("envtrack-hello ") >= 2
+        from envtrack.records import read_conda
+
+        container = docker_client.containers.create(image, entrypoint=["true"])
+        try:
+            meta = tmp_path / "meta"
+            bits, _ = container.get_archive("/opt/conda/envs/envd/conda-meta")
+            import io
+            import tarfile
+
+            tarfile.open(fileobj=io.BytesIO(b"".join(bits))).extractall(meta / "opt/conda/envs/envd")
+        finally:
+            container.remove(force=True)
+        packages = read_conda(str(meta), prefixes=["/opt/conda/envs/envd"])
+        assert [(p.name, p.version, p.requested) for p in packages] == [("envtrack-hello", "1.0", True)]
+    finally:
+        for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+            docker_client.images.remove(found.id, force=True)
