@@ -24,6 +24,7 @@ from envtrack.frontend.builtins import BUILTINS, BY_FLAT_NAME, ArgumentError, Bu
 from envtrack.frontend.steps import Plan, Step
 from envtrack.frontend.transform import (
     CallSite,
+    Include,
     Load,
     TokenizeError,
     Transformed,
@@ -156,6 +157,8 @@ class _Evaluation:
         self.next_site += len(rewritten.sites)
         for load in rewritten.loads:
             self._load(file, load)
+        for include in rewritten.includes:
+            self._include(file, include)
         before = set(self.starlark.globals())  # after the loads: their names are not ours
         self._exec(rewritten.source, file)
         # Functions of loaded files look builtins up in the shared globals at call time:
@@ -186,6 +189,31 @@ class _Evaluation:
                 raise LocatedError(place, f"load: symbol {binding.symbol!r} is private to {load.module}")
             if binding.symbol not in exported:
                 raise LocatedError(place, f"load: {load.module} does not define {binding.symbol!r}")
+
+    def _include(self, file: str, include: Include) -> None:
+        """Run the repository's envd files as modules; `alias_name` becomes each public global."""
+        from envtrack.frontend.include import include_files
+
+        where = Position(file, include.line, include.column)
+        members: dict[str, str] = {}
+        for path in include_files(include.url, file, where):
+            name = posixpath.normpath(str(path))
+            if name not in self.exports:
+                self.loading.append(name)
+                try:
+                    self._exec_file(name, self._read(name, where), as_module=True)
+                finally:
+                    self.loading.pop()
+            for symbol in sorted(self.exports[name]):
+                if symbol.startswith("_"):
+                    continue
+                if symbol in members:
+                    raise LocatedError(where, f"include: {include.url} defines {symbol!r} twice "
+                                              f"({members[symbol]} and {name})")
+                members[symbol] = name
+        if members:
+            self._exec("\n".join(f"{include.alias}_{symbol} = {module_prefix(path)}{symbol}"
+                                  for symbol, path in members.items()), _DRIVER)
 
     def _hide_module_globals(self, path: str, defined: list[str]) -> None:
         """Move a loaded module's globals to private names, so files cannot see each other's."""
@@ -269,9 +297,19 @@ class _Evaluation:
             raise LocatedError(self._position(error.filename, error.line, error.column), error.msg) from None
         except ResolveError as error:
             item = error.errors[0]
-            raise LocatedError(self._position(filename, item.line, item.column), _with_suggestion(item.msg)) from None
+            message = self._include_member_message(filename, item.msg) or _with_suggestion(item.msg)
+            raise LocatedError(self._position(filename, item.line, item.column), message) from None
         except EvalError as error:
             raise self._eval_error(error) from None
+
+    def _include_member_message(self, filename: str, message: str) -> str | None:
+        """`undefined: lib_nope` for `lib.nope` of an included repository."""
+        rewritten = self.files.get(filename)
+        name = message.removeprefix("undefined: ").split(" ")[0]
+        for include in rewritten.includes if rewritten else ():
+            if name.startswith(include.alias + "_"):
+                return f"include: {include.url} defines no {name[len(include.alias) + 1:]!r}"
+        return None
 
     def _eval_error(self, error: Any) -> LocatedError:
         if self.pending is not None:

@@ -59,6 +59,16 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Include:
+    """`lib = include("URL")` at the top of a file: envd's module of a git repo's envd files."""
+
+    alias: str      # the name bound; `lib.f` is rewritten to `lib_f`
+    url: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
 class Edit:
     """Replace columns [start, end) of `line` (original text, 0-based) with `text`."""
 
@@ -79,6 +89,7 @@ class Transformed:
     # `ns.unknown(` calls: flat name -> the error, raised only if the call runs (as in envd,
     # where a member lookup fails when it is evaluated, not when the file is read).
     unknown: dict[str, str] = field(default_factory=dict)
+    includes: tuple[Include, ...] = ()
 
     def original_column(self, line: int, column: int) -> int:
         """Translate a 1-based column Starlark reported on the rewritten text."""
@@ -137,6 +148,8 @@ class _Rewriter:
         self.loads: list[Load] = []
         self.functions: dict[str, tuple[int, int]] = {}
         self.unknown: dict[str, str] = {}
+        self.includes = _includes(self.tokens, file)
+        self.aliases = {include.alias for include in self.includes}
         self.next_id = first_site_id
         self.depth = 0  # bracket nesting: keyword arguments only exist inside calls
 
@@ -156,6 +169,7 @@ class _Rewriter:
             functions=self.functions,
             edits=ordered,
             unknown=self.unknown,
+            includes=self.includes,
         )
 
     def _visit(self, i: int) -> int:
@@ -167,6 +181,8 @@ class _Rewriter:
             self.depth = max(0, self.depth - 1)
         if tok.type != tokenize.NAME or _is_attribute(self.tokens, i):
             return i + 1
+        if tok.string in self.aliases:
+            return self._alias_use(i)
         if _is_shadowed(tok.string, self.scopes[i], self.shadowed):
             return i + 1
         name = tok.string
@@ -183,6 +199,18 @@ class _Rewriter:
             if not _is_op(nxt, "("):
                 raise LocatedError(_pos(self.file, tok), f"{name} is an envd builtin: call it, e.g. {name}(...)")
             return self._add_site(name, tok, i + 1)
+        return i + 1
+
+    def _alias_use(self, i: int) -> int:
+        """`lib = include(...)` -> `lib = None`; `lib.f` -> `lib_f` (same length)."""
+        tok, nxt, member = self.tokens[i], _at(self.tokens, i + 1), _at(self.tokens, i + 2)
+        if _is_op(nxt, "=") and tok.start[1] == 0:
+            call, end = self.tokens[i + 2], _matching_paren(self.tokens, i + 3)
+            self.edits.append(Edit(call.start[0], call.start[1], self.tokens[end].end[1], "None"))
+            return end + 1
+        if _is_op(nxt, ".") and member is not None and member.type == tokenize.NAME and member.start[0] == tok.start[0]:
+            self.edits.append(Edit(tok.start[0], tok.start[1], member.end[1], f"{tok.string}_{member.string}"))
+            return i + 3
         return i + 1
 
     def _namespace_call(self, i: int) -> int:
@@ -317,6 +345,38 @@ def _in_assignment_target(tokens: list[tokenize.TokenInfo], i: int) -> bool:
     while _is_op(_at(tokens, k), ",") and _at(tokens, k + 1) is not None and tokens[k + 1].type == tokenize.NAME:
         k += 2
     return _is_op(_at(tokens, k), "=")
+
+
+def _includes(tokens: list[tokenize.TokenInfo], file: str) -> tuple[Include, ...]:
+    """Top-level `NAME = include("URL")` / `include(git="URL")` statements, on one line."""
+    found = []
+    for i, tok in enumerate(tokens):
+        if not (tok.type == tokenize.NAME and tok.start[1] == 0 and _is_op(_at(tokens, i + 1), "=")):
+            continue
+        call = _at(tokens, i + 2)
+        if call is None or call.string != "include" or not _is_op(_at(tokens, i + 3), "("):
+            continue
+        j = i + 4
+        if _at(tokens, j) is not None and tokens[j].string == "git" and _is_op(_at(tokens, j + 1), "="):
+            j += 2
+        url_tok = _at(tokens, j)
+        url = _string_value(url_tok) if url_tok is not None and url_tok.type == tokenize.STRING else None
+        if url is None or not _is_op(_at(tokens, j + 1), ")") or tokens[j + 1].start[0] != tok.start[0]:
+            raise LocatedError(_pos(file, call), 'include: write it as NAME = include("URL") on one line')
+        found.append(Include(tok.string, url, call.start[0], call.start[1] + 1))
+    return tuple(found)
+
+
+def _matching_paren(tokens: list[tokenize.TokenInfo], i: int) -> int:
+    depth = 0
+    for j in range(i, len(tokens)):
+        if _is_op(tokens[j], "("):
+            depth += 1
+        elif _is_op(tokens[j], ")"):
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens) - 1
 
 
 def _loaded_names(tokens: list[tokenize.TokenInfo], file: str) -> set[tuple[int | None, str]]:
