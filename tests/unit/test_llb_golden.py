@@ -52,6 +52,24 @@ def interleaved(apt_second: list[str] | None = None) -> Plan:
     )
 
 
+def envd_builtins() -> Plan:
+    """The builtins beyond the core installers, each lowered as it is built on the engine."""
+    return plan(
+        step(2, "base", image="envtrack/base:bookworm", dev=False),
+        step(3, "install.python", version="3.11"),
+        step(4, "git_config", name="Me", email="me@example.com", editor="vim"),
+        step(5, "install.conda", use_mamba=True),
+        step(6, "config.conda_channel", channel="channels:\n  - http://172.17.0.1:8000\n"),
+        step(7, "install.conda_packages", name=["envtrack-hello"], channel=[], env_file=""),
+        step(8, "install.uv", python_version="3.11"),
+        step(9, "io.http", url="http://127.0.0.1:8000/f.txt", checksum="sha256:" + "0" * 64, filename="f.txt"),
+        step(10, "runtime.mount", host_path="data", envd_path="/data"),
+        step(11, "config.jupyter", token="t", port=18888),
+        step(12, "config.entrypoint", args=["date", "-u"]),
+        step(13, "install.go", version="1.22"),
+    )
+
+
 def vertex_digests(definition: bytes) -> list[str]:
     parsed = pb.Definition()
     parsed.ParseFromString(definition)
@@ -62,6 +80,7 @@ GOLDEN = {
     "quickstart": "sha256:67a5ae81145c40d91111161c6a477639c8e1ddf598a128036aff049e79d89103",
     "interleaved": "sha256:7cdac72ed9f672e079bf00b33c5991a98bfb0ae0dbf660a8dcab582f338c9735",
     "quickstart+ca": "sha256:a496143e7ca33c95e097f8181034070df84aeabc92acc18d8a295216a38e85a9",
+    "envd_builtins": "sha256:98cb14c80a853a3a546b330fb9e81cf13bca964061bb92a8ad852f7414c54e51",
 }
 
 
@@ -69,6 +88,7 @@ GOLDEN = {
     ("quickstart", quickstart, BuildOptions()),
     ("interleaved", interleaved, BuildOptions()),
     ("quickstart+ca", quickstart, BuildOptions(ca_bundle=b"-----BEGIN CERTIFICATE-----\nfake\n")),
+    ("envd_builtins", envd_builtins, BuildOptions()),
 ])
 def test_golden_digests(name, make, options):
     first = compile_plan(make(), options)
