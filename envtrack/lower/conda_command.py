@@ -119,15 +119,21 @@ async def solve_and_install(prefix, channels, specs):
 
     if specs and not channels:
         raise RuntimeError("no channels configured: name one with -c, or config.conda_channel(...)")
+    channels = list(dict.fromkeys(c.rstrip("/") for c in channels))   # rattler crashes on a repeated channel
     platform = str(rattler.Platform.current())
     installed = installed_records(prefix) if os.path.isdir(os.path.join(prefix, "conda-meta")) else []
     records = []
+    cache = os.environ.get("CONDA_PKGS_DIRS") or None   # the build's cache mount; else rattler's own
     if specs:
-        records = await rattler.solve(sources=[rattler.Channel(c) for c in channels], specs=specs,
+        # conda reads repodata.json, not the sharded index: the same files, and no sharded cache
+        # that some servers answer with 304s rattler cannot use.
+        gateway = rattler.Gateway(cache_dir=cache, default_config=rattler.SourceConfig(sharded_enabled=False))
+        records = await rattler.solve(sources=[rattler.Channel(c) for c in channels], specs=specs, gateway=gateway,
                                       platforms=[platform, "noarch"],
                                       virtual_packages=rattler.VirtualPackage.detect(),
                                       timestamp_policy="allow-missing")  # conda itself does not require them
-    await rattler.install(records, target_prefix=prefix, installed_packages=installed, show_progress=False)
+    await rattler.install(records, target_prefix=prefix, installed_packages=installed, show_progress=False,
+                          cache_dir=cache)
     return records
 
 

@@ -22,30 +22,34 @@ GATEWAY = "172.17.0.1"   # containers (and build steps) reach the host here
 
 
 def build_channel(root: Path) -> Path:
-    """One noarch package, envtrack-hello 1.0, packed with conda-package-handling and indexed by rattler."""
+    """Two noarch packages, packed with conda-package-handling and indexed by rattler."""
     import rattler.index
 
-    package = root / "pkg"
+    channel = root / "channel"
+    (channel / "noarch").mkdir(parents=True)
+    for name in ("envtrack-hello", "envtrack-extra"):
+        build_package(root / name, name, channel)
+    asyncio.run(rattler.index.index_fs(channel))
+    return channel
+
+
+def build_package(package: Path, name: str, channel: Path) -> None:
     (package / "info").mkdir(parents=True)
     (package / "share").mkdir()
-    (package / "share" / "envtrack-hello.txt").write_text("hello from a conda channel\n")
-    data = (package / "share" / "envtrack-hello.txt").read_bytes()
+    (package / "share" / f"{name}.txt").write_text("hello from a conda channel\n")
+    data = (package / "share" / f"{name}.txt").read_bytes()
     import hashlib
 
     (package / "info" / "index.json").write_text(json.dumps({
-        "name": "envtrack-hello", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+        "name": name, "version": "1.0", "build": "0", "build_number": 0, "depends": [],
         "subdir": "noarch", "noarch": "generic", "timestamp": int(time.time() * 1000), "license": "MIT"}))
     (package / "info" / "paths.json").write_text(json.dumps({"paths_version": 1, "paths": [{
-        "_path": "share/envtrack-hello.txt", "path_type": "hardlink",
+        "_path": f"share/{name}.txt", "path_type": "hardlink",
         "sha256": hashlib.sha256(data).hexdigest(), "size_in_bytes": len(data)}]}))
-    (package / "info" / "files").write_text("share/envtrack-hello.txt\n")
-    channel = root / "channel"
-    (channel / "noarch").mkdir(parents=True)
+    (package / "info" / "files").write_text(f"share/{name}.txt\n")
     subprocess.run([sys.executable, "-m", "conda_package_handling.cli", "create", str(package),
-                    "envtrack-hello-1.0-0.tar.bz2", "--out-folder", str(channel / "noarch")], check=True,
+                    f"{name}-1.0-0.tar.bz2", "--out-folder", str(channel / "noarch")], check=True,
                    capture_output=True)
-    asyncio.run(rattler.index.index_fs(channel))
-    return channel
 
 
 @pytest.fixture(scope="module")
@@ -92,5 +96,35 @@ def build():
         packages = read_conda(str(meta), prefixes=["/opt/conda/envs/envd"])
         assert [(p.name, p.version, p.requested) for p in packages] == [("envtrack-hello", "1.0", True)]
     finally:
+        for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+            docker_client.images.remove(found.id, force=True)
+
+
+def test_env_file_at_build_and_conda_install_at_runtime_are_journaled(channel_url, docker_client, tmp_path) -> None:
+    project = tmp_path / f"conda-rt-it-{uuid.uuid4().hex[:6]}"
+    project.mkdir()
+    (project / "environment.yml").write_text(f"channels:\n  - {channel_url}\ndependencies:\n  - envtrack-hello\n")
+    (project / "build.envd").write_text(f'''\
+def build():
+    base(image="{BASE_IMAGE}")
+    install.conda()
+    config.conda_channel(channel="channels:\\n  - {channel_url}\\n")   # envd's default, conda-forge, is unreachable
+    install.conda_packages(env_file="environment.yml")
+''')
+    try:
+        run_cli("up", "--progress", "quiet", cwd=project, check=True)
+        proc = run_cli("exec", "--", "conda", "install", "-y", "-c", channel_url, "envtrack-extra", cwd=project)
+        assert proc.returncode == 0, proc.stderr
+        deadline, rows = time.monotonic() + 30, []
+        while time.monotonic() < deadline and not rows:
+            log = json.loads(run_cli("log", "--json", cwd=project, check=True).stdout or "[]")
+            rows = [r for r in (log if isinstance(log, list) else log.get("changes", []))
+                    if r.get("manager") == "conda" and r.get("name") == "envtrack-extra"]
+            time.sleep(1)
+        assert rows and rows[-1].get("requested"), "the runtime conda install was not journaled as requested"
+        listed = run_cli("exec", "--", "conda", "list", cwd=project, check=True).stdout
+        assert "envtrack-hello" in listed and "envtrack-extra" in listed
+    finally:
+        run_cli("down", cwd=project)
         for found in docker_client.images.list(name=f"envtrack/{project.name}"):
             docker_client.images.remove(found.id, force=True)

@@ -80,7 +80,7 @@ GOLDEN = {
     "quickstart": "sha256:67a5ae81145c40d91111161c6a477639c8e1ddf598a128036aff049e79d89103",
     "interleaved": "sha256:7cdac72ed9f672e079bf00b33c5991a98bfb0ae0dbf660a8dcab582f338c9735",
     "quickstart+ca": "sha256:a496143e7ca33c95e097f8181034070df84aeabc92acc18d8a295216a38e85a9",
-    "envd_builtins": "sha256:98cb14c80a853a3a546b330fb9e81cf13bca964061bb92a8ad852f7414c54e51",
+    "envd_builtins": "sha256:6bb46a5b7aea18826acaa2dc4845553973961d9d2d3e9eae09702ed5dea14d88",
 }
 
 
