@@ -130,7 +130,7 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
     host_files: list[Path] = []
     for step in plan.steps:
         paths = tracked_paths(step, Path(plan.file).parent)
-        if paths is None or _fetches_unpinned(step):
+        if paths is None:
             return  # reads what the stamp cannot fingerprint: every build evaluates
         host_files += paths
     sources = {str(Path(name).resolve()): stamp.file_digest(name) for name in plan.sources}
@@ -139,11 +139,6 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
     image, found = base
     base_ref = (image, found["Id"]) if found else None
     stamp.write_stamp(project.state_dir, sources=sources, inputs=inputs, base=base_ref, result=result.to_json())
-
-
-def _fetches_unpinned(step: Step) -> bool:
-    """A download without a checksum may change behind the same URL; only BuildKit can tell."""
-    return step.kind == "io.http" and not step.args["checksum"] or bool(step.args.get("mount_host"))
 
 
 def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:

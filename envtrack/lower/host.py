@@ -83,7 +83,10 @@ def skips_host(step: Step) -> bool:
 
 def tracked_paths(step: Step, base_dir: Path) -> list[Path] | None:
     """The host files STEP reads, for the build stamp to fingerprint; None when it reads
-    what a file digest cannot capture (a directory tree)."""
+    what a file digest cannot capture: a directory tree, the host directory of
+    run(mount_host=True), or a download without a checksum (it may change behind its URL)."""
+    if step.args.get("mount_host") or (step.kind == "io.http" and not step.args.get("checksum")):
+        return None
     found = BUILTINS.get(step.kind)
     paths: list[Path] = []
     for host_input in found.host_inputs if found else ():
