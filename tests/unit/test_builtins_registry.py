@@ -130,3 +130,14 @@ def test_container_stage_builtins_add_no_vertex() -> None:
         args = {"runtime.daemon": {"commands": [["true"]]}, "config.shm_size": {"size": 1}}.get(kind, {})
         compiled = compile_plan(plan(step(2, "base", image="envtrack/base:bookworm"), step(3, kind, **args)))
         assert compiled.digest == only_base.digest, kind
+
+
+def test_the_build_stamp_fingerprints_the_host_files_install_steps_read(tmp_path: Path) -> None:
+    from envtrack.lower.host import tracked_paths
+
+    pip = step(2, "install.python_packages", requirements="requirements.txt", local_wheels=["a.whl"])
+    assert tracked_paths(pip, tmp_path) == [tmp_path / "requirements.txt", tmp_path / "a.whl"]
+    assert tracked_paths(step(3, "io.copy", host_path="src", envd_path="/src"), tmp_path) is None
+    assert tracked_paths(step(4, "io.copy", host_path="/bin/sh", envd_path="/sh", image="x"), tmp_path) == []
+    assert tracked_paths(step(5, "io.http", url="http://127.0.0.1/x"), tmp_path) is None
+    assert tracked_paths(step(6, "run", commands=["true"], mount_host=True), tmp_path) is None
