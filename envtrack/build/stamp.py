@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from envtrack import __version__
+from envtrack.fsutil import write_atomic
 from envtrack.lower.options import BuildOptions
 
 STAMP_NAME = "build-stamp.json"
@@ -47,10 +47,7 @@ def write_stamp(state_dir: Path, *, sources: dict[str, str], inputs: dict, base:
     stamp = {"sources": sources, "inputs": inputs, "base": list(base) if base else None, "result": result}
     path = stamp_path(state_dir)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(stamp, sort_keys=True))
-        os.replace(temporary, path)
+        write_atomic(path, json.dumps(stamp, sort_keys=True))
     except OSError:
         pass  # the stamp only saves time
 

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +12,7 @@ import typer
 
 from envtrack.cli.app import app, fail
 from envtrack.errors import EnvtrackError
+from envtrack.fsutil import write_atomic
 
 
 @app.command()
@@ -97,7 +96,7 @@ def _write_snapshot(lock_path: Path, lock, as_json: bool) -> None:
     except (OSError, UnicodeDecodeError):
         unchanged = False
     if not unchanged:
-        _atomic_write(lock_path, text)
+        write_atomic(lock_path, text, 0o644)  # an interrupted snapshot never leaves half a lock
     counts = {m: sum(1 for p in lock.packages if p.manager == m) for m in ("apt", "pip", "conda")}
     if as_json:
         print(json.dumps({"lock": str(lock_path), "written": not unchanged, "packages": counts,
@@ -106,20 +105,6 @@ def _write_snapshot(lock_path: Path, lock, as_json: bool) -> None:
         return
     described = ", ".join(f"{n} {m}" for m, n in counts.items() if n) or "no packages"
     print(f"{'unchanged' if unchanged else 'wrote'} {lock_path}: {described}")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write beside the target and rename, so an interrupted snapshot never leaves half a lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _progress(message: str, quiet: bool) -> None:

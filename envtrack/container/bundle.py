@@ -10,8 +10,9 @@ from __future__ import annotations
 import filecmp
 import importlib.util
 import os
-import shutil
 from pathlib import Path
+
+from envtrack.fsutil import write_atomic
 
 # What `import sqlite_utils, watchdog.observers` pulls in beyond the standard library.
 DEPENDENCIES = ("watchdog", "sqlite_utils", "sqlite_fts4", "pluggy", "click", "dateutil", "six")
@@ -65,7 +66,4 @@ def _sync_tree(source: Path, target: Path) -> None:
 def _sync_file(source: Path, target: Path) -> None:
     if target.exists() and filecmp.cmp(source, target, shallow=False):
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    write_atomic(target, source.read_bytes(), 0o644)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from envtrack.errors import EnvtrackError
+from envtrack.fsutil import write_atomic
 
 
 def backup(path: Path, backups_dir: Path) -> Path:
@@ -25,28 +24,11 @@ def replace_validated(path: Path, expected_old: str, new_text: str, validate) ->
 
     Refuses when PATH no longer holds EXPECTED_OLD (edited while sync was working), so a
     concurrent edit is never overwritten. The temp file lives in PATH's directory, so
-    loads relative to it resolve the same and os.replace stays on one filesystem.
+    loads relative to it resolve the same.
     """
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".sync", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(new_text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copymode(path, temp)
+    def check(temp: Path) -> None:
         validate(temp)
-        if path.read_bytes().decode("utf-8") != expected_old:
+        if path.read_bytes() != expected_old.encode("utf-8"):
             raise EnvtrackError(f"{path} changed while sync was running; nothing written, run sync again")
-        os.replace(temp, path)
-        _fsync_dir(path.parent)
-    finally:
-        temp.unlink(missing_ok=True)
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, new_text, check=check)

@@ -1,0 +1,62 @@
+"""The one way envtrack replaces a file: write beside it, fsync, rename over it.
+
+A reader (or a crash) sees either the old bytes or the new ones, never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def write_atomic(path: str | Path, data: str | bytes, mode: int | None = None, *,
+                 check: Callable[[Path], None] | None = None) -> None:
+    """Replace PATH with DATA (str is written as UTF-8, newlines untouched).
+
+    MODE: the new file's permissions; None keeps the old file's, or gives a new file the
+    usual 0666 minus the umask. CHECK(temp) runs on the complete temporary file before it
+    replaces PATH (it lives in PATH's directory, so relative paths resolve the same); if it
+    raises, PATH is untouched.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, _mode_for(path) if mode is None else mode)
+        if check is not None:
+            check(temp)
+        os.replace(temp, path)
+        _fsync_dir(path.parent)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (best effort: some filesystems refuse a directory fsync)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
