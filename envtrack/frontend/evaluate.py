@@ -39,10 +39,15 @@ _LOCATION_PREFIX = re.compile(r"^.*?:\d+:\d+: ")
 _HIDDEN_MODULE_NAME = re.compile(r"^_m[0-9a-f]{12}_")  # see transform.module_prefix
 
 
+MAX_SOURCE_BYTES = 16 * 1024 * 1024   # an envd file (or a loaded one) larger than this is refused
+
+
 def load_plan(path: str | Path, target: str = "build") -> Plan:
-    """Evaluate an envd file (or a directory holding build.envd) and call `target()`."""
-    file = envd_file(path)
-    return _Evaluation().run(file, target)
+    """Evaluate an envd file (or a directory holding build.envd) and call `target()`,
+    bounded in time, memory and steps (see `bounded`)."""
+    from envtrack.frontend.bounded import evaluate_bounded
+
+    return evaluate_bounded(envd_file(path), target)
 
 
 def envd_file(path: str | Path) -> str:
@@ -92,9 +97,19 @@ class _CallbackFailed(Exception):
     """Raised inside a builtin so Starlark unwinds; the real error waits in `pending`."""
 
 
-class _Evaluation:
-    def __init__(self) -> None:
+def _no_mark(position: Position) -> None:
+    pass
+
+
+class Evaluation:
+    """One run of a file in one interpreter. MARK(position) is told where evaluation is going
+    (each builtin call, each file and the target function), so a watchdog can say where it stopped."""
+
+    def __init__(self, mark: Callable[[Position], None] = _no_mark, max_steps: int | None = None) -> None:
         from starlark_go import Starlark, configure_starlark
+
+        self.mark = mark
+        self.max_steps = max_steps
 
         configure_starlark(allow_set=True)
         # print() goes to stderr, so `plan --json` output stays parseable; the
@@ -108,6 +123,7 @@ class _Evaluation:
         self.exports: dict[str, frozenset[str]] = {}  # loaded module path -> its globals
         self.loading: list[str] = []                  # files being run, main file first
         self.pending: LocatedError | None = None
+        self.last_position: Position | None = None   # the last builtin call, for errors without a place
         self.next_site = 1
         # starlark-go keeps no reference to the callables it is given: we must.
         self.callbacks: dict[str, Any] = {
@@ -133,6 +149,7 @@ class _Evaluation:
             defined = ", ".join(f"{name}()" for name in sorted(main.functions)) or "none"
             raise LocatedError(Position(main.file, 1, 1), f"no function {target}() defined (functions: {defined})")
         line, column = main.functions.get(target, (1, 1))  # (1, 1) when bound by assignment
+        self.mark(Position(main.file, line, column))
         try:
             self._exec(f"{target}()", _DRIVER)
         except LocatedError as error:
@@ -143,6 +160,10 @@ class _Evaluation:
 
     def _exec_file(self, file: str, text: str, *, as_module: bool = False) -> Transformed:
         self.sources[file] = text
+        self.mark(Position(file, 1, 1))
+        nul = text.find("\0")
+        if nul >= 0:  # Starlark cannot be handed a NUL; no envd file holds one
+            raise LocatedError(_offset_position(file, text, nul), "NUL byte in the file (is it a binary file?)")
         try:
             rewritten = transform(text, file, self.next_site)
         except TokenizeError as error:
@@ -231,15 +252,18 @@ class _Evaluation:
 
     def _read(self, path: str, where: Position | None) -> str:
         try:
-            return Path(path).read_text(encoding="utf-8")
+            data = _read_regular_file(path)
         except FileNotFoundError:
             message = f"cannot load {path}: no such file"
         except IsADirectoryError:
             message = f"cannot load {path}: is a directory"
-        except UnicodeDecodeError as error:
-            message = f"{path} is not UTF-8 text ({error.reason})"
         except OSError as error:
             message = f"cannot read {path}: {error.strerror}"
+        else:
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise LocatedError(_byte_position(path, data, error.start), f"not UTF-8 text ({error.reason})") from None
         if where is None:
             raise EnvtrackError(message, exit_code=2)
         raise LocatedError(where, message)
@@ -247,7 +271,8 @@ class _Evaluation:
     # -- builtins --------------------------------------------------------------
 
     def _callback(self, builtin: Builtin) -> Callable[..., Any]:
-        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            site_id, args = (args[0], args[1:]) if args else (None, args)
             found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
             if found is None or found[1].kind != builtin.kind:
                 # Only when the file rebinds a builtin's name and still calls the builtin:
@@ -255,6 +280,12 @@ class _Evaluation:
                 raise RuntimeError(f"cannot call {builtin.kind} here: this file also uses {builtin.kind.split('.')[0]!r} as a name of its own")
             rewritten, site = found
             position = Position(rewritten.file, site.line, site.column)
+            self.mark(position)
+            self.last_position = position
+            if self.max_steps is not None and len(self.steps) >= self.max_steps:
+                self.pending = LocatedError(position, f"more than {self.max_steps} build steps: an endless loop? "
+                                                      "(ENVTRACK_EVAL_MAX_STEPS raises the limit)")
+                raise _CallbackFailed
             try:
                 bound = bind_arguments(builtin, args, kwargs)
             except ArgumentError as error:
@@ -301,6 +332,19 @@ class _Evaluation:
             raise LocatedError(self._position(filename, item.line, item.column), message) from None
         except EvalError as error:
             raise self._eval_error(error) from None
+        except Exception as error:  # the binding itself failed (it cannot build its own error)
+            raise self._unreadable(source, filename, error) from None
+
+    def _unreadable(self, source: str, filename: str, error: Exception) -> LocatedError:
+        """Starlark could not even report what it disliked: find the bad string literal ourselves."""
+        from envtrack.frontend.transform import bad_escape
+
+        found = bad_escape(source)
+        if found is not None:
+            (line, column), escape = found
+            return LocatedError(self._position(filename, line, column), f"invalid escape sequence {escape}")
+        where = self.last_position or self._position(filename, 1, 1)
+        return LocatedError(where, f"starlark cannot evaluate this text ({type(error).__name__}: {error})")
 
     def _include_member_message(self, filename: str, message: str) -> str | None:
         """`undefined: lib_nope` for `lib.nope` of an included repository."""
@@ -327,8 +371,9 @@ class _Evaluation:
         if builtin is not None:
             message = f"{builtin.kind}: {_conversion_message(builtin, message)}"
         frames = [m for m in _FRAME.finditer(error.backtrace or "") if m["file"] in self.files]
-        if not frames:
-            return LocatedError(Position("<builtin>", 0, 0), message)
+        if not frames:  # no user frame in the backtrace: the last call we saw is the best place
+            main = self.loading[0] if self.loading else _DRIVER
+            return LocatedError(self.last_position or Position(main, 1, 1), message)
         frame = frames[-1]
         rewritten = self.files[frame["file"]]
         line, column = int(frame["line"]), rewritten.original_column(int(frame["line"]), int(frame["column"]))
@@ -357,3 +402,35 @@ class _Evaluation:
         except StarlarkError:
             pass
         return LocatedError(Position(file, error.line, error.column), str(error))
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of PATH, refusing FIFOs, devices and oversized files (they would block or never end)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise OSError(0, f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_SOURCE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+def _offset_position(file: str, text: str, offset: int) -> Position:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Position(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
+def _byte_position(file: str, data: bytes, offset: int) -> Position:
+    """The line and column (in characters) of byte OFFSET of DATA."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+    return Position(file, data.count(b"\n", 0, offset) + 1, column)

@@ -29,6 +29,7 @@ from envtrack.errors import LocatedError, Position
 from envtrack.builtins import CONSTANT_NAMESPACES, CONSTANTS, NAMESPACES, TOP_LEVEL, V0_RENAMES
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
+MAX_NESTING = 200   # bracket depth; Python's own parser stops at 200 too
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
 
 
@@ -177,6 +178,8 @@ class _Rewriter:
         tok, nxt = self.tokens[i], _at(self.tokens, i + 1)
         if tok.type == tokenize.OP and tok.string in ("(", "[", "{"):
             self.depth += 1
+            if self.depth > MAX_NESTING:  # the interpreter's parser would recurse until it runs out of stack
+                raise LocatedError(_pos(self.file, tok), f"brackets nested more than {MAX_NESTING} deep")
         elif tok.type == tokenize.OP and tok.string in (")", "]", "}"):
             self.depth = max(0, self.depth - 1)
         if tok.type != tokenize.NAME or _is_attribute(self.tokens, i):
@@ -474,10 +477,70 @@ def _parse_load(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tuple[Lo
             return None
     if module is None or any(b.symbol is None for b in bindings):
         return None
+    for text, tok in [(module, module_tok), *((b.symbol, b) for b in bindings)]:
+        if not _is_clean_text(text):
+            line, column = (tok.start[0], tok.start[1] + 1) if isinstance(tok, tokenize.TokenInfo) else (tok.line, tok.column)
+            raise LocatedError(Position(file, line, column), f"load: {text!r} holds a NUL or a lone surrogate; "
+                                                            "it cannot name a file or a symbol")
     if not bindings:
         raise LocatedError(_pos(file, start), "load: name at least one symbol to import")
     load = Load(module, resolve_module(file, module), start.start[0], start.start[1] + 1, tuple(bindings))
     return load, j
+
+
+def _is_clean_text(text: str) -> bool:
+    """No NUL, and encodable as UTF-8 (a `\\ud800` escape gives a lone surrogate)."""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Starlark's escapes after a backslash in a non-raw string: the simple ones, octal, \x, \u, \U.
+_SIMPLE_ESCAPES = set("\n\\'\"abfnrtv")
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+
+
+def bad_escape(source: str) -> tuple[tuple[int, int], str] | None:
+    """The place (line, 1-based column) and text of the first escape Starlark rejects, if any.
+
+    Only used to locate an error the interpreter could not report itself (it fails to
+    build its error message when the escape is cut off before a multi-byte character).
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    for tok in tokens:
+        if tok.type != tokenize.STRING:
+            continue
+        prefix = tok.string[: len(tok.string) - len(tok.string.lstrip("rRbB"))]
+        if "r" in prefix.lower():
+            continue
+        offset = _bad_escape_offset(tok.string, len(prefix))
+        if offset is not None:
+            before = tok.string[:offset]
+            line = tok.start[0] + before.count("\n")
+            column = (offset - before.rfind("\n")) if "\n" in before else tok.start[1] + offset + 1
+            return (line, column), tok.string[offset: offset + 4]
+    return None
+
+
+def _bad_escape_offset(literal: str, start: int) -> int | None:
+    i = literal.find("\\", start)
+    while i >= 0:
+        kind = literal[i + 1: i + 2]
+        if kind in _HEX_ESCAPES:
+            digits = literal[i + 2: i + 2 + _HEX_ESCAPES[kind]]
+            if len(digits) < _HEX_ESCAPES[kind] or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                return i
+        elif kind not in _SIMPLE_ESCAPES and not kind.isdigit():
+            return i
+        i = literal.find("\\", i + 2)
+    return None
 
 
 def _string_value(tok: tokenize.TokenInfo) -> str | None:

@@ -1,0 +1,103 @@
+"""Hostile build.envd files: bytes Starlark cannot take, and programs that never end or
+eat memory. Each ends in one located error inside the file, quickly, never a traceback."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from envtrack.errors import LocatedError, Position
+from envtrack.frontend import load_plan
+
+
+def located(tmp_path: Path, data: bytes) -> LocatedError:
+    envd = tmp_path / "build.envd"
+    envd.write_bytes(data)
+    with pytest.raises(LocatedError) as caught:
+        load_plan(envd)
+    return caught.value
+
+
+def where(error: LocatedError) -> tuple[int, int]:
+    return error.position.line, error.position.column
+
+
+def test_a_nul_byte_is_located(tmp_path: Path) -> None:
+    error = located(tmp_path, b'def build():\n    base(image="x")\x00\n')
+    assert where(error) == (2, 20) and "NUL" in error.reason
+
+
+def test_a_truncated_escape_before_a_multibyte_character_is_located(tmp_path: Path) -> None:
+    error = located(tmp_path, 'def build():\n    run(commands=["\\x0é"])\n'.encode())
+    assert where(error) == (2, 20) and "invalid escape sequence" in error.reason
+
+
+def test_non_utf8_text_is_located_at_the_bad_byte(tmp_path: Path) -> None:
+    error = located(tmp_path, b'def build():\n    run(commands=["\xc3\xa9\xff"])\n')
+    assert where(error) == (2, 21) and "not UTF-8" in error.reason
+
+
+@pytest.mark.parametrize("path", ["a\\x00b.envd", "\\ud800.envd"])
+def test_load_paths_that_name_no_file_are_located(tmp_path: Path, path: str) -> None:
+    error = located(tmp_path, f'load("{path}", "x")\ndef build():\n    pass\n'.encode())
+    assert where(error) == (1, 6) and "NUL or a lone surrogate" in error.reason
+
+
+def test_a_symbol_with_a_lone_surrogate_is_located(tmp_path: Path) -> None:
+    (tmp_path / "lib.envd").write_text("x = 1\n")
+    error = located(tmp_path, b'load("lib.envd", "\\ud800")\ndef build():\n    pass\n')
+    assert where(error) == (1, 18)
+
+
+def test_loading_a_fifo_does_not_block(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.envd")
+    error = located(tmp_path, b'load("pipe.envd", "x")\ndef build():\n    pass\n')
+    assert where(error) == (1, 1) and "not a regular file" in error.reason
+
+
+def test_a_keyword_named_like_the_call_site_id_is_an_ordinary_argument_error(tmp_path: Path) -> None:
+    error = located(tmp_path, b'def build():\n    run(site_id=1, commands=["x"])\n')
+    assert where(error) == (2, 5) and "site_id" in error.reason and "_callback" not in error.reason
+
+
+def test_brackets_nested_too_deep_are_located(tmp_path: Path) -> None:
+    error = located(tmp_path, b"def build():\n    x = " + b"[" * 500 + b"]" * 500 + b"\n")
+    assert error.position.line == 2 and "nested" in error.reason
+
+
+def test_an_endless_loop_stops_at_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVTRACK_EVAL_SECONDS", "1")
+    error = located(tmp_path, b'def build():\n    run(commands=["a"])\n    for i in range(1000000000):\n        pass\n')
+    assert error.position == Position(str(tmp_path / "build.envd"), 2, 5)
+    assert "did not finish within 1 s" in error.reason
+
+
+@pytest.mark.parametrize("expression", ['"x" * 10000000000', "[1] * 1000000000",
+                                        "[[i for i in range(100000)] for j in range(100000)]"])
+def test_memory_bombs_end_with_a_located_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expression: str) -> None:
+    monkeypatch.setenv("ENVTRACK_EVAL_MEMORY_MB", "256")
+    monkeypatch.setenv("ENVTRACK_EVAL_SECONDS", "10")
+    error = located(tmp_path, f"def build():\n    x = {expression}\n".encode())
+    assert error.position.line in (1, 2)
+    assert "memory" in error.reason or "too large" in error.reason
+
+
+def test_recursion_is_refused(tmp_path: Path) -> None:
+    error = located(tmp_path, b"def f():\n    return f()\n\ndef build():\n    f()\n")
+    assert where(error) == (2, 12) and "recursively" in error.reason
+
+
+def test_endless_builtin_calls_stop_at_the_step_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVTRACK_EVAL_MAX_STEPS", "50")
+    error = located(tmp_path, b'def build():\n    for i in range(1000000000):\n        run(commands=["a"])\n')
+    assert where(error) == (3, 9) and "more than 50 build steps" in error.reason
+
+
+def test_the_cli_prints_one_line_for_a_nul_byte(tmp_path: Path) -> None:
+    (tmp_path / "build.envd").write_bytes(b"def build():\n\x00    pass\n")
+    proc = run_cli("plan", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "build.envd:2:1: NUL byte in the file (is it a binary file?)\n"
