@@ -51,7 +51,7 @@ def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file
         raise EnvtrackError(f"{envd_file}: cannot parse for rewriting: {error.message}", exit_code=2) from error
     source = map_source(module, target)
     declared = declared_packages(plan, source, envd_file)
-    edits = _plan_edits(changes, declared, pin, target, _run_commands(plan))
+    edits = _plan_edits(_one_per_package(changes), declared, pin, target, _run_commands(plan))
     _place_new_packages(edits, plan, source)
     if not any(n.level == "edit" for n in edits.notes):
         return Rewrite(text, tuple(edits.notes))
@@ -68,6 +68,23 @@ def _run_commands(plan: Plan) -> list[tuple[int, str]]:
             for command in step.args.get("commands") or []]
 
 
+def _one_per_package(changes: list[NetChange]) -> list[NetChange]:
+    """One net change per (manager, package) from the per-environment ones: while any
+    environment still has the package (the venv's six after the system's was removed),
+    the declaration stays and follows that copy's version; it goes when every copy went."""
+    groups: dict[tuple[str, str], list[NetChange]] = {}
+    for change in changes:
+        groups.setdefault((change.manager, change.name), []).append(change)
+    chosen = []
+    for group in groups.values():
+        installed = [c for c in group if not c.removed]
+        if installed:
+            chosen.append(max(installed, key=lambda c: c.last_id))
+            continue
+        chosen.append(max(group, key=lambda c: c.last_id))
+    return sorted(chosen, key=lambda c: c.last_id)
+
+
 def _plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, target: str,
                 run_commands: list[tuple[int, str]]) -> _Edits:
     by_name: dict[tuple[str, str], list[Declared]] = {}
@@ -81,7 +98,7 @@ def _plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, ta
         if change.removed:
             _remove(change, entries, edits, target, run_commands)
         else:
-            _keep(change, entries, edits, pin, target)
+            _keep(change, entries, edits, pin, target, run_commands)
     return edits
 
 
@@ -93,7 +110,7 @@ def _remove(change: NetChange, entries: list[Declared], edits: _Edits, target: s
             edits.notes.append(Note("edit", f"line {entry.site.line}: removed {change.manager} {entry.text}"))
         else:
             command = UNINSTALL[change.manager].format(entry.requirement.name)
-            if any(order > entry.order and written == command for order, written in run_commands):
+            if _uninstalled_after(entry, change, run_commands):
                 continue   # an earlier sync already appended it
             if command not in edits.uninstall_commands:
                 edits.uninstall_commands.append(command)
@@ -102,7 +119,8 @@ def _remove(change: NetChange, entries: list[Declared], edits: _Edits, target: s
             edits.notes.append(Note("edit", f"appended `{command}`"))
 
 
-def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, target: str) -> None:
+def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, target: str,
+          run_commands: list[tuple[int, str]]) -> None:
     reason = unreproducible_reason(change)
     if reason is not None:
         if change.requested or entries:
@@ -118,6 +136,12 @@ def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, t
     effective = entries[-1]   # the last declaration is what the build ends up installing
     wanted = format_requirement(effective.requirement.head, change.manager, change.version or "", pin,
                                 url=vcs_url(change), tail=effective.requirement.tail)
+    if _uninstalled_after(effective, change, run_commands):
+        # An earlier sync appended its uninstall; the build must install it again after that.
+        edits.notes.append(Note("warning", f"{change.manager} {change.name} was reinstalled after an appended "
+                                           f"uninstall: adding {wanted!r} at the end of {target}()"))
+        edits.new_installs.setdefault(change.manager, []).append(wanted)
+        return
     if wanted == effective.text:
         return
     if effective.site is not None:
@@ -127,6 +151,11 @@ def _keep(change: NetChange, entries: list[Declared], edits: _Edits, pin: str, t
     edits.notes.append(Note("warning", f"{change.manager} {change.name} is now {change.version} but {effective.reason}: "
                                        f"adding {wanted!r} at the end of {target}() instead"))
     edits.new_installs.setdefault(change.manager, []).append(wanted)
+
+
+def _uninstalled_after(entry: Declared, change: NetChange, run_commands: list[tuple[int, str]]) -> bool:
+    command = UNINSTALL[change.manager].format(entry.requirement.name)
+    return any(order > entry.order and written == command for order, written in run_commands)
 
 
 def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap) -> None:
@@ -185,6 +214,7 @@ class _Rewriter(cst.CSTTransformer):
         for original, updated in zip(original_node.body, updated_node.body):
             if self._is_emptied(original):
                 carried.extend(updated.leading_lines)
+                carried.extend(_inner_comment_lines(updated))
                 continue
             if carried:
                 updated = updated.with_changes(leading_lines=[*carried, *updated.leading_lines])
@@ -202,6 +232,24 @@ class _Rewriter(cst.CSTTransformer):
                 and isinstance(statement.body[0], cst.Expr) and id(statement.body[0].value) in self.emptied)
 
 
+class _CommentLines(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[cst.EmptyLine] = []
+
+    def visit_EmptyLine(self, node: cst.EmptyLine) -> None:
+        if node.comment is not None:
+            self.lines.append(node.with_changes(indent=True, whitespace=cst.SimpleWhitespace("")))
+
+
+def _inner_comment_lines(statement: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
+    """The full-line comments written inside a statement (between the lines of its call)."""
+    finder = _CommentLines()
+    for part in statement.body:
+        part.visit(finder)
+    return finder.lines
+
+
 def _is_name_arg(arg: cst.Arg, position: int) -> bool:
     return arg.keyword.value == "name" if arg.keyword else position == 0
 
@@ -209,28 +257,67 @@ def _is_name_arg(arg: cst.Arg, position: int) -> bool:
 def _edited_list(node: cst.List, edit: _CallEdit, quote: str) -> cst.List:
     """NODE with entries removed, replaced and appended; every untouched byte kept."""
     elements = list(node.elements)
-    kept = [
-        e.with_changes(value=_string(edit.replaced[i], quote, e.value)) if i in edit.replaced else e
-        for i, e in enumerate(elements) if i not in edit.removed
-    ]
+    kept: list[cst.Element] = []
+    lbracket = node.lbracket
+    for i, element in enumerate(elements):
+        if i in edit.removed:
+            # Its own comment (same line) goes with it; full-line comments after it document
+            # the next entry and stay, in the whitespace before that entry.
+            lines = _comment_lines(element.comma)
+            if lines and kept:
+                kept[-1] = kept[-1].with_changes(comma=_with_comment_lines(kept[-1].comma, lines))
+            elif lines:
+                lbracket = lbracket.with_changes(whitespace_after=_ws_with_lines(lbracket.whitespace_after, lines))
+            continue
+        kept.append(element.with_changes(value=_string(edit.replaced[i], quote, element.value))
+                    if i in edit.replaced else element)
+    node = node.with_changes(lbracket=lbracket)
     if not kept and not edit.appended:
         return node.with_changes(elements=[])
     rbracket = node.rbracket
-    last = elements[-1]
-    if kept and kept[-1].value is not last.value and edit.removed:
+    last = elements[-1] if elements else None
+    if kept and last is not None and kept[-1].value is not last.value and edit.removed:
         kept[-1], rbracket = _as_last(kept[-1], last, rbracket)
     if edit.appended:
         between = _separator(node)
-        tail_comma = kept[-1].comma if kept else last.comma   # the list's trailing-comma style
+        # the list's trailing-comma style (an empty list has none)
+        tail_comma = kept[-1].comma if kept else (last.comma if last is not None else cst.MaybeSentinel.DEFAULT)
         kept = [*kept[:-1], kept[-1].with_changes(comma=between)] if kept else []
         new = [cst.Element(_string(t, quote), comma=between) for t in edit.appended]
         kept += [*new[:-1], new[-1].with_changes(comma=tail_comma)]
     return node.with_changes(elements=kept, rbracket=rbracket)
 
 
+def _comment_lines(comma) -> list[cst.EmptyLine]:  # noqa: ANN001 - a Comma or MaybeSentinel
+    """The full-line comments in the whitespace after COMMA (the lines before the next entry)."""
+    if isinstance(comma, cst.Comma) and isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        return [line for line in comma.whitespace_after.empty_lines if line.comment is not None]
+    return []
+
+
+def _with_comment_lines(comma, lines: list[cst.EmptyLine]):  # noqa: ANN001, ANN202
+    if not isinstance(comma, cst.Comma):
+        comma = cst.Comma()
+    return comma.with_changes(whitespace_after=_ws_with_lines(comma.whitespace_after, lines))
+
+
+def _ws_with_lines(whitespace, lines: list[cst.EmptyLine]):  # noqa: ANN001, ANN202
+    """WHITESPACE (before an entry) with comment LINES added just before that entry."""
+    if isinstance(whitespace, cst.ParenthesizedWhitespace):
+        return whitespace.with_changes(empty_lines=[*whitespace.empty_lines, *lines])
+    indent = lines[0].indent
+    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=lines, indent=indent,
+                                       last_line=lines[-1].whitespace)   # the entry lines up with the comment
+
+
 def _as_last(element: cst.Element, old_last: cst.Element, rbracket: cst.RightSquareBracket):
     """ELEMENT moved to the end of its list: the old last entry's comma style, its own comment kept."""
     own = element.comma
+    own_ws = own.whitespace_after if isinstance(own, cst.Comma) else None
+    has_comments = isinstance(own_ws, cst.ParenthesizedWhitespace) and (
+        own_ws.first_line.comment is not None or any(line.comment is not None for line in own_ws.empty_lines))
+    if has_comments and not isinstance(rbracket.whitespace_before, cst.ParenthesizedWhitespace):
+        return element, rbracket   # `]` shares the last line: keep the comma and the comments after it
     if isinstance(old_last.comma, cst.Comma):
         comma = old_last.comma.with_changes(
             whitespace_before=own.whitespace_before if isinstance(own, cst.Comma) else cst.SimpleWhitespace(""))
@@ -240,8 +327,10 @@ def _as_last(element: cst.Element, old_last: cst.Element, rbracket: cst.RightSqu
     # last entry's own comment (which sat in its comma) moves there instead.
     if (isinstance(own, cst.Comma) and isinstance(own.whitespace_after, cst.ParenthesizedWhitespace)
             and isinstance(rbracket.whitespace_before, cst.ParenthesizedWhitespace)):
-        rbracket = rbracket.with_changes(whitespace_before=rbracket.whitespace_before.with_changes(
-            first_line=own.whitespace_after.first_line))
+        closing = rbracket.whitespace_before
+        rbracket = rbracket.with_changes(whitespace_before=closing.with_changes(
+            first_line=own.whitespace_after.first_line,
+            empty_lines=[*_comment_lines(own), *closing.empty_lines]))
     return element.with_changes(comma=comma), rbracket
 
 
@@ -294,10 +383,39 @@ def _append_statements(module: cst.Module, source: SourceMap, edits: _Edits, *, 
     new_body = []
     for statement in module.body:
         if isinstance(statement, cst.FunctionDef) and statement.name.value == source.target.name.value:
-            body = [s for s in statement.body.body if not _is_lone_pass(s)] + statements
-            statement = statement.with_changes(body=statement.body.with_changes(body=body))
+            statement = statement.with_changes(body=statement.body.with_changes(
+                body=_insert_before_return([s for s in statement.body.body if not _is_lone_pass(s)], statements)))
         new_body.append(statement)
     return module.with_changes(body=new_body)
+
+
+def _insert_before_return(body: list[cst.BaseStatement], statements: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """BODY with STATEMENTS at its end, or before the first statement that can return
+    (`return`, `if not GPU: return`): code after a return may never run."""
+    at = next((i for i, statement in enumerate(body) if _may_return(statement)), len(body))
+    return [*body[:at], *statements, *body[at:]]
+
+
+class _ReturnFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Return(self, node: cst.Return) -> bool:
+        self.found = True
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False   # a nested function's return leaves only that function
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _may_return(statement: cst.BaseStatement) -> bool:
+    finder = _ReturnFinder()
+    statement.visit(finder)
+    return finder.found
 
 
 def _is_lone_pass(statement: cst.BaseStatement) -> bool:
