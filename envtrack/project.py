@@ -42,6 +42,20 @@ class Project:
         """Host directory for the journal, backups and locks: `.envtrack/` beside build.envd."""
         return self.dir / ".envtrack"
 
+    def require_writable_state(self, command: str) -> None:
+        """Refuse early, in one line, when `.envtrack/` cannot be created or written
+        (a read-only checkout): COMMAND would otherwise fail halfway."""
+        import tempfile
+
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.state_dir):
+                pass
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise EnvtrackError(f"{command} needs to write {self.state_dir} ({reason}); "
+                                f"run it where the project directory is writable") from None
+
     @property
     def journal_path(self) -> Path:
         return self.state_dir / JOURNAL_FILE

@@ -41,6 +41,7 @@ def up(
 
             file, lock = split_up_arguments(file, lock)
         project = _project(file)
+        project.require_writable_state("envtrack up")   # before a build that could take minutes
         image = (_locked_image(project, lock, progress) if locked
                  else _image_for(project, progress=progress, build=build))
         outcome = env_container.ensure_running(project, image, host_ca=host_ca)

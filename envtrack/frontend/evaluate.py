@@ -260,10 +260,7 @@ class Evaluation:
         except OSError as error:
             message = f"cannot read {path}: {error.strerror}"
         else:
-            try:
-                return data.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise LocatedError(_byte_position(path, data, error.start), f"not UTF-8 text ({error.reason})") from None
+            return decode_source(path, data)
         if where is None:
             raise EnvtrackError(message, exit_code=2)
         raise LocatedError(where, message)
@@ -402,6 +399,14 @@ class Evaluation:
         except StarlarkError:
             pass
         return LocatedError(Position(file, error.line, error.column), str(error))
+
+
+def decode_source(path: str, data: bytes) -> str:
+    """DATA as text; a LocatedError at the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise LocatedError(_byte_position(path, data, error.start), f"not UTF-8 text ({error.reason})") from None
 
 
 def _read_regular_file(path: str) -> bytes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +50,12 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build") -> P
 
     if pin not in PIN_MODES:
         raise EnvtrackError(f"--pin must be one of {', '.join(PIN_MODES)}, not {pin!r}", exit_code=2)
-    since = last_synced_id(project.journal_path, project.envd_file)
-    rows = read_changes_since(project.journal_path, since)
-    old_text = project.envd_file.read_bytes().decode("utf-8")
+    from envtrack.frontend.evaluate import decode_source
+
+    old_text = decode_source(str(project.envd_file), _io(project.envd_file, "read", project.envd_file.read_bytes))
+    with _journal_errors(project.journal_path):
+        since = last_synced_id(project.journal_path, project.envd_file)
+        rows = read_changes_since(project.journal_path, since)
     changes = fold_changes(rows)
     if changes:
         from envtrack.sync.rewrite import rewrite_source   # libcst: only when there is work
@@ -70,13 +75,42 @@ def apply(proposal: Proposal) -> Path | None:
 
     project = proposal.project
     backup_path = None
+    if proposal.changed or proposal.up_to_id > proposal.since_id:
+        project.require_writable_state("envtrack sync")
     if proposal.changed:
-        backup_path = backup(project.envd_file, project.backups_dir)
-        replace_validated(project.envd_file, proposal.old_text, proposal.rewrite.text,
-                          lambda temp: _validate(temp, proposal.target))
+        backup_path = _io(project.backups_dir, "write", lambda: backup(project.envd_file, project.backups_dir))
+        _io(project.envd_file, "write", lambda: replace_validated(
+            project.envd_file, proposal.old_text, proposal.rewrite.text, lambda temp: _validate(temp, proposal.target)))
     if proposal.up_to_id > proposal.since_id:
-        mark_synced(project.journal_path, project.envd_file, proposal.up_to_id, proposal.up_to_time)
+        written = "; build.envd was updated, but the next sync will offer the same changes" if proposal.changed else ""
+        with _journal_errors(project.journal_path, written):
+            mark_synced(project.journal_path, project.envd_file, proposal.up_to_id, proposal.up_to_time)
     return backup_path
+
+
+def _io(path: Path, verb: str, action):  # noqa: ANN001, ANN202
+    """ACTION(), with an OSError (read-only project, full disk) as one line naming PATH."""
+    from envtrack.errors import EnvtrackError
+
+    try:
+        return action()
+    except OSError as error:
+        where = error.filename or path
+        raise EnvtrackError(f"cannot {verb} {where}: {error.strerror or error}; build.envd left unchanged"
+                            if verb == "write" else f"cannot {verb} {where}: {error.strerror or error}") from None
+
+
+@contextmanager
+def _journal_errors(journal: Path, consequence: str = ""):  # noqa: ANN202
+    """A journal that is not SQLite, is damaged or cannot be written: one line, not a traceback."""
+    from envtrack.errors import EnvtrackError
+
+    try:
+        yield
+    except sqlite3.DatabaseError as error:   # OperationalError (read-only, locked) included
+        raise EnvtrackError(f"{journal}: cannot use the journal ({error}){consequence}") from None
+    except OSError as error:
+        raise EnvtrackError(f"{journal}: {error.strerror or error}{consequence}") from None
 
 
 def _validate(temp: Path, target: str) -> None:
