@@ -36,6 +36,8 @@ DEFAULT_FILE = "build.envd"
 _DRIVER = "<envtrack>"
 _FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): in ", re.MULTILINE)
 _LOCATION_PREFIX = re.compile(r"^.*?:\d+:\d+: ")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LONE_CR = re.compile(r"\r(?!\n)")
 _HIDDEN_MODULE_NAME = re.compile(r"^_m[0-9a-f]{12}_")  # see transform.module_prefix
 
 
@@ -164,6 +166,10 @@ class Evaluation:
         nul = text.find("\0")
         if nul >= 0:  # Starlark cannot be handed a NUL; no envd file holds one
             raise LocatedError(_offset_position(file, text, nul), "NUL byte in the file (is it a binary file?)")
+        lone_cr = _LONE_CR.search(text)
+        if lone_cr:  # Starlark would end a line there and Python's tokenizer would not: positions disagree
+            raise LocatedError(_offset_position(file, text, lone_cr.start()),
+                               "carriage return (CR) without a line feed; use LF or CRLF line endings")
         try:
             rewritten = transform(text, file, self.next_site)
         except TokenizeError as error:
@@ -430,12 +436,12 @@ def _read_regular_file(path: str) -> bytes:
 
 
 def _offset_position(file: str, text: str, offset: int) -> Position:
-    line_start = text.rfind("\n", 0, offset) + 1
-    return Position(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
+    """The line and column of character OFFSET; CR, LF and CRLF all end a line, as for Starlark."""
+    lines = _LINE_BREAK.split(text[:offset])
+    return Position(file, len(lines), len(lines[-1]) + 1)
 
 
 def _byte_position(file: str, data: bytes, offset: int) -> Position:
     """The line and column (in characters) of byte OFFSET of DATA."""
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
-    return Position(file, data.count(b"\n", 0, offset) + 1, column)
+    before = data[:offset].decode("utf-8", "replace")
+    return _offset_position(file, before, len(before))

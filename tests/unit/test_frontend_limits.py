@@ -101,3 +101,15 @@ def test_the_cli_prints_one_line_for_a_nul_byte(tmp_path: Path) -> None:
     proc = run_cli("plan", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "build.envd:2:1: NUL byte in the file (is it a binary file?)\n"
+
+
+def test_a_lone_carriage_return_is_located(tmp_path: Path) -> None:
+    # Starlark ends a line at a lone CR and Python's tokenizer does not: positions would disagree.
+    error = located(tmp_path, b'def build():\n    base(image="x")\r    run(commands=["a"])\n')
+    assert where(error) == (2, 20) and "carriage return" in error.reason
+
+
+def test_crlf_files_still_evaluate(tmp_path: Path) -> None:
+    envd = tmp_path / "build.envd"
+    envd.write_bytes(b'def build():\r\n    base(image="x")\r\n')
+    assert [step.kind for step in load_plan(envd).steps] == ["base"]
