@@ -68,8 +68,14 @@ class Progress:
         self.memory = memory
 
     def mark(self, position: Position) -> None:
-        name = position.file.encode("utf-8", "surrogateescape")[: _PAGE - _HEADER.size]
+        name = position.file.encode("utf-8", "surrogateescape")[: _PAGE - 1 - _HEADER.size]
         self.memory[: _HEADER.size + len(name)] = _HEADER.pack(position.line, position.column, len(name)) + name
+
+    def fetching(self, busy: bool) -> None:
+        self.memory[_PAGE - 1] = 1 if busy else 0
+
+    def is_fetching(self) -> bool:
+        return self.memory[_PAGE - 1] == 1
 
     def read(self, fallback: Position) -> Position:
         line, column, size = _HEADER.unpack(self.memory[: _HEADER.size])
@@ -91,7 +97,7 @@ def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # n
         process = _start(file, target, limits, write_end, progress_fd, crash_log.fileno())
         os.close(write_end)
         write_end = -1
-        payload, timed_out = _collect(read_end, limits.seconds)
+        payload, timed_out = _collect(read_end, limits.seconds, progress.is_fetching)
         if timed_out:
             process.kill()
         status = process.wait()
@@ -145,12 +151,15 @@ def _address_space() -> int:
         return 0
 
 
-def _collect(fd: int, seconds: float) -> tuple[bytes, bool]:
-    """Everything the child wrote, and whether the deadline passed first."""
+def _collect(fd: int, seconds: float, fetching) -> tuple[bytes, bool]:  # noqa: ANN001 - () -> bool
+    """Everything the child wrote, and whether the deadline passed first. While the child
+    clones for include() the deadline waits (git has its own timeout)."""
     chunks = []
     deadline = time.monotonic() + seconds
     while True:
         left = deadline - time.monotonic()
+        if left <= 0 and fetching():
+            deadline, left = time.monotonic() + 1, 1
         if left <= 0:
             return b"".join(chunks), True
         ready, _, _ = select.select([fd], [], [], left)
@@ -216,7 +225,7 @@ def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, 
         from envtrack.frontend.evaluate import Evaluation
 
         progress = Progress(mmap.mmap(progress_fd, _PAGE))
-        evaluation = Evaluation(progress.mark, max_steps)
+        evaluation = Evaluation(progress.mark, max_steps, progress.fetching)
         # Limited only now: the Go runtime and starlark-go map gigabytes of address space
         # they never touch (4 GiB for small integers alone) when they start.
         limit = _address_space() + budget

@@ -103,14 +103,20 @@ def _no_mark(position: Position) -> None:
     pass
 
 
+def _not_told(fetching: bool) -> None:
+    pass
+
+
 class Evaluation:
     """One run of a file in one interpreter. MARK(position) is told where evaluation is going
     (each builtin call, each file and the target function), so a watchdog can say where it stopped."""
 
-    def __init__(self, mark: Callable[[Position], None] = _no_mark, max_steps: int | None = None) -> None:
+    def __init__(self, mark: Callable[[Position], None] = _no_mark, max_steps: int | None = None,
+                 fetching: Callable[[bool], None] = _not_told) -> None:
         from starlark_go import Starlark, configure_starlark
 
         self.mark = mark
+        self.fetching = fetching   # told True while include() clones: network time is not evaluation time
         self.max_steps = max_steps
 
         configure_starlark(allow_set=True)
@@ -223,7 +229,12 @@ class Evaluation:
 
         where = Position(file, include.line, include.column)
         members: dict[str, str] = {}
-        for path in include_files(include.url, file, where):
+        self.fetching(True)
+        try:
+            paths = include_files(include.url, file, where)
+        finally:
+            self.fetching(False)
+        for path in paths:
             name = posixpath.normpath(str(path))
             if name not in self.exports:
                 self.loading.append(name)

@@ -113,3 +113,18 @@ def test_crlf_files_still_evaluate(tmp_path: Path) -> None:
     envd = tmp_path / "build.envd"
     envd.write_bytes(b'def build():\r\n    base(image="x")\r\n')
     assert [step.kind for step in load_plan(envd).steps] == ["base"]
+
+
+def test_the_deadline_waits_while_include_clones() -> None:
+    import time
+
+    from envtrack.frontend.bounded import _collect
+
+    read_end, write_end = os.pipe()
+    start = time.monotonic()
+    try:
+        payload, timed_out = _collect(read_end, 0.2, lambda: time.monotonic() - start < 1.0)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert timed_out and payload == b"" and time.monotonic() - start >= 1.0
