@@ -1,8 +1,9 @@
 """A Unix-socket relay to the BuildKit embedded in the Docker Engine.
 
 grpcio can only dial addresses, but the Engine serves BuildKit's API behind an HTTP
-upgrade on its own socket (`POST /grpc`, `Upgrade: h2c`). The relay listens on a private
-Unix socket; for each connection grpcio opens, it opens the Engine socket, performs the
+upgrade on its own API connection (`POST /grpc`, `Upgrade: h2c`), whatever carries it: a
+Unix socket, TCP, TLS or an ssh `dial-stdio` stream (envtrack.dial). The relay listens on
+a private Unix socket; for each connection grpcio opens, it dials the Engine, performs the
 upgrade, forwards whatever arrived after the `101` header (often the Engine's first
 HTTP/2 SETTINGS frame: dropping it stalls the connection), then copies bytes both ways.
 """
@@ -15,6 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from envtrack.dial import dial
+from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 
 UPGRADE_REQUEST = (b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
@@ -25,8 +28,8 @@ CHUNK = 65536
 class EngineRelay:
     """Serve `unix://<dir>/buildkit.sock` until closed; use as a context manager."""
 
-    def __init__(self, engine_socket: str):
-        self.engine_socket = engine_socket
+    def __init__(self, engine: EngineEndpoint):
+        self.engine = engine
         self._dir = tempfile.mkdtemp(prefix="envtrack-relay-")
         self.path = str(Path(self._dir) / "buildkit.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -63,7 +66,7 @@ class EngineRelay:
 
     def _serve(self, client: socket.socket) -> None:
         try:
-            engine, leftover = upgrade(self.engine_socket)
+            engine, leftover = upgrade(self.engine)
         except (OSError, EnvtrackError):
             client.close()
             return
@@ -73,10 +76,9 @@ class EngineRelay:
         _pump(client, engine)
 
 
-def upgrade(engine_socket: str) -> tuple[socket.socket, bytes]:
-    """Open the Engine socket and switch it to HTTP/2; returns it and the bytes read past the header."""
-    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    engine.connect(engine_socket)
+def upgrade(endpoint: EngineEndpoint) -> tuple[socket.socket, bytes]:
+    """Dial the Engine and switch the connection to HTTP/2; returns it and the bytes read past the header."""
+    engine = dial(endpoint, timeout=60)
     engine.sendall(UPGRADE_REQUEST)
     received = b""
     while b"\r\n\r\n" not in received:
@@ -90,6 +92,7 @@ def upgrade(engine_socket: str) -> tuple[socket.socket, bytes]:
     if b" 101 " not in status + b" ":
         engine.close()
         raise EnvtrackError(f"the Docker Engine refused the BuildKit upgrade: {status.decode(errors='replace')}")
+    engine.settimeout(None)  # a build may be quiet for long; the gRPC channel has its own deadlines
     return engine, leftover
 
 

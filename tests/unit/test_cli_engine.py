@@ -134,15 +134,42 @@ def test_docker_client_error_names_the_socket_and_doctor(monkeypatch, tmp_path):
     assert "envtrack doctor" in raised.value.hint
 
 
-def test_docker_host_over_tcp_is_a_usage_error(monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+def test_an_unknown_docker_host_scheme_is_a_usage_error(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "http://127.0.0.1:2375")
     docker_client.cache_clear()
     try:
         with pytest.raises(EnvtrackError) as raised:
             docker_client()
     finally:
         docker_client.cache_clear()
-    assert raised.value.exit_code == 2
+    assert raised.value.exit_code == 2 and "DOCKER_HOST" in raised.value.message
+
+
+def test_a_closed_tcp_engine_is_one_line_naming_the_address(monkeypatch, unused_port):
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{unused_port}")
+    docker_client.cache_clear()
+    try:
+        with pytest.raises(EnvtrackError) as raised:
+            docker_client()
+    finally:
+        docker_client.cache_clear()
+    assert raised.value.message == f"cannot reach the Docker Engine at tcp://127.0.0.1:{unused_port} " \
+                                   "([Errno 111] Connection refused)"
+
+
+def test_doctor_with_docker_host_over_tcp_fails_in_lines_not_a_traceback(unused_port):
+    proc = run_cli("doctor", env={"DOCKER_HOST": f"tcp://127.0.0.1:{unused_port}", "DOCKER_TLS_VERIFY": ""})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert f"FAIL engine          no answer at tcp://127.0.0.1:{unused_port}, from DOCKER_HOST" in proc.stdout
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _message(*fields: tuple[int, bytes]) -> bytes:

@@ -1,0 +1,122 @@
+"""Open a byte stream to a Docker Engine, whatever its address: the one home of the transports.
+
+- unix:///PATH   a Unix socket;
+- tcp://HOST:PORT plain TCP, or TLS when the endpoint carries TLS files (server verified
+  against its CA when one is given, client certificate sent when one is given);
+- ssh://[USER@]HOST[:PORT] the system ssh client running `docker system dial-stdio` on the
+  far side, as the docker CLI does; its stdin/stdout are one end of a socketpair, so
+  callers get a real socket either way.
+
+The Engine API client (`engine.api`) and the BuildKit relay (`buildkit.relay`) both dial here.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import threading
+from urllib.parse import urlsplit
+
+from envtrack.endpoints import EngineEndpoint, TLS
+from envtrack.errors import EnvtrackError
+
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10")
+
+
+def dial(endpoint: EngineEndpoint, timeout: float | None = 60) -> socket.socket:
+    """A connected stream socket to ENDPOINT's Engine; OSError when it cannot be reached."""
+    if endpoint.scheme == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(endpoint.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    if endpoint.scheme == "tcp":
+        host, port = endpoint.address
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if endpoint.tls is None:
+            return sock
+        try:
+            return tls_context(endpoint.tls).wrap_socket(sock, server_hostname=host)
+        except OSError:
+            sock.close()
+            raise
+    if endpoint.scheme == "ssh":
+        return _dial_ssh(endpoint.host, timeout)
+    raise EnvtrackError(f"cannot dial {endpoint.host}", exit_code=2)
+
+
+def tls_context(tls: TLS) -> ssl.SSLContext:
+    """Verify the server by TLS.ca (hostnames included) when given; present TLS.cert/key when given."""
+    if tls.ca:
+        context = ssl.create_default_context(cafile=tls.ca)
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert:
+        context.load_cert_chain(tls.cert, tls.key)
+    return context
+
+
+def ssh_command(host: str) -> list[str]:
+    """`ssh [-l USER] [-p PORT] HOST docker system dial-stdio` for ssh://[USER@]HOST[:PORT]."""
+    parts = urlsplit(host)
+    if not parts.hostname:
+        raise EnvtrackError(f"{host}: want ssh://[USER@]HOST[:PORT]", exit_code=2)
+    command = ["ssh", *SSH_OPTIONS]
+    if parts.username:
+        command += ["-l", parts.username]
+    if parts.port:
+        command += ["-p", str(parts.port)]
+    return command + ["--", parts.hostname, "docker", "system", "dial-stdio"]
+
+
+class SshSocket(socket.socket):
+    """One end of a socketpair whose other end is an ssh process's stdin and stdout."""
+
+    process: subprocess.Popen | None = None
+    collector: threading.Thread | None = None
+    errors: list[str]
+
+    def ssh_error(self) -> str:
+        """ssh's last error line, once it has ended (it ends soon after a failed exchange)."""
+        if self.collector is not None:
+            self.collector.join(timeout=3)
+        return (self.errors[-1] if self.errors else "").strip()
+
+
+def _dial_ssh(host: str, timeout: float | None) -> SshSocket:
+    mine, theirs = socket.socketpair()
+    sock = SshSocket(mine.family, mine.type, fileno=mine.detach())
+    sock.errors = []
+    try:
+        sock.process = subprocess.Popen(ssh_command(host), stdin=theirs, stdout=theirs,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot run ssh: {error}") from None
+    finally:
+        theirs.close()
+    sock.collector = threading.Thread(target=_collect, args=(sock.process, sock.errors), daemon=True)
+    sock.collector.start()
+    sock.settimeout(timeout)
+    return sock
+
+
+def _collect(process: subprocess.Popen, errors: list[str]) -> None:
+    """Keep ssh's error lines for the message, and reap the process when it ends."""
+    for line in process.stderr:
+        errors.append(line.decode(errors="replace"))
+    process.wait()
+
+
+def failure_detail(sock: socket.socket | None, error: BaseException) -> str:
+    """What to tell the user about a failed exchange: ssh's own words when ssh was in the way."""
+    if isinstance(sock, SshSocket) and sock.ssh_error():
+        return sock.ssh_error()  # ssh prefixes its own lines with "ssh:"
+    return str(error) or type(error).__name__
