@@ -120,3 +120,44 @@ def failure_detail(sock: socket.socket | None, error: BaseException) -> str:
     if isinstance(sock, SshSocket) and sock.ssh_error():
         return sock.ssh_error()  # ssh prefixes its own lines with "ssh:"
     return str(error) or type(error).__name__
+
+
+def splice(first: socket.socket, second: socket.socket, chunk: int = 65536) -> None:
+    """Copy bytes both ways until either side ends, then close both.
+
+    One thread serves both directions, so a TLS socket is never read and written at the same
+    time from two threads (OpenSSL's objects are not safe for that); bytes TLS has already
+    decrypted (`pending()`) count as readable although select() cannot see them.
+    """
+    import selectors
+
+    peers = {first: second, second: first}
+    with selectors.DefaultSelector() as selector:
+        for sock in peers:
+            sock.setblocking(True)
+            selector.register(sock, selectors.EVENT_READ)
+        try:
+            while True:
+                ready = [s for s in peers if isinstance(s, ssl.SSLSocket) and s.pending()]
+                ready = ready or [key.fileobj for key, _ in selector.select()]
+                for source in ready:
+                    try:
+                        data = source.recv(chunk)
+                    except ssl.SSLWantReadError:
+                        continue
+                    if not data:
+                        return
+                    peers[source].sendall(data)
+        except OSError:
+            return
+        finally:
+            for sock in peers:
+                _close(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

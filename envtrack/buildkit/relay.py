@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from envtrack.dial import dial
+from envtrack.dial import dial, splice
 from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 
@@ -72,8 +72,7 @@ class EngineRelay:
             return
         if leftover:
             client.sendall(leftover)
-        threading.Thread(target=_pump, args=(engine, client), daemon=True).start()
-        _pump(client, engine)
+        splice(client, engine)
 
 
 def upgrade(endpoint: EngineEndpoint) -> tuple[socket.socket, bytes]:
@@ -94,18 +93,3 @@ def upgrade(endpoint: EngineEndpoint) -> tuple[socket.socket, bytes]:
         raise EnvtrackError(f"the Docker Engine refused the BuildKit upgrade: {status.decode(errors='replace')}")
     engine.settimeout(None)  # a build may be quiet for long; the gRPC channel has its own deadlines
     return engine, leftover
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(CHUNK):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()

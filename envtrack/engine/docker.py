@@ -7,18 +7,26 @@ from functools import lru_cache
 from envtrack.endpoints import EngineEndpoint, engine
 from envtrack.errors import EnvtrackError
 
+# Engine 20.10's API version, which every newer Engine still serves. Fixed rather than asked
+# for: asking costs a round trip before the client can be configured (see trust_env below).
+API_VERSION = "1.41"
+
 
 def sdk_client(endpoint: EngineEndpoint, timeout: int):
     """A docker SDK client for ENDPOINT (not yet pinged): TLS files as TLSConfig, ssh through the ssh CLI."""
     import docker
 
     if endpoint.scheme == "ssh":
-        return docker.DockerClient(base_url=endpoint.host, timeout=timeout, use_ssh_client=True)
+        return docker.DockerClient(base_url=endpoint.host, timeout=timeout, use_ssh_client=True, version=API_VERSION)
     tls = None
     if endpoint.tls is not None:
         client_cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert else None
         tls = docker.tls.TLSConfig(client_cert=client_cert, ca_cert=endpoint.tls.ca, verify=bool(endpoint.tls.ca))
-    return docker.DockerClient(base_url=endpoint.host, timeout=timeout, tls=tls or False)
+    client = docker.DockerClient(base_url=endpoint.host, timeout=timeout, tls=tls or False, version=API_VERSION)
+    # requests lets REQUESTS_CA_BUNDLE (set wherever HTTPS is intercepted) replace the Engine's own
+    # CA for every request; the Engine is reached directly, so the environment has no say.
+    client.api.trust_env = False
+    return client
 
 
 @lru_cache(maxsize=1)
