@@ -12,10 +12,14 @@ The Engine API client (`engine.api`) and the BuildKit relay (`buildkit.relay`) b
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
+from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from envtrack.endpoints import EngineEndpoint, TLS
@@ -161,3 +165,55 @@ def _close(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+class LocalForward:
+    """A private Unix socket (folder 0700, socket 0600) whose every connection is spliced to a
+    fresh one from CONNECT, which returns the connected socket and bytes it already read for
+    the client. A context manager; `address` is what clients that only dial addresses use."""
+
+    def __init__(self, connect: Callable[[], tuple[socket.socket, bytes]], name: str = "engine.sock"):
+        self._connect = connect
+        self._dir = tempfile.mkdtemp(prefix="envtrack-relay-")
+        self.path = str(Path(self._dir) / name)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._closed = threading.Event()
+
+    @property
+    def address(self) -> str:
+        return f"unix://{self.path}"
+
+    def __enter__(self):
+        os.chmod(self._dir, 0o700)
+        self._listener.bind(self.path)
+        os.chmod(self.path, 0o600)
+        self._listener.listen(16)
+        threading.Thread(target=self._accept_loop, name="envtrack-relay", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._closed.set()
+        self._listener.close()
+        for remove, path in ((os.remove, self.path), (os.rmdir, self._dir)):
+            try:
+                remove(path)
+            except OSError:
+                pass
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            peer, leftover = self._connect()
+        except (OSError, EnvtrackError):
+            client.close()
+            return
+        if leftover:
+            client.sendall(leftover)
+        splice(client, peer)

@@ -10,13 +10,9 @@ HTTP/2 SETTINGS frame: dropping it stalls the connection), then copies bytes bot
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
-import threading
-from pathlib import Path
 
-from envtrack.dial import dial, splice
+from envtrack.dial import LocalForward, dial
 from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 
@@ -25,54 +21,12 @@ UPGRADE_REQUEST = (b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\
 CHUNK = 65536
 
 
-class EngineRelay:
-    """Serve `unix://<dir>/buildkit.sock` until closed; use as a context manager."""
+class EngineRelay(LocalForward):
+    """Serve `unix://<dir>/buildkit.sock` (BuildKit's gRPC) until closed; use as a context manager."""
 
     def __init__(self, engine: EngineEndpoint):
+        super().__init__(lambda: upgrade(engine), "buildkit.sock")
         self.engine = engine
-        self._dir = tempfile.mkdtemp(prefix="envtrack-relay-")
-        self.path = str(Path(self._dir) / "buildkit.sock")
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._closed = threading.Event()
-
-    @property
-    def address(self) -> str:
-        return f"unix://{self.path}"
-
-    def __enter__(self) -> "EngineRelay":
-        os.chmod(self._dir, 0o700)
-        self._listener.bind(self.path)
-        os.chmod(self.path, 0o600)
-        self._listener.listen(16)
-        threading.Thread(target=self._accept_loop, name="envtrack-relay", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._closed.set()
-        self._listener.close()
-        for path in (self.path, self._dir):
-            try:
-                os.remove(path) if path == self.path else os.rmdir(path)
-            except OSError:
-                pass
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        try:
-            engine, leftover = upgrade(self.engine)
-        except (OSError, EnvtrackError):
-            client.close()
-            return
-        if leftover:
-            client.sendall(leftover)
-        splice(client, engine)
 
 
 def upgrade(endpoint: EngineEndpoint) -> tuple[socket.socket, bytes]:

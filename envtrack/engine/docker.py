@@ -16,8 +16,8 @@ def sdk_client(endpoint: EngineEndpoint, timeout: int):
     """A docker SDK client for ENDPOINT (not yet pinged): TLS files as TLSConfig, ssh through the ssh CLI."""
     import docker
 
-    if endpoint.scheme == "ssh":
-        return docker.DockerClient(base_url=endpoint.host, timeout=timeout, use_ssh_client=True, version=API_VERSION)
+    if endpoint.scheme == "ssh":  # the SDK's own ssh support needs paramiko; envtrack's ssh dialer does not
+        return docker.DockerClient(base_url=ssh_forward(endpoint).address, timeout=timeout, version=API_VERSION)
     tls = None
     if endpoint.tls is not None:
         client_cert = (endpoint.tls.cert, endpoint.tls.key) if endpoint.tls.cert else None
@@ -27,6 +27,18 @@ def sdk_client(endpoint: EngineEndpoint, timeout: int):
     # CA for every request; the Engine is reached directly, so the environment has no say.
     client.api.trust_env = False
     return client
+
+
+@lru_cache(maxsize=4)
+def ssh_forward(endpoint: EngineEndpoint):
+    """A private Unix socket, open for the rest of the process, spliced to the Engine over ssh."""
+    import atexit
+
+    from envtrack.dial import LocalForward, dial
+
+    forward = LocalForward(lambda: (dial(endpoint), b"")).__enter__()
+    atexit.register(forward.__exit__, None, None, None)
+    return forward
 
 
 @lru_cache(maxsize=1)

@@ -1,18 +1,26 @@
-"""envtrack against an Engine it can only reach over the network: tcp:// with mutual TLS
-(DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, certificates made here), and a
-standalone-style BuildKit on tcp:// with TLS (`--builder`).
+"""envtrack against Engines it can only reach over the network, the way docker is pointed
+at them (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH):
 
-The Engine behind the TLS port is a real one (tests/support/tls_front.py splices each TLS
-connection to its socket); envtrack sees only the TCP address, so it must use the remote
-paths: state in a volume on the engine host, workspace/agent/CA copied in, the journal
-fetched through the API. One project for the module; the tests run in a user's order.
+- peer-tls: the second Engine (Debian 13's dockerd 26, scripts/setup-peer-engine.sh) on
+  tcp://127.0.0.1 with --tlsverify and the script's certificates;
+- peer-ssh: the same Engine through ssh://root@127.0.0.1:PORT (the script's private sshd,
+  its own key), the system ssh client running `docker system dial-stdio`;
+- front-tls: the system Engine behind a TLS port whose certificates this test makes
+  (tests/support/tls_front.py), so a wrong client certificate can be seen refused.
+
+envtrack sees only a network address, so it takes the remote paths: state in a volume on the
+engine host, workspace/agent/CA copied in, the journal fetched through the API. The lock
+compared at the end comes from the local Engine. Each target runs the tests in a user's order.
+Last, `--builder tcp://` with TLS: BuildKit's gRPC served straight over TLS, as buildkitd does.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +29,9 @@ from conftest import BASE_IMAGE, run_cli
 from support.tls_front import TlsFront, make_certificates
 
 ENGINE_SOCKET = "/var/run/docker.sock"
+ROOT = Path(__file__).resolve().parents[2]
+ISOLATED = {"DOCKER_CONTEXT": "", "ENVTRACK_CONTEXT": "", "ENVTRACK_BUILDKIT_HOST": "", "DOCKER_TLS_VERIFY": "",
+            "DOCKER_CERT_PATH": "", "DOCKER_TLS": ""}
 BUILD_ENVD = f"""\
 def build():
     base(image="{BASE_IMAGE}", dev=True)
@@ -33,17 +44,44 @@ def certificates(tmp_path_factory):
     return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
-@pytest.fixture(scope="module")
-def remote(docker_client, certificates, tmp_path_factory):
-    """The environment that points envtrack (and nothing else) at the TLS port."""
-    with TlsFront(ENGINE_SOCKET, certificates) as front:
-        yield {"DOCKER_HOST": front.address, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certificates.client_dir),
-               "DOCKER_CONTEXT": "", "ENVTRACK_CONTEXT": "", "ENVTRACK_BUILDKIT_HOST": "",
-               "XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("config"))}, front
+@dataclass
+class Target:
+    env: dict            # what points envtrack at the remote Engine
+    address: str         # how envtrack names it
+    engine: object       # a docker SDK client for the same Engine, for the test's own checks
+    front: TlsFront | None = None
+
+
+def peer_engine() -> dict:
+    """Start (or find running) the peer Engine; its settings as printed by the script."""
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup-peer-engine.sh")], capture_output=True,
+                          text=True, timeout=1500)
+    if proc.returncode != 0:
+        pytest.fail(f"the peer Engine did not start: {proc.stderr[-2000:]}", pytrace=False)
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and not line.startswith("#"))
+
+
+@pytest.fixture(scope="module", params=["peer-tls", "peer-ssh", "front-tls"])
+def remote(request, docker_client, certificates, tmp_path_factory):
+    import docker
+
+    config = {"XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("config")), **ISOLATED}
+    if request.param == "front-tls":
+        with TlsFront(ENGINE_SOCKET, certificates) as front:
+            yield Target({**config, "DOCKER_HOST": front.address, "DOCKER_TLS_VERIFY": "1",
+                          "DOCKER_CERT_PATH": str(certificates.client_dir)}, front.address, docker_client, front)
+        return
+    peer = peer_engine()
+    engine = docker.DockerClient(base_url=peer["ENVTRACK_PEER_UNIX"], timeout=300)
+    if request.param == "peer-tls":
+        yield Target({**config, "DOCKER_HOST": peer["ENVTRACK_PEER_TCP"], "DOCKER_TLS_VERIFY": "1",
+                      "DOCKER_CERT_PATH": peer["DOCKER_CERT_PATH"]}, peer["ENVTRACK_PEER_TCP"], engine)
+    else:
+        yield Target({**config, "DOCKER_HOST": peer["ENVTRACK_PEER_SSH"]}, peer["ENVTRACK_PEER_SSH"], engine)
 
 
 @pytest.fixture(scope="module")
-def project(docker_client, remote, tmp_path_factory):
+def project(remote, docker_client, tmp_path_factory):
     path = tmp_path_factory.mktemp("remote") / f"remote-it-{uuid.uuid4().hex[:6]}"
     path.mkdir()
     (path / "build.envd").write_text(BUILD_ENVD)
@@ -51,48 +89,55 @@ def project(docker_client, remote, tmp_path_factory):
     try:
         yield path
     finally:
-        run_cli("down", cwd=path, env=remote[0])
-        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
-            docker_client.images.remove(image.id, force=True)
-        for volume in docker_client.volumes.list(filters={"name": f"envtrack-{path.name}-state"}):
-            volume.remove(force=True)
+        run_cli("down", cwd=path, env=remote.env)
+        for engine in {id(remote.engine): remote.engine, id(docker_client): docker_client}.values():
+            for image in engine.images.list(name=f"envtrack/{path.name}"):
+                engine.images.remove(image.id, force=True)
+            for volume in engine.volumes.list(filters={"name": f"envtrack-{path.name}-state"}):
+                volume.remove(force=True)
 
 
-def cli(remote, *args: str, cwd: Path, check: bool = True):
-    return run_cli(*args, cwd=cwd, env=remote[0], check=check)
+def cli(remote: Target, *args: str, cwd: Path, check: bool = True):
+    return run_cli(*args, cwd=cwd, env=remote.env, check=check)
 
 
-def test_doctor_checks_the_remote_engine_and_its_buildkit(remote) -> None:
-    proc = run_cli("doctor", "--json", env=remote[0])
+def test_doctor_checks_the_remote_engine_and_its_buildkit(remote: Target) -> None:
+    proc = run_cli("doctor", "--json", env=remote.env)
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
     assert proc.returncode == 0, checks
-    assert checks["engine"]["detail"].endswith(f"at {remote[1].address} with TLS, from DOCKER_HOST")
-    assert remote[1].address in checks["buildkit"]["detail"]
+    tls = " with TLS" if remote.env["DOCKER_TLS_VERIFY"] else ""
+    assert checks["engine"]["detail"].endswith(f"at {remote.address}{tls}, from DOCKER_HOST")
+    assert remote.address in checks["buildkit"]["detail"]
 
 
-def test_without_the_client_certificate_the_engine_refuses(remote, tmp_path) -> None:
-    env = dict(remote[0], DOCKER_CERT_PATH=str(tmp_path))  # no cert.pem there, no CA either
-    refused = remote[1].refused
+def test_a_wrong_client_certificate_or_key_is_refused_in_one_line(remote: Target, tmp_path) -> None:
+    if remote.front is not None:   # no cert.pem, no CA: the handshake must fail at the server
+        env, refused = dict(remote.env, DOCKER_CERT_PATH=str(tmp_path)), remote.front.refused
+    elif remote.env["DOCKER_TLS_VERIFY"]:   # the test's own CA and client: dockerd must not trust them
+        env, refused = dict(remote.env, DOCKER_CERT_PATH=str(make_certificates(tmp_path).client_dir)), None
+    else:   # ssh as a user the peer's sshd lets nobody log in as (BatchMode: no password prompt)
+        env, refused = dict(remote.env, DOCKER_HOST=remote.address.replace("root@", "nobody@"),
+                            SSH_AUTH_SOCK=""), None
     proc = run_cli("doctor", env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
-    assert proc.stdout.startswith(f"FAIL engine          no answer at {remote[1].address} with TLS")
-    assert remote[1].refused > refused
+    assert proc.stdout.startswith("FAIL engine          no answer at "), proc.stdout
+    if refused is not None:
+        assert remote.front.refused > refused
 
 
 def test_a_lock_from_the_local_engine(project: Path, docker_client) -> None:
     """Before going remote: the same project up on the local socket, locked, then down."""
-    local = {"DOCKER_HOST": "", "DOCKER_CONTEXT": "", "ENVTRACK_CONTEXT": ""}
+    local = {**ISOLATED, "DOCKER_HOST": ""}
     run_cli("up", "--progress", "quiet", cwd=project, env=local, check=True)
     run_cli("snapshot", "-o", str(project / "local.lock"), cwd=project, env=local, check=True)
     run_cli("down", cwd=project, env=local, check=True)
     assert (project / "local.lock").is_file()
 
 
-def test_up_copies_the_workspace_agent_and_ca_and_keeps_state_in_a_volume(remote, project: Path,
-                                                                          docker_client) -> None:
+def test_up_copies_the_workspace_agent_and_ca_and_keeps_state_in_a_volume(remote: Target, project: Path) -> None:
     out = cli(remote, "up", "--progress", "quiet", cwd=project).stdout
     assert out.startswith("created ")
-    container = docker_client.containers.get(f"envtrack-{project.name}")
+    container = remote.engine.containers.get(f"envtrack-{project.name}")
     assert [m["Type"] for m in container.attrs["Mounts"]] == ["volume"]   # nothing bind-mounted from here
     assert container.attrs["Mounts"][0]["Name"] == f"envtrack-{project.name}-state"
     shown = cli(remote, "exec", "--", "sh", "-c", 'cat marker.txt; test -s "$PIP_CERT" && echo ca; '
@@ -100,7 +145,7 @@ def test_up_copies_the_workspace_agent_and_ca_and_keeps_state_in_a_volume(remote
     assert shown.splitlines() == ["from the laptop", "ca", "no-local-state"]
     info = json.loads(cli(remote, "status", "--json", cwd=project).stdout)
     assert (info["state"], info["agent"]) == ("running", "healthy"), info
-    assert info["journal_home"].startswith(f"volume envtrack-{project.name}-state on {remote[1].address}")
+    assert info["journal_home"] == f"volume envtrack-{project.name}-state on {remote.address}"
 
 
 def wait_for_changes(remote, project: Path, count: int) -> list[dict]:
@@ -129,7 +174,7 @@ def test_sync_writes_back_and_keeps_its_bookmark_across_fetches(remote, project:
     assert "up to date" in again.stdout and (project / "build.envd").read_text() == text
 
 
-def test_rebuild_on_the_remote_buildkit_and_up_recreates(remote, project: Path, docker_client) -> None:
+def test_rebuild_on_the_remote_buildkit_and_up_recreates(remote: Target, project: Path) -> None:
     built = json.loads(cli(remote, "build", "--progress", "quiet", "--json", cwd=project).stdout)
     assert not built["cached"]
     out = cli(remote, "up", "--progress", "quiet", cwd=project).stdout
