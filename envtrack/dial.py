@@ -127,31 +127,39 @@ def failure_detail(sock: socket.socket | None, error: BaseException) -> str:
 
 
 def splice(first: socket.socket, second: socket.socket, chunk: int = 65536) -> None:
-    """Copy bytes both ways until either side ends, then close both.
+    """Copy bytes both ways until both directions have ended, then close both.
 
     One thread serves both directions, so a TLS socket is never read and written at the same
     time from two threads (OpenSSL's objects are not safe for that); bytes TLS has already
-    decrypted (`pending()`) count as readable although select() cannot see them.
+    decrypted (`pending()`) count as readable although select() cannot see them. An end of
+    one direction is passed on as a half-close (`docker exec -i` ends stdin that way) where the
+    other side is plain; Python cannot half-close TLS, so an end towards a TLS side ends both.
     """
     import selectors
 
     peers = {first: second, second: first}
+    open_sources = set(peers)
     with selectors.DefaultSelector() as selector:
         for sock in peers:
             sock.setblocking(True)
             selector.register(sock, selectors.EVENT_READ)
         try:
-            while True:
-                ready = [s for s in peers if isinstance(s, ssl.SSLSocket) and s.pending()]
+            while open_sources:
+                ready = [s for s in open_sources if isinstance(s, ssl.SSLSocket) and s.pending()]
                 ready = ready or [key.fileobj for key, _ in selector.select()]
                 for source in ready:
                     try:
                         data = source.recv(chunk)
                     except ssl.SSLWantReadError:
                         continue
-                    if not data:
-                        return
-                    peers[source].sendall(data)
+                    if data:
+                        peers[source].sendall(data)
+                        continue
+                    if isinstance(peers[source], ssl.SSLSocket):
+                        return   # no half-close for TLS: its peer would wait for an end forever
+                    open_sources.discard(source)
+                    selector.unregister(source)
+                    peers[source].shutdown(socket.SHUT_WR)
         except OSError:
             return
         finally:

@@ -17,7 +17,9 @@ Last, `--builder tcp://` with TLS: BuildKit's gRPC served straight over TLS, as 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ BUILD_ENVD = f"""\
 def build():
     base(image="{BASE_IMAGE}", dev=True)
     install.python()
+    io.copy(host_path="conf", envd_path="/etc/remotetest")
 """
 
 
@@ -86,6 +89,8 @@ def project(remote, docker_client, tmp_path_factory):
     path.mkdir()
     (path / "build.envd").write_text(BUILD_ENVD)
     (path / "marker.txt").write_text("from the laptop\n")
+    (path / "conf").mkdir()
+    (path / "conf" / "settings.ini").write_text("copied at build time\n")   # io.copy: a host path
     try:
         yield path
     finally:
@@ -141,8 +146,14 @@ def test_up_copies_the_workspace_agent_and_ca_and_keeps_state_in_a_volume(remote
     assert [m["Type"] for m in container.attrs["Mounts"]] == ["volume"]   # nothing bind-mounted from here
     assert container.attrs["Mounts"][0]["Name"] == f"envtrack-{project.name}-state"
     shown = cli(remote, "exec", "--", "sh", "-c", 'cat marker.txt; test -s "$PIP_CERT" && echo ca; '
-                "test -e .envtrack || echo no-local-state", cwd=project).stdout
-    assert shown.splitlines() == ["from the laptop", "ca", "no-local-state"]
+                "test -e .envtrack || echo no-local-state; cat /etc/remotetest/settings.ini", cwd=project).stdout
+    assert shown.splitlines() == ["from the laptop", "ca", "no-local-state", "copied at build time"]
+
+
+def test_shell_runs_the_docker_cli_against_the_same_engine(remote: Target, project: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "envtrack", "shell"], cwd=project, input="cat marker.txt; exit 4\n",
+                          env=dict(os.environ, **remote.env), capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (4, "from the laptop\n"), proc.stderr
     info = json.loads(cli(remote, "status", "--json", cwd=project).stdout)
     assert (info["state"], info["agent"]) == ("running", "healthy"), info
     assert info["journal_home"] == f"volume envtrack-{project.name}-state on {remote.address}"
@@ -226,6 +237,25 @@ def test_a_standalone_builder_on_tcp_with_tls(docker_client, certificates, tmp_p
                              env=dict(env, ENVTRACK_BUILDKIT_TLS_CA="", ENVTRACK_BUILDKIT_TLS_CERT="",
                                       ENVTRACK_BUILDKIT_TLS_KEY=""))
             assert no_tls.returncode == 1 and "Traceback" not in no_tls.stderr
+        finally:
+            for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+                docker_client.images.remove(found.id, force=True)
+
+
+def test_a_standalone_builder_on_a_unix_socket(docker_client, tmp_path) -> None:
+    """`--builder unix://`: plain gRPC on a socket, as buildkitd's default address serves it."""
+    marker = uuid.uuid4().hex
+    project = tmp_path / f"builder-unix-{marker[:6]}"
+    project.mkdir()
+    (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n'
+                                        f'    run(commands=["echo {marker} > /built.txt"])\n')
+    with TlsFront(ENGINE_SOCKET, None, grpc=True, unix_path=tmp_path / "buildkitd.sock") as buildkitd:
+        try:
+            proc = run_cli("build", "--builder", buildkitd.address, "--progress", "plain", "--json", cwd=project,
+                           env={**ISOLATED, "DOCKER_HOST": ""}, check=True)
+            assert "buildkitd.sock" not in proc.stderr or "error" not in proc.stderr.lower()
+            out = docker_client.containers.run(json.loads(proc.stdout)["image"], ["cat", "/built.txt"], remove=True)
+            assert out.decode().strip() == marker
         finally:
             for found in docker_client.images.list(name=f"envtrack/{project.name}"):
                 docker_client.images.remove(found.id, force=True)

@@ -58,23 +58,31 @@ def make_certificates(directory: Path) -> Certificates:
 
 
 class TlsFront:
-    """Serve tcp://127.0.0.1:PORT with mutual TLS in front of the Engine socket; a context manager."""
+    """Serve tcp://127.0.0.1:PORT with mutual TLS in front of the Engine socket; a context manager.
 
-    def __init__(self, engine_socket: str, certificates: Certificates, grpc: bool = False):
+    With UNIX_PATH instead of certificates: a plain Unix socket there (buildkitd's default form).
+    """
+
+    def __init__(self, engine_socket: str, certificates: Certificates | None, grpc: bool = False,
+                 unix_path: Path | None = None):
         self.engine_socket = engine_socket
         self.grpc = grpc
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certificates.ca))
-        self.context.verify_mode = ssl.CERT_REQUIRED
-        self.context.load_cert_chain(str(certificates.server_cert), str(certificates.server_key))
-        if grpc:
-            self.context.set_alpn_protocols(["h2"])
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
+        self.context = None
+        if certificates is not None:
+            self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certificates.ca))
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_cert_chain(str(certificates.server_cert), str(certificates.server_key))
+            if grpc:
+                self.context.set_alpn_protocols(["h2"])
+        if unix_path is not None:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(str(unix_path))
+            self.listener.listen(16)
+            self.address = f"unix://{unix_path}"
+        else:
+            self.listener = socket.create_server(("127.0.0.1", 0))
+            self.address = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
         self.refused = 0   # handshakes that failed (wrong or missing client certificate)
-
-    @property
-    def address(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "TlsFront":
         threading.Thread(target=self._accept, daemon=True).start()
@@ -93,7 +101,7 @@ class TlsFront:
 
     def _serve(self, raw: socket.socket) -> None:
         try:
-            client = self.context.wrap_socket(raw, server_side=True)
+            client = self.context.wrap_socket(raw, server_side=True) if self.context else raw
         except (OSError, ssl.SSLError):
             self.refused += 1
             raw.close()
