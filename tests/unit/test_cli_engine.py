@@ -122,39 +122,33 @@ def test_doctor_text_names_the_fix(tmp_path):
     assert "FAIL engine" in proc.stdout and "fix: envtrack engine setup" in proc.stdout
 
 
-def test_docker_client_error_names_the_socket_and_doctor(monkeypatch, tmp_path):
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
+def client_error(monkeypatch, host: str) -> EnvtrackError:
+    """The error docker_client() raises with DOCKER_HOST=HOST (its cache cleared around the call)."""
+    monkeypatch.setenv("DOCKER_HOST", host)
     docker_client.cache_clear()
     try:
         with pytest.raises(EnvtrackError) as raised:
             docker_client()
     finally:
         docker_client.cache_clear()
-    assert raised.value.message.startswith(f"cannot reach the Docker Engine at {tmp_path}/no.sock")
-    assert "envtrack doctor" in raised.value.hint
+    return raised.value
+
+
+def test_docker_client_error_names_the_socket_and_doctor(monkeypatch, tmp_path):
+    error = client_error(monkeypatch, f"unix://{tmp_path}/no.sock")
+    assert error.message.startswith(f"cannot reach the Docker Engine at {tmp_path}/no.sock")
+    assert "envtrack doctor" in error.hint
 
 
 def test_an_unknown_docker_host_scheme_is_a_usage_error(monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", "http://127.0.0.1:2375")
-    docker_client.cache_clear()
-    try:
-        with pytest.raises(EnvtrackError) as raised:
-            docker_client()
-    finally:
-        docker_client.cache_clear()
-    assert raised.value.exit_code == 2 and "DOCKER_HOST" in raised.value.message
+    error = client_error(monkeypatch, "http://127.0.0.1:2375")
+    assert error.exit_code == 2 and "DOCKER_HOST" in error.message
 
 
 def test_a_closed_tcp_engine_is_one_line_naming_the_address(monkeypatch, unused_port):
-    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{unused_port}")
-    docker_client.cache_clear()
-    try:
-        with pytest.raises(EnvtrackError) as raised:
-            docker_client()
-    finally:
-        docker_client.cache_clear()
-    assert raised.value.message == f"cannot reach the Docker Engine at tcp://127.0.0.1:{unused_port} " \
-                                   "([Errno 111] Connection refused)"
+    error = client_error(monkeypatch, f"tcp://127.0.0.1:{unused_port}")
+    assert error.message == f"cannot reach the Docker Engine at tcp://127.0.0.1:{unused_port} " \
+                            "([Errno 111] Connection refused)"
 
 
 def test_doctor_with_docker_host_over_tcp_fails_in_lines_not_a_traceback(unused_port):
