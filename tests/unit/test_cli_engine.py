@@ -184,3 +184,8 @@ def test_parse_workers_reads_ids_and_platforms_and_skips_the_rest():
 def test_parse_workers_rejects_truncated_data():
     with pytest.raises(ValueError):
         doctor.parse_workers(bytes([1 << 3 | 2, 0x80]))
+
+
+def test_the_buildkit_check_names_a_bad_builder_in_one_line():
+    check = doctor.check_buildkit("ftp://buildkitd:1")
+    assert (check.ok, check.detail) == (False, "--builder 'ftp://buildkitd:1': use unix:///PATH, tcp://HOST:PORT")
