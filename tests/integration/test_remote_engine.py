@@ -31,7 +31,6 @@ from conftest import BASE_IMAGE, run_cli
 from support.tls_front import TlsFront, make_certificates
 
 ENGINE_SOCKET = "/var/run/docker.sock"
-ROOT = Path(__file__).resolve().parents[2]
 ISOLATED = {"DOCKER_CONTEXT": "", "ENVTRACK_CONTEXT": "", "ENVTRACK_BUILDKIT_HOST": "", "DOCKER_TLS_VERIFY": "",
             "DOCKER_CERT_PATH": "", "DOCKER_TLS": ""}
 BUILD_ENVD = f"""\
@@ -55,32 +54,17 @@ class Target:
     front: TlsFront | None = None
 
 
-def peer_engine() -> dict:
-    """Start (or find running) the peer Engine; its settings as printed by the script."""
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "setup-peer-engine.sh")], capture_output=True,
-                          text=True, timeout=1500)
-    if proc.returncode != 0:
-        pytest.fail(f"the peer Engine did not start: {proc.stderr[-2000:]}", pytrace=False)
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and not line.startswith("#"))
-
-
 @pytest.fixture(scope="module", params=["peer-tls", "peer-ssh", "front-tls"])
-def remote(request, docker_client, certificates, tmp_path_factory):
-    import docker
-
+def remote(request, docker_client, certificates, tmp_path_factory, peer_engine):
     config = {"XDG_CONFIG_HOME": str(tmp_path_factory.mktemp("config")), **ISOLATED}
     if request.param == "front-tls":
         with TlsFront(ENGINE_SOCKET, certificates) as front:
             yield Target({**config, "DOCKER_HOST": front.address, "DOCKER_TLS_VERIFY": "1",
                           "DOCKER_CERT_PATH": str(certificates.client_dir)}, front.address, docker_client, front)
         return
-    peer = peer_engine()
-    engine = docker.DockerClient(base_url=peer["ENVTRACK_PEER_UNIX"], timeout=300)
-    if request.param == "peer-tls":
-        yield Target({**config, "DOCKER_HOST": peer["ENVTRACK_PEER_TCP"], "DOCKER_TLS_VERIFY": "1",
-                      "DOCKER_CERT_PATH": peer["DOCKER_CERT_PATH"]}, peer["ENVTRACK_PEER_TCP"], engine)
-    else:
-        yield Target({**config, "DOCKER_HOST": peer["ENVTRACK_PEER_SSH"]}, peer["ENVTRACK_PEER_SSH"], engine)
+    transport = request.param.split("-")[1].replace("tls", "tcp")
+    env = peer_engine.env(transport)
+    yield Target({**config, **env}, env["DOCKER_HOST"], peer_engine.client())
 
 
 @pytest.fixture(scope="module")
