@@ -25,7 +25,12 @@ class Project:
             path = path / DEFAULT_FILE
         if not path.is_file():
             raise EnvtrackError(f"{path}: no such envd file", exit_code=2)
-        return cls(path.resolve())
+        project = cls(path.resolve())
+        # The project a command names (-f DIR) picks its envtrack context, not the working directory.
+        from envtrack.endpoints import use_project_dir
+
+        use_project_dir(project.dir)
+        return project
 
     @property
     def dir(self) -> Path:

@@ -191,6 +191,10 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
                            on_status=watcher.on_status)
     except SolveFailure as failure:
         watcher.renderer.stop()
+        if 'exporter "moby" could not be found' in failure.details:
+            raise EnvtrackError(f"the builder {builder or 'in use'} cannot export into the Docker Engine's image store "
+                                "(it has no `moby` exporter)",
+                                hint="use the Engine's own BuildKit (no --builder), served where it runs") from None
         raise step_failure(failure.details, watcher, compiled.steps_by_vertex) from None
     finally:
         watcher.renderer.stop()

@@ -1,9 +1,9 @@
 """BuildKit's control API over grpcio: Solve with progress from the Status stream.
 
 Two transports share one client: the BuildKit embedded in the Docker Engine (through
-`EngineRelay`), the default; or a standalone buildkitd address (`unix://PATH`,
-`tcp://HOST:PORT`, TLS when ENVTRACK_BUILDKIT_TLS_CA/_CERT/_KEY are set), chosen with
-`--builder` or ENVTRACK_BUILDKIT_HOST.
+`EngineRelay`, over whatever carries the Engine's API), the default; or a standalone
+buildkitd address (`unix://PATH`, `tcp://HOST:PORT`, TLS from ENVTRACK_BUILDKIT_TLS_CA/_CERT/_KEY
+or the envtrack context), chosen by `envtrack.endpoints`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import grpc
 
-from envtrack.endpoints import builder_address, engine_socket
+from envtrack.endpoints import TLS, BuilderEndpoint, builder_endpoint, engine
 from envtrack.errors import EnvtrackError
 from envtrack.pb import control_pb2, control_pb2_grpc, ops_pb2
 
@@ -37,41 +37,41 @@ class SolveFailure(Exception):
 
 @contextmanager
 def connect(builder: str | None = None) -> Iterator["BuildKit"]:
-    address = builder_address(builder)
-    if address is None:
+    chosen = builder_endpoint(builder)
+    if chosen.address is None:
         from envtrack.buildkit.relay import EngineRelay
 
-        socket_path = engine_socket()
-        if not os.path.exists(socket_path):
-            raise EnvtrackError(f"cannot reach the Docker Engine at {socket_path}", hint=DOCTOR_HINT)
-        with EngineRelay(socket_path) as relay, grpc.insecure_channel(relay.address, CHANNEL_OPTIONS) as channel:
-            yield BuildKit(channel, f"Docker Engine at {socket_path}")
+        endpoint = engine()
+        if endpoint.is_local and not os.path.exists(endpoint.socket_path):
+            raise EnvtrackError(f"cannot reach the Docker Engine at {endpoint.display}", hint=DOCTOR_HINT)
+        with EngineRelay(endpoint) as relay, grpc.insecure_channel(relay.address, CHANNEL_OPTIONS) as channel:
+            yield BuildKit(channel, f"Docker Engine at {endpoint.display}")
         return
-    with _channel_for(address) as channel:
-        yield BuildKit(channel, f"buildkitd at {address}")
+    with _channel_for(chosen) as channel:
+        yield BuildKit(channel, f"buildkitd at {chosen.address}")
 
 
-def _channel_for(address: str) -> grpc.Channel:
+def _channel_for(chosen: BuilderEndpoint) -> grpc.Channel:
+    address = chosen.address or ""
     if address.startswith("unix://"):
         return grpc.insecure_channel(address, CHANNEL_OPTIONS)
-    if address.startswith("tcp://"):
-        target = address[len("tcp://"):]
-        credentials = _tls_credentials()
-        if credentials is None:
-            return grpc.insecure_channel(target, CHANNEL_OPTIONS)
-        return grpc.secure_channel(target, credentials, CHANNEL_OPTIONS)
-    raise EnvtrackError(f"builder address {address!r}: use unix:///PATH or tcp://HOST:PORT", exit_code=2)
+    target = address[len("tcp://"):]
+    if chosen.tls is None:
+        return grpc.insecure_channel(target, CHANNEL_OPTIONS)
+    return grpc.secure_channel(target, _tls_credentials(chosen.tls), CHANNEL_OPTIONS)
 
 
-def _tls_credentials() -> grpc.ChannelCredentials | None:
-    paths = {key: os.environ.get(f"ENVTRACK_BUILDKIT_TLS_{key}") for key in ("CA", "CERT", "KEY")}
-    if not any(paths.values()):
-        return None
+def _tls_credentials(tls: TLS) -> grpc.ChannelCredentials:
+    def read(path: str | None) -> bytes | None:
+        if not path:
+            return None
+        try:
+            with open(path, "rb") as file:
+                return file.read()
+        except OSError as error:
+            raise EnvtrackError(f"builder TLS file {path}: {error.strerror}", exit_code=2) from None
 
-    def read(key: str) -> bytes | None:
-        return open(paths[key], "rb").read() if paths[key] else None
-
-    return grpc.ssl_channel_credentials(read("CA"), read("KEY"), read("CERT"))
+    return grpc.ssl_channel_credentials(read(tls.ca), read(tls.key), read(tls.cert))
 
 
 class BuildKit:

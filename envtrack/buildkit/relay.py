@@ -1,20 +1,19 @@
 """A Unix-socket relay to the BuildKit embedded in the Docker Engine.
 
 grpcio can only dial addresses, but the Engine serves BuildKit's API behind an HTTP
-upgrade on its own socket (`POST /grpc`, `Upgrade: h2c`). The relay listens on a private
-Unix socket; for each connection grpcio opens, it opens the Engine socket, performs the
+upgrade on its own API connection (`POST /grpc`, `Upgrade: h2c`), whatever carries it: a
+Unix socket, TCP, TLS or an ssh `dial-stdio` stream (envtrack.dial). The relay listens on
+a private Unix socket; for each connection grpcio opens, it dials the Engine, performs the
 upgrade, forwards whatever arrived after the `101` header (often the Engine's first
 HTTP/2 SETTINGS frame: dropping it stalls the connection), then copies bytes both ways.
 """
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
-import threading
-from pathlib import Path
 
+from envtrack.dial import LocalForward, dial
+from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 
 UPGRADE_REQUEST = (b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\n"
@@ -22,61 +21,17 @@ UPGRADE_REQUEST = (b"POST /grpc HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\
 CHUNK = 65536
 
 
-class EngineRelay:
-    """Serve `unix://<dir>/buildkit.sock` until closed; use as a context manager."""
+class EngineRelay(LocalForward):
+    """Serve `unix://<dir>/buildkit.sock` (BuildKit's gRPC) until closed; use as a context manager."""
 
-    def __init__(self, engine_socket: str):
-        self.engine_socket = engine_socket
-        self._dir = tempfile.mkdtemp(prefix="envtrack-relay-")
-        self.path = str(Path(self._dir) / "buildkit.sock")
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._closed = threading.Event()
-
-    @property
-    def address(self) -> str:
-        return f"unix://{self.path}"
-
-    def __enter__(self) -> "EngineRelay":
-        os.chmod(self._dir, 0o700)
-        self._listener.bind(self.path)
-        os.chmod(self.path, 0o600)
-        self._listener.listen(16)
-        threading.Thread(target=self._accept_loop, name="envtrack-relay", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._closed.set()
-        self._listener.close()
-        for path in (self.path, self._dir):
-            try:
-                os.remove(path) if path == self.path else os.rmdir(path)
-            except OSError:
-                pass
-
-    def _accept_loop(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        try:
-            engine, leftover = upgrade(self.engine_socket)
-        except (OSError, EnvtrackError):
-            client.close()
-            return
-        if leftover:
-            client.sendall(leftover)
-        threading.Thread(target=_pump, args=(engine, client), daemon=True).start()
-        _pump(client, engine)
+    def __init__(self, engine: EngineEndpoint):
+        super().__init__(lambda: upgrade(engine), "buildkit.sock")
+        self.engine = engine
 
 
-def upgrade(engine_socket: str) -> tuple[socket.socket, bytes]:
-    """Open the Engine socket and switch it to HTTP/2; returns it and the bytes read past the header."""
-    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    engine.connect(engine_socket)
+def upgrade(endpoint: EngineEndpoint) -> tuple[socket.socket, bytes]:
+    """Dial the Engine and switch the connection to HTTP/2; returns it and the bytes read past the header."""
+    engine = dial(endpoint, timeout=60)
     engine.sendall(UPGRADE_REQUEST)
     received = b""
     while b"\r\n\r\n" not in received:
@@ -90,19 +45,5 @@ def upgrade(engine_socket: str) -> tuple[socket.socket, bytes]:
     if b" 101 " not in status + b" ":
         engine.close()
         raise EnvtrackError(f"the Docker Engine refused the BuildKit upgrade: {status.decode(errors='replace')}")
+    engine.settimeout(None)  # a build may be quiet for long; the gRPC channel has its own deadlines
     return engine, leftover
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(CHUNK):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()

@@ -17,7 +17,7 @@ def main() -> None:
     from envtrack.errors import EnvtrackError
 
     # Importing a command module registers its commands on `app`.
-    from envtrack.cli import engine, plan, build, env, sync, snapshot, init  # noqa: F401
+    from envtrack.cli import engine, plan, build, env, sync, snapshot, init, context  # noqa: F401
 
     try:
         app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Optional
 
 import typer
 
@@ -26,11 +27,15 @@ def setup(
 
 
 @app.command()
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON.")) -> None:
-    """Check the engine, BuildKit, base image, disk, CA and proxy; exit 0 only when all pass."""
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    builder: Optional[str] = typer.Option(None, "--builder", envvar="ENVTRACK_BUILDKIT_HOST",
+                                          help="Check this buildkitd instead of the one in use."),
+) -> None:
+    """Check the engine, BuildKit, base image, disk, CA and proxy (of the Engine and builder in use)."""
     from envtrack.engine.doctor import run_checks
 
-    checks = run_checks()
+    checks = run_checks(builder or None)
     if as_json:
         typer.echo(json.dumps([c.to_json() for c in checks], indent=2, sort_keys=True))
     else:

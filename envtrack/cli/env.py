@@ -113,6 +113,9 @@ def status(
     counts = info["changes"]
     print(f"changes    {counts['total']} recorded ({counts['requested']} requested, "
           f"{counts['reconciled']} reconciled after downtime)")
+    print(f"journal    {info['journal_home']}")
+    print(f"engine     {info['engine']}")
+    print(f"builder    {info['builder']}")
 
 
 @app.command()
@@ -139,10 +142,13 @@ def _has_bash(project) -> bool:
 
 
 def _exec_interactive(name: str, command: List[str]) -> None:
+    from envtrack.endpoints import engine
+
     docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None
     tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
-    if docker:
-        os.execvp(docker, [docker, "exec", *tty, "-w", WORKSPACE, name, *command])
+    if docker:  # the docker CLI is pointed at the Engine envtrack chose, whatever chose it
+        os.execve(docker, [docker, "exec", *tty, "-w", WORKSPACE, name, *command],
+                  {**os.environ, **engine().docker_env()})
     from envtrack.container import service as env_container
 
     raise typer.Exit(env_container.exec_stream(name, command))
@@ -179,10 +185,11 @@ def log(
 ) -> None:
     """The recorded package changes, oldest first; requested packages apart from dependencies."""
     try:
+        from envtrack.container.state import journal_for
         from envtrack.journal.history import load_changes, render
 
         project = _project(file)
-        rows = load_changes(project.journal_path, since)
+        rows = load_changes(journal_for(project), since)
     except EnvtrackError as error:
         fail(error)
         return

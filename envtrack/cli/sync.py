@@ -28,11 +28,14 @@ def sync(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report (never asks)."),
 ) -> None:
     """Rewrite build.envd with the packages installed, upgraded or removed since the last sync."""
+    from envtrack.container.state import journal_for
     from envtrack.project import Project
     from envtrack.sync.service import apply, propose
 
     try:
-        proposal = propose(Project.find(file), pin=pin, target=target)
+        project = Project.find(file)
+        journal_for(project)  # a remote Engine's journal is fetched first
+        proposal = propose(project, pin=pin, target=target)
         write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
         backup = apply(proposal) if write else None
     except EnvtrackError as error:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import os
+import tarfile
+from pathlib import Path
 from typing import Any
 
-from envtrack.container.spec import FINGERPRINT_LABEL, ContainerSpec
+from envtrack.container.spec import FINGERPRINT_LABEL, ContainerSpec, Copy
 from envtrack.errors import EnvtrackError
 
 
@@ -27,6 +31,7 @@ def ensure_container(client, spec: ContainerSpec) -> tuple[Any, str]:
     action = "created"
     if existing is not None:
         if existing.labels.get(FINGERPRINT_LABEL) == spec.fingerprint():
+            copy_in(existing, spec.copies)  # a remote workspace gets the host's newer files
             if existing.status == "running":
                 return existing, "running"
             call_engine(existing.start, f"cannot start container {spec.name}")
@@ -36,6 +41,7 @@ def ensure_container(client, spec: ContainerSpec) -> tuple[Any, str]:
         action = "recreated"
     try:
         container = client.containers.create(**spec.run_kwargs())
+        copy_in(container, spec.copies)  # before start: the agent's code must be there
         container.start()
     except docker.errors.APIError as error:
         raise EnvtrackError(f"cannot start container {spec.name}: {error.explanation or error}") from None
@@ -50,3 +56,55 @@ def call_engine(function, message: str) -> None:
         function()
     except docker.errors.APIError as error:
         raise EnvtrackError(f"{message}: {error.explanation or error}") from None
+
+
+def copy_in(container, copies: tuple[Copy, ...]) -> None:
+    """Copy COPIES into CONTAINER (created or running) in one archive through the Engine API."""
+    if not copies:
+        return
+    call_engine(lambda: _put(container, archive(copies)), f"cannot copy files into {container.name}")
+
+
+def _put(container, data: bytes) -> None:
+    if not container.put_archive("/", data):
+        raise EnvtrackError(f"the Engine refused the files for {container.name}")
+
+
+def archive(copies: tuple[Copy, ...]) -> bytes:
+    """A tar rooted at / holding every copy; folders with their parents, owned by root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for copy in copies:
+            source = Path(copy.host)
+            target = copy.target.lstrip("/")
+            _add_parents(tar, target)
+            if source.is_dir():
+                _add_tree(tar, source, target, copy.skip)
+            else:
+                tar.add(str(source), arcname=target, filter=_as_root)
+    return buffer.getvalue()
+
+
+def _add_parents(tar: tarfile.TarFile, target: str) -> None:
+    parts = Path(target).parts[:-1]
+    for depth in range(1, len(parts) + 1):
+        info = tarfile.TarInfo("/".join(parts[:depth]))
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+
+
+def _add_tree(tar: tarfile.TarFile, source: Path, target: str, skip: tuple[str, ...]) -> None:
+    tar.add(str(source), arcname=target, recursive=False, filter=_as_root)
+    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+        if entry.name in skip or entry.name == "__pycache__":
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _add_tree(tar, Path(entry.path), f"{target}/{entry.name}", ())
+        else:
+            tar.add(entry.path, arcname=f"{target}/{entry.name}", recursive=False, filter=_as_root)
+
+
+def _as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    return info

@@ -31,10 +31,13 @@ class AgentHealth:
                 "heartbeat_age_seconds": None if self.heartbeat_age is None else round(self.heartbeat_age, 1)}
 
 
-def read_status_file(project: Project) -> dict:
+def read_status_file(project: Project, container=None) -> dict:
+    """The agent's status file: on this machine, or in a remote container's state volume."""
+    from envtrack.container.state import read_state_text
+
     try:
-        return json.loads((project.state_dir / STATUS_FILE).read_text())
-    except (OSError, ValueError):
+        return json.loads(read_state_text(project, container, STATUS_FILE) or "{}")
+    except ValueError:
         return {}
 
 
@@ -50,7 +53,7 @@ def _age(stamp: str | None) -> float | None:
 
 def agent_health(project: Project, container) -> AgentHealth:
     """Alive means: this container's agent pid runs envtrack.agent (pids get reused)."""
-    status = read_status_file(project)
+    status = read_status_file(project, container)
     pid = status.get("pid") if isinstance(status.get("pid"), int) else None
     running = False
     if container is not None and container.status == "running" and pid and \
@@ -72,14 +75,14 @@ def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[Ag
     container.exec_run(agent_command(), detach=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = read_status_file(project)
+        status = read_status_file(project, container)
         if (status.get("heartbeat") or "") >= since:
             health = agent_health(project, container)
             if health.running:
                 return health, True
         time.sleep(0.1)
     raise EnvtrackError(f"the agent did not start in {project.container_name} within {timeout:.0f} s: "
-                        f"{_log_tail(project)}", hint=f"see {project.state_dir / AGENT_LOG}")
+                        f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
 
 
 def _utc_stamp() -> str:
@@ -87,9 +90,11 @@ def _utc_stamp() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
 
 
-def _log_tail(project: Project) -> str:
-    try:
-        lines = (project.state_dir / AGENT_LOG).read_text(errors="replace").strip().splitlines()
-    except OSError:
+def _log_tail(project: Project, container) -> str:
+    from envtrack.container.state import read_state_text
+
+    text = read_state_text(project, container, AGENT_LOG)
+    if text is None:
         return "no agent log"
+    lines = text.strip().splitlines()
     return lines[-1] if lines else "empty agent log"

@@ -9,7 +9,8 @@ from typing import Any
 from envtrack.agent.layout import WORKSPACE
 from envtrack.container.engine import call_engine, ensure_container, find_container
 from envtrack.container.health import agent_health, ensure_agent
-from envtrack.container.spec import container_spec
+from envtrack.container.spec import container_spec, state_volume
+from envtrack.container.state import engine_is_remote, journal_for
 from envtrack.errors import EnvtrackError
 from envtrack.hostca import host_ca_path
 from envtrack.project import Project
@@ -53,7 +54,8 @@ def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpO
         raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`") from None
     project.state_dir.mkdir(parents=True, exist_ok=True)
     spec = container_spec(project, image, image_id, _plan_steps(project), bundle_dir=prepare_bundle(),
-                          host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"))
+                          host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
+                          remote=engine_is_remote())
     container, action = ensure_container(client, spec)
     return UpOutcome(container, "reused" if action == "running" else action)
 
@@ -107,11 +109,12 @@ def exec_stream(name: str, command: list[str]) -> int:
 
 def change_counts(project: Project) -> dict:
     counts = {"total": 0, "requested": 0, "reconciled": 0}
-    if not project.journal_path.exists():
+    journal = journal_for(project)
+    if not journal.exists():
         return counts
     import sqlite3
 
-    with sqlite3.connect(f"file:{project.journal_path}?mode=ro", uri=True) as db:
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
         try:
             row = db.execute("SELECT COUNT(*), COALESCE(SUM(requested), 0), COALESCE(SUM(reconciled), 0) "
                              "FROM changes").fetchone()
@@ -121,8 +124,11 @@ def change_counts(project: Project) -> dict:
 
 
 def status(project: Project) -> dict:
+    from envtrack.endpoints import current
+
     container = find_container(_client(), project.container_name)
     health = agent_health(project, container)
+    endpoints = current()
     agent = "healthy" if health.healthy else ("running, no recent heartbeat" if health.running else "not running")
     return {
         "project": project.name,
@@ -133,4 +139,9 @@ def status(project: Project) -> dict:
         "agent_detail": health.to_json(),
         "changes": change_counts(project),
         "journal": str(project.journal_path),
+        "journal_home": (f"volume {state_volume(project)} on {endpoints.engine.display}"
+                         if not endpoints.engine.is_local else str(project.state_dir)),
+        "engine": endpoints.engine.describe(),
+        "builder": endpoints.builder.describe(),
+        "context": endpoints.context,
     }

@@ -3,6 +3,10 @@
 `container_spec` turns a project, its image and its plan into mounts, environment, ports
 and labels; the fingerprint, stored as a label, tells `up` whether an existing container
 still matches or must be recreated.
+
+A remote Engine cannot bind-mount this machine's folders: there the state folder is a
+named volume on the engine host and the project directory, the agent bundle and the CA
+bundle are copied in (`copies`) instead of mounted.
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ class Mount:
     host: str
     target: str
     read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A host file or folder copied to TARGET in the container (a folder's contents go under TARGET)."""
+
+    host: str
+    target: str
+    skip: tuple[str, ...] = ()    # top-level names left out of a folder
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,7 @@ class ContainerSpec:
     ports: tuple[PortMapping, ...]
     labels: tuple[tuple[str, str], ...] = field(default=())
     runtime: Runtime = field(default=Runtime())
+    copies: tuple[Copy, ...] = ()
 
     def fingerprint(self) -> str:
         facts = {"image_id": self.image_id, "mounts": [m.__dict__ for m in self.mounts],
@@ -93,6 +107,8 @@ class ContainerSpec:
         if self.runtime != Runtime():  # only then, so containers without runtime settings keep theirs
             facts["runtime"] = {"command": self.runtime.main_command(), "gpus": self.runtime.gpus,
                                 "shm": self.runtime.shm_size_mb}
+        if self.copies:  # only remote containers have them; local fingerprints stay as they were
+            facts["copies"] = [c.target for c in self.copies]
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -170,18 +186,27 @@ def exposed_ports(steps) -> tuple[PortMapping, ...]:
     return tuple(ports)
 
 
+def state_volume(project: Project) -> str:
+    """The named volume that holds a remote container's state folder (journal, agent status, log)."""
+    return f"{project.container_name}-state"
+
+
 def container_spec(project: Project, image: str, image_id: str, steps, *, bundle_dir: Path,
-                   host_ca: str | None, home: str = "~") -> ContainerSpec:
+                   host_ca: str | None, home: str = "~", remote: bool = False) -> ContainerSpec:
     runtime = runtime_of(steps, project.dir, home)
-    mounts = [Mount(str(project.dir), WORKSPACE), Mount(str(project.state_dir), STATE_MOUNT),
-              Mount(str(bundle_dir), AGENT_MOUNT, read_only=True), *runtime.mounts]
-    environment: list[tuple[str, str]] = []
-    if host_ca:
-        mounts.append(Mount(host_ca, CA_MOUNT, read_only=True))
-        environment += [(name, CA_MOUNT) for name in CA_ENV_NAMES]
+    if remote:  # runtime.mount host paths name folders on the engine host, as `docker -v` does there
+        mounts = [Mount(state_volume(project), STATE_MOUNT), *runtime.mounts]
+        copies = [Copy(str(project.dir), WORKSPACE, skip=(project.state_dir.name,)),
+                  Copy(str(bundle_dir), AGENT_MOUNT)] + ([Copy(host_ca, CA_MOUNT)] if host_ca else [])
+    else:
+        mounts = [Mount(str(project.dir), WORKSPACE), Mount(str(project.state_dir), STATE_MOUNT),
+                  Mount(str(bundle_dir), AGENT_MOUNT, read_only=True), *runtime.mounts]
+        mounts += [Mount(host_ca, CA_MOUNT, read_only=True)] if host_ca else []
+        copies = []
+    environment = [(name, CA_MOUNT) for name in CA_ENV_NAMES] if host_ca else []
     return ContainerSpec(project.container_name, image, image_id, tuple(mounts), tuple(environment),
                          exposed_ports(steps) + runtime.ports, labels=(("envtrack.project", project.name),),
-                         runtime=replace(runtime, mounts=(), ports=()))
+                         runtime=replace(runtime, mounts=(), ports=()), copies=tuple(copies))
 
 
 def agent_command() -> list[str]:

@@ -1,4 +1,4 @@
-"""A few Engine API calls over the Unix socket with http.client.
+"""A few Engine API calls with http.client, over whichever transport the Engine has (envtrack.dial).
 
 The docker SDK costs ~80-150 ms to import; a build needs only image lookups, tags and
 one commit, so it uses these instead.
@@ -8,42 +8,61 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from urllib.parse import quote, urlencode
 
-from envtrack.endpoints import engine_socket
+from envtrack.dial import dial, failure_detail
+from envtrack.endpoints import EngineEndpoint, engine
 from envtrack.errors import EnvtrackError
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 60):
+class _EngineConnection(http.client.HTTPConnection):
+    def __init__(self, endpoint: EngineEndpoint, timeout: float = 60):
         super().__init__("docker", timeout=timeout)
-        self._path = path
+        self._endpoint = endpoint
+        self.dialed = None   # kept past http.client's own close, to ask ssh what went wrong
 
     def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
+        self.sock = self.dialed = dial(self._endpoint, self.timeout)
+
+
+class Unreachable(Exception):
+    """No HTTP answer; the text says why in a few words (ssh's own when ssh was in the way)."""
+
+
+def _exchange(method: str, url: str, body: bytes | None, endpoint: EngineEndpoint) -> tuple[int, bytes]:
+    connection = _EngineConnection(endpoint)
+    try:
+        connection.request(method, url, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise Unreachable(failure_detail(connection.dialed, error)) from None
+    finally:
+        connection.close()
+
+
+def ping() -> str | None:
+    """None when the Engine answers /_ping, else why not."""
+    try:
+        status, _ = _exchange("GET", "/_ping", None, engine())
+    except Unreachable as error:
+        return str(error)
+    return None if status == 200 else f"/_ping answered HTTP {status}"
 
 
 def request(method: str, path: str, params: dict | None = None, body: dict | None = None) -> tuple[int, object]:
     """One Engine API request; returns (HTTP status, decoded JSON body or None)."""
     url = path + (f"?{urlencode(params, doseq=True)}" if params else "")
-    connection = _UnixConnection(engine_socket())
+    endpoint = engine()
     try:
-        connection.request(method, url, body=json.dumps(body).encode() if body is not None else None,
-                           headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        body = response.read()
-    except OSError as error:
-        raise EnvtrackError(f"cannot reach the Docker Engine at {engine_socket()} ({error})",
+        status, data = _exchange(method, url, json.dumps(body).encode() if body is not None else None, endpoint)
+    except Unreachable as error:
+        raise EnvtrackError(f"cannot reach the Docker Engine at {endpoint.display} ({error})",
                             hint="run `envtrack doctor`") from None
-    finally:
-        connection.close()
     try:
-        return response.status, json.loads(body) if body else None
+        return status, json.loads(data) if data else None
     except ValueError:
-        return response.status, None
+        return status, None
 
 
 def inspect_image(reference: str) -> dict | None:

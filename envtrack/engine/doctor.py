@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from envtrack.endpoints import engine_socket
+from envtrack.endpoints import EngineEndpoint, engine
+from envtrack.errors import EnvtrackError
 from envtrack.hostca import host_ca_path
 from envtrack.project import BASE_IMAGE
 
@@ -34,27 +35,48 @@ class Check:
 ENGINE_CHECKS = ("storage-driver", "buildkit", "base-image", "disk")  # need an answering engine
 
 
-def run_checks() -> list[Check]:
-    """Every check, always the same names in the same order (scripts read `--json`)."""
-    engine, client, info = check_engine()
+def run_checks(builder: str | None = None) -> list[Check]:
+    """Every check, always the same names in the same order (scripts read `--json`).
+
+    They check whichever Engine and builder this command would use (envtrack.endpoints);
+    settings that cannot be read fail the engine check with their one-line message.
+    """
+    try:
+        endpoint = engine()
+    except EnvtrackError as error:
+        failed = Check("engine", False, error.message, "fix the setting named above, or `envtrack context ls`")
+        return [failed, *(Check(name, False, "engine unknown", failed.fix) for name in ENGINE_CHECKS),
+                check_ca(), check_proxy()]
+    engine_check, client, info = check_engine(endpoint)
+    fix = SETUP if endpoint.is_local else _REMOTE_FIX
     if client is None:
-        checks = [engine, *(Check(name, False, "engine unreachable", SETUP) for name in ENGINE_CHECKS)]
+        checks = [engine_check, *(Check(name, False, "engine unreachable", fix) for name in ENGINE_CHECKS)]
     else:
-        checks = [engine, check_storage(info), check_buildkit(), check_base_image(client), check_disk(info)]
+        checks = [engine_check, check_storage(info), check_buildkit(builder), check_base_image(client, fix),
+                  check_disk(info, endpoint)]
     return checks + [check_ca(), check_proxy()]
 
 
-def check_engine() -> tuple[Check, object | None, dict]:
-    """The engine check, plus the docker SDK client and `docker info` when it answered."""
-    try:
-        import docker
+_REMOTE_FIX = "check the remote Engine's address and certificates (`envtrack context ls`), then run " \
+              "`envtrack engine setup` on the engine host"
 
-        client = docker.DockerClient(base_url=f"unix://{engine_socket()}", timeout=10)
+
+def check_engine(endpoint: EngineEndpoint) -> tuple[Check, object | None, dict]:
+    """The engine check, plus the docker SDK client and `docker info` when it answered."""
+    from envtrack.engine.api import ping
+    from envtrack.engine.docker import sdk_client
+
+    fix = SETUP if endpoint.is_local else _REMOTE_FIX
+    reason = ping()  # envtrack's own transport first: a short reason when nothing answers
+    if reason is not None:
+        return Check("engine", False, f"no answer at {endpoint.describe()}: {reason}", fix), None, {}
+    try:
+        client = sdk_client(endpoint, timeout=10)
         info = client.info()
     except Exception as error:  # noqa: BLE001 - any failure means: no engine to talk to
-        return Check("engine", False, f"no answer at {engine_socket()}: {type(error).__name__}", SETUP), None, {}
+        return Check("engine", False, f"no answer at {endpoint.describe()}: {_reason(error)}", fix), None, {}
     version = str(info.get("ServerVersion", "?"))
-    detail = f"Docker Engine {version} at {engine_socket()}"
+    detail = f"Docker Engine {version} at {endpoint.describe()}"
     if engine_version(version) < MIN_ENGINE:
         return Check("engine", False, f"{detail}: older than 20.10", UPGRADE_ENGINE), client, info
     return Check("engine", True, detail), client, info
@@ -76,13 +98,18 @@ def check_storage(info: dict) -> Check:
     return Check("storage-driver", ok, driver, "" if ok else OVERLAY2)
 
 
-def check_buildkit() -> Check:
+def _reason(error: BaseException) -> str:
+    """One line for an SDK failure: the exception's name and its first line, never a traceback."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
+
+
+def check_buildkit(builder: str | None = None) -> Check:
     """BuildKit answers a real gRPC call (Control.ListWorkers) through the same client builds use."""
     from envtrack.buildkit.client import connect
-    from envtrack.errors import EnvtrackError
 
     try:
-        with connect() as buildkit:
+        with connect(builder) as buildkit:
             workers = [worker_of(record) for record in buildkit.list_workers()]
     except EnvtrackError as error:
         return Check("buildkit", False, error.message, _BUILDKIT_FIX)
@@ -90,7 +117,8 @@ def check_buildkit() -> Check:
         return Check("buildkit", False, f"ListWorkers: {error}", _BUILDKIT_FIX)
     if not workers:
         return Check("buildkit", False, "BuildKit reports no workers", _BUILDKIT_FIX)
-    return Check("buildkit", True, "BuildKit answers over gRPC: " + "; ".join(map(str, workers)))
+    where = buildkit.description
+    return Check("buildkit", True, f"BuildKit ({where}) answers over gRPC: " + "; ".join(map(str, workers)))
 
 
 _BUILDKIT_FIX = "envtrack engine setup   # Docker Engine >= 20.10; or pass --builder ADDR of a buildkitd"
@@ -121,21 +149,23 @@ def parse_workers(data: bytes) -> list[Worker]:
         raise ValueError(f"malformed ListWorkersResponse: {error}") from None
 
 
-def check_base_image(client) -> Check:
+def check_base_image(client, fix: str = SETUP) -> Check:
     import docker
 
     try:
         image = client.images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
-        return Check("base-image", False, f"{BASE_IMAGE} missing", SETUP)
-    return base_image_check((image.labels or {}).get(BASE_RECIPE_LABEL), current_recipe())
+        return Check("base-image", False, f"{BASE_IMAGE} missing", fix)
+    except docker.errors.APIError as error:
+        return Check("base-image", False, f"cannot inspect {BASE_IMAGE}: {_reason(error)}", fix)
+    return base_image_check((image.labels or {}).get(BASE_RECIPE_LABEL), current_recipe(), fix)
 
 
-def base_image_check(recipe: str | None, wanted: str) -> Check:
+def base_image_check(recipe: str | None, wanted: str, fix: str = SETUP) -> Check:
     if not recipe:
-        return Check("base-image", False, f"{BASE_IMAGE} was not made by envtrack (no recipe label)", SETUP)
+        return Check("base-image", False, f"{BASE_IMAGE} was not made by envtrack (no recipe label)", fix)
     if recipe != wanted:
-        return Check("base-image", False, f"{BASE_IMAGE} has recipe {recipe}, setup now makes {wanted}", SETUP)
+        return Check("base-image", False, f"{BASE_IMAGE} has recipe {recipe}, setup now makes {wanted}", fix)
     return Check("base-image", True, f"{BASE_IMAGE} (recipe {recipe}, current)")
 
 
@@ -148,8 +178,11 @@ def current_recipe() -> str:
     return match[1]
 
 
-def check_disk(info: dict) -> Check:
+def check_disk(info: dict, endpoint: EngineEndpoint | None = None) -> Check:
     root = info.get("DockerRootDir") or "/var/lib/docker"
+    if endpoint is not None and not endpoint.is_local:
+        # The Engine API reports no free space; this machine's disks are not the engine host's.
+        return Check("disk", True, f"{root} is on the engine host {endpoint.display}: free space not measured here")
     free = shutil.disk_usage(root if os.path.exists(root) else "/").free
     ok = free >= MIN_FREE_BYTES
     return Check("disk", ok, f"{free / 1024**3:.1f} GiB free under {root}",

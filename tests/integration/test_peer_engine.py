@@ -16,7 +16,7 @@ import pytest
 from envtrack.buildkit.client import BuildKit, SolveFailure
 from envtrack.buildkit.relay import EngineRelay
 from envtrack.container.spec import CA_MOUNT
-from envtrack.endpoints import DEFAULT_SOCKET as SYSTEM_SOCKET
+from envtrack.endpoints import DEFAULT_SOCKET as SYSTEM_SOCKET, EngineEndpoint
 from envtrack.hostca import host_ca_path
 from envtrack.pb import ops_pb2
 
@@ -88,7 +88,8 @@ def merge_definition() -> bytes:
 
 
 def solve_on(engine_socket: str, definition: bytes) -> dict[str, str]:
-    with EngineRelay(engine_socket) as relay, grpc.insecure_channel(relay.address) as channel:
+    with EngineRelay(EngineEndpoint(f"unix://{engine_socket}")) as relay, \
+            grpc.insecure_channel(relay.address) as channel:
         return BuildKit(channel, engine_socket).solve(
             definition, exporter="moby", exporter_attrs={"name": MERGED_TAG}, on_status=lambda _: None)
 

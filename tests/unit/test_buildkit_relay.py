@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envtrack.build.service import final_config, short_digest
-from envtrack.endpoints import builder_address
+from envtrack.endpoints import EngineEndpoint, builder_address
 from envtrack.buildkit.relay import EngineRelay, upgrade
 from envtrack.errors import EnvtrackError
 from envtrack.lower.image_config import ImageConfig
@@ -44,7 +44,7 @@ def fake_engine(path: Path, answer: bytes, echo: bool = True) -> list[bytes]:
 
 def test_upgrade_sends_h2c_request_and_returns_bytes_past_the_header(tmp_path):
     seen = fake_engine(tmp_path / "engine.sock", b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + SETTINGS_FRAME)
-    engine, leftover = upgrade(str(tmp_path / "engine.sock"))
+    engine, leftover = upgrade(EngineEndpoint(f"unix://{tmp_path}/engine.sock"))
     engine.close()
     assert leftover == SETTINGS_FRAME
     assert seen[0].startswith(b"POST /grpc HTTP/1.1\r\n") and b"Upgrade: h2c" in seen[0]
@@ -53,12 +53,12 @@ def test_upgrade_sends_h2c_request_and_returns_bytes_past_the_header(tmp_path):
 def test_upgrade_refused_is_an_error(tmp_path):
     fake_engine(tmp_path / "engine.sock", b"HTTP/1.1 500 Internal Server Error\r\n\r\n", echo=False)
     with pytest.raises(EnvtrackError, match="500"):
-        upgrade(str(tmp_path / "engine.sock"))
+        upgrade(EngineEndpoint(f"unix://{tmp_path}/engine.sock"))
 
 
 def test_relay_forwards_leftover_then_copies_both_ways(tmp_path):
     fake_engine(tmp_path / "engine.sock", b"HTTP/1.1 101 Switching Protocols\r\n\r\nFIRST")
-    with EngineRelay(str(tmp_path / "engine.sock")) as relay:
+    with EngineRelay(EngineEndpoint(f"unix://{tmp_path}/engine.sock")) as relay:
         assert stat.S_IMODE(Path(relay.path).stat().st_mode) == 0o600
         assert stat.S_IMODE(Path(relay.path).parent.stat().st_mode) == 0o700
         client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -122,27 +122,48 @@ def test_doctor_text_names_the_fix(tmp_path):
     assert "FAIL engine" in proc.stdout and "fix: envtrack engine setup" in proc.stdout
 
 
+def client_error(monkeypatch, host: str) -> EnvtrackError:
+    """The error docker_client() raises with DOCKER_HOST=HOST (its cache cleared around the call)."""
+    monkeypatch.setenv("DOCKER_HOST", host)
+    docker_client.cache_clear()
+    try:
+        with pytest.raises(EnvtrackError) as raised:
+            docker_client()
+    finally:
+        docker_client.cache_clear()
+    return raised.value
+
+
 def test_docker_client_error_names_the_socket_and_doctor(monkeypatch, tmp_path):
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
-    docker_client.cache_clear()
-    try:
-        with pytest.raises(EnvtrackError) as raised:
-            docker_client()
-    finally:
-        docker_client.cache_clear()
-    assert raised.value.message.startswith(f"cannot reach the Docker Engine at {tmp_path}/no.sock")
-    assert "envtrack doctor" in raised.value.hint
+    error = client_error(monkeypatch, f"unix://{tmp_path}/no.sock")
+    assert error.message.startswith(f"cannot reach the Docker Engine at {tmp_path}/no.sock")
+    assert "envtrack doctor" in error.hint
 
 
-def test_docker_host_over_tcp_is_a_usage_error(monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
-    docker_client.cache_clear()
-    try:
-        with pytest.raises(EnvtrackError) as raised:
-            docker_client()
-    finally:
-        docker_client.cache_clear()
-    assert raised.value.exit_code == 2
+def test_an_unknown_docker_host_scheme_is_a_usage_error(monkeypatch):
+    error = client_error(monkeypatch, "http://127.0.0.1:2375")
+    assert error.exit_code == 2 and "DOCKER_HOST" in error.message
+
+
+def test_a_closed_tcp_engine_is_one_line_naming_the_address(monkeypatch, unused_port):
+    error = client_error(monkeypatch, f"tcp://127.0.0.1:{unused_port}")
+    assert error.message == f"cannot reach the Docker Engine at tcp://127.0.0.1:{unused_port} " \
+                            "([Errno 111] Connection refused)"
+
+
+def test_doctor_with_docker_host_over_tcp_fails_in_lines_not_a_traceback(unused_port):
+    proc = run_cli("doctor", env={"DOCKER_HOST": f"tcp://127.0.0.1:{unused_port}", "DOCKER_TLS_VERIFY": ""})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert f"FAIL engine          no answer at tcp://127.0.0.1:{unused_port}, from DOCKER_HOST" in proc.stdout
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _message(*fields: tuple[int, bytes]) -> bytes:
@@ -163,3 +184,8 @@ def test_parse_workers_reads_ids_and_platforms_and_skips_the_rest():
 def test_parse_workers_rejects_truncated_data():
     with pytest.raises(ValueError):
         doctor.parse_workers(bytes([1 << 3 | 2, 0x80]))
+
+
+def test_the_buildkit_check_names_a_bad_builder_in_one_line():
+    check = doctor.check_buildkit("ftp://buildkitd:1")
+    assert (check.ok, check.detail) == (False, "--builder 'ftp://buildkitd:1': use unix:///PATH, tcp://HOST:PORT")

@@ -1,0 +1,187 @@
+"""Where the project's agent state lives, and how the host reads it.
+
+A local Engine bind-mounts `.envtrack/` beside build.envd: the host reads the files there.
+A remote Engine keeps them in a named volume on the engine host (`spec.state_volume`); the
+host reads them through the Engine API: small files by `cat` in the running container, the
+journal as a consistent copy (SQLite's backup API inside the container, or the files of a
+stopped or removed container's volume through a never-started helper container), fetched
+with the archive endpoint into `.envtrack/journal.db`. The local copy keeps sync's own
+bookmark table, which only this machine writes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from contextlib import closing
+from pathlib import Path
+
+from envtrack.agent.layout import JOURNAL_FILE, STATE_MOUNT
+from envtrack.container.spec import state_volume
+from envtrack.errors import EnvtrackError
+from envtrack.project import BASE_IMAGE, Project
+
+EXPORT_FILE = ".journal-export.db"   # in the state volume, next to the journal
+LOCAL_TABLES = ("sync_state",)       # written on this machine only: kept across fetches
+
+# Run by the container's own python3 (the agent needs one): a consistent copy of the live journal.
+_EXPORT_SCRIPT = ("import sqlite3,sys;s=sqlite3.connect(sys.argv[1]);d=sqlite3.connect(sys.argv[2]);"
+                  "s.backup(d);d.close();s.close()")
+
+
+def engine_is_remote() -> bool:
+    from envtrack.endpoints import engine
+
+    return not engine().is_local
+
+
+def read_state_text(project: Project, container, name: str) -> str | None:
+    """The state file NAME, or None when it is not there (or the remote container is not running)."""
+    if not engine_is_remote():
+        try:
+            return (project.state_dir / name).read_text(errors="replace")
+        except OSError:
+            return None
+    if container is None or container.status != "running":
+        return None
+    code, output = container.exec_run(["cat", f"{STATE_MOUNT}/{name}"], demux=False)
+    return output.decode(errors="replace") if code == 0 and output is not None else None
+
+
+def journal_for(project: Project) -> Path:
+    """The journal to read here: the bind-mounted file, or a fresh copy of the remote one."""
+    if engine_is_remote():
+        fetch_journal(project)
+    return project.journal_path
+
+
+def fetch_journal(project: Project) -> bool:
+    """Copy the remote journal to `.envtrack/journal.db`; False when the engine host has none yet."""
+    from envtrack.container.engine import find_container
+    from envtrack.engine.docker import docker_client
+
+    client = docker_client()
+    container = find_container(client, project.container_name)
+    with tempfile.TemporaryDirectory(prefix="envtrack-journal-") as scratch:
+        if container is not None and container.status == "running":
+            fetched = _export_live(container, Path(scratch))
+        else:
+            fetched = _copy_files(client, project, container, Path(scratch))
+        if fetched is None:
+            return False
+        _install(fetched, project.journal_path)
+    return True
+
+
+def _export_live(container, scratch: Path) -> Path | None:
+    export = f"{STATE_MOUNT}/{EXPORT_FILE}"
+    script = ('test -f {j} || exit 3; for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do '
+              '[ -x "$p" ] && exec "$p" -c "$0" {j} {e}; done; exit 127').format(j=f"{STATE_MOUNT}/{JOURNAL_FILE}",
+                                                                             e=export)
+    code, output = container.exec_run(["sh", "-c", script, _EXPORT_SCRIPT], demux=False)
+    if code == 3:
+        return None
+    if code != 0:
+        text = (output or b"").decode(errors="replace").strip().splitlines()
+        raise EnvtrackError(f"cannot copy the journal out of {container.name}: {text[-1] if text else code}")
+    try:
+        names = _extract(container, export, scratch)
+    finally:
+        container.exec_run(["rm", "-f", export])
+    return scratch / names[EXPORT_FILE] if EXPORT_FILE in names else None
+
+
+def _copy_files(client, project: Project, container, scratch: Path) -> Path | None:
+    """No agent writes: the journal and its WAL as they are, from the container or its volume."""
+    import docker
+
+    helper = None
+    if container is None:
+        try:
+            client.volumes.get(state_volume(project))
+        except docker.errors.NotFound:
+            return None
+        helper = client.containers.create(_helper_image(client, project), command=["true"],
+                                          volumes={state_volume(project): {"bind": STATE_MOUNT, "mode": "ro"}})
+    try:
+        names = _extract(helper or container, STATE_MOUNT, scratch)
+    finally:
+        if helper is not None:
+            helper.remove(force=True)
+    if JOURNAL_FILE not in names:
+        return None
+    journal = scratch / names[JOURNAL_FILE]
+    for suffix in ("-wal", "-shm"):
+        if JOURNAL_FILE + suffix in names:
+            os.replace(scratch / names[JOURNAL_FILE + suffix], journal.with_name(journal.name + suffix))
+    return journal
+
+
+def _helper_image(client, project: Project) -> str:
+    import docker
+
+    for image in (BASE_IMAGE, f"{project.image_repo}:latest"):
+        try:
+            client.images.get(image)
+            return image
+        except docker.errors.ImageNotFound:
+            continue
+    raise EnvtrackError(f"no image on the engine host to read the volume {state_volume(project)} with",
+                        hint="run `envtrack engine setup` there, or `envtrack up` first")
+
+
+def _extract(container, path: str, scratch: Path) -> dict[str, str]:
+    """GET the archive of PATH; returns {file name: path under SCRATCH} for its regular files."""
+    import docker
+
+    try:
+        stream, _ = container.get_archive(path)
+        data = b"".join(stream)
+    except docker.errors.NotFound:
+        return {}
+    except docker.errors.APIError as error:
+        raise EnvtrackError(f"cannot read {path} in {container.name}: {error.explanation or error}") from None
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and "/" not in member.name.split("/", 1)[-1]:
+                name = Path(member.name).name
+                target = scratch / f"fetched-{len(found)}"
+                with tar.extractfile(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink)
+                found[name] = target.name
+    return found
+
+
+def _install(fetched: Path, journal: Path) -> None:
+    """Make FETCHED the local journal: one consistent file, this machine's own tables carried over."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    staged = journal.with_name(f".{journal.name}.{os.getpid()}.tmp")
+    staged.unlink(missing_ok=True)
+    with closing(sqlite3.connect(fetched)) as source, closing(sqlite3.connect(staged)) as target:
+        source.backup(target)   # folds a WAL in, whatever state the files were copied in
+        if journal.exists():
+            _carry_local_tables(journal, target)
+    for suffix in ("-wal", "-shm"):   # a stale WAL beside the replaced file would corrupt it
+        journal.with_name(journal.name + suffix).unlink(missing_ok=True)
+    os.replace(staged, journal)
+
+
+def _carry_local_tables(old: Path, target: sqlite3.Connection) -> None:
+    with closing(sqlite3.connect(f"file:{old}?mode=ro", uri=True)) as previous:
+        for table in LOCAL_TABLES:
+            schema = previous.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                      (table,)).fetchone()
+            if schema is None:
+                continue
+            rows = previous.execute(f"SELECT * FROM {table}").fetchall()
+            with target:
+                target.execute(f"DROP TABLE IF EXISTS {table}")
+                target.execute(schema[0])
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    target.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)

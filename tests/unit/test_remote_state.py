@@ -1,0 +1,66 @@
+"""The host side of a remote container: what `up` copies in, and the fetched journal's install."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import tarfile
+from contextlib import closing
+from pathlib import Path
+
+from envtrack.container.engine import archive
+from envtrack.container.spec import Copy, container_spec, state_volume
+from envtrack.container.state import _install
+from envtrack.project import Project
+
+
+def test_a_remote_spec_mounts_only_the_state_volume_and_copies_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "build.envd").write_text("def build():\n    base(image='x')\n")
+    project = Project.find(tmp_path)
+    remote = container_spec(project, "i:1", "sha256:1", [], bundle_dir=tmp_path / "b", host_ca="/ca.pem", remote=True)
+    local = container_spec(project, "i:1", "sha256:1", [], bundle_dir=tmp_path / "b", host_ca="/ca.pem")
+    assert [m.host for m in remote.mounts] == [state_volume(project)]
+    assert [c.target for c in remote.copies] == ["/workspace", "/opt/envtrack-agent", "/etc/envtrack/runtime-ca.pem"]
+    assert remote.copies[0].skip == (".envtrack",)
+    assert remote.environment == local.environment and not local.copies
+    assert remote.fingerprint() != local.fingerprint()
+
+
+def test_the_archive_holds_parents_files_and_skips_state_and_caches(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    (project / ".envtrack").mkdir(parents=True)
+    (project / ".envtrack" / "journal.db").write_text("no")
+    (project / "src" / "__pycache__").mkdir(parents=True)
+    (project / "src" / "__pycache__" / "x.pyc").write_text("no")
+    (project / "src" / "main.py").write_text("print(1)\n")
+    (tmp_path / "ca.pem").write_text("PEM")
+    data = archive((Copy(str(project), "/workspace", skip=(".envtrack",)), Copy(str(tmp_path / "ca.pem"), "/etc/e/ca.pem")))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == ["etc", "etc/e", "etc/e/ca.pem", "workspace", "workspace/src", "workspace/src/main.py"]
+        assert {(m.uid, m.gid) for m in members.values()} == {(0, 0)}
+        assert tar.extractfile("workspace/src/main.py").read() == b"print(1)\n"
+
+
+def _journal(path: Path, rows: list[int], bookmark: int | None = None) -> None:
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE changes (id INTEGER PRIMARY KEY, name TEXT)")
+        db.executemany("INSERT INTO changes VALUES (?, ?)", [(i, f"p{i}") for i in rows])
+        if bookmark is not None:
+            db.execute("CREATE TABLE sync_state (envd_file TEXT PRIMARY KEY, last_change_id INTEGER)")
+            db.execute("INSERT INTO sync_state VALUES ('build.envd', ?)", (bookmark,))
+
+
+def test_a_fetched_journal_replaces_the_changes_and_keeps_the_local_bookmark(tmp_path: Path) -> None:
+    local = tmp_path / "state" / "journal.db"
+    local.parent.mkdir()
+    _journal(local, [1], bookmark=1)
+    (tmp_path / "state" / "journal.db-wal").write_bytes(b"stale")   # must not survive the replace
+    fetched = tmp_path / "fetched.db"
+    _journal(fetched, [1, 2, 3])
+    _install(fetched, local)
+    with closing(sqlite3.connect(local)) as db:
+        assert [r[0] for r in db.execute("SELECT id FROM changes ORDER BY id")] == [1, 2, 3]
+        assert db.execute("SELECT last_change_id FROM sync_state").fetchall() == [(1,)]
+    assert not any(p.name.endswith(".tmp") for p in local.parent.iterdir())
