@@ -11,7 +11,7 @@ CONTRACT (other modules code against this; the implementation fills the function
       name      apt: package name; pip: PEP 503 canonical name; conda: package name
       env       "/" for apt; the site-packages directory for pip; the conda prefix for conda
       requested apt: not Auto-Installed in extended_states; pip: REQUESTED marker when
-                INSTALLER is pip, else derived top-level; conda: named in conda-meta/history specs
+                INSTALLER is pip or uv, else derived top-level; conda: named in conda-meta/history specs
       arch      dpkg architecture (apt only)
       source    pip direct_url (URL or VCS ref, credentials redacted) / conda channel
       build     conda build string
@@ -20,8 +20,9 @@ CONTRACT (other modules code against this; the implementation fills the function
     read_pip(root="/", site_dirs=None) -> list[Package]     # finds system, venv, user sites
     read_conda(root="/", prefixes=None) -> list[Package]
     inventory(root="/") -> list[Package]                     # all three, sorted by Package.key
-    redact_url(url) -> str
+    redact_url(url) -> str, redact_text(command_line) -> str
     changes_between(old, new) -> list[PackageChange]         # install/remove/upgrade/downgrade
+    flag_changes(old, new) -> list[PackageChange]            # mark: requested flag flipped
     pip_detail(root, package) -> dict                        # {"editable": True} / {"local": True}
 
 Paths in `env` are as seen inside ROOT (ROOT stripped), so an image unpacked on the host
@@ -36,6 +37,7 @@ import json
 import os
 import re
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 from urllib.parse import urlsplit, urlunsplit
@@ -65,7 +67,7 @@ class PackageChange:
     manager: str
     env: str
     name: str
-    action: str                   # install | remove | upgrade | downgrade
+    action: str                   # install | remove | upgrade | downgrade | mark (requested flipped)
     old_version: Optional[str]
     new_version: Optional[str]
     requested: bool
@@ -117,6 +119,20 @@ def _paragraphs(text: str) -> Iterable[Dict[str, str]]:
 
 # Configured packages; trigger processing does not make a package any less installed.
 _DPKG_INSTALLED = ("installed", "triggers-pending", "triggers-awaited")
+# An interrupted unpack or configure (a killed `apt-get install --reinstall`, then the
+# `dpkg --configure -a` apt asks for) leaves these: the package is still wanted and its files
+# are (being) put back, so it stays installed at its version; it is no removal.
+_DPKG_INTERRUPTED = ("half-configured", "unpacked", "half-installed")
+_DPKG_WANTED = ("install", "hold")
+
+
+def dpkg_installed(status: str) -> bool:
+    """Whether a dpkg `Status:` value (want, flag, state) means the package is installed."""
+    words = status.split()
+    if len(words) != 3:
+        return False
+    want, _flag, state = words
+    return state in _DPKG_INSTALLED or (state in _DPKG_INTERRUPTED and want in _DPKG_WANTED)
 
 
 def read_apt(root: str = "/") -> List[Package]:
@@ -126,8 +142,7 @@ def read_apt(root: str = "/") -> List[Package]:
     auto = _auto_installed(_read_text(_under(root, "/var/lib/apt/extended_states")) or "")
     installed = []
     for fields in _paragraphs(status):
-        state = fields.get("status", "").split()[-1:]
-        if not state or state[0] not in _DPKG_INSTALLED or "package" not in fields:
+        if not dpkg_installed(fields.get("status", "")) or "package" not in fields:
             continue
         name, arch = fields["package"], fields.get("architecture", "")
         is_auto = (name, arch) in auto or (name, "") in auto
@@ -249,14 +264,43 @@ class _Dist:
     path: str
 
 
+# Installers that extract the wheel's own RECORD first and, once done, rewrite it listing the
+# INSTALLER (and REQUESTED) they wrote after it (pip's _install_wheel; uv does the same).
+_RECORD_REWRITERS = ("pip", "uv")
+# A RECORD with no INSTALLER beside it is a wheel mid-extraction (pip byte-compiles before
+# writing INSTALLER) or a Debian package's (dpkg keeps the build's old mtime): only after this
+# long is a fresh one taken as an installer that writes no INSTALLER at all.
+NO_INSTALLER_GRACE_SECONDS = 300.0
+
+
+def dist_info_finished(path: str, now: Optional[float] = None) -> bool:
+    """Whether the installer is done with the .dist-info directory PATH.
+
+    RECORD alone proves nothing: pip and uv extract the wheel's RECORD among its first files,
+    and only after byte-compiling write INSTALLER, then REQUESTED, then the final RECORD.
+    A rescan in between would take every dependency for a requested package.
+    """
+    record = _read_text(os.path.join(path, "RECORD"))
+    if record is None:
+        return False
+    installer = _read_text(os.path.join(path, "INSTALLER"))
+    if installer is None:
+        try:
+            age = (time.time() if now is None else now) - os.stat(os.path.join(path, "RECORD")).st_mtime
+        except OSError:
+            return False
+        return age > NO_INSTALLER_GRACE_SECONDS
+    if installer.strip() in _RECORD_REWRITERS:
+        return os.path.basename(path.rstrip("/")) + "/INSTALLER," in record
+    return True  # conda and others write their records whole
+
+
 def _read_dist(path: str) -> Optional[_Dist]:
     if path.endswith(".dist-info"):
+        if not dist_info_finished(path):
+            return None  # an installer is still writing it; its completion wakes the agent
         meta = _read_text(os.path.join(path, "METADATA"))
         installer = (_read_text(os.path.join(path, "INSTALLER")) or "").strip()
-        if not os.path.exists(os.path.join(path, "RECORD")):
-            # An installer is still writing it: pip, uv and conda write RECORD last (after
-            # INSTALLER and REQUESTED, and after byte-compiling), and Debian keeps it.
-            return None
     elif os.path.isdir(path):
         meta = _read_text(os.path.join(path, "PKG-INFO"))
         installer = (_read_text(os.path.join(path, "INSTALLER")) or "").strip()
@@ -311,9 +355,9 @@ def _direct_url_source(path: str) -> str:
 
 
 def incomplete_dist_infos(site_dir: str) -> List[str]:
-    """.dist-info directories of SITE_DIR that an installer is still writing (no RECORD yet)."""
+    """.dist-info directories of SITE_DIR that an installer is still writing."""
     return [e for e in _dist_entries(site_dir)
-            if e.endswith(".dist-info") and os.path.isdir(e) and not os.path.exists(os.path.join(e, "RECORD"))]
+            if e.endswith(".dist-info") and os.path.isdir(e) and not dist_info_finished(e)]
 
 
 def _dist_entries(site_dir: str) -> List[str]:
@@ -336,9 +380,9 @@ def read_site(root: str, site_dir: str) -> List[Package]:
     env = _inside(root, site_dir)
     packages = []
     for dist in dists.values():
-        if dist.installer == "pip":
-            requested = dist.requested_marker
-        else:  # uv, conda, Debian, unknown: top-level packages are the requested ones
+        if dist.installer in _RECORD_REWRITERS:
+            requested = dist.requested_marker  # both write REQUESTED for what was named
+        else:  # conda, Debian, unknown: top-level packages are the requested ones
             requested = dist.requested_marker or dist.name not in required_by_others
         packages.append(Package("pip", dist.name, dist.version, env, requested, source=dist.source))
     return packages
@@ -371,23 +415,61 @@ def pip_detail(root: str, package: Package) -> Dict[str, object]:
     return {}
 
 
+_MASK = "****"
+
+
 def redact_url(url: str) -> str:
-    """Credentials out of a URL: passwords and bare tokens become ****; `git@` stays."""
+    """Credentials out of a URL: passwords, bare tokens and every query value become ****.
+
+    `git@` stays (an ssh login name). Query values go whatever their name: `?token=`,
+    presigned `X-Amz-Signature=`, `sig=` and the like are how indexes and buckets carry
+    secrets, and no package URL needs its query to be recorded.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
-    if "@" not in parts.netloc:
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        if has_password:
+            userinfo = user + ":" + _MASK
+        elif parts.scheme.endswith("ssh") or user == "git":
+            userinfo = user  # an ssh login name, not a secret
+        else:
+            userinfo = _MASK  # a lone user part over http(s) is a token
+        netloc = userinfo + "@" + host
+    query = "&".join(_redact_query_item(item) for item in parts.query.split("&")) if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
         return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, has_password, _ = userinfo.partition(":")
-    if has_password:
-        userinfo = user + ":****"
-    elif parts.scheme.endswith("ssh") or user == "git":
-        userinfo = user  # an ssh login name, not a secret
-    else:
-        userinfo = "****"  # a lone user part over http(s) is a token
-    return urlunsplit((parts.scheme, userinfo + "@" + host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_query_item(item: str) -> str:
+    name, has_value, value = item.partition("=")
+    if not has_value:
+        return _MASK if name else name  # a bare `?SECRET`
+    return name + "=" + (_MASK if value else "")
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_SECRET_NAME = r"[\w:.-]*?(?:passw(?:or)?d|passwd|token|secret|api[-_]?key|auth(?:orization)?|signature|sig)"
+# `password=x`, `Authorization: Bearer x`, `-o Acquire::http::Proxy::Password=x`; `--password x`
+# (a bare word followed by a space is a package name, never masked).
+_SECRET_OPTION = re.compile(
+    r"(?i)((?:\b" + _SECRET_NAME + r"\s*[=:]\s*)|(?:(?<!\S)--?" + _SECRET_NAME + r"\s+))"
+    r"(?:bearer\s+|basic\s+)?(?!\*\*\*\*)[^\s'\"]+")
+
+
+def redact_text(text: str) -> str:
+    """A command line or log line with every URL redacted and secret-named options masked.
+
+    The one redaction used wherever envtrack records a command line (apt's history
+    Commandline with `-o Acquire::http::Proxy=http://user:pass@proxy`) or a source.
+    """
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _SECRET_OPTION.sub(lambda m: m.group(1) + _MASK, text)
 
 
 # --------------------------------------------------------------------------- conda
@@ -607,6 +689,21 @@ def changes_between(old: Iterable[Package], new: Iterable[Package]) -> List[Pack
                 changes.append(_change(now, "downgrade", was.version, now.version))
             elif was.build != now.build or was.source != now.source:
                 changes.append(_change(now, "upgrade", was.version, now.version))  # reinstalled from elsewhere
+    return changes
+
+
+def flag_changes(old: Iterable[Package], new: Iterable[Package]) -> List[PackageChange]:
+    """Slots whose version stayed but whose requested flag flipped: one `mark` change each.
+
+    An installer's final records can disagree with an earlier read of them (pip writes
+    REQUESTED after byte-compiling; `apt-mark manual`), and sync must see the final truth.
+    """
+    before = {p.key: p for p in old}
+    changes = []
+    for now in sorted(new, key=lambda p: p.key):
+        was = before.get(now.key)
+        if was is not None and was.version == now.version and was.requested != now.requested:
+            changes.append(_change(now, "mark", now.version, now.version))
     return changes
 
 

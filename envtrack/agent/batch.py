@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 
 from envtrack.agent.apt_history import AptEntry, last_entry
 from envtrack.journal.db import change_row
-from envtrack.records import PackageChange, pip_detail, Package
+from envtrack.records import Package, PackageChange, changes_between, flag_changes, pip_detail, redact_text
 
 APT_HISTORY = "/var/log/apt/history.log"
 
@@ -21,13 +21,18 @@ def read_apt_entry(root: str) -> Optional[AptEntry]:
         return None
 
 
+def inventory_changes(old: List[Package], new: List[Package]) -> List[PackageChange]:
+    """Everything the journal must hear about between two scans: version changes, then flag flips."""
+    return changes_between(old, new) + flag_changes(old, new)
+
+
 def journal_rows(changes: List[PackageChange], *, root: str, time: str, reconciled: bool,
                  apt_entry: Optional[AptEntry] = None) -> List[Dict[str, object]]:
     rows = []
     for change in changes:
         detail: Dict[str, object] = {}
         if change.manager == "apt" and apt_entry is not None and change.name.split(":")[0] in apt_entry.named:
-            detail["commandline"] = apt_entry.commandline
+            detail["commandline"] = redact_text(apt_entry.commandline)  # proxy passwords in -o options
             if change.name.split(":")[0] in apt_entry.automatic:
                 # extended_states may not be written yet when dpkg finishes; history says "automatic".
                 change = replace(change, requested=False)

@@ -18,10 +18,10 @@ import threading
 import time
 from typing import List, Optional, Set
 
-from envtrack.agent.batch import journal_rows, read_apt_entry
+from envtrack.agent.batch import inventory_changes, journal_rows, read_apt_entry
 from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_MOUNT, STATUS_FILE
 from envtrack.journal import db as journal
-from envtrack.records import (Package, changes_between, find_conda_prefixes, find_site_dirs,
+from envtrack.records import (Package, find_conda_prefixes, find_site_dirs,
                               incomplete_dist_infos, inventory)
 
 QUIET_SECONDS = 0.2      # installers write in bursts: wait for this much silence
@@ -181,7 +181,7 @@ class Agent:
             log("baseline of %d packages for container %s" % (len(live), self.container))
             return 0
         previous = journal.read_packages(self.db, "inventory")
-        changes = changes_between(previous, live)
+        changes = inventory_changes(previous, live)
         rows = journal_rows(changes, root=self.root, time=now, reconciled=True, apt_entry=read_apt_entry(self.root))
         journal.record_batch(self.db, rows, live, time=now)
         self.last = live
@@ -213,7 +213,7 @@ class Agent:
         if live == self.last:
             return
         now = journal.utc_now()
-        changes = changes_between(self.last, live)
+        changes = inventory_changes(self.last, live)
         rows = journal_rows(changes, root=self.root, time=now, reconciled=False, apt_entry=read_apt_entry(self.root))
         journal.record_batch(self.db, rows, live, time=now)
         self.last = live

@@ -39,6 +39,7 @@ def _line(row: Dict) -> str:
     versions = {
         "install": row["new_version"],
         "remove": row["old_version"],
+        "mark": f"{row['new_version']} now {'requested' if row['requested'] else 'a dependency'}",
     }.get(row["action"], f"{row['old_version']} -> {row['new_version']}")
     where = "" if row["env"] == "/" else f"  [{row['env']}]"
     flags = " (reconciled)" if row["reconciled"] else ""

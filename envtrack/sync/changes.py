@@ -58,6 +58,10 @@ def _fold_one(previous: NetChange | None, row: Mapping[str, Any], manager: str, 
     if previous is None:
         before = None if row["action"] == "install" else (row.get("old_version") or "")
         requested = bool(row.get("requested"))
+    elif row["action"] == "mark":
+        # The agent corrected the flag from the installer's final records: that is the truth.
+        before = previous.before
+        requested = bool(row.get("requested"))
     else:
         before = previous.before
         requested = previous.requested or bool(row.get("requested"))

@@ -47,8 +47,13 @@ def add_dist(root: Path, name: str, version: str, requested: bool = True, record
         (info / "INSTALLER").write_text("pip\n")
         if requested:
             (info / "REQUESTED").write_text("")
-        (info / "RECORD").write_text("")
+        finish_record(info)
     return info
+
+
+def finish_record(info: Path) -> None:
+    """The RECORD pip writes last, listing the INSTALLER it wrote before."""
+    (info / "RECORD").write_text(f"{info.name}/INSTALLER,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
 
 
 def remove_dist(root: Path, name: str, version: str) -> None:
@@ -124,9 +129,13 @@ def test_a_dist_info_is_recorded_once_its_record_lands(root: Path, tmp_path: Pat
     info = add_dist(root, "torchlike", "2.5.1", record=False)
     time.sleep(2 * run.QUIET_SECONDS + 0.3)
     assert changes(state) == []            # half-written: not a package yet
+    (info / "RECORD").write_text("torchlike/__init__.py,,\n")  # the wheel's own RECORD, extracted first
+    time.sleep(2 * run.QUIET_SECONDS + 0.3)
     (info / "INSTALLER").write_text("pip\n")
+    time.sleep(2 * run.QUIET_SECONDS + 0.3)
+    assert changes(state) == []            # INSTALLER alone: REQUESTED and the final RECORD follow
     (info / "REQUESTED").write_text("")
-    (info / "RECORD").write_text("")
+    finish_record(info)
     started = time.monotonic()
     while not changes(state):
         assert time.monotonic() - started < 2, "RECORD's arrival did not wake the agent"

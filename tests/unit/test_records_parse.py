@@ -79,11 +79,17 @@ def dist_info(site: Path, name: str, version: str, *, installer: str = "pip", re
     meta += "".join(f"Requires-Dist: {r}\n" for r in requires) + "\nLong description.\n"
     write(info / "METADATA", meta)
     write(info / "INSTALLER", installer + "\n")
-    write(info / "RECORD", f"{name},,\n")
     if requested:
         write(info / "REQUESTED", "")
     if direct_url is not None:
         write(info / "direct_url.json", json.dumps(direct_url))
+    finish_record(info)
+
+
+def finish_record(info: Path) -> None:
+    """RECORD as pip and uv leave it when done: every file of the dist-info listed, INSTALLER too."""
+    rows = sorted(f"{info.name}/{f.name},," for f in info.iterdir() if f.name != "RECORD")
+    write(info / "RECORD", "\n".join(rows + [f"{info.name}/RECORD,,"]) + "\n")
 
 
 @pytest.fixture
@@ -101,7 +107,7 @@ def root(tmp_path: Path) -> Path:
                           "vcs_info": {"vcs": "git", "commit_id": "0123abcd", "requested_revision": "main"}})
     uv_site = tmp_path / "opt/uvenv/lib/python3.11/site-packages"
     write(tmp_path / "opt/uvenv/pyvenv.cfg", "home = /usr/bin\nuv = 0.4.0\n")
-    dist_info(uv_site, "requests", "2.32.3", installer="uv", requires=("idna<4,>=2.5", "certifi>=2017.4.17",
+    dist_info(uv_site, "requests", "2.32.3", installer="uv", requested=True, requires=("idna<4,>=2.5", "certifi>=2017.4.17",
                                                                         "PySocks!=1.5.7,>=1.5.6; extra == 'socks'"))
     dist_info(uv_site, "idna", "3.7", installer="uv")
     dist_info(uv_site, "certifi", "2024.7.4", installer="uv")
@@ -125,7 +131,7 @@ def by_name(packages: list[Package]) -> dict[str, Package]:
 
 def test_apt_reads_installed_packages_only_with_auto_installed_as_dependencies(root: Path) -> None:
     apt = by_name(records.read_apt(str(root)))
-    assert set(apt) == {"jq", "libjq1", "libc-bin"}   # config-files and half-installed are not installed
+    assert set(apt) == {"jq", "libjq1", "libc-bin", "curl"}   # config-files is not installed
     assert apt["jq"] == Package("apt", "jq", "1.6-2.1", "/", True, arch="amd64")
     assert apt["libjq1"].requested is False
     assert apt["libc-bin"].version == "2.36-9+deb12u4"
@@ -136,7 +142,7 @@ def test_pip_finds_venvs_and_trusts_requested_only_from_pip(root: Path) -> None:
     assert pip[(SITE, "jinja2")].requested and pip[(SITE, "jinja2")].version == "3.1.4"
     assert not pip[(SITE, "markupsafe")].requested                 # pip wrote no REQUESTED
     uv = "/opt/uvenv/lib/python3.11/site-packages"
-    assert pip[(uv, "requests")].requested                         # uv: top-level by Requires-Dist
+    assert pip[(uv, "requests")].requested                         # uv writes REQUESTED too
     assert not pip[(uv, "idna")].requested and not pip[(uv, "certifi")].requested
 
 
@@ -224,5 +230,95 @@ def test_a_dist_info_without_record_is_still_being_written(root: Path) -> None:
     write(partial / "METADATA", "Metadata-Version: 2.1\nName: bigpkg\nVersion: 2.0\n")
     assert "bigpkg" not in by_name(records.read_pip(str(root), site_dirs=[SITE]))
     assert records.incomplete_dist_infos(str(root / SITE.lstrip("/"))) == [str(partial)]
-    write(partial / "RECORD", "")
+    write(partial / "INSTALLER", "pip\n")
+    finish_record(partial)
     assert "bigpkg" in by_name(records.read_pip(str(root), site_dirs=[SITE]))
+
+
+def test_a_dist_info_is_unfinished_until_the_installer_rewrote_record(root: Path) -> None:
+    """pip's order: the wheel's RECORD lands first, INSTALLER and REQUESTED after byte-compiling,
+    then the final RECORD listing them. Every state before the last one is unfinished."""
+    site = root / SITE.lstrip("/")
+    info = site / "mpmath-1.3.0.dist-info"
+    write(info / "METADATA", "Metadata-Version: 2.1\nName: mpmath\nVersion: 1.3.0\n")
+    write(info / "RECORD", "mpmath/__init__.py,sha256=x,1\nmpmath-1.3.0.dist-info/METADATA,,\n")  # the wheel's
+    assert "mpmath" not in by_name(records.read_pip(str(root), site_dirs=[SITE]))
+    write(info / "INSTALLER", "pip\n")              # written; REQUESTED may follow; RECORD not yet final
+    assert "mpmath" not in by_name(records.read_pip(str(root), site_dirs=[SITE]))
+    assert records.incomplete_dist_infos(str(site)) == [str(info)]
+    finish_record(info)                              # no REQUESTED: installed as a dependency
+    assert by_name(records.read_pip(str(root), site_dirs=[SITE]))["mpmath"].requested is False
+    assert records.incomplete_dist_infos(str(site)) == []
+
+
+def test_a_record_without_installer_is_debian_when_old_and_mid_install_when_fresh(root: Path) -> None:
+    import os
+    import time
+
+    info = root / "usr/lib/python3/dist-packages/debpkg-1.0.dist-info"
+    write(info / "METADATA", "Metadata-Version: 2.1\nName: debpkg\nVersion: 1.0\n")
+    write(info / "RECORD", "debpkg/__init__.py,,\n")
+    assert not records.dist_info_finished(str(info))
+    old = time.time() - records.NO_INSTALLER_GRACE_SECONDS - 10
+    os.utime(info / "RECORD", (old, old))
+    assert records.dist_info_finished(str(info))
+    pip = by_name(records.read_pip(str(root), site_dirs=["/usr/lib/python3/dist-packages"]))
+    assert pip["debpkg"].requested                   # top-level, as Debian keeps no REQUESTED
+
+
+def test_conda_installed_dist_info_counts_once_installer_is_there(root: Path) -> None:
+    info = root / SITE.lstrip("/") / "condapkg-1.0.dist-info"
+    write(info / "METADATA", "Metadata-Version: 2.1\nName: condapkg\nVersion: 1.0\n")
+    write(info / "RECORD", "condapkg/__init__.py,,\n")
+    write(info / "INSTALLER", "conda\n")
+    assert records.dist_info_finished(str(info))
+
+
+@pytest.mark.parametrize("status, installed", [
+    ("install ok installed", True), ("install ok half-configured", True), ("install reinstreq half-installed", True),
+    ("install ok unpacked", True), ("hold ok half-configured", True), ("install ok triggers-pending", True),
+    ("deinstall ok config-files", False), ("purge ok not-installed", False), ("deinstall ok half-configured", False),
+    ("deinstall reinstreq half-installed", False), ("", False),
+])
+def test_dpkg_interrupted_states_of_a_wanted_package_are_installed(status: str, installed: bool) -> None:
+    assert records.dpkg_installed(status) is installed
+
+
+def test_flag_changes_are_marks_at_the_same_version() -> None:
+    old = [Package("pip", "mpmath", "1.3.0", "/s", True), Package("pip", "sympy", "1.13", "/s", True),
+           Package("apt", "jq", "1.6", "/", False), Package("pip", "six", "1.16.0", "/s", True)]
+    new = [Package("pip", "mpmath", "1.3.0", "/s", False), Package("pip", "sympy", "1.13", "/s", True),
+           Package("apt", "jq", "1.6", "/", True), Package("pip", "six", "1.17.0", "/s", False)]
+    marks = {c.name: c for c in records.flag_changes(old, new)}
+    assert set(marks) == {"mpmath", "jq"}                     # six changed version: changes_between's job
+    assert (marks["mpmath"].action, marks["mpmath"].requested, marks["mpmath"].new_version) == ("mark", False, "1.3.0")
+    assert marks["jq"].requested is True
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://files.example.com/x-1.0-py3-none-any.whl?token=abc123", "https://files.example.com/x-1.0-py3-none-any.whl?token=****"),
+    ("https://b.s3.amazonaws.example/x.whl?X-Amz-Credential=AK%2F1&X-Amz-Signature=deadbeef",
+     "https://b.s3.amazonaws.example/x.whl?X-Amz-Credential=****&X-Amz-Signature=****"),
+    ("https://h.example/x.tar.gz?sig=s3cr3t#sha256=00ff", "https://h.example/x.tar.gz?sig=****#sha256=00ff"),
+    ("https://h.example/x?SECRETALONE", "https://h.example/x?****"),
+])
+def test_redact_url_masks_every_query_value(url: str, expected: str) -> None:
+    assert records.redact_url(url) == expected
+
+
+@pytest.mark.parametrize("line, secret", [
+    ("apt-get -o Acquire::http::Proxy=http://proxyuser:pr0xyPass@10.0.0.1:3128 install tree", "pr0xyPass"),
+    ("apt-get -o Acquire::https::Proxy::Password=hunter2 install jq", "hunter2"),
+    ("pip install https://h.example/x.whl?token=tok123", "tok123"),
+    ("curl -H 'Authorization: Bearer abcdef' https://h.example", "abcdef"),
+    ("tool --password s3cr3t --api-key=k3y", "s3cr3t"),
+    ("tool --password s3cr3t --api-key=k3y", "k3y"),
+])
+def test_redact_text_masks_secrets_in_command_lines(line: str, secret: str) -> None:
+    assert secret not in records.redact_text(line)
+
+
+def test_redact_text_keeps_ordinary_command_lines() -> None:
+    for line in ("apt-get install --reinstall tree", "apt-get install oauth2-tool jq", "pip install -r req.txt",
+                 "git+ssh://git@host.example/x.git"):
+        assert records.redact_text(line) == line

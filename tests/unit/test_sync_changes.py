@@ -74,3 +74,17 @@ def test_vcs_kind_from_detail_is_prefixed_to_the_url():
     (change,) = fold_changes([row(1, "install", "lib", new="1.0", source="https://example.org/lib@abc",
                                   detail='{"vcs": "git"}')])
     assert vcs_url(change) == "git+https://example.org/lib@abc"
+
+
+def test_a_mark_row_is_the_final_word_on_the_requested_flag():
+    """An early read guessed mpmath was requested; the agent's mark row corrects it."""
+    rows = [row(1, "install", "mpmath", new="1.3.0", requested=1), row(2, "install", "sympy", new="1.13.3"),
+            row(3, "mark", "mpmath", old="1.3.0", new="1.3.0", requested=0)]
+    assert net(rows) == {("pip", "mpmath"): (None, "1.3.0", False), ("pip", "sympy"): (None, "1.13.3", True)}
+    rows = [row(1, "install", "jq", new="1.6", requested=0, manager="apt"),
+            row(2, "mark", "jq", old="1.6", new="1.6", requested=1, manager="apt")]   # apt-mark manual
+    assert net(rows) == {("apt", "jq"): (None, "1.6", True)}
+
+
+def test_a_mark_alone_changes_no_version_and_is_no_net_change():
+    assert net([row(1, "mark", "six", old="1.16.0", new="1.16.0", requested=0)]) == {}
