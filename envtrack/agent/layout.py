@@ -12,3 +12,5 @@ STATUS_FILE = "agent.json"             # pid, container, heartbeat: what `status
 AGENT_LOG = "agent.log"
 LOCK_PATH = "/run/envtrack-agent.lock"  # one agent per container
 HEARTBEAT_SECONDS = 15.0               # how often the agent rewrites STATUS_FILE
+STATE_DIR_MODE = 0o700                 # .envtrack/: the journal can name private sources
+STATE_FILE_MODE = 0o600                # every file in it (journal, -wal, -shm, status, log, stamp, lock)

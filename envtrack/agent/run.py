@@ -19,7 +19,8 @@ import time
 from typing import List, Optional, Set
 
 from envtrack.agent.batch import inventory_changes, journal_rows, read_apt_entry
-from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_MOUNT, STATUS_FILE
+from envtrack.agent.layout import (AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_FILE_MODE, STATE_MOUNT,
+                                   STATUS_FILE)
 from envtrack.journal import db as journal
 from envtrack.records import (Package, find_conda_prefixes, find_site_dirs,
                               incomplete_dist_infos, inventory)
@@ -268,10 +269,10 @@ STATE_FILES = (JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm", STATU
 
 
 def hand_over(state_dir: str) -> None:
-    """Give the files the agent (root in the container) created to the state dir's owner.
+    """Give the files the agent (root in the container) created to the state dir's owner, 0600.
 
     A host user who is not root must be able to read the journal (WAL readers write the
-    -shm file) and to add sync's bookmark to it.
+    -shm file) and to add sync's bookmark to it; nobody else may read it.
     """
     try:
         owner = os.stat(state_dir)
@@ -283,6 +284,8 @@ def hand_over(state_dir: str) -> None:
             found = os.stat(path)
             if (found.st_uid, found.st_gid) != (owner.st_uid, owner.st_gid):
                 os.chown(path, owner.st_uid, owner.st_gid)
+            if found.st_mode & 0o777 != STATE_FILE_MODE:
+                os.chmod(path, STATE_FILE_MODE)
         except OSError:
             continue  # absent, or not ours to change (rootless engines map ids themselves)
 

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from envtrack import __version__
+from envtrack.agent.layout import STATE_FILE_MODE
 from envtrack.fsutil import write_atomic
 from envtrack.lower.options import BuildOptions
 
@@ -47,7 +48,7 @@ def write_stamp(state_dir: Path, *, sources: dict[str, str], inputs: dict, base:
     stamp = {"sources": sources, "inputs": inputs, "base": list(base) if base else None, "result": result}
     path = stamp_path(state_dir)
     try:
-        write_atomic(path, json.dumps(stamp, sort_keys=True))
+        write_atomic(path, json.dumps(stamp, sort_keys=True), mode=STATE_FILE_MODE)
     except OSError:
         pass  # the stamp only saves time
 

@@ -41,3 +41,12 @@ def fail(error: EnvtrackError) -> None:
     """Print an EnvtrackError as one line (plus an optional hint) and exit with its code."""
     print(error.report(), file=sys.stderr)
     raise typer.Exit(error.exit_code)
+
+
+def warn_about_agent(project) -> None:
+    """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
+    from envtrack.container.service import agent_warning
+
+    warning = agent_warning(project)
+    if warning:
+        print(warning, file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from envtrack.cli.app import app, fail
+from envtrack.cli.app import app, fail, warn_about_agent
 from envtrack.agent.layout import WORKSPACE
 from envtrack.errors import EnvtrackError
 
@@ -40,13 +40,16 @@ def up(
             from envtrack.snapshot.locked import split_up_arguments
 
             file, lock = split_up_arguments(file, lock)
+        from envtrack.statedir import project_lock
+
         project = _project(file)
         project.require_writable_state("envtrack up")   # before a build that could take minutes
-        image = (_locked_image(project, lock, progress) if locked
-                 else _image_for(project, progress=progress, build=build))
-        outcome = env_container.ensure_running(project, image, host_ca=host_ca)
-        agent = env_container.start_agent(project, outcome.container)
-        status = env_container.status(project)
+        with project_lock(project.state_dir, "up"):
+            image = (_locked_image(project, lock, progress) if locked
+                     else _image_for(project, progress=progress, build=build))
+            outcome = env_container.ensure_running(project, image, host_ca=host_ca)
+            agent = env_container.start_agent(project, outcome.container)
+            status = env_container.status(project)
     except EnvtrackError as error:
         fail(error)
         return
@@ -78,16 +81,24 @@ def _image_for(project, *, progress: str, build: bool) -> str:
 def down(
     file: Optional[str] = typer.Option(None, "--file", "-f", help="build.envd or its directory (default: .)"),
 ) -> None:
-    """Stop and remove the project's container. The journal stays."""
+    """Journal what the agent has not yet (reconcile), then stop and remove the container. The journal stays."""
     try:
         from envtrack.container import service as env_container
+        from envtrack.statedir import project_lock
 
         project = _project(file)
-        removed = env_container.remove(project)
+        with project_lock(project.state_dir, "down"):
+            outcome = env_container.remove(project)
     except EnvtrackError as error:
         fail(error)
         return
-    print(f"removed {project.container_name}" if removed else f"{project.container_name} is not running")
+    if outcome.warning:
+        print(f"warning: {outcome.warning}", file=sys.stderr)
+    if not outcome.removed:
+        print(f"{project.container_name} is not running")
+        return
+    late = f"; reconciled {outcome.reconciled} change(s) the agent had not journaled" if outcome.reconciled else ""
+    print(f"removed {project.container_name}{late}")
 
 
 @app.command()
@@ -170,6 +181,7 @@ def exec_(
             raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)
         project = _project(file)
         env_container.require_running(project)
+        warn_about_agent(project)
         code = env_container.exec_stream(project.container_name, command)
     except EnvtrackError as error:
         fail(error)
@@ -189,6 +201,7 @@ def log(
         from envtrack.journal.history import load_changes, render
 
         project = _project(file)
+        warn_about_agent(project)
         rows = load_changes(journal_for(project), since)
     except EnvtrackError as error:
         fail(error)

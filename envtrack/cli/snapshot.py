@@ -27,16 +27,19 @@ def snapshot(
     from envtrack.snapshot.lock import DEFAULT_LOCK
     from envtrack.snapshot.sources import Engine, project_lock, running_container
 
+    from envtrack.statedir import project_lock as holding_project
+
     try:
         project = Project.find(file)
         lock_path = Path(output) if output else project.dir / DEFAULT_LOCK
-        engine = Engine()
-        container = running_container(project, engine)
-        _progress(f"reading packages in {project.container_name}", as_json)
-        current = project_lock(project, container, engine, lock_dir=lock_path.resolve().parent)
-        if check:
-            raise typer.Exit(_check(lock_path, current, project.container_name, as_json))
-        _write_snapshot(lock_path, current, as_json)
+        with holding_project(project.state_dir, "snapshot"):
+            engine = Engine()
+            container = running_container(project, engine)
+            _progress(f"reading packages in {project.container_name}", as_json)
+            current = project_lock(project, container, engine, lock_dir=lock_path.resolve().parent)
+            if check:
+                raise typer.Exit(_check(lock_path, current, project.container_name, as_json))
+            _write_snapshot(lock_path, current, as_json)
     except EnvtrackError as error:
         fail(error)
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from envtrack.cli.app import app, fail
+from envtrack.cli.app import app, fail, warn_about_agent
 from envtrack.errors import EnvtrackError
 
 
@@ -32,12 +32,16 @@ def sync(
     from envtrack.project import Project
     from envtrack.sync.service import apply, propose
 
+    from envtrack.statedir import project_lock
+
     try:
         project = Project.find(file)
-        journal_for(project)  # a remote Engine's journal is fetched first
-        proposal = propose(project, pin=pin, target=target)
-        write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
-        backup = apply(proposal) if write else None
+        with project_lock(project.state_dir, "sync"):
+            warn_about_agent(project)
+            journal_for(project)  # a remote Engine's journal is fetched first
+            proposal = propose(project, pin=pin, target=target)
+            write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
+            backup = apply(proposal) if write else None
     except EnvtrackError as error:
         fail(error)
         return

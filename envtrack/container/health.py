@@ -52,15 +52,54 @@ def _age(stamp: str | None) -> float | None:
 
 
 def agent_health(project: Project, container) -> AgentHealth:
-    """Alive means: this container's agent pid runs envtrack.agent (pids get reused)."""
+    """Alive means: this container's agent pid runs envtrack.agent (pids get reused) and is no zombie.
+
+    The heartbeat alone would call a killed agent healthy until it went stale (45 s).
+    """
     status = read_status_file(project, container)
     pid = status.get("pid") if isinstance(status.get("pid"), int) else None
     running = False
     if container is not None and container.status == "running" and pid and \
             str(status.get("container", "")) in (container.id[:12], container.attrs["Config"].get("Hostname")):
-        code, output = container.exec_run(["cat", f"/proc/{pid}/cmdline"], demux=False)
-        running = code == 0 and b"envtrack.agent" in (output or b"")
+        code, output = container.exec_run(["cat", f"/proc/{pid}/stat", f"/proc/{pid}/cmdline"], demux=False)
+        running = code == 0 and process_alive(output or b"")
     return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status.get("heartbeat")))
+
+
+def process_alive(stat_and_cmdline: bytes) -> bool:
+    """From `/proc/PID/stat` then `/proc/PID/cmdline`: an envtrack agent that is not dead or a zombie."""
+    stat, _, cmdline = stat_and_cmdline.partition(b"\n")
+    state = stat.rpartition(b")")[2].split()[:1]  # the field after `(comm)`; comm may hold spaces
+    return bool(state) and state[0] not in (b"Z", b"X", b"x") and b"envtrack.agent" in cmdline
+
+
+def stop_agent(container, health: AgentHealth, timeout: float = 5.0) -> None:
+    """End the agent HEALTH describes (TERM, then KILL); its batches are transactions, none is torn."""
+    if not health.running or not health.pid:
+        return
+    deadline = time.monotonic() + timeout
+    signal = "TERM"
+    while True:
+        container.exec_run(["sh", "-c", f"kill -{signal} {health.pid} 2>/dev/null"])
+        code, output = container.exec_run(["cat", f"/proc/{health.pid}/stat", f"/proc/{health.pid}/cmdline"])
+        if code != 0 or not process_alive(output or b""):
+            return
+        if time.monotonic() >= deadline:
+            if signal == "KILL":
+                raise EnvtrackError(f"the agent (pid {health.pid}) does not stop")
+            signal, deadline = "KILL", time.monotonic() + timeout
+        time.sleep(0.1)
+
+
+def reconcile_once(project: Project, container) -> None:
+    """Run the agent once, in the foreground: it journals, as reconciled, what its last scan missed.
+
+    Only when no agent runs (the agent's own lock would make this copy exit at once).
+    """
+    code, output = container.exec_run(agent_command(once=True), demux=False)
+    if code != 0:
+        raise EnvtrackError(f"the agent could not reconcile in {project.container_name} (exit {code}): "
+                            f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
 
 
 def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[AgentHealth, bool]:

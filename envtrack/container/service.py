@@ -8,12 +8,13 @@ from typing import Any
 
 from envtrack.agent.layout import WORKSPACE
 from envtrack.container.engine import call_engine, ensure_container, find_container
-from envtrack.container.health import agent_health, ensure_agent
+from envtrack.container.health import AgentHealth, agent_health, ensure_agent, reconcile_once, stop_agent
 from envtrack.container.spec import container_spec, state_volume
 from envtrack.container.state import engine_is_remote, journal_for
 from envtrack.errors import EnvtrackError
 from envtrack.hostca import host_ca_path
 from envtrack.project import Project
+from envtrack.statedir import ensure_state_dir
 
 
 def host_ca_bundle() -> str | None:
@@ -52,7 +53,7 @@ def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpO
         image_id = client.images.get(image).id
     except docker.errors.ImageNotFound:
         raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`") from None
-    project.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_state_dir(project.state_dir)
     spec = container_spec(project, image, image_id, _plan_steps(project), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
                           remote=engine_is_remote())
@@ -73,12 +74,65 @@ def require_running(project: Project):
     return container
 
 
-def remove(project: Project) -> bool:
+@dataclass(frozen=True)
+class RemoveOutcome:
+    removed: bool
+    reconciled: int | None     # changes journaled by the last reconcile; None when it could not run
+    warning: str | None = None
+
+
+def remove(project: Project) -> RemoveOutcome:
+    """Reconcile (the agent may have died, or not scanned the last change yet), then remove the container."""
     container = find_container(_client(), project.container_name)
     if container is None:
-        return False
+        return RemoveOutcome(False, 0)
+    reconciled, warning = None, None
+    try:
+        reconciled = _final_reconcile(project, container)
+    except EnvtrackError as error:
+        warning = f"changes since the agent's last scan are not journaled: {error.message}"
     call_engine(lambda: container.remove(force=True), f"cannot remove {project.container_name}")
-    return True
+    return RemoveOutcome(True, reconciled, warning)
+
+
+def _final_reconcile(project: Project, container) -> int:
+    """Stop the agent and run it once, so the live inventory is journaled before the container goes."""
+    if container.status != "running":
+        call_engine(container.start, f"cannot start {project.container_name} to reconcile its changes")
+        container.reload()
+    before = change_counts(project)["total"]
+    stop_agent(container, agent_health(project, container))
+    reconcile_once(project, container)
+    return change_counts(project)["total"] - before
+
+
+def agent_warning(project: Project) -> str | None:
+    """None when the agent is recording; else one line for stderr saying what was done about it.
+
+    A dead or hung agent is restarted, which reconciles what changed while it was not recording.
+    """
+    try:
+        container = find_container(_client(), project.container_name)
+    except EnvtrackError as error:
+        return f"warning: cannot check the agent, so the journal may be behind: {error.message}"
+    if container is None:
+        return None  # nothing runs: nothing can change (`down` reconciled before removing it)
+    name = project.container_name
+    if container.status != "running":
+        return f"warning: {name} is {container.status}; the next `envtrack up` reconciles what changed before it stopped"
+    health = agent_health(project, container)
+    if health.healthy:
+        return None
+    try:
+        stop_agent(container, health)  # alive but silent: hung
+        ensure_agent(project, container)
+    except EnvtrackError as error:
+        return f"warning: the agent in {name} is {_describe(health)} and could not be restarted: {error.message}"
+    return f"warning: the agent in {name} was {_describe(health)}; restarted it, which reconciled what changed meanwhile"
+
+
+def _describe(health: AgentHealth) -> str:
+    return "not running" if not health.running else f"silent for {health.heartbeat_age or 0:.0f} s"
 
 
 def exec_capture(project: Project, command: list[str]) -> tuple[int, bytes]:

@@ -30,9 +30,10 @@ PROCESS_LOGS = "/var/log/envtrack"   # init, daemon and entrypoint output inside
 
 # The container's own python3 runs the agent from the bundle; the system interpreter first,
 # because a venv's python may be replaced or removed by the user.
+# umask 077: the journal, its -wal/-shm, agent.json and agent.log are created 0600.
 AGENT_SHELL = (
-    'for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do '
-    '[ -x "$p" ] && exec env PYTHONPATH={bundle} "$p" -s -m envtrack.agent --state {state} >>{log} 2>&1; '
+    'umask 077; for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do '
+    '[ -x "$p" ] && exec env PYTHONPATH={bundle} "$p" -s -m envtrack.agent --state {state}{once} >>{log} 2>&1; '
     'done; echo "envtrack-agent: no python3 in the container" >>{log}; exit 127'
 )
 
@@ -209,6 +210,8 @@ def container_spec(project: Project, image: str, image_id: str, steps, *, bundle
                          runtime=replace(runtime, mounts=(), ports=()), copies=tuple(copies))
 
 
-def agent_command() -> list[str]:
-    script = AGENT_SHELL.format(bundle=AGENT_MOUNT, state=STATE_MOUNT, log=f"{STATE_MOUNT}/{AGENT_LOG}")
+def agent_command(*, once: bool = False) -> list[str]:
+    """The agent's command line; ONCE: reconcile with the live inventory, then exit."""
+    script = AGENT_SHELL.format(bundle=AGENT_MOUNT, state=STATE_MOUNT, log=f"{STATE_MOUNT}/{AGENT_LOG}",
+                                once=" --once" if once else "")
     return ["sh", "-c", script]
