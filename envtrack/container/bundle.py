@@ -8,6 +8,7 @@ Host-side only (not imported by the agent).
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -21,8 +22,11 @@ _OWN_DIRS = ("agent",)
 
 
 def default_bundle_dir() -> Path:
+    """One bundle per envtrack installation: two checkouts on one machine must not overwrite
+    each other's agent under running containers (a container runs the agent of its `up`)."""
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "envtrack" / "agent-bundle"
+    install = hashlib.sha256(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:12]
+    return Path(cache) / "envtrack" / f"agent-bundle-{install}"
 
 
 def prepare_bundle(dest: Path | None = None) -> Path:
