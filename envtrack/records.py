@@ -11,7 +11,7 @@ CONTRACT (other modules code against this; the implementation fills the function
       name      apt: package name; pip: PEP 503 canonical name; conda: package name
       env       "/" for apt; the site-packages directory for pip; the conda prefix for conda
       requested apt: not Auto-Installed in extended_states; pip: REQUESTED marker when
-                INSTALLER is pip or uv, else derived top-level; conda: named in conda-meta/history specs
+                INSTALLER is pip, else derived top-level (uv marks everything REQUESTED); conda: named in conda-meta/history specs
       arch      dpkg architecture (apt only)
       source    pip direct_url (URL or VCS ref, credentials redacted) / conda channel
       build     conda build string
@@ -380,8 +380,11 @@ def read_site(root: str, site_dir: str) -> List[Package]:
     env = _inside(root, site_dir)
     packages = []
     for dist in dists.values():
-        if dist.installer in _RECORD_REWRITERS:
-            requested = dist.requested_marker  # both write REQUESTED for what was named
+        if dist.installer == "pip":
+            requested = dist.requested_marker  # pip writes REQUESTED for what was named only
+        elif dist.installer == "uv":
+            # uv writes REQUESTED into every dist-info it installs: it says nothing here.
+            requested = dist.name not in required_by_others
         else:  # conda, Debian, unknown: top-level packages are the requested ones
             requested = dist.requested_marker or dist.name not in required_by_others
         packages.append(Package("pip", dist.name, dist.version, env, requested, source=dist.source))

@@ -73,7 +73,8 @@ def test_a_new_image_recreates_the_container_with_a_new_baseline(project: Path, 
     # A package only this container has: the new container must not journal it as removed.
     run_cli("exec", "--", "sh", "-c", f"d={SITE}/localonly-1.0.dist-info && mkdir $d && "
             "printf 'Metadata-Version: 2.1\\nName: localonly\\nVersion: 1.0\\n' > $d/METADATA && "
-            "echo pip > $d/INSTALLER && touch $d/REQUESTED $d/RECORD", cwd=project, check=True)
+            "echo pip > $d/INSTALLER && touch $d/REQUESTED && "
+            "echo localonly-1.0.dist-info/INSTALLER,, > $d/RECORD", cwd=project, check=True)  # pip's final RECORD
     deadline = time.monotonic() + 10
     while status(project)["changes"]["total"] != 1:
         assert time.monotonic() < deadline, "the hand-made install was not journaled"

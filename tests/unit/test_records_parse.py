@@ -109,8 +109,8 @@ def root(tmp_path: Path) -> Path:
     write(tmp_path / "opt/uvenv/pyvenv.cfg", "home = /usr/bin\nuv = 0.4.0\n")
     dist_info(uv_site, "requests", "2.32.3", installer="uv", requested=True, requires=("idna<4,>=2.5", "certifi>=2017.4.17",
                                                                         "PySocks!=1.5.7,>=1.5.6; extra == 'socks'"))
-    dist_info(uv_site, "idna", "3.7", installer="uv")
-    dist_info(uv_site, "certifi", "2024.7.4", installer="uv")
+    dist_info(uv_site, "idna", "3.7", installer="uv", requested=True)         # uv marks every package
+    dist_info(uv_site, "certifi", "2024.7.4", installer="uv", requested=True)
     meta = tmp_path / "opt/conda/conda-meta"
     write(meta / "history", "==> 2026-11-28 10:00:00 <==\n# cmd: conda install numpy scipy\n"
                             "# update specs: ['numpy', 'conda-forge::scipy[version=\\'>=1.11\\']']\n"
@@ -142,7 +142,7 @@ def test_pip_finds_venvs_and_trusts_requested_only_from_pip(root: Path) -> None:
     assert pip[(SITE, "jinja2")].requested and pip[(SITE, "jinja2")].version == "3.1.4"
     assert not pip[(SITE, "markupsafe")].requested                 # pip wrote no REQUESTED
     uv = "/opt/uvenv/lib/python3.11/site-packages"
-    assert pip[(uv, "requests")].requested                         # uv writes REQUESTED too
+    assert pip[(uv, "requests")].requested                         # uv: top-level by Requires-Dist
     assert not pip[(uv, "idna")].requested and not pip[(uv, "certifi")].requested
 
 
