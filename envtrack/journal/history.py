@@ -16,10 +16,22 @@ def load_changes(path, since: Optional[str]) -> List[Dict]:
         return []
     db = open_journal(path)
     if since is None or since.isdigit():
-        return read_changes(db, int(since or 0))
+        return [redacted(row) for row in read_changes(db, int(since or 0))]
     if not since[:4].isdigit():
         raise EnvtrackError(f"--since {since!r}: expected a change ID or an ISO time like 2026-11-29T01:02", exit_code=2)
-    return [row for row in read_changes(db) if row["time"] >= since]
+    return [redacted(row) for row in read_changes(db) if row["time"] >= since]
+
+
+def redacted(row: Dict) -> Dict:
+    """ROW with its source and command line redacted again: a journal written by an older agent
+    may hold credentials, and what envtrack prints or writes from it must not."""
+    from envtrack.records import redact_text, redact_url
+
+    row = dict(row, source=redact_url(row.get("source") or ""))
+    detail = row.get("detail")
+    if isinstance(detail, dict) and isinstance(detail.get("commandline"), str):
+        row["detail"] = dict(detail, commandline=redact_text(detail["commandline"]))
+    return row
 
 
 def render(rows: List[Dict]) -> str:

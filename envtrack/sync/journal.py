@@ -27,11 +27,13 @@ def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
     """Journal rows with id > SINCE_ID, oldest first; [] when nothing was recorded yet."""
     if not journal.exists():
         return []
+    from envtrack.journal.history import redacted
+
     try:
         from envtrack.journal.db import open_journal, read_changes
     except ImportError:  # the agent's reader is the contract; fall back to its documented schema
-        return _read_changes_sqlite(journal, since_id)
-    return [dict(row) for row in read_changes(open_journal(journal), since_id=since_id)]
+        return [redacted(row) for row in _read_changes_sqlite(journal, since_id)]
+    return [redacted(row) for row in read_changes(open_journal(journal), since_id=since_id)]
 
 
 def _read_changes_sqlite(journal: Path, since_id: int) -> list[dict[str, Any]]:

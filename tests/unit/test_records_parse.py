@@ -322,3 +322,14 @@ def test_redact_text_keeps_ordinary_command_lines() -> None:
     for line in ("apt-get install --reinstall tree", "apt-get install oauth2-tool jq", "pip install -r req.txt",
                  "git+ssh://git@host.example/x.git"):
         assert records.redact_text(line) == line
+
+
+def test_rows_from_an_older_journal_are_redacted_when_read_on_the_host() -> None:
+    from envtrack.journal.history import redacted
+
+    row = {"id": 1, "source": "https://u:pw@h.example/x.whl?token=tok", "detail": {
+        "commandline": "apt-get -o Acquire::http::Proxy=http://u:pxpw@p:3128 install jq"}}
+    clean = redacted(row)
+    assert clean["source"] == "https://u:****@h.example/x.whl?token=****"
+    assert "pxpw" not in clean["detail"]["commandline"] and "pw@" not in json.dumps(clean)
+    assert row["source"].endswith("token=tok")  # the caller's row is left alone
