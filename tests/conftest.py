@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,20 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check:
     if check and proc.returncode != 0:
         raise AssertionError(f"envtrack {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@contextmanager
+def project_dir(docker_client, tmp_path_factory, prefix: str, build_envd: str, *, up: bool = True):
+    """A fresh project directory (unique name) holding BUILD_ENVD, up'ed unless UP is False;
+    afterwards its container is removed (`down`) and its images too."""
+    path = tmp_path_factory.mktemp(prefix) / f"{prefix}-{uuid.uuid4().hex[:6]}"
+    path.mkdir()
+    (path / "build.envd").write_text(build_envd)
+    try:
+        if up:
+            run_cli("up", "--progress", "quiet", cwd=path, check=True)
+        yield path
+    finally:
+        run_cli("down", cwd=path)
+        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
+            docker_client.images.remove(image.id, force=True)

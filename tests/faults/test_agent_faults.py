@@ -13,12 +13,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import project_dir, run_cli
 
 BUILD_ENVD = """\
 def build():
@@ -33,16 +32,8 @@ SECRETS = ("S3CRET-TOKEN", "S3CRET-SIG", "S3CRET-PASS", "S3CRET-PROXY")
 
 @pytest.fixture(scope="module")
 def project(docker_client, tmp_path_factory):
-    path = tmp_path_factory.mktemp("faults") / f"faults-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    (path / "build.envd").write_text(BUILD_ENVD)
-    try:
-        run_cli("up", "--progress", "quiet", cwd=path, check=True)
+    with project_dir(docker_client, tmp_path_factory, "faults", BUILD_ENVD) as path:
         yield path
-    finally:
-        run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
-            docker_client.images.remove(image.id, force=True)
 
 
 def container(docker_client, project: Path):

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import project_dir, run_cli
 
 BUILD_ENVD = """\
 def build():
@@ -46,16 +45,8 @@ def conda_record(name: str, version: str, build: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(docker_client, tmp_path_factory):
-    path = tmp_path_factory.mktemp("agent") / f"agent-it-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    (path / "build.envd").write_text(BUILD_ENVD)
-    try:
-        run_cli("up", "--progress", "quiet", cwd=path, check=True)
+    with project_dir(docker_client, tmp_path_factory, "agent-it", BUILD_ENVD) as path:
         yield path
-    finally:
-        run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
-            docker_client.images.remove(image.id, force=True)
 
 
 def sh(project: Path, script: str) -> str:

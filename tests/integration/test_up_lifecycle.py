@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import project_dir, run_cli
 
 BUILD_ENVD = """\
 def build():
@@ -27,15 +26,8 @@ SITE = "/opt/envtrack/venv/lib/python3.11/site-packages"
 
 @pytest.fixture(scope="module")
 def project(docker_client, tmp_path_factory):
-    path = tmp_path_factory.mktemp("up") / f"up-it-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    (path / "build.envd").write_text(BUILD_ENVD)
-    try:
+    with project_dir(docker_client, tmp_path_factory, "up-it", BUILD_ENVD, up=False) as path:
         yield path
-    finally:
-        run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
-            docker_client.images.remove(image.id, force=True)
 
 
 def up(project: Path) -> str:
