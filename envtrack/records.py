@@ -11,7 +11,8 @@ CONTRACT (other modules code against this; the implementation fills the function
       name      apt: package name; pip: PEP 503 canonical name; conda: package name
       env       "/" for apt; the site-packages directory for pip; the conda prefix for conda
       requested apt: not Auto-Installed in extended_states; pip: REQUESTED marker when
-                INSTALLER is pip, else derived top-level (uv marks everything REQUESTED); conda: named in conda-meta/history specs
+                INSTALLER is pip, else derived top-level (uv marks everything REQUESTED);
+                conda: named in conda-meta/history specs
       arch      dpkg architecture (apt only)
       source    pip direct_url (URL or VCS ref, credentials redacted) / conda channel
       build     conda build string

@@ -119,7 +119,8 @@ def agent_warning(project: Project) -> str | None:
         return None  # nothing runs: nothing can change (`down` reconciled before removing it)
     name = project.container_name
     if container.status != "running":
-        return f"warning: {name} is {container.status}; the next `envtrack up` reconciles what changed before it stopped"
+        return (f"warning: {name} is {container.status}; "
+                "the next `envtrack up` reconciles what changed before it stopped")
     health = agent_health(project, container)
     if health.healthy:
         return None
@@ -128,7 +129,8 @@ def agent_warning(project: Project) -> str | None:
         ensure_agent(project, container)
     except EnvtrackError as error:
         return f"warning: the agent in {name} is {_describe(health)} and could not be restarted: {error.message}"
-    return f"warning: the agent in {name} was {_describe(health)}; restarted it, which reconciled what changed meanwhile"
+    return (f"warning: the agent in {name} was {_describe(health)}; "
+            "restarted it, which reconciled what changed meanwhile")
 
 
 def _describe(health: AgentHealth) -> str:

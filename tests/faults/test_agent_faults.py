@@ -95,12 +95,13 @@ def test_agent_sigkill_during_a_pip_install_loses_nothing_and_flags_stay_exact(p
     behind_envtracks_back(docker_client, project, "rm -f /tmp/pip.done; "
                           "(python3 -m pip install -q sympy==1.13.3; echo $? > /tmp/pip.done) >/tmp/pip.log 2>&1",
                           detach=True)
+    pip_done = lambda: behind_envtracks_back(docker_client, project, "cat /tmp/pip.done 2>/dev/null || true").strip()
     # Kill the agent while pip is writing sympy's files (between extraction and its final RECORD).
-    wait_until(lambda: behind_envtracks_back(docker_client, project, f"ls -d {SITE}/sympy* 2>/dev/null || true").strip(),
-               "pip to start writing sympy")
+    wait_until(lambda: pip_done() or behind_envtracks_back(
+        docker_client, project, f"ls -d {SITE}/sympy* 2>/dev/null || true").strip(), "pip to start writing sympy")
     kill_agent(docker_client, project)
-    wait_until(lambda: "0" in behind_envtracks_back(docker_client, project, "cat /tmp/pip.done 2>/dev/null || true"),
-               "pip to finish", timeout=300)
+    wait_until(pip_done, "pip to finish", timeout=300)
+    assert pip_done() == "0", behind_envtracks_back(docker_client, project, "cat /tmp/pip.log")
     run_cli("exec", "--", "true", cwd=project, check=True)  # warns, restarts the agent: reconciles
     rows = latest(project)
     assert rows[("pip", "sympy")]["new_version"] == "1.13.3" and rows[("pip", "sympy")]["requested"] == 1
@@ -108,13 +109,15 @@ def test_agent_sigkill_during_a_pip_install_loses_nothing_and_flags_stay_exact(p
 
 
 def test_agent_sigkill_during_an_apt_install_loses_nothing(project: Path, docker_client) -> None:
-    behind_envtracks_back(docker_client, project, "apt-get update -q >/dev/null 2>&1; rm -f /tmp/apt.done; "
-                          "(apt-get install -y -q --no-install-recommends jq; echo $? > /tmp/apt.done) >/tmp/apt.log 2>&1",
+    behind_envtracks_back(docker_client, project, "apt-get update -q -o Acquire::Retries=3 >/dev/null 2>&1; "
+                          "rm -f /tmp/apt.done; (apt-get install -y -q --no-install-recommends jq; "
+                          "echo $? > /tmp/apt.done) >/tmp/apt.log 2>&1",
                           detach=True)
-    wait_until(lambda: running_command(docker_client, project, "dpkg"), "dpkg to start", timeout=300)
+    apt_done = lambda: behind_envtracks_back(docker_client, project, "cat /tmp/apt.done 2>/dev/null || true").strip()
+    wait_until(lambda: running_command(docker_client, project, "dpkg") or apt_done(), "dpkg to start", timeout=300)
     kill_agent(docker_client, project)
-    wait_until(lambda: "0" in behind_envtracks_back(docker_client, project, "cat /tmp/apt.done 2>/dev/null || true"),
-               "apt to finish", timeout=300)
+    wait_until(apt_done, "apt to finish", timeout=300)
+    assert apt_done() == "0", behind_envtracks_back(docker_client, project, "cat /tmp/apt.log")
     result = run_cli("sync", "--dry-run", cwd=project, check=True)
     assert "warning: the agent" in result.stderr and "restarted" in result.stderr, result.stderr
     rows = latest(project)
@@ -126,7 +129,8 @@ def test_agent_sigkill_during_an_apt_install_loses_nothing(project: Path, docker
 def test_a_container_killed_mid_reinstall_keeps_the_package(project: Path, docker_client) -> None:
     # What `apt-get install --reinstall tree` does, stopped where a kill leaves dpkg: tree's new
     # files unpacked, not configured. Then the `dpkg --configure -a` apt asks for.
-    behind_envtracks_back(docker_client, project, "apt-get update -q >/dev/null 2>&1; cd /tmp && apt-get download -q tree && "
+    behind_envtracks_back(docker_client, project, "apt-get update -q -o Acquire::Retries=3 >/dev/null 2>&1; "
+                          "cd /tmp && apt-get download -q tree && "
                           "dpkg --unpack /tmp/tree_*.deb >/dev/null && dpkg-query -W -f='${Status}' tree")
     ids = {r["id"] for r in journal(project)}
     container(docker_client, project).kill()
@@ -165,10 +169,12 @@ def test_a_planted_secret_is_in_no_file_envtrack_writes(project: Path, docker_cl
            "?token=S3CRET-TOKEN&X-Amz-Signature=S3CRET-SIG")
     run_cli("exec", "--", "sh", "-c", QUIET + f"python3 -m pip install -q '{url}'", cwd=project, check=True)
     proxy = "-o Acquire::http::Proxy::unused.invalid=http://proxyuser:S3CRET-PROXY@127.0.0.1:9"
-    run_cli("exec", "--", "sh", "-c", QUIET + f"apt-get update -q >/dev/null; apt-get {proxy} install -y -q --no-install-recommends bc >/dev/null",
-            cwd=project, check=True)
+    apt = (f"apt-get update -q -o Acquire::Retries=3 >/dev/null; "
+           f"apt-get {proxy} install -y -q --no-install-recommends bc")
+    run_cli("exec", "--", "sh", "-c", QUIET + apt + " >/dev/null", cwd=project, check=True)
     wait_until(lambda: ("pip", "iniconfig") in latest(project)
-               and "unused.invalid" in (latest(project).get(("apt", "bc"), {}).get("detail") or ""), "both rows", timeout=30)
+               and "unused.invalid" in (latest(project).get(("apt", "bc"), {}).get("detail") or ""),
+               "both rows", timeout=30)
     outputs = [run_cli("log", "--json", cwd=project, check=True).stdout, run_cli("log", cwd=project, check=True).stdout,
                run_cli("sync", "--dry-run", cwd=project, check=True).stdout,
                run_cli("status", "--json", cwd=project, check=True).stdout]
