@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 from envtrack.records import Package
@@ -100,17 +99,14 @@ def _synthetic_locks(size: int = 5000) -> tuple[str, str]:
     return render_lock(Lock(tuple(mine))), render_lock(Lock(tuple(theirs)))
 
 
-def test_diff_of_two_5000_package_locks_is_fast():
+def test_diff_of_two_5000_package_locks_counts_every_kind():
+    """Correctness at size; the 100 ms speed target lives in bench/snapshot.py, not in a timed test."""
     text_a, text_b = _synthetic_locks()
-    best = float("inf")
-    for _ in range(5):  # best of five: CI machines are noisy
-        start = time.perf_counter()
-        a, b = parse_lock(text_a, "a.lock"), parse_lock(text_b, "b.lock")
-        result = diff_packages(a.packages, b.packages)
-        render_text(result, Side("a", a), Side("b", b))
-        best = min(best, time.perf_counter() - start)
+    a, b = parse_lock(text_a, "a.lock"), parse_lock(text_b, "b.lock")
+    result = diff_packages(a.packages, b.packages)
+    rendered = render_text(result, Side("a", a), Side("b", b))
     assert result.count("changed") > 50 and result.count("added") > 50 and result.count("removed") > 50
-    assert best < 0.1, f"diff of two 5,000-package locks took {best * 1000:.0f} ms"
+    assert rendered
 
 
 def test_cli_errors_are_one_line_with_exit_2(tmp_path):
