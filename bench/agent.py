@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -49,13 +48,21 @@ def sh(project: Path, script: str) -> str:
 
 
 def row_count(journal: Path) -> int:
-    with sqlite3.connect(journal) as db:
-        return db.execute("SELECT COUNT(*) FROM changes").fetchone()[0]
+    from contextlib import closing
+
+    from envtrack.journal import db as journal_db
+
+    with closing(journal_db.open_journal(journal)) as db:
+        return journal_db.change_counts(db)["total"]
 
 
 def last_row_time(journal: Path) -> float:
-    with sqlite3.connect(journal) as db:
-        stamp = db.execute("SELECT time FROM changes ORDER BY id DESC LIMIT 1").fetchone()[0]
+    from contextlib import closing
+
+    from envtrack.journal import db as journal_db
+
+    with closing(journal_db.open_journal(journal)) as db:
+        stamp = journal_db.read_changes(db)[-1]["time"]
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 

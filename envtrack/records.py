@@ -1,7 +1,7 @@
 """Installer records: what apt/dpkg, pip and conda wrote down about installed packages.
 
 One parser shared by the in-container agent, snapshots and diffs. It runs on the
-container's own python3, so: standard library only, and Python 3.9 compatible (no
+container's own python3, so: standard library only, and Python 3.8 compatible (no
 `X | Y` at runtime, no `match`, no dataclass `slots`).
 
 CONTRACT (other modules code against this; the implementation fills the functions):

@@ -17,6 +17,8 @@ command -v "$PY" >/dev/null 2>&1 || apt_install python3 python3-pip
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || { say "error: envtrack needs Python >= 3.11 ($PY is $("$PY" --version 2>&1))"; exit 1; }
 "$PY" -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+# The integration tests install envtrack into a fresh venv, as a user would.
+"$PY" -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3-venv
 
 say "installing envtrack and its test tools with pip"
 pip_install() { "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" -e '.[test]'; }
@@ -33,4 +35,5 @@ if ! pip_install 2>"$log"; then
     fi
 fi
 
-bash scripts/setup-engine.sh
+# Every base the integration tests record on: Python 3.9, 3.11, 3.13 and none.
+bash scripts/setup-engine.sh --base bookworm --base bullseye --base trixie --base bookworm-nopython

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,11 +53,71 @@ def peer_engine():
         pytest.fail(f"peer Engine unavailable: {error}", pytrace=False)
 
 
+@pytest.fixture
+def scratch_project(docker_client, tmp_path_factory):
+    """A project directory for one test (its build.envd written by the test); cleaned up like project_dir's."""
+    with project_dir(docker_client, tmp_path_factory, "it", "", up=False) as path:
+        yield path
+
+
+# Where the test venv's dependency wheels are kept between sessions (a second session installs
+# offline from here); the venv itself is new every session.
+WHEELHOUSE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "envtrack-tests" / "wheelhouse"
+_VENV: list[Path] = []
+
+
+def installed_envtrack() -> Path:
+    """The session's virtual environment with envtrack installed from a wheel of this checkout.
+
+    Built once per session (`python3 -m venv`, `pip wheel --no-deps .`, `pip install WHEEL`
+    with its dependencies), never the interpreter running pytest: a dependency or package-data
+    file the wheel lacks fails the tests that use it, as it would fail a user.
+    """
+    if _VENV:
+        return _VENV[0]
+    work = Path(tempfile.mkdtemp(prefix="envtrack-test-venv-"))
+    atexit.register(shutil.rmtree, work, True)
+    source = work / "src"   # a copy, so building leaves no build/ or egg-info in the checkout
+    shutil.copytree(ROOT, source, ignore=_not_sources)
+    venv = work / "venv"
+    python = venv / "bin" / "python"
+    quiet = ["-q", "--disable-pip-version-check"]
+    _run([sys.executable, "-m", "venv", str(venv)])
+    # The setuptools already here when there is one (no download); else pip's isolated build.
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    _run([sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", *isolation, "-w", str(work / "dist"), str(source)])
+    wheel = next((work / "dist").glob("envtrack-*.whl"))
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    offline = subprocess.run([str(python), "-m", "pip", "install", *quiet, "--no-index", "--find-links", str(WHEELHOUSE),
+                              str(wheel)], capture_output=True, text=True)
+    if offline.returncode != 0:   # first session, or the dependencies changed: fetch them once
+        _run([str(python), "-m", "pip", "wheel", *quiet, "-w", str(WHEELHOUSE), str(wheel)])
+        for own in WHEELHOUSE.glob("envtrack-*.whl"):
+            own.unlink()   # only the dependencies are worth keeping
+        _run([str(python), "-m", "pip", "install", *quiet, "--no-index", "--find-links", str(WHEELHOUSE), str(wheel)])
+    _VENV.append(venv)
+    return venv
+
+
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    """What copying the checkout leaves out: VCS data, caches, and a previous build's output."""
+    top = Path(folder) == ROOT
+    return {n for n in names if n in (".git", "__pycache__", ".pytest_cache", ".envtrack") or n.endswith(".egg-info")
+            or (top and n in ("build", "dist"))}
+
+
+def _run(command: list[str]) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"building the test venv failed: {' '.join(command)}\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900):
-    """Run the installed `envtrack` as a user would, in a subprocess."""
+    """Run `envtrack` as a user would: the console script of the session's venv, in a subprocess."""
     full_env = dict(os.environ, **(env or {}))
+    full_env.pop("PYTHONPATH", None)   # the wheel's code, not a checkout's
     proc = subprocess.run(
-        [sys.executable, "-m", "envtrack", *args],
+        [str(installed_envtrack() / "bin" / "envtrack"), *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
     if check and proc.returncode != 0:

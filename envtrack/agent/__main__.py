@@ -2,13 +2,11 @@
 
 import sys
 
-try:
-    from envtrack.agent.run import main
-except (ImportError, SyntaxError, TypeError) as error:
-    # The bundle carries the host's watchdog/sqlite-utils; an older container python may not
-    # import them. One line in agent.log, which `envtrack up` shows when the agent does not start.
-    sys.stderr.write("envtrack-agent: cannot load the agent bundle on Python %d.%d: %s: %s\n"
-                     % (sys.version_info[0], sys.version_info[1], type(error).__name__, error))
+if sys.version_info < (3, 8):
+    # One line in agent.log, which `envtrack up` shows when the agent does not start.
+    sys.stderr.write("envtrack-agent: needs Python 3.8 or newer, this is %d.%d\n" % sys.version_info[:2])
     sys.exit(3)
+
+from envtrack.agent.run import main  # noqa: E402 - after the version check, which must parse on any python3
 
 sys.exit(main())

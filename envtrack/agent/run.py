@@ -1,6 +1,6 @@
 """The agent's loop: baseline, reconcile what happened while it was down, then watch.
 
-Events from inotify (via watchdog) only mark the inventory dirty; after a quiet spell the
+Events from inotify (envtrack.agent.inotify) only mark the inventory dirty; after a quiet spell the
 agent re-reads every installer's records and journals the differences, so it never has to
 understand a half-written file or an installer's order of operations.
 """
@@ -21,6 +21,7 @@ from typing import List, Optional, Set
 from envtrack.agent.batch import inventory_changes, journal_rows, read_apt_entry
 from envtrack.agent.layout import (AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_FILE_MODE, STATE_MOUNT,
                                    STATUS_FILE)
+from envtrack.agent.inotify import Inotify
 from envtrack.journal import db as journal
 from envtrack.records import (Package, find_conda_prefixes, find_site_dirs,
                               incomplete_dist_infos, inventory)
@@ -28,6 +29,7 @@ from envtrack.records import (Package, find_conda_prefixes, find_site_dirs,
 QUIET_SECONDS = 0.2      # installers write in bursts: wait for this much silence
 MAX_DELAY_SECONDS = 2.0  # ... but record a long-running install at least this often
 DPKG_RETRY_SECONDS = 0.25
+POLL_SECONDS = 2.0       # without inotify: how often to rescan anyway
 DPKG_LOCK = "/var/lib/dpkg/lock"
 
 # Record files whose change means a package changed; anything else in their dirs is noise.
@@ -59,38 +61,41 @@ class Dirty:
         self._event.clear()
 
 
-def _handler(dirty: Dirty, watched: str):
-    from watchdog.events import FileSystemEventHandler
-
+def wants_event(watched: str, name: str, is_dir: bool) -> bool:
+    """Whether an event in directory WATCHED (about entry NAME; "" = WATCHED itself) may mean a package changed."""
+    if watched in _HOMES:
+        return is_dir or name == ""
     names = _RECORD_FILES.get(watched)
-    homes_only = watched in _HOMES
-
-    class Handler(FileSystemEventHandler):
-        def on_any_event(self, event) -> None:
-            if event.event_type in ("opened", "closed_no_write"):
-                return
-            if homes_only and not event.is_directory:
-                return
-            if names is not None:
-                paths = {os.path.basename(event.src_path), os.path.basename(getattr(event, "dest_path", "") or "")}
-                if not paths & names:
-                    return
-            dirty.mark()
-
-    return Handler()
+    return names is None or name in names
 
 
 class Watcher:
-    """inotify watches (non-recursive) on every directory holding installer records."""
+    """inotify watches (non-recursive) on every directory holding installer records.
+
+    Recursion is explicit: `wanted` lists each directory whose entries are records (site
+    directories, dist-infos being written, conda-meta), refreshed after every rescan.
+    Without inotify (a kernel or C library lacking it) the agent rescans every POLL_SECONDS.
+    """
 
     def __init__(self, root: str, dirty: Dirty) -> None:
-        from watchdog.observers import Observer
-
         self.root = root
         self.dirty = dirty
-        self.observer = Observer()
-        self.watches = {}
-        self.observer.start()
+        self.inotify = None  # type: Optional[Inotify]
+        try:
+            self.inotify = Inotify(self._event)
+        except (OSError, AttributeError) as error:
+            log("inotify unavailable (%s): rescanning every %.0f s" % (error, POLL_SECONDS))
+            self._poller = threading.Thread(target=self._poll, daemon=True)
+            self._poller.start()
+
+    def _event(self, path: Optional[str], name: str, is_dir: bool) -> None:
+        if path is None or wants_event(_container_path(self.root, path), name, is_dir):
+            self.dirty.mark()
+
+    def _poll(self) -> None:
+        while True:
+            time.sleep(POLL_SECONDS)
+            self.dirty.mark()
 
     def wanted(self) -> Set[str]:
         inside = [p for p in list(_RECORD_FILES) + list(_HOMES)]
@@ -103,23 +108,21 @@ class Watcher:
         return {p for p in inside if os.path.isdir(os.path.join(self.root, p.lstrip("/")))}
 
     def refresh(self) -> None:
-        wanted = self.wanted()
-        for path in set(self.watches) - wanted:
+        if self.inotify is None:
+            return
+        wanted = {os.path.join(self.root, p.lstrip("/")).rstrip("/") or "/" for p in self.wanted()}
+        watched = self.inotify.watched()
+        for path in watched - wanted:
+            self.inotify.remove(path)
+        for path in sorted(wanted - watched):
             try:
-                self.observer.unschedule(self.watches.pop(path))
-            except (KeyError, OSError):
-                pass  # its directory is gone, and the watch with it
-        for path in sorted(wanted - set(self.watches)):
-            try:
-                full = os.path.join(self.root, path.lstrip("/"))
-                self.watches[path] = self.observer.schedule(_handler(self.dirty, path), full, recursive=False,
-                                                            event_filter=_event_classes())
+                self.inotify.add(path)
             except OSError as error:
-                log("cannot watch %s: %s" % (path, error))
+                log("cannot watch %s: %s" % (_container_path(self.root, path), error))
 
     def stop(self) -> None:
-        self.observer.stop()
-        self.observer.join(5)
+        if self.inotify is not None:
+            self.inotify.stop()
 
 
 def dpkg_busy(root: str) -> bool:
@@ -138,18 +141,6 @@ def dpkg_busy(root: str) -> bool:
         os.close(fd)
 
 
-def _event_classes():
-    """Only what ends a write: creations, removals, renames, closes after writing.
-
-    Every write(2) to a record (IN_MODIFY) and every read of one (IN_OPEN, IN_CLOSE_NOWRITE,
-    also the agent's own reads) would otherwise wake the agent while an installer runs.
-    """
-    from watchdog import events
-
-    return [events.FileCreatedEvent, events.FileDeletedEvent, events.FileMovedEvent, events.FileClosedEvent,
-            events.DirCreatedEvent, events.DirDeletedEvent, events.DirMovedEvent]
-
-
 def _container_path(root: str, path: str) -> str:
     rel = os.path.relpath(path, root)
     return "/" if rel == "." else "/" + rel
@@ -161,11 +152,13 @@ def log(message: str) -> None:
 
 
 class Agent:
-    def __init__(self, state_dir: str, root: str = "/") -> None:
+    def __init__(self, state_dir: str, root: str = "/", container: Optional[str] = None,
+                 recorder: str = "agent") -> None:
         self.state_dir = state_dir
         self.root = root
         self.db = journal.open_journal(os.path.join(state_dir, JOURNAL_FILE))
-        self.container = socket.gethostname()
+        self.container = container or socket.gethostname()   # the environment's hostname
+        self.recorder = recorder   # "agent" live, or "host": reconciles from copied records only
         self.started = journal.utc_now()
         self.last: List[Package] = []
 
@@ -173,11 +166,9 @@ class Agent:
         """Baseline for a new container, else reconcile with the last recorded inventory."""
         live = inventory(self.root)
         now = journal.utc_now()
+        journal.set_recorder(self.db, self.recorder)
         if self._new_container():
-            with self.db.conn:
-                journal.replace_packages(self.db, "baseline", live, now)
-                journal.replace_packages(self.db, "inventory", live, now)
-                self._set_meta("container", self.container)
+            journal.take_baseline(self.db, live, self.container, now)
             self.last = live
             log("baseline of %d packages for container %s" % (len(live), self.container))
             return 0
@@ -190,13 +181,7 @@ class Agent:
         return len(rows)
 
     def _new_container(self) -> bool:
-        if "meta" not in self.db.table_names():
-            self.db["meta"].create({"key": str, "value": str}, pk="key")
-        row = list(self.db.query("SELECT value FROM meta WHERE key = 'container'"))
-        return not row or row[0]["value"] != self.container or not journal.has_baseline(self.db)
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+        return journal.get_meta(self.db, "container") != self.container or not journal.has_baseline(self.db)
 
     def rescan(self) -> bool:
         """Journal what changed since the last scan; False when dpkg is mid-run (retry later)."""
@@ -310,7 +295,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not _single_instance():
         log("already running")
         return 0
-    agent = Agent(args.state, args.root)
+    try:
+        agent = Agent(args.state, args.root)
+    except journal.JournalError as error:   # one line in agent.log, which `envtrack up` shows
+        log(str(error))
+        return 2
     agent.start()
     agent.heartbeat()
     if not args.once:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -16,11 +16,15 @@ from envtrack.engine.doctor import SETUP_SCRIPT
 @engine_app.command("setup")
 def setup(
     engine_only: bool = typer.Option(
-        False, "--engine-only", help="Only install and start the engine; leave the base image alone."),
+        False, "--engine-only", help="Only install and start the engine; leave the base images alone."),
+    base: Optional[List[str]] = typer.Option(
+        None, "--base", help="A base image to make, envtrack/base:SUITE (repeatable): bullseye (Python 3.9), "
+        "bookworm (3.11, the default), trixie (3.13), bookworm-nopython (no python3)."),
 ) -> None:
-    """Install docker.io and debootstrap, start dockerd, create the local base image (idempotent)."""
+    """Install docker.io and debootstrap, start dockerd, create the local base images (idempotent)."""
     started = time.monotonic()
-    code = subprocess.call(["bash", str(SETUP_SCRIPT), *(["--engine-only"] if engine_only else [])])
+    options = (["--engine-only"] if engine_only else []) + [f"--base={suite}" for suite in base or ()]
+    code = subprocess.call(["bash", str(SETUP_SCRIPT), *options])
     if code:
         raise typer.Exit(code)
     typer.echo(f"engine ready ({time.monotonic() - started:.1f} s)", err=True)

@@ -49,6 +49,9 @@ def up(
                      else _image_for(project, progress=progress, build=build))
             outcome = env_container.ensure_running(project, image, host_ca=host_ca)
             agent = env_container.start_agent(project, outcome.container)
+            if not json_out:   # at once: the agent's state (recording off says so here) before the apt lists
+                print(f"{outcome.verb} {project.container_name} ({image}); agent {agent}", flush=True)
+            apt_note = env_container.refresh_apt_lists(outcome.container)
             status = env_container.status(project)
     except EnvtrackError as error:
         fail(error)
@@ -56,7 +59,8 @@ def up(
     if json_out:
         print(json.dumps(status, sort_keys=True))
     else:
-        print(f"{outcome.verb} {project.container_name} ({image}); agent {agent}")
+        if apt_note:
+            print(f"  {apt_note}")
         print(f"  enter it: envtrack shell   changes: envtrack log")
 
 
@@ -127,6 +131,8 @@ def status(
     print(f"journal    {info['journal_home']}")
     print(f"engine     {info['engine']}")
     print(f"builder    {info['builder']}")
+    if "baseline_packages" in counts:
+        print(f"baseline   {counts['baseline_packages']} packages when the container started")
 
 
 @app.command()
@@ -196,15 +202,20 @@ def log(
     json_out: bool = typer.Option(False, "--json", help="One JSON list of change rows."),
 ) -> None:
     """The recorded package changes, oldest first; requested packages apart from dependencies."""
-    try:
-        from envtrack.container.state import journal_for
-        from envtrack.journal.history import load_changes, render
+    from envtrack.journal.db import JournalError
+    from envtrack.journal.history import SinceError, load_changes, render
 
+    from envtrack.container.state import journal_for
+
+    try:
         project = _project(file)
         warn_about_agent(project)
         rows = load_changes(journal_for(project), since)
     except EnvtrackError as error:
         fail(error)
+        return
+    except JournalError as error:  # the journal package ships into containers: no EnvtrackError there
+        fail(EnvtrackError(str(error), exit_code=2 if isinstance(error, SinceError) else 1))
         return
     if json_out:
         print(json.dumps(rows, sort_keys=True))

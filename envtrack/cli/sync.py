@@ -35,10 +35,13 @@ def sync(
     from envtrack.statedir import project_lock
 
     try:
+        from envtrack.container.service import catch_up
+
         project = Project.find(file)
         with project_lock(project.state_dir, "sync"):
             warn_about_agent(project)
             journal_for(project)  # a remote Engine's journal is fetched first
+            catch_up(project)     # a journal no agent keeps (live recording off) is brought up to date
             proposal = propose(project, pin=pin, target=target)
             write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
             backup = apply(proposal) if write else None

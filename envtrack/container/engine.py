@@ -108,3 +108,18 @@ def _as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     return info
+
+
+def replace_container(client, kwargs: dict[str, Any]):
+    """Create and start a container from KWARGS, removing any old one of the same name first."""
+    import docker
+
+    old = find_container(client, kwargs["name"])
+    if old is not None:
+        call_engine(lambda: old.remove(force=True), f"cannot remove the old container {kwargs['name']}")
+    try:
+        container = client.containers.create(**kwargs)
+        container.start()
+    except docker.errors.APIError as error:
+        raise EnvtrackError(f"cannot start container {kwargs['name']}: {error.explanation or error}") from None
+    return container

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, STATUS_FILE
-from envtrack.container.spec import agent_command
+from envtrack.container.spec import NO_PYTHON_EXIT, agent_command
 from envtrack.errors import EnvtrackError
+from envtrack.journal.db import utc_now
 from envtrack.project import Project
 
 
@@ -102,31 +104,107 @@ def reconcile_once(project: Project, container) -> None:
                             f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
 
 
+EXIT_POLL_SECONDS = 0.2   # how often to ask the Engine whether a starting agent has exited
+
+
+class NoPythonError(EnvtrackError):
+    """The environment has no system python3 >= 3.8 to run the agent on."""
+
+
 def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[AgentHealth, bool]:
     """Start the agent unless it already runs; wait until it has taken its baseline.
 
     Returns (health, started). The agent holds a lock, so a second copy would exit at once.
+    An agent that exits instead is reported at once with its last log line, and
+    NoPythonError says the environment cannot run it at all.
     """
     health = agent_health(project, container)
     if health.running:
         return health, False
-    since = _utc_stamp()
-    container.exec_run(agent_command(), detach=True)
+    since = utc_now()
+    api = container.client.api
+    exec_id = api.exec_create(container.id, agent_command())["Id"]
+    api.exec_start(exec_id, detach=True)
+
+    def exit_code() -> int | None:
+        info = api.exec_inspect(exec_id)
+        return None if info.get("Running") or info.get("ExitCode") is None else int(info["ExitCode"])
+
+    return wait_for_agent(project, container, since, exit_code, timeout), True
+
+
+def wait_for_agent(project: Project, container, since: str, exit_code, timeout: float) -> AgentHealth:
+    """Until the agent's first heartbeat after SINCE, or until EXIT_CODE() says it exited."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = read_status_file(project, container)
-        if (status.get("heartbeat") or "") >= since:
-            health = agent_health(project, container)
-            if health.running:
-                return health, True
-        time.sleep(0.1)
+    with StateDirWatch(project.state_dir) as changed:
+        while time.monotonic() < deadline:
+            _check_agent(project, container, since, exit_code)
+            health = _started(project, container, since)
+            if health is not None:
+                return health
+            changed.wait(EXIT_POLL_SECONDS)   # woken by the agent's first write, else checks its exit again
+            changed.clear()
     raise EnvtrackError(f"the agent did not start in {project.container_name} within {timeout:.0f} s: "
                         f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
 
 
-def _utc_stamp() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
+def _started(project: Project, container, since: str) -> AgentHealth | None:
+    if (read_status_file(project, container).get("heartbeat") or "") >= since:
+        health = agent_health(project, container)
+        if health.running:
+            return health
+    return None
+
+
+def _check_agent(project: Project, container, since: str, exit_code) -> None:
+    code = exit_code()
+    if code == NO_PYTHON_EXIT:
+        raise NoPythonError(_log_tail(project, container))
+    if code and _started(project, container, since) is None:
+        # 0 is a second copy that found the agent running: its heartbeat follows.
+        raise EnvtrackError(f"the agent exited at start in {project.container_name} (exit {code}): "
+                            f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
+
+
+class StateDirWatch:
+    """A threading.Event set whenever a file in the state directory is written (watchdog, host side).
+
+    The agent's heartbeat file and log land there; waking on them makes `up` return the moment
+    the agent is ready instead of on the next poll.
+    """
+
+    def __init__(self, state_dir) -> None:
+        self.state_dir = str(state_dir)
+        self.event = threading.Event()
+        self.observer = None
+
+    def __enter__(self) -> threading.Event:
+        import logging
+
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        # watchdog logs a race at stop as an error; unconfigured, Python would print it to the user.
+        logging.getLogger("watchdog").addHandler(logging.NullHandler())
+        event = self.event
+
+        class Wake(FileSystemEventHandler):
+            def on_any_event(self, _change) -> None:
+                event.set()
+
+        observer = Observer()
+        try:
+            observer.schedule(Wake(), self.state_dir, recursive=False)
+            observer.start()
+            self.observer = observer
+        except OSError:
+            pass   # no inotify here: the caller's timeout turns the wait into a poll
+        return self.event
+
+    def __exit__(self, *_exc) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(5)
 
 
 def _log_tail(project: Project, container) -> str:

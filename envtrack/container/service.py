@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from envtrack.agent.layout import WORKSPACE
@@ -62,9 +63,108 @@ def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpO
 
 
 def start_agent(project: Project, container) -> str:
-    """Start the agent unless it runs; a short description for the user."""
-    health, started = ensure_agent(project, container)
+    """Start the agent unless it runs; a short description for the user.
+
+    In an environment without a system python3 >= 3.8 the agent runs in a companion
+    container instead (companion.py); without the companion's image, live recording is off
+    and the description says so and why.
+    """
+    from envtrack.container.health import NoPythonError
+
+    try:
+        health, started = ensure_agent(project, container)
+    except NoPythonError as error:
+        return _start_companion(project, container, error.message)
     return f"{'started' if started else 'running'} (pid {health.pid})"
+
+
+def _start_companion(project: Project, container, why: str) -> str:
+    import docker
+
+    from envtrack.container.companion import agent_image, companion_spec
+    from envtrack.container.engine import replace_container
+    from envtrack.container.health import wait_for_agent
+    from envtrack.journal.db import utc_now
+
+    client = _client()
+    try:
+        client.images.get(agent_image())
+    except docker.errors.ImageNotFound:
+        reconcile_from_host(project, container)
+        return (f"off: live recording is off ({why.removeprefix('envtrack-agent: ')}, and the companion agent "
+                f"image {agent_image()} is missing: run `envtrack engine setup`); "
+                "`sync` and `snapshot` reconcile against the baseline")
+    spec = companion_spec(project, container)
+    since = utc_now()
+    companion = replace_container(client, spec.run_kwargs())
+
+    def exit_code() -> int | None:
+        companion.reload()
+        if companion.status not in ("exited", "dead"):
+            return None
+        return int(companion.attrs["State"]["ExitCode"]) or 1   # exiting at all is a failure here
+
+    health = wait_for_agent(project, container, since, exit_code, timeout=60.0)
+    return f"started in companion container {spec.name} (pid {health.pid}; the environment has no python3)"
+
+
+def reconcile_from_host(project: Project, container) -> int:
+    """Without any agent: journal what changed since the last look, from records copied out of
+    the container (dpkg, apt, conda: what an environment without python3 can hold). The first
+    look takes the baseline. The number of changes journaled."""
+    import contextlib
+    import tempfile
+
+    from envtrack.agent.layout import AGENT_LOG
+    from envtrack.agent.run import Agent
+    from envtrack.container.companion import env_hostname
+    from envtrack.snapshot.sources import copy_records
+
+    with tempfile.TemporaryDirectory(prefix="envtrack-reconcile-") as root, \
+            open(project.state_dir / AGENT_LOG, "a", encoding="utf-8") as log, contextlib.redirect_stderr(log):
+        copy_records(container, Path(root))   # the agent's own log lines go to agent.log, as inside
+        agent = Agent(str(project.state_dir), root, container=env_hostname(container), recorder="host")
+        try:
+            return agent.start()
+        finally:
+            agent.db.close()
+
+
+def catch_up(project: Project) -> int:
+    """Before `sync`: reconcile a journal the host keeps (no agent could run); 0 otherwise."""
+    from contextlib import closing
+
+    from envtrack.journal import db as journal_db
+
+    if not project.journal_path.exists():
+        return 0
+    try:
+        with closing(journal_db.open_journal(project.journal_path)) as db:
+            if journal_db.recorder(db) != "host":
+                return 0
+    except journal_db.JournalError as error:
+        raise EnvtrackError(str(error)) from None
+    container = find_container(_client(), project.container_name)
+    if container is None or container.status != "running":
+        return 0
+    return reconcile_from_host(project, container)
+
+
+def refresh_apt_lists(container) -> str:
+    """`apt-get update` in a container whose image has no package lists, so `apt-get install
+    NAME` works at once (builds keep the lists in a cache mount, outside the image).
+
+    A short note for the user: empty when nothing had to be done; a failure (no network) is
+    a warning, never a failed `up`.
+    """
+    script = ("command -v apt-get >/dev/null || exit 0; ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && exit 0; "
+              "out=$(apt-get update -q 2>&1) && exit 10; printf '%s' \"$out\" | tail -n 1; exit 11")
+    code, output = container.exec_run(["sh", "-c", script], user="root", demux=False)
+    if code == 10:
+        return "apt package lists refreshed"
+    if code == 0:
+        return ""
+    return f"warning: apt-get update failed, `apt-get install` needs it first: {(output or b'').decode(errors='replace').strip()}"
 
 
 def require_running(project: Project):
@@ -91,6 +191,11 @@ def remove(project: Project) -> RemoveOutcome:
         reconciled = _final_reconcile(project, container)
     except EnvtrackError as error:
         warning = f"changes since the agent's last scan are not journaled: {error.message}"
+    from envtrack.container.companion import companion_name
+
+    companion = find_container(_client(), companion_name(project))   # ends with the container anyway
+    if companion is not None:
+        call_engine(lambda: companion.remove(force=True), f"cannot remove {companion.name}")
     call_engine(lambda: container.remove(force=True), f"cannot remove {project.container_name}")
     return RemoveOutcome(True, reconciled, warning)
 
@@ -164,19 +269,25 @@ def exec_stream(name: str, command: list[str]) -> int:
 
 
 def change_counts(project: Project) -> dict:
-    counts = {"total": 0, "requested": 0, "reconciled": 0}
+    """Recorded changes and, per package table (baseline, inventory), how many packages it holds."""
+    from contextlib import closing
+
+    import sqlite_utils
+
+    from envtrack.journal import db as journal_db
+
     journal = journal_for(project)
     if not journal.exists():
-        return counts
-    import sqlite3
-
-    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
-        try:
-            row = db.execute("SELECT COUNT(*), COALESCE(SUM(requested), 0), COALESCE(SUM(reconciled), 0) "
-                             "FROM changes").fetchone()
-        except sqlite3.OperationalError:
+        return {"total": 0, "requested": 0, "reconciled": 0}
+    try:
+        with closing(journal_db.open_journal(journal)) as db:
+            counts = journal_db.change_counts(db)
+            # sqlite-utils serves host-side reads like this one; the schema's names stay in journal/.
+            tables = sqlite_utils.Database(db)
+            counts.update({f"{table}_packages": tables[table].count for table in journal_db.PACKAGE_TABLES})
             return counts
-    return {"total": row[0], "requested": row[1], "reconciled": row[2]}
+    except journal_db.JournalError as error:
+        raise EnvtrackError(str(error)) from None
 
 
 def status(project: Project) -> dict:

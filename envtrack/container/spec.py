@@ -28,13 +28,16 @@ CA_MOUNT = "/etc/envtrack/runtime-ca.pem"
 FINGERPRINT_LABEL = "envtrack.container.fingerprint"
 PROCESS_LOGS = "/var/log/envtrack"   # init, daemon and entrypoint output inside the container
 
-# The container's own python3 runs the agent from the bundle; the system interpreter first,
-# because a venv's python may be replaced or removed by the user.
+# The container's own system python3 runs the agent from the bundle (a venv's or conda's python
+# may be replaced or removed by the user), if it is 3.8 or newer. None: the shell exits
+# NO_PYTHON_EXIT and the host runs the agent in a companion container instead (companion.py).
 # umask 077: the journal, its -wal/-shm, agent.json and agent.log are created 0600.
+NO_PYTHON_EXIT = 127
 AGENT_SHELL = (
-    'umask 077; for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do '
-    '[ -x "$p" ] && exec env PYTHONPATH={bundle} "$p" -s -m envtrack.agent --state {state}{once} >>{log} 2>&1; '
-    'done; echo "envtrack-agent: no python3 in the container" >>{log}; exit 127'
+    'umask 077; for p in /usr/bin/python3 /usr/local/bin/python3; do '
+    '[ -x "$p" ] && "$p" -c "import sys; sys.exit(sys.version_info < (3, 8))" 2>/dev/null && '
+    'exec env PYTHONPATH={bundle} "$p" -s -m envtrack.agent --state {state}{once} >>{log} 2>&1; '
+    'done; echo "envtrack-agent: no system python3 >= 3.8 in the container" >>{log}; exit %d' % NO_PYTHON_EXIT
 )
 
 

@@ -26,7 +26,6 @@ from envtrack.errors import EnvtrackError
 from envtrack.project import BASE_IMAGE, Project
 
 EXPORT_FILE = ".journal-export.db"   # in the state volume, next to the journal
-LOCAL_TABLES = ("sync_state",)       # written on this machine only: kept across fetches
 
 # Run by the container's own python3 (the agent needs one): a consistent copy of the live journal.
 _EXPORT_SCRIPT = ("import sqlite3,sys;s=sqlite3.connect(sys.argv[1]);d=sqlite3.connect(sys.argv[2]);"
@@ -164,24 +163,23 @@ def _install(fetched: Path, journal: Path) -> None:
     staged.unlink(missing_ok=True)
     with closing(sqlite3.connect(fetched)) as source, closing(sqlite3.connect(staged)) as target:
         source.backup(target)   # folds a WAL in, whatever state the files were copied in
-        if journal.exists():
-            _carry_local_tables(journal, target)
+    if journal.exists():
+        _carry_bookmarks(journal, staged)
     for suffix in ("-wal", "-shm"):   # a stale WAL beside the replaced file would corrupt it
         journal.with_name(journal.name + suffix).unlink(missing_ok=True)
     os.replace(staged, journal)
 
 
-def _carry_local_tables(old: Path, target: sqlite3.Connection) -> None:
-    with closing(sqlite3.connect(f"file:{old}?mode=ro", uri=True)) as previous:
-        for table in LOCAL_TABLES:
-            schema = previous.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                      (table,)).fetchone()
-            if schema is None:
-                continue
-            rows = previous.execute(f"SELECT * FROM {table}").fetchall()
-            with target:
-                target.execute(f"DROP TABLE IF EXISTS {table}")
-                target.execute(schema[0])
-                if rows:
-                    marks = ", ".join("?" * len(rows[0]))
-                    target.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+def _carry_bookmarks(old: Path, staged: Path) -> None:
+    """Sync's bookmarks are written on this machine only: the fetched copy keeps the old file's
+    (opening it through the journal's owner also migrates a copy an older agent wrote)."""
+    from envtrack.journal import db as journal_db
+
+    try:
+        with closing(journal_db.open_journal(old)) as previous:
+            marks = journal_db.read_bookmarks(previous)
+        with closing(journal_db.open_journal(staged)) as target:
+            for envd_file, change_id, change_time in marks:
+                journal_db.write_bookmark(target, envd_file, change_id, change_time)
+    except journal_db.JournalError as error:
+        raise EnvtrackError(str(error)) from None

@@ -2,7 +2,10 @@
 # Idempotent engine setup for a Debian machine (12 or 13) where the user is root:
 #   1. docker.io and debootstrap installed (and docker-buildx on Debian 13, for `docker build` peers),
 #   2. a Docker daemon answering (started in the background if none does),
-#   3. the local base image envtrack/base:bookworm (no registry is reachable, so we make it).
+#   3. the local base images, envtrack/base:SUITE (no registry is reachable, so we make them):
+#      bullseye (Python 3.9), bookworm (3.11, the default) and trixie (3.13) with debootstrap,
+#      and bookworm-nopython, derived from bookworm without any python3 (environments the
+#      agent must record from a companion container).
 # A second run finds everything in place, says so in one line and changes nothing.
 #
 # Environment (all optional):
@@ -11,24 +14,28 @@
 #   ENVTRACK_DOCKERD_LOG=FILE      where a started dockerd logs (default /var/log/envtrack-dockerd.log)
 #   ENVTRACK_DOCKERD_TIMEOUT=SEC   how long to wait for a started dockerd (default 60)
 #   ENVTRACK_CA_BUNDLE=FILE        the host CA bundle the base image trusts
-#   ENVTRACK_BASE_IMAGE=NAME       the base image's name (default envtrack/base:bookworm)
+#   ENVTRACK_BASE_IMAGE=NAME       the bookworm base image's name (default envtrack/base:bookworm)
 #   ENVTRACK_APT_ETC=DIR           where apt's sources live (default /etc/apt; for tests)
 # Options:
 #   --engine-only    install the packages and start the daemon, but leave base images alone
+#   --base SUITE     make this base (repeatable; bullseye, bookworm, trixie, bookworm-nopython;
+#                    default bookworm)
 #   --print-mirror   print the Debian mirror the base image would use and exit
 set -euo pipefail
 
-BASE_IMAGE="${ENVTRACK_BASE_IMAGE:-envtrack/base:bookworm}"
+BASE_REPO=envtrack/base
+BOOKWORM_IMAGE="${ENVTRACK_BASE_IMAGE:-$BASE_REPO:bookworm}"
+SUITES="bullseye bookworm trixie bookworm-nopython"
 # Bump when the base image recipe below changes: images with another recipe label are rebuilt.
 # `envtrack doctor` reads this line to tell whether the base image is current.
 RECIPE="5"
 RECIPE_LABEL="envtrack.base.recipe"
+PARENT_LABEL="envtrack.base.parent"
 DOCKERD_LOG="${ENVTRACK_DOCKERD_LOG:-/var/log/envtrack-dockerd.log}"
 DOCKERD_TIMEOUT="${ENVTRACK_DOCKERD_TIMEOUT:-60}"
 HOST_CA="${ENVTRACK_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 APT_ETC="${ENVTRACK_APT_ETC:-/etc/apt}"
 IMAGE_CA=/etc/envtrack/host-ca.pem
-SUITE=bookworm
 
 case "${DOCKER_HOST:-}" in
     "") SOCKET=/var/run/docker.sock ;;
@@ -75,11 +82,23 @@ debian_mirror() {
 }
 
 engine_only=0
-for arg in "$@"; do
-    case "$arg" in
+bases=()
+while [ $# -gt 0 ]; do
+    case "$1" in
         --print-mirror) debian_mirror; exit 0 ;;
         --engine-only) engine_only=1 ;;
-        *) printf 'envtrack setup: error: unknown option %s (options: --engine-only, --print-mirror)\n' "$arg" >&2; exit 2 ;;
+        --base=*) bases+=("${1#--base=}") ;;
+        --base) [ $# -ge 2 ] || { printf 'envtrack setup: error: --base needs a suite (%s)\n' "$SUITES" >&2; exit 2; }
+                bases+=("$2"); shift ;;
+        *) printf 'envtrack setup: error: unknown option %s (options: --engine-only, --base SUITE, --print-mirror)\n' "$1" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ ${#bases[@]} -gt 0 ] || bases=(bookworm)
+for base in "${bases[@]}"; do
+    case " $SUITES " in
+        *" $base "*) ;;
+        *) printf 'envtrack setup: error: --base %s: not one of %s\n' "$base" "$SUITES" >&2; exit 2 ;;
     esac
 done
 
@@ -183,21 +202,26 @@ start_dockerd() {
     did_something=1
 }
 
-base_image_recipe() {
-    "$DOCKER" image inspect --format "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$BASE_IMAGE" 2>/dev/null || true
+image_label() {  # image label
+    "$DOCKER" image inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true
 }
 
-create_base_image() {
-    local mirror rootfs
+image_of() {  # suite -> image name
+    if [ "$1" = bookworm ]; then printf '%s' "$BOOKWORM_IMAGE"; else printf '%s:%s' "$BASE_REPO" "$1"; fi
+}
+
+create_base_image() {  # suite
+    local suite=$1 image mirror rootfs
+    image=$(image_of "$suite")
     mirror=$(debian_mirror)
     rootfs=$(mktemp -d /var/tmp/envtrack-rootfs.XXXXXX)
     # shellcheck disable=SC2064 # expand now: the variable is local
     trap "rm -rf '$rootfs' '$rootfs.log'" EXIT
-    say "creating $BASE_IMAGE (recipe $RECIPE) with debootstrap from $mirror (about a minute)"
-    debootstrap --variant=minbase --include=python3,ca-certificates "$SUITE" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
-        || { tail -n 20 "$rootfs.log" >&2; die "debootstrap failed (full log above)"; }
+    say "creating $image (recipe $RECIPE) with debootstrap from $mirror (about a minute)"
+    debootstrap --variant=minbase --include=python3,ca-certificates "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+        || { tail -n 20 "$rootfs.log" >&2; die "debootstrap of $suite failed (full log above)"; }
     # apt inside containers uses the same mirror as the host.
-    printf 'deb %s %s main\ndeb %s %s-updates main\n' "$mirror" "$SUITE" "$mirror" "$SUITE" >"$rootfs/etc/apt/sources.list"
+    printf 'deb %s %s main\ndeb %s %s-updates main\n' "$mirror" "$suite" "$mirror" "$suite" >"$rootfs/etc/apt/sources.list"
     # A proxy that stalls a connection must not hang apt for minutes: bounded waits, then retries.
     printf 'Acquire::Retries "5";\nAcquire::http::Timeout "30";\nAcquire::https::Timeout "30";\n' \
         >"$rootfs/etc/apt/apt.conf.d/80envtrack-network"
@@ -223,11 +247,46 @@ create_base_image() {
         "${env_ca[@]}" \
         --change "LABEL $RECIPE_LABEL=$RECIPE" \
         --change 'CMD ["/bin/bash"]' \
-        - "$BASE_IMAGE" >/dev/null
+        - "$image" >/dev/null
     rm -rf "$rootfs" "$rootfs.log"
     trap - EXIT
-    say "created $BASE_IMAGE"
+    say "created $image"
     did_something=1
+}
+
+
+# bookworm without python3: what an environment with no interpreter looks like, made in seconds
+# from the bookworm base (purging python3 and its libraries) rather than by a second debootstrap.
+# Labelled with its parent's id, so a rebuilt bookworm base makes it be derived again.
+create_nopython_image() {
+    local image parent cid
+    image=$(image_of bookworm-nopython)
+    parent=$("$DOCKER" image inspect --format '{{.Id}}' "$BOOKWORM_IMAGE")
+    say "deriving $image from $BOOKWORM_IMAGE without python3"
+    cid=$("$DOCKER" create "$BOOKWORM_IMAGE" sh -c \
+        'apt-get purge -y -q $(dpkg-query -W -f "\${Package}\n" "python3*" "libpython3*") >/dev/null && rm -rf /usr/lib/python3*')
+    "$DOCKER" start -a "$cid" >&2 || { "$DOCKER" rm -f "$cid" >/dev/null; die "purging python3 from $BOOKWORM_IMAGE failed"; }
+    "$DOCKER" commit --change "LABEL $RECIPE_LABEL=$RECIPE" --change "LABEL $PARENT_LABEL=$parent" \
+        --change 'CMD ["/bin/bash"]' "$cid" "$image" >/dev/null
+    "$DOCKER" rm "$cid" >/dev/null
+    say "created $image"
+    did_something=1
+}
+
+ensure_base() {  # suite
+    local suite=$1 image current
+    image=$(image_of "$suite")
+    if [ "$suite" = bookworm-nopython ]; then
+        ensure_base bookworm
+        current=$(image_label "$image" "$RECIPE_LABEL")/$(image_label "$image" "$PARENT_LABEL")
+        [ "$current" = "$RECIPE/$("$DOCKER" image inspect --format '{{.Id}}' "$BOOKWORM_IMAGE")" ] || create_nopython_image
+        return
+    fi
+    current=$(image_label "$image" "$RECIPE_LABEL")
+    if [ "$current" != "$RECIPE" ]; then
+        [ -z "$current" ] || say "$image has recipe '$current', not $RECIPE: rebuilding it"
+        create_base_image "$suite"
+    fi
 }
 
 did_something=0
@@ -237,9 +296,5 @@ if [ "$engine_only" = 1 ]; then
     [ "$did_something" = 1 ] || say "nothing to do: engine answers on $SOCKET"
     exit 0
 fi
-current=$(base_image_recipe)
-if [ "$current" != "$RECIPE" ]; then
-    [ -z "$current" ] || say "$BASE_IMAGE has recipe '$current', not $RECIPE: rebuilding it"
-    create_base_image
-fi
-[ "$did_something" = 1 ] || say "nothing to do: engine answers on $SOCKET, $BASE_IMAGE is current (recipe $RECIPE)"
+for base in "${bases[@]}"; do ensure_base "$base"; done
+[ "$did_something" = 1 ] || say "nothing to do: engine answers on $SOCKET, base images current (recipe $RECIPE): ${bases[*]}"

@@ -1,29 +1,56 @@
-"""Journal schema and access. Runs on the host and, inside containers, under the agent.
+"""The journal's schema and every access to it: the only module that knows table and column names.
 
-Python 3.9 compatible like records.py (the agent runs it on the container's python3).
-One writer (the agent); readers on the host see committed batches thanks to WAL mode.
+Ships into containers (the agent writes the journal), so: standard library only, Python 3.8
+syntax. The host reads the same file through these functions. One writer (the agent);
+readers see committed batches thanks to WAL mode.
+
+The schema has a version (`PRAGMA user_version`). A long-lived container may run an agent
+bundle older than the host's envtrack, so every opener checks it: an older journal is
+migrated in place, a newer one is refused with a sentence saying which versions met.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from datetime import datetime, timezone
-from typing import Dict, Iterable, List, Optional
-
-import sqlite_utils
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from envtrack.records import Package, PackageChange
 
-_PACKAGE_COLUMNS = {
-    "manager": str, "env": str, "name": str, "version": str, "requested": int,
-    "arch": str, "source": str, "build": str, "taken_at": str,
-}
-_CHANGE_COLUMNS = {
-    "id": int, "time": str, "manager": str, "env": str, "action": str, "name": str,
-    "old_version": str, "new_version": str, "requested": int, "source": str,
-    "arch": str, "build": str, "reconciled": int, "detail": str,
-}
+# Version 0: journals written before the schema had a number (same tables, made by
+# sqlite-utils; sync_state added by the host on first sync). Version 1 adds nothing but the
+# number, so migrating 0 -> 1 only creates missing tables.
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10000   # the agent may be writing at the same moment
+
+PACKAGE_COLUMNS = ("manager", "env", "name", "version", "requested", "arch", "source", "build", "taken_at")
+CHANGE_COLUMNS = ("time", "manager", "env", "action", "name", "old_version", "new_version", "requested",
+                  "source", "arch", "build", "reconciled", "detail")
+PACKAGE_TABLES = ("baseline", "inventory")
+
+_PACKAGE_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    manager TEXT, env TEXT, name TEXT, version TEXT, requested INTEGER, arch TEXT, source TEXT,
+    build TEXT, taken_at TEXT, PRIMARY KEY (manager, env, name));
+"""
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    id INTEGER PRIMARY KEY, time TEXT NOT NULL, manager TEXT NOT NULL, env TEXT NOT NULL,
+    action TEXT NOT NULL, name TEXT NOT NULL, old_version TEXT, new_version TEXT, requested INTEGER,
+    source TEXT, arch TEXT, build TEXT, reconciled INTEGER, detail TEXT);
+CREATE INDEX IF NOT EXISTS idx_changes_time ON changes (time);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS sync_state (
+    envd_file TEXT PRIMARY KEY, last_change_id INTEGER NOT NULL,
+    last_change_time TEXT NOT NULL,   -- to notice a journal that was emptied and started over
+    synced_at TEXT NOT NULL);
+""" + "".join(_PACKAGE_TABLE.format(name=name) for name in PACKAGE_TABLES)
+
+
+class JournalError(Exception):
+    """The journal cannot be used by this code (a newer schema, a damaged file)."""
 
 
 def utc_now() -> str:
@@ -32,40 +59,88 @@ def utc_now() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
 
 
-def open_journal(path) -> "sqlite_utils.Database":
-    """Open (creating if needed) the journal at PATH, in WAL mode, with every table present."""
+def open_journal(path) -> sqlite3.Connection:
+    """Open (creating or migrating if needed) the journal at PATH, in WAL mode."""
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
-    db = sqlite_utils.Database(str(path))
-    db.execute("PRAGMA busy_timeout = 5000")
-    # WAL without an fsync per commit: a commit survives the agent or the container dying
-    # (only a host power loss can drop the last batches), and installers do not wait on the disk.
-    db.execute("PRAGMA synchronous = NORMAL")
-    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        db.enable_wal()
-    _create_tables(db)
+    try:
+        db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000.0)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
+        # WAL without an fsync per commit: a commit survives the agent or the container dying
+        # (only a host power loss can drop the last batches), and installers do not wait on the disk.
+        db.execute("PRAGMA synchronous = NORMAL")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode = wal")
+        _migrate(db, str(path))
+    except sqlite3.DatabaseError as error:
+        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
     return db
 
 
-def _create_tables(db: "sqlite_utils.Database") -> None:
-    if "changes" not in db.table_names():
-        db["changes"].create(_CHANGE_COLUMNS, pk="id", not_null={"time", "manager", "env", "action", "name"})
-        db["changes"].create_index(["time"], if_not_exists=True)
-    for table in ("baseline", "inventory"):
-        if table not in db.table_names():
-            db[table].create(_PACKAGE_COLUMNS, pk=("manager", "env", "name"))
+def schema_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
-def _package_row(package: Package, taken_at: str) -> Dict[str, object]:
-    return {
-        "manager": package.manager, "env": package.env, "name": package.name,
-        "version": package.version, "requested": int(package.requested), "arch": package.arch,
-        "source": package.source, "build": package.build, "taken_at": taken_at,
-    }
+def _migrate(db: sqlite3.Connection, where: str) -> None:
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise JournalError("%s: journal schema version %d is newer than this envtrack understands (%d): "
+                           "a newer envtrack wrote it; upgrade this one" % (where, version, SCHEMA_VERSION))
+    if version < SCHEMA_VERSION:
+        db.executescript("BEGIN;" + _SCHEMA + "PRAGMA user_version = %d; COMMIT;" % SCHEMA_VERSION)
 
 
-def _package_from_row(row: Dict) -> Package:
+# --------------------------------------------------------------------------- packages
+
+
+def _package_row(package: Package, taken_at: str) -> Tuple[object, ...]:
+    return (package.manager, package.env, package.name, package.version, int(package.requested),
+            package.arch, package.source, package.build, taken_at)
+
+
+def _package_from_row(row: sqlite3.Row) -> Package:
     return Package(row["manager"], row["name"], row["version"] or "", row["env"], bool(row["requested"]),
                    arch=row["arch"] or "", source=row["source"] or "", build=row["build"] or "")
+
+
+def _table(table: str) -> str:
+    if table not in PACKAGE_TABLES:
+        raise ValueError("no package table %r" % table)
+    return table
+
+
+def has_baseline(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM baseline LIMIT 1").fetchone() is not None
+
+
+def read_packages(db: sqlite3.Connection, table: str) -> List[Package]:
+    return [_package_from_row(r) for r in db.execute("SELECT * FROM %s ORDER BY rowid" % _table(table))]
+
+
+def count_packages(db: sqlite3.Connection, table: str) -> Dict[str, int]:
+    """Packages in TABLE per manager."""
+    query = "SELECT manager, COUNT(*) FROM %s GROUP BY manager" % _table(table)
+    return {row[0]: row[1] for row in db.execute(query)}
+
+
+def replace_packages(db: sqlite3.Connection, table: str, packages: Iterable[Package], taken_at: str) -> None:
+    """Replace TABLE's content; call inside the batch's transaction."""
+    db.execute("DELETE FROM %s" % _table(table))
+    db.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(PACKAGE_COLUMNS),
+                                                        ", ".join("?" * len(PACKAGE_COLUMNS))),
+                   (_package_row(p, taken_at) for p in packages))
+
+
+def take_baseline(db: sqlite3.Connection, live: List[Package], container: str, time: str) -> None:
+    """A new container: its packages are the baseline and the inventory; no changes yet."""
+    with db:
+        replace_packages(db, "baseline", live, time)
+        replace_packages(db, "inventory", live, time)
+        set_meta(db, "container", container)
+
+
+# --------------------------------------------------------------------------- changes
 
 
 def change_row(change: PackageChange, *, time: str, reconciled: bool = False,
@@ -79,35 +154,23 @@ def change_row(change: PackageChange, *, time: str, reconciled: bool = False,
     }
 
 
-def has_baseline(db: "sqlite_utils.Database") -> bool:
-    return db["baseline"].count > 0
-
-
-def read_packages(db: "sqlite_utils.Database", table: str) -> List[Package]:
-    return [_package_from_row(row) for row in db[table].rows]
-
-
-def replace_packages(db: "sqlite_utils.Database", table: str, packages: Iterable[Package], taken_at: str) -> None:
-    """Replace TABLE's content; call inside the batch's transaction."""
-    db.execute("DELETE FROM [%s]" % table)
-    db[table].insert_all((_package_row(p, taken_at) for p in packages), batch_size=500)
-
-
-def record_batch(db: "sqlite_utils.Database", rows: List[Dict[str, object]],
+def record_batch(db: sqlite3.Connection, rows: List[Dict[str, object]],
                  live: Optional[List[Package]] = None, *, time: Optional[str] = None) -> None:
     """One transaction: the change rows, and the live inventory they lead to."""
-    with db.conn:
+    with db:
         if rows:
-            db["changes"].insert_all(rows)
+            db.executemany("INSERT INTO changes (%s) VALUES (%s)" % (", ".join(CHANGE_COLUMNS),
+                                                                    ", ".join("?" * len(CHANGE_COLUMNS))),
+                           [tuple(row.get(c) for c in CHANGE_COLUMNS) for row in rows])
         if live is not None:
             replace_packages(db, "inventory", live, time or utc_now())
 
 
-def read_changes(db: "sqlite_utils.Database", since_id: int = 0) -> List[Dict]:
+def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Dict]:
     """Changes with id > SINCE_ID, oldest first; `detail` decoded, flags as bools."""
     rows = []
-    for row in db.query("SELECT * FROM changes WHERE id > ? ORDER BY id", [since_id]):
-        row = dict(row)
+    for found in db.execute("SELECT * FROM changes WHERE id > ? ORDER BY id", (since_id,)):
+        row = dict(found)
         row["requested"] = bool(row["requested"])
         row["reconciled"] = bool(row["reconciled"])
         try:
@@ -116,3 +179,60 @@ def read_changes(db: "sqlite_utils.Database", since_id: int = 0) -> List[Dict]:
             row["detail"] = {}
         rows.append(row)
     return rows
+
+
+def change_counts(db: sqlite3.Connection) -> Dict[str, int]:
+    row = db.execute("SELECT COUNT(*), COALESCE(SUM(requested), 0), COALESCE(SUM(reconciled), 0) "
+                     "FROM changes").fetchone()
+    return {"total": row[0], "requested": row[1], "reconciled": row[2]}
+
+
+def has_change(db: sqlite3.Connection, change_id: int, time: Optional[str]) -> bool:
+    """Whether change CHANGE_ID, recorded at TIME, is still this journal's (not one that started over)."""
+    found = db.execute("SELECT 1 FROM changes WHERE id = ? AND time IS ?", (change_id, time)).fetchone()
+    return found is not None
+
+
+# --------------------------------------------------------------------------- meta and sync's bookmark
+
+
+def get_meta(db: sqlite3.Connection, key: str) -> Optional[str]:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+               (key, value))
+
+
+def set_recorder(db: sqlite3.Connection, recorder: str) -> None:
+    """Who keeps this journal: "agent" (live) or "host" (reconciles at `up` and `sync`)."""
+    with db:
+        set_meta(db, "recorder", recorder)
+
+
+def recorder(db: sqlite3.Connection) -> Optional[str]:
+    return get_meta(db, "recorder")
+
+
+def read_bookmark(db: sqlite3.Connection, envd_file: str) -> Optional[Tuple[int, str]]:
+    """Sync's bookmark for ENVD_FILE: (last change id written back, that change's time)."""
+    row = db.execute("SELECT last_change_id, last_change_time FROM sync_state WHERE envd_file = ?",
+                     (envd_file,)).fetchone()
+    return None if row is None else (int(row[0]), row[1])
+
+
+def read_bookmarks(db: sqlite3.Connection) -> List[Tuple[str, int, str]]:
+    """Every envd file's bookmark: (envd_file, last change id, that change's time)."""
+    return [(r[0], int(r[1]), r[2]) for r in
+            db.execute("SELECT envd_file, last_change_id, last_change_time FROM sync_state ORDER BY envd_file")]
+
+
+def write_bookmark(db: sqlite3.Connection, envd_file: str, change_id: int, change_time: Optional[str]) -> None:
+    with db:
+        db.execute("INSERT INTO sync_state (envd_file, last_change_id, last_change_time, synced_at) "
+                   "VALUES (?, ?, ?, ?) ON CONFLICT(envd_file) DO UPDATE SET "
+                   "last_change_id = excluded.last_change_id, last_change_time = excluded.last_change_time, "
+                   "synced_at = excluded.synced_at",
+                   (envd_file, change_id, change_time or "", utc_now()))

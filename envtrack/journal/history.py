@@ -1,25 +1,34 @@
-"""`envtrack log`: read and render the journal (host side)."""
+"""`envtrack log`: read and render the journal.
+
+Standard library only like the rest of the journal package (which ships whole into
+containers); a bad --since raises SinceError, which the CLI reports as bad input (exit 2).
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Dict, List, Optional
 
-from envtrack.errors import EnvtrackError
+from envtrack.journal.db import JournalError, open_journal, read_changes
 
 
 def load_changes(path, since: Optional[str]) -> List[Dict]:
     """Rows after ID SINCE, or at/after the ISO time SINCE; all rows when None."""
-    from envtrack.journal.db import open_journal, read_changes
-
     if not os.path.exists(str(path)):
         return []
+    if since is not None and not since.isdigit() and not since[:4].isdigit():
+        raise SinceError("--since %r: expected a change ID or an ISO time like 2026-11-29T01:02" % since)
     db = open_journal(path)
-    if since is None or since.isdigit():
-        return [redacted(row) for row in read_changes(db, int(since or 0))]
-    if not since[:4].isdigit():
-        raise EnvtrackError(f"--since {since!r}: expected a change ID or an ISO time like 2026-11-29T01:02", exit_code=2)
-    return [redacted(row) for row in read_changes(db) if row["time"] >= since]
+    try:
+        if since is None or since.isdigit():
+            return [redacted(row) for row in read_changes(db, int(since or 0))]
+        return [redacted(row) for row in read_changes(db) if row["time"] >= since]
+    finally:
+        db.close()
+
+
+class SinceError(JournalError):
+    """A --since value that is neither a change ID nor an ISO time (bad input)."""
 
 
 def redacted(row: Dict) -> Dict:

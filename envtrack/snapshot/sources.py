@@ -169,7 +169,10 @@ def records_command() -> list[str]:
 
 
 def inventory_of_container(container: Any) -> tuple[Package, ...]:
+    """records.py on the container's python3; without one (exec exits 126/127), its record files."""
     code, (stdout, stderr) = container.exec_run(records_command(), demux=True)
+    if code in (126, 127):
+        return inventory_from_files(container)
     if code != 0:
         raise EnvtrackError(f"reading packages in container {container.name} failed (exit {code}): "
                             f"{_last_line(stderr)}")
@@ -217,9 +220,14 @@ def inventory_from_files(container: Any) -> tuple[Package, ...]:
     from envtrack.records import inventory
 
     with tempfile.TemporaryDirectory(prefix="envtrack-records-") as root:
-        for path in RECORD_PATHS:
-            _copy_out(container, path, Path(root) / Path(path).parent.relative_to("/"))
+        copy_records(container, Path(root))
         return tuple(inventory(root=root))
+
+
+def copy_records(container: Any, root: Path) -> None:
+    """The container's installer records (those readable without its python3) under ROOT."""
+    for path in RECORD_PATHS:
+        _copy_out(container, path, root / Path(path).parent.relative_to("/"))
 
 
 def _copy_out(container: Any, path: str, into: Path) -> None:

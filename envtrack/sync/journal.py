@@ -1,26 +1,20 @@
-"""Read the change journal and keep sync's own bookmark in it (the I/O side of sync).
+"""Sync's view of the change journal: the rows to write back, and its own bookmark.
 
-The journal belongs to the agent (envtrack.journal); sync only reads `changes` and
-owns one table, `sync_state`: per envd file, the last change id already written back.
+The journal's tables and columns belong to `envtrack.journal.db`; this module only opens
+the project's journal through it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SYNC_STATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sync_state (
-    envd_file TEXT PRIMARY KEY,
-    last_change_id INTEGER NOT NULL,
-    last_change_time TEXT NOT NULL,   -- to notice a journal that was emptied and started over
-    synced_at TEXT NOT NULL
-)
-"""
-BUSY_TIMEOUT_SECONDS = 10   # the agent may be writing at the same moment
+from envtrack.journal import db as journal_db
+
+
+def _open(journal: Path):
+    return closing(journal_db.open_journal(journal))   # JournalError: sync.service says it in one line
 
 
 def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
@@ -29,54 +23,22 @@ def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
         return []
     from envtrack.journal.history import redacted
 
-    try:
-        from envtrack.journal.db import open_journal, read_changes
-    except ImportError:  # the agent's reader is the contract; fall back to its documented schema
-        return [redacted(row) for row in _read_changes_sqlite(journal, since_id)]
-    return [redacted(row) for row in read_changes(open_journal(journal), since_id=since_id)]
-
-
-def _read_changes_sqlite(journal: Path, since_id: int) -> list[dict[str, Any]]:
-    with closing(_connect(journal)) as db:
-        if not _has_table(db, "changes"):
-            return []
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM changes WHERE id > ? ORDER BY id", (since_id,))]
+    with _open(journal) as db:
+        return [redacted(row) for row in journal_db.read_changes(db, since_id=since_id)]
 
 
 def last_synced_id(journal: Path, envd_file: Path) -> int:
     """The bookmark; 0 when the bookmarked change is no longer the journal's (it started over)."""
     if not journal.exists():
         return 0
-    with closing(_connect(journal)) as db:
-        if not _has_table(db, "sync_state"):
+    with _open(journal) as db:
+        mark = journal_db.read_bookmark(db, str(envd_file))
+        if mark is None:
             return 0
-        row = db.execute("SELECT last_change_id, last_change_time FROM sync_state WHERE envd_file = ?",
-                         (str(envd_file),)).fetchone()
-        if row is None or not _has_table(db, "changes"):
-            return 0
-        change_id, change_time = int(row[0]), row[1]
-        still_there = db.execute("SELECT 1 FROM changes WHERE id = ? AND time IS ?", (change_id, change_time)).fetchone()
-        return change_id if still_there else 0
+        return mark[0] if journal_db.has_change(db, *mark) else 0
 
 
 def mark_synced(journal: Path, envd_file: Path, change_id: int, change_time: str | None) -> None:
     """Remember that every change up to CHANGE_ID (recorded at CHANGE_TIME) is now in ENVD_FILE."""
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    with closing(_connect(journal)) as db, db:
-        db.execute(SYNC_STATE_SCHEMA)
-        db.execute(
-            "INSERT INTO sync_state (envd_file, last_change_id, last_change_time, synced_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(envd_file) DO UPDATE SET last_change_id = excluded.last_change_id, "
-            "last_change_time = excluded.last_change_time, synced_at = excluded.synced_at",
-            (str(envd_file), change_id, change_time or "", now),
-        )
-
-
-def _connect(journal: Path) -> sqlite3.Connection:
-    return sqlite3.connect(journal, timeout=BUSY_TIMEOUT_SECONDS)
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+    with _open(journal) as db:
+        journal_db.write_bookmark(db, str(envd_file), change_id, change_time)

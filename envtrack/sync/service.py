@@ -104,9 +104,12 @@ def _io(path: Path, verb: str, action):  # noqa: ANN001, ANN202
 def _journal_errors(journal: Path, consequence: str = ""):  # noqa: ANN202
     """A journal that is not SQLite, is damaged or cannot be written: one line, not a traceback."""
     from envtrack.errors import EnvtrackError
+    from envtrack.journal.db import JournalError
 
     try:
         yield
+    except JournalError as error:   # the journal's owner names the file and the reason
+        raise EnvtrackError(f"{error}{consequence}") from None
     except sqlite3.DatabaseError as error:   # OperationalError (read-only, locked) included
         raise EnvtrackError(f"{journal}: cannot use the journal ({error}){consequence}") from None
     except OSError as error:

@@ -8,7 +8,6 @@ import json
 import socket
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,8 @@ from conftest import BASE_IMAGE, run_cli
 
 
 @pytest.fixture()
-def project(docker_client, tmp_path):
-    path = tmp_path / f"pytools-it-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    yield path
-    run_cli("down", cwd=path)
-    for image in docker_client.images.list(name=f"envtrack/{path.name}"):
-        docker_client.images.remove(image.id, force=True)
+def project(scratch_project):
+    return scratch_project
 
 
 def free_port() -> int:

@@ -79,7 +79,6 @@ def run(docker_client, tmp_path_factory) -> Run:
     try:
         cli("up", project=project)
         exec_in(project, *PIP_ENV, "python3", "-m", "pip", "install", "-q", "tomli", "jinja2")
-        exec_in(project, *PIP_ENV, "apt-get", "update", "-q")
         exec_in(project, *PIP_ENV, "apt-get", "install", "-y", "-q", "--no-install-recommends", "tree")
         exec_in(project, *PIP_ENV, "python3", "-m", "pip", "uninstall", "-y", "-q", "six")
         rows = wait_for_rows(project / ".envtrack" / "journal.db")

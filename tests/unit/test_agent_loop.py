@@ -1,7 +1,7 @@
 """The agent against a fake root on this machine: baseline, live inotify recording, reconcile.
 
 No container here: the engine-backed proof is tests/integration/test_agent_journal.py. This
-checks the agent's own logic (and real inotify through watchdog) fast.
+checks the agent's own logic (and real inotify through ctypes) fast.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from envtrack.agent.apt_history import last_entry
 from envtrack.container.spec import CA_MOUNT, FINGERPRINT_LABEL, PortMapping, container_spec, exposed_ports
 from envtrack.frontend.steps import Step
 from envtrack.errors import Position
-from envtrack.journal.db import open_journal, read_changes
+from envtrack.journal.db import open_journal, read_changes, read_packages
 from envtrack.project import Project
 
 SITE = "usr/lib/python3/dist-packages"
@@ -83,7 +83,7 @@ def test_first_start_takes_a_baseline_and_records_nothing(root: Path, tmp_path: 
     agent = run.Agent(str(tmp_path / "state"), str(root))
     assert agent.start() == 0
     db = open_journal(tmp_path / "state" / "journal.db")
-    assert {(r["manager"], r["name"]) for r in db["baseline"].rows} == {("apt", "bash"), ("pip", "six")}
+    assert {(p.manager, p.name) for p in read_packages(db, "baseline")} == {("apt", "bash"), ("pip", "six")}
     assert changes(tmp_path / "state") == []
 
 

@@ -43,13 +43,17 @@ def test_the_archive_holds_parents_files_and_skips_state_and_caches(tmp_path: Pa
 
 
 def _journal(path: Path, rows: list[int], bookmark: int | None = None) -> None:
-    with closing(sqlite3.connect(path)) as db, db:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE changes (id INTEGER PRIMARY KEY, name TEXT)")
-        db.executemany("INSERT INTO changes VALUES (?, ?)", [(i, f"p{i}") for i in rows])
+    """A journal as the agent writes it (through its schema's owner); ROWS are consecutive change ids from 1."""
+    from envtrack.journal import db as journal_db
+    from envtrack.records import PackageChange
+
+    with closing(journal_db.open_journal(path)) as db:
+        assert rows == list(range(1, len(rows) + 1))
+        journal_db.record_batch(db, [journal_db.change_row(
+            PackageChange("pip", "/site", f"p{i}", "install", None, "1", True), time="2026-11-29T01:00:00.000Z")
+            for i in rows])
         if bookmark is not None:
-            db.execute("CREATE TABLE sync_state (envd_file TEXT PRIMARY KEY, last_change_id INTEGER)")
-            db.execute("INSERT INTO sync_state VALUES ('build.envd', ?)", (bookmark,))
+            journal_db.write_bookmark(db, "build.envd", bookmark, "2026-11-29T01:00:00.000Z")
 
 
 def test_a_fetched_journal_replaces_the_changes_and_keeps_the_local_bookmark(tmp_path: Path) -> None:

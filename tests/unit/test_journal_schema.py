@@ -1,0 +1,49 @@
+"""The journal's schema version: old journals migrate in place, newer ones are refused clearly."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from pathlib import Path
+
+import pytest
+
+from envtrack.agent.inotify import IN_CREATE, IN_ISDIR, parse_events
+from envtrack.journal import db as journal_db
+
+
+def test_a_new_journal_carries_the_schema_version(tmp_path: Path) -> None:
+    db = journal_db.open_journal(tmp_path / "journal.db")
+    assert journal_db.schema_version(db) == journal_db.SCHEMA_VERSION
+    assert journal_db.change_counts(db) == {"total": 0, "requested": 0, "reconciled": 0}
+
+
+def test_an_unversioned_journal_of_an_older_agent_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with sqlite3.connect(path) as old:   # what agents before the version number wrote
+        old.execute("CREATE TABLE [changes] ([id] INTEGER PRIMARY KEY, [time] TEXT NOT NULL, [manager] TEXT NOT NULL,"
+                    " [env] TEXT NOT NULL, [action] TEXT NOT NULL, [name] TEXT NOT NULL, [old_version] TEXT,"
+                    " [new_version] TEXT, [requested] INTEGER, [source] TEXT, [arch] TEXT, [build] TEXT,"
+                    " [reconciled] INTEGER, [detail] TEXT)")
+        old.execute("INSERT INTO changes (time, manager, env, action, name, new_version, requested, reconciled, detail)"
+                    " VALUES ('2026-11-29T01:00:00.000Z', 'pip', '/x', 'install', 'tomli', '2.0.1', 1, 0, '{}')")
+    db = journal_db.open_journal(path)
+    assert journal_db.schema_version(db) == journal_db.SCHEMA_VERSION
+    assert [r["name"] for r in journal_db.read_changes(db)] == ["tomli"]
+    assert not journal_db.has_baseline(db) and journal_db.read_bookmark(db, "build.envd") is None
+
+
+def test_a_journal_from_a_newer_envtrack_is_refused_with_both_versions(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with sqlite3.connect(path) as newer:
+        newer.execute("PRAGMA user_version = %d" % (journal_db.SCHEMA_VERSION + 1))
+    with pytest.raises(journal_db.JournalError) as error:
+        journal_db.open_journal(path)
+    assert f"schema version {journal_db.SCHEMA_VERSION + 1} is newer" in str(error.value)
+    assert f"understands ({journal_db.SCHEMA_VERSION})" in str(error.value)
+
+
+def test_inotify_events_are_unpacked_with_their_padded_names() -> None:
+    name = b"status\0\0"   # the kernel pads names with NULs
+    data = struct.pack("iIII", 3, IN_CREATE, 0, len(name)) + name + struct.pack("iIII", 4, IN_CREATE | IN_ISDIR, 0, 0)
+    assert list(parse_events(data)) == [(3, IN_CREATE, "status"), (4, IN_CREATE | IN_ISDIR, "")]
