@@ -6,9 +6,12 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, STATUS_FILE
+from envtrack.container.engine import ContainerInfo
 from envtrack.container.spec import agent_command
+from envtrack.engine import api
 from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 
@@ -45,25 +48,54 @@ def _age(stamp: str | None) -> float | None:
     if not stamp:
         return None
     try:
-        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        when = datetime.fromisoformat(stamp)  # the agent writes ...T01:02:03.456Z (strptime loads more)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
     except ValueError:
         return None
     return max(0.0, (datetime.now(timezone.utc) - when).total_seconds())
 
 
-def agent_health(project: Project, container) -> AgentHealth:
+def agent_health(project: Project, container: ContainerInfo | None) -> AgentHealth:
     """Alive means: this container's agent pid runs envtrack.agent (pids get reused)."""
     status = read_status_file(project, container)
     pid = status.get("pid") if isinstance(status.get("pid"), int) else None
     running = False
-    if container is not None and container.status == "running" and pid and \
-            str(status.get("container", "")) in (container.id[:12], container.attrs["Config"].get("Hostname")):
-        code, output = container.exec_run(["cat", f"/proc/{pid}/cmdline"], demux=False)
-        running = code == 0 and b"envtrack.agent" in (output or b"")
+    if container is not None and container.running and pid and \
+            str(status.get("container", "")) in (container.id[:12], container.hostname):
+        running = b"envtrack.agent" in _cmdline(container, pid)
     return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status.get("heartbeat")))
 
 
-def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[AgentHealth, bool]:
+def _cmdline(container: ContainerInfo, pid: int) -> bytes:
+    """PID's command line inside CONTAINER: read through the container's own /proc when the
+    Engine runs on this machine (no round trip), else by running `cat` in it."""
+    local = _local_proc(container)
+    if local is not None:
+        try:
+            return (local / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            return b""
+    code, output = api.exec_run(container.id, ["cat", f"/proc/{pid}/cmdline"])
+    return output if code == 0 else b""
+
+
+def _local_proc(container: ContainerInfo) -> Path | None:
+    """The container's /proc as seen from here, when its init process is ours to look at."""
+    from envtrack.container.state import engine_is_remote
+
+    if not container.pid or engine_is_remote():
+        return None
+    try:  # the pid must be this container's (a remote Engine's pids mean nothing here)
+        if container.id not in Path(f"/proc/{container.pid}/cgroup").read_text():
+            return None
+        proc = Path(f"/proc/{container.pid}/root/proc")
+        return proc if (proc / "1").is_dir() else None
+    except OSError:
+        return None
+
+
+def ensure_agent(project: Project, container: ContainerInfo, timeout: float = 60.0) -> tuple[AgentHealth, bool]:
     """Start the agent unless it already runs; wait until it has taken its baseline.
 
     Returns (health, started). The agent holds a lock, so a second copy would exit at once.
@@ -72,7 +104,7 @@ def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[Ag
     if health.running:
         return health, False
     since = _utc_stamp()
-    container.exec_run(agent_command(), detach=True)
+    api.exec_detached(container.id, agent_command())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = read_status_file(project, container)
