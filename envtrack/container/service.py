@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from envtrack.agent.layout import WORKSPACE
 from envtrack.container.engine import ContainerInfo, call_engine, ensure_container, find_container, inspect
 from envtrack.container.health import agent_health, ensure_agent
 from envtrack.container.spec import FINGERPRINT_LABEL, container_spec, state_volume
