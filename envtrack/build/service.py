@@ -100,7 +100,7 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
     """The stamped image when nothing it was built from changed and it is still in the Engine, else None."""
     started = time.monotonic()
     recorded = stamp.read_stamp(project.state_dir)
-    if recorded is None or not stamp.still_valid(recorded, options, _image_id):
+    if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id):
         return None
     result = recorded["result"]
     if _image_id(result["image"]) != result["image_id"]:
@@ -138,7 +138,12 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
     sources[str(project.envd_file)] = envd_digest
     image, found = base
     base_ref = (image, found["Id"]) if found else None
-    stamp.write_stamp(project.state_dir, sources=sources, inputs=inputs, base=base_ref, result=result.to_json())
+    stamp.write_stamp(project.state_dir, project=_owner(project), sources=sources, inputs=inputs, base=base_ref,
+                      result=result.to_json())
+
+
+def _owner(project: Project) -> dict:
+    return stamp.owner(project.envd_file, project.name)
 
 
 def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
-
-import typer
-
-from envtrack.cli.app import app, fail
-from envtrack.errors import EnvtrackError
 
 
-@app.command()
-def plan(
-    file: Optional[str] = typer.Argument(None, help="The envd file, or a directory holding build.envd (default: ./build.envd)."),
-    target: str = typer.Option("build", "--target", "-t", help="The function to call."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plan as stable JSON."),
-) -> None:
+def plan(file: str | None, target: str, as_json: bool) -> None:
     """Evaluate build.envd and print its steps with their places in the source."""
     from envtrack.frontend import load_plan
 
-    try:
-        result = load_plan(file if file is not None else ".", target)
-    except EnvtrackError as error:
-        fail(error)
-        return
-    if as_json:
-        typer.echo(render_json(result))
-    else:
-        typer.echo(render_text(result))
+    result = load_plan(file if file is not None else ".", target)
+    print(render_json(result) if as_json else render_text(result))
 
 
 def render_json(result) -> str:  # noqa: ANN001 - a Plan

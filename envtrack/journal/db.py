@@ -11,8 +11,6 @@ import os
 from datetime import datetime, timezone
 from typing import Dict, Iterable, List, Optional
 
-import sqlite_utils
-
 from envtrack.records import Package, PackageChange
 
 _PACKAGE_COLUMNS = {
@@ -34,6 +32,8 @@ def utc_now() -> str:
 
 def open_journal(path) -> "sqlite_utils.Database":
     """Open (creating if needed) the journal at PATH, in WAL mode, with every table present."""
+    import sqlite_utils  # the writer's library; readers on the host do without it (read_changes_at)
+
     os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
     db = sqlite_utils.Database(str(path))
     db.execute("PRAGMA busy_timeout = 5000")
@@ -105,8 +105,34 @@ def record_batch(db: "sqlite_utils.Database", rows: List[Dict[str, object]],
 
 def read_changes(db: "sqlite_utils.Database", since_id: int = 0) -> List[Dict]:
     """Changes with id > SINCE_ID, oldest first; `detail` decoded, flags as bools."""
+    return _decoded(db.query(_CHANGES_SINCE, [since_id]))
+
+
+def read_changes_at(path, since_id: int = 0) -> List[Dict]:
+    """read_changes on the journal at PATH, opened read-only (the agent is the one writer);
+    [] when it has no changes table yet."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout = 5000")
+        try:
+            return _decoded(db.execute(_CHANGES_SINCE, [since_id]))
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []
+            raise
+    finally:
+        db.close()
+
+
+_CHANGES_SINCE = "SELECT * FROM changes WHERE id > ? ORDER BY id"
+
+
+def _decoded(found) -> List[Dict]:
     rows = []
-    for row in db.query("SELECT * FROM changes WHERE id > ? ORDER BY id", [since_id]):
+    for row in found:
         row = dict(row)
         row["requested"] = bool(row["requested"])
         row["reconciled"] = bool(row["reconciled"])

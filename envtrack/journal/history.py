@@ -10,16 +10,15 @@ from envtrack.errors import EnvtrackError
 
 def load_changes(path, since: Optional[str]) -> List[Dict]:
     """Rows after ID SINCE, or at/after the ISO time SINCE; all rows when None."""
-    from envtrack.journal.db import open_journal, read_changes
+    from envtrack.journal.db import read_changes_at
 
+    if since is not None and not since.isdigit() and not since[:4].isdigit():
+        raise EnvtrackError(f"--since {since!r}: expected a change ID or an ISO time like 2026-11-29T01:02", exit_code=2)
     if not os.path.exists(str(path)):
         return []
-    db = open_journal(path)
     if since is None or since.isdigit():
-        return [redacted(row) for row in read_changes(db, int(since or 0))]
-    if not since[:4].isdigit():
-        raise EnvtrackError(f"--since {since!r}: expected a change ID or an ISO time like 2026-11-29T01:02", exit_code=2)
-    return [redacted(row) for row in read_changes(db) if row["time"] >= since]
+        return [redacted(row) for row in read_changes_at(path, int(since or 0))]
+    return [redacted(row) for row in read_changes_at(path) if row["time"] >= since]
 
 
 def redacted(row: Dict) -> Dict:

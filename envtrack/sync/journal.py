@@ -27,21 +27,10 @@ def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
     """Journal rows with id > SINCE_ID, oldest first; [] when nothing was recorded yet."""
     if not journal.exists():
         return []
+    from envtrack.journal.db import read_changes_at  # the schema's owner; read-only, no sqlite_utils
     from envtrack.journal.history import redacted
 
-    try:
-        from envtrack.journal.db import open_journal, read_changes
-    except ImportError:  # the agent's reader is the contract; fall back to its documented schema
-        return [redacted(row) for row in _read_changes_sqlite(journal, since_id)]
-    return [redacted(row) for row in read_changes(open_journal(journal), since_id=since_id)]
-
-
-def _read_changes_sqlite(journal: Path, since_id: int) -> list[dict[str, Any]]:
-    with closing(_connect(journal)) as db:
-        if not _has_table(db, "changes"):
-            return []
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM changes WHERE id > ? ORDER BY id", (since_id,))]
+    return [redacted(row) for row in read_changes_at(journal, since_id)]
 
 
 def last_synced_id(journal: Path, envd_file: Path) -> int:
