@@ -187,6 +187,10 @@ class State:
         )
         return self._child(output=Output(vertex))
 
+    def with_output(self, output: Output | None) -> "State":
+        """This state's process defaults over another filesystem result (llb's WithOutput)."""
+        return self._child(output=output)
+
     # --- walking ---------------------------------------------------------------
 
     def marshal(self, sources: Mapping[str, str] | None = None):
