@@ -1,0 +1,139 @@
+"""States in build.envd on the real BuildKit: branches side by side, merge, diff, caching, scratch.
+
+Run against the system Engine (BuildKit v0.8: the replay fallback) and, with DOCKER_HOST
+naming the peer Engine 26 (BuildKit v0.13: MergeOp/DiffOp), the same tests check the same
+filesystems there; `which_lowering` says which one a run used.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+from test_build_engine import build_json, make_project, private_base, run_image, states  # noqa: F401
+
+from envtrack.buildkit.client import connect
+
+
+def which_lowering() -> str:
+    with connect() as buildkit:
+        return "mergeop" if buildkit.supports_merge_op() else "fallback"
+
+
+def step_states(result: dict) -> dict[str, str]:
+    return {step["label"]: step["state"] for step in result["steps"]}
+
+
+SLEEPERS = """\
+def build():
+    base(image="{base}")
+    left = branch()
+    run(commands=["date +%s.%N > /left-start", "sleep 10", "date +%s.%N > /left-end"], into=left)
+    right = branch()
+    run(commands=["date +%s.%N > /right-start", "sleep 10", "date +%s.%N > /right-end"], into=right)
+    return merge([left, right])
+"""
+
+
+def test_two_ten_second_branches_run_at_the_same_time(docker_client, tmp_path, private_base):
+    directory = make_project(tmp_path, SLEEPERS.format(base=private_base))
+    result = build_json(directory)
+    times = run_image(docker_client, result["image"],
+                      "cat /left-start /left-end /right-start /right-end").split()
+    left_start, left_end, right_start, right_end = (float(t) for t in times)
+    overlap = min(left_end, right_end) - max(left_start, right_start)
+    # Both sleeps were running together for nearly all of their 10 s: the branches were
+    # solved side by side (one after the other would give no overlap at all).
+    assert overlap > 8, (times, which_lowering())
+
+
+APT_AND_PIP = """\
+def build():
+    base(image="{base}")
+    install.python()
+    system = branch()
+    install.apt_packages(name=["jq"], into=system)
+    run(commands=["rm /etc/issue.net"], into=system)
+    py = branch()
+    install.python_packages(name=["six"], into=py)
+    return merge([system, py])
+"""
+
+
+def test_apt_in_one_branch_and_pip_in_another_merge_into_one_image(docker_client, tmp_path, private_base):
+    directory = make_project(tmp_path, APT_AND_PIP.format(base=private_base))
+    result = build_json(directory)
+    output = run_image(docker_client, result["image"],
+                       "jq --version; python -c 'import six; print(six.__name__)'; "
+                       "test -e /etc/issue.net && echo kept || echo deleted; test -e /etc/issue && echo base")
+    # Both branches' changes, the deletion one branch made included, over the common base.
+    assert output.split() == ["jq-1.6", "six", "deleted", "base"], which_lowering()
+
+
+DIFF_ONTO_OTHER = """\
+def build():
+    plain = image("{base}")
+    tool = branch(of=plain)
+    run(commands=["mkdir -p /opt/tool", "echo built > /opt/tool/out", "rm /etc/issue"], into=tool)
+    other = image("{base}")
+    run(commands=["echo other > /other"], into=other)
+    return merge([other, diff(plain, tool)])
+"""
+
+
+def test_a_diff_of_a_build_step_layers_onto_another_base(docker_client, tmp_path, private_base):
+    directory = make_project(tmp_path, DIFF_ONTO_OTHER.format(base=private_base))
+    result = build_json(directory)
+    output = run_image(docker_client, result["image"],
+                       "cat /opt/tool/out /other; test -e /etc/issue && echo kept || echo deleted")
+    assert output.split() == ["built", "other", "deleted"], which_lowering()
+
+
+CHANGING = """\
+def build():
+    base(image="{base}")
+    left = branch()
+    run(commands=["echo left > /left"], into=left)
+    right = branch()
+    run(commands=["echo {word} > /right"], into=right)
+    return merge([left, right])
+"""
+
+
+def test_changing_one_branch_leaves_the_other_cached(docker_client, tmp_path, private_base):
+    directory = make_project(tmp_path, CHANGING.format(base=private_base, word="first"))
+    first = build_json(directory)
+    assert step_states(first)["run echo left > /left"] == "done"
+    (directory / "build.envd").write_text(CHANGING.format(base=private_base, word="second"))
+    second = build_json(directory)
+    after = step_states(second)
+    assert after["run echo left > /left"] == "cached", (after, which_lowering())
+    assert after["run echo second > /right"] == "done", after
+    assert run_image(docker_client, second["image"], "cat /left /right").split() == ["left", "second"]
+
+
+SCRATCH = """\
+def build():
+    app = scratch()
+    io.copy(host_path="app", envd_path="/app", into=app)
+    return app
+"""
+
+
+def test_build_can_return_a_scratch_state_with_copied_files(docker_client, tmp_path):
+    directory = make_project(tmp_path, SCRATCH)
+    (directory / "app").mkdir()
+    (directory / "app" / "hello.txt").write_text("hello from the host\n")
+    result = build_json(directory)
+    container = docker_client.containers.create(result["image"], command=["/none"])
+    try:
+        stream, _ = container.get_archive("/")
+        archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+        members = {m.name.removeprefix("./").strip("/"): m for m in archive.getmembers()}
+        top = {name.split("/")[0] for name in members if name not in ("", ".")}
+        hello = next(m for name, m in members.items() if name.endswith("app/hello.txt"))
+        assert archive.extractfile(hello).read() == b"hello from the host\n"
+    finally:
+        container.remove()
+    # Nothing but the copied files and what the Engine puts in every container's root (and WORKDIR).
+    assert "app" in top and top <= {"app", ".dockerenv", "dev", "etc", "proc", "sys", "workspace"}, top
