@@ -19,6 +19,7 @@ from pathlib import Path
 from envtrack import __version__
 from envtrack.engine import api
 from envtrack.build import stamp
+from envtrack.build.caps import supports_merge_op
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.lower.image_config import ImageConfig
@@ -69,7 +70,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
     if plan.states:   # merges and diffs lower to what this BuildKit can run
-        options = replace(options, merge_op=_supports_merge_op(builder))
+        options = replace(options, merge_op=supports_merge_op(builder))
     compiled = compile_plan(plan, options)
     base = _base_image(plan, compiled.base_image)
     config = final_config(project, compiled.image_config, base)
@@ -179,13 +180,6 @@ def _base_image(plan: Plan, image: str) -> dict | None:
                             exit_code=1, hint="no registry is reachable: `envtrack engine setup` creates "
                                               "envtrack/base:bookworm, or `docker load`/`docker import` yours")
     return found
-
-
-def _supports_merge_op(builder: str | None) -> bool:
-    from envtrack.buildkit.client import connect
-
-    with connect(builder) as buildkit:
-        return buildkit.supports_merge_op()
 
 
 def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, builder: str | None,

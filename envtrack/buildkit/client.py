@@ -24,11 +24,6 @@ MAX_MESSAGE = 256 * 1024 * 1024  # io.copy embeds files in the definition
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE),
                    ("grpc.max_receive_message_length", MAX_MESSAGE)]
 DOCTOR_HINT = "run `envtrack doctor`"
-# MergeOp and DiffOp (caps "mergeop"/"diffop") arrived in BuildKit v0.10. Its Control API
-# reports no LLB caps (the gateway does, inside a frontend session), but v0.11+ answers
-# Info with its version; a BuildKit that does not know Info is older than that.
-MERGE_OP_SINCE = (0, 10)
-MERGE_OP_ENV = "ENVTRACK_MERGE_OP"   # "0": use the fallback even where MergeOp exists
 
 
 class SolveFailure(Exception):
@@ -107,19 +102,14 @@ class BuildKit:
         return dict(response.ExporterResponse)
 
     def version(self, timeout: float = 10) -> str | None:
-        """BuildKit's version ("v0.13.2"), or None when it predates the Info call."""
+        """BuildKit's version ("v0.13.2", "" when unstamped), or None when it predates the Info call."""
         try:
-            return self._stub.Info(control_pb2.InfoRequest(), timeout=timeout).buildkitVersion.version or None
+            return self._stub.Info(control_pb2.InfoRequest(), timeout=timeout).buildkitVersion.version
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return None
             raise EnvtrackError(f"BuildKit ({self.description}) did not answer Info: "
                                 f"{error.code().name} {error.details()}", hint=DOCTOR_HINT) from None
-
-    def supports_merge_op(self) -> bool:
-        if os.environ.get(MERGE_OP_ENV) == "0":
-            return False
-        return version_tuple(self.version()) >= MERGE_OP_SINCE
 
     def list_workers(self, timeout: float = 10) -> list[control_pb2.WorkerRecord]:
         try:
@@ -127,14 +117,6 @@ class BuildKit:
         except grpc.RpcError as error:
             raise EnvtrackError(f"BuildKit ({self.description}) did not list its workers: "
                                 f"{error.code().name} {error.details()}", hint=DOCTOR_HINT) from None
-
-
-def version_tuple(version: str | None) -> tuple[int, ...]:
-    """"v0.13.2" -> (0, 13, 2); None or an unparseable string -> ()."""
-    import re
-
-    found = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", version or "")
-    return tuple(int(part) for part in found.groups() if part is not None) if found else ()
 
 
 def _drain(stream, on_status) -> None:
