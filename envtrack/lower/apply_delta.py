@@ -41,7 +41,7 @@ def changed(lower_stat, upper_stat, lower_path, upper_path):
 def lstat_or_none(path):
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
@@ -113,13 +113,20 @@ def set_metadata(source, dest, source_stat):
 def copy_changed(lower, upper, out):
     links = {}
     directories = []
+    in_lower = {".": True}   # directories of UPPER that are real directories in LOWER too
     for root, dirs, files in os.walk(upper):
         rel = os.path.relpath(root, upper)
         for name in dirs + files:
             source = os.path.join(root, name)
             source_stat = os.lstat(source)
             lower_path = os.path.join(lower, rel, name)
-            if changed(lstat_or_none(lower_path), source_stat, lower_path, source):
+            # Below a LOWER path that is not a real directory (a file, or a symlink that
+            # could point anywhere) nothing of LOWER can be compared: all of it is new.
+            lower_stat = lstat_or_none(lower_path) if in_lower[rel] else None
+            if name in dirs:
+                in_lower[os.path.normpath(os.path.join(rel, name))] = (
+                    lower_stat is not None and stat.S_ISDIR(lower_stat.st_mode))
+            if changed(lower_stat, source_stat, lower_path, source):
                 dest = os.path.normpath(os.path.join(out, rel, name))
                 copy_entry(source, dest, source_stat, links)
                 if stat.S_ISDIR(source_stat.st_mode):
