@@ -258,3 +258,24 @@ def test_the_replay_tool_parses_as_python_38():
 
     source = Path(apply_delta.__file__).read_text()
     ast.parse(source, feature_version=(3, 8))
+
+
+# --- envtrack plan -----------------------------------------------------------------------------
+
+def test_plan_text_and_dot_show_branches_and_where_they_merge(tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "build.envd").write_text(BRANCHES.format(pip="six"))
+    text = run_cli("plan", str(tmp_path), check=True).stdout.splitlines()
+    assert text[0] == "main" and text[3].startswith("system = branch of main  (")
+    assert text[5].startswith("py = branch of main") and text[6].strip().startswith("4. install.python_packages six")
+    assert text[7].startswith("merge = merge of system, py") and text[7].endswith("<- the image")
+    dot = run_cli("plan", str(tmp_path), "--format", "dot", check=True).stdout
+    assert dot.startswith("digraph plan {") and dot.rstrip().endswith("}")
+    edges = [line.strip() for line in dot.splitlines() if "->" in line]
+    assert edges == ['"main" -> "system";', '"main" -> "py";', '"system" -> "merge";', '"py" -> "merge";']
+    assert '"merge" [label="merge = merge of system, py", peripheries=2];' in dot
+    document = run_cli("plan", str(tmp_path), "--format", "json", check=True).stdout
+    assert '"result": "merge"' in document
+    wrong = run_cli("plan", str(tmp_path), "--format", "svg")
+    assert wrong.returncode == 2 and "--format must be text, json or dot" in wrong.stderr
