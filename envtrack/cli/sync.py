@@ -26,6 +26,7 @@ def sync(
     yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking, even on a terminal."),
     target: str = typer.Option("build", "--target", help="The envd function to rewrite."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON report (never asks)."),
+    into: Optional[str] = typer.Option(None, "--into", help="The state new packages go to (default: the one that becomes the image)."),
 ) -> None:
     """Rewrite build.envd with the packages installed, upgraded or removed since the last sync."""
     from envtrack.container.state import journal_for
@@ -35,7 +36,7 @@ def sync(
     try:
         project = Project.find(file)
         journal_for(project)  # a remote Engine's journal is fetched first
-        proposal = propose(project, pin=pin, target=target)
+        proposal = propose(project, pin=pin, target=target, into=into)
         write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
         backup = apply(proposal) if write else None
     except EnvtrackError as error:

@@ -87,6 +87,22 @@ class Plan:
     def image_state(self) -> str:
         return self.result or MAIN_STATE
 
+    def states_behind(self, state: str) -> list[str]:
+        """STATE and every state it is built from, inputs first (the frontend refused cycles)."""
+        inputs_of = {d.name: d.inputs for d in self.states}
+        order: list[str] = []
+        stack: list[tuple[str, bool]] = [(state, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if name in order:
+                continue
+            if expanded:
+                order.append(name)
+                continue
+            stack.append((name, True))
+            stack.extend((i, False) for i in reversed(inputs_of.get(name, ())) if i not in order)
+        return order
+
     def steps_of(self, state: str) -> tuple[Step, ...]:
         """The steps that build STATE, in the order they ran."""
         wanted = None if state == MAIN_STATE else state

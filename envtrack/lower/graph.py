@@ -55,7 +55,7 @@ def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_
     ctx = _Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
     defs = {d.name: d for d in plan.states}
     branches: dict[str, Branch] = {}
-    for name in needed_states(plan.image_state, defs):
+    for name in plan.states_behind(plan.image_state):
         branches[name] = build_state(ctx, name, defs, branches, merge_op)
     ctx.state = branches[plan.image_state].state
     for index, step in enumerate(plan.steps):   # image settings (runtime.*) apply whichever state they name
@@ -67,23 +67,6 @@ def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_
     if bake_ca and ca is not None:
         ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
     return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
-
-
-def needed_states(result: str, defs: dict[str, StateDef]) -> list[str]:
-    """The states RESULT is built from, inputs first (the frontend refused cycles)."""
-    order: list[str] = []
-    stack: list[tuple[str, bool]] = [(result, False)]
-    while stack:
-        name, expanded = stack.pop()
-        if name in order:
-            continue
-        if expanded:
-            order.append(name)
-            continue
-        stack.append((name, True))
-        inputs = defs[name].inputs if name in defs else ()
-        stack.extend((i, False) for i in reversed(inputs) if i not in order)
-    return order
 
 
 def build_state(ctx: _Context, name: str, defs: dict[str, StateDef], branches: dict[str, Branch],

@@ -279,3 +279,15 @@ def test_plan_text_and_dot_show_branches_and_where_they_merge(tmp_path):
     assert '"result": "merge"' in document
     wrong = run_cli("plan", str(tmp_path), "--format", "svg")
     assert wrong.returncode == 2 and "--format must be text, json or dot" in wrong.stderr
+
+
+# --- sync --------------------------------------------------------------------------------------
+
+def test_sync_into_an_unknown_state_names_the_states(tmp_path):
+    from envtrack.errors import EnvtrackError
+    from envtrack.sync.rewrite import rewrite_source
+
+    (tmp_path / "build.envd").write_text(BRANCHES.format(pip="six"))
+    plan = load_plan(tmp_path)
+    with pytest.raises(EnvtrackError, match=r"sync --into pyy: no state named 'pyy' \(states: main, system, py, merge\)"):
+        rewrite_source((tmp_path / "build.envd").read_text(), plan, [], envd_file=tmp_path / "build.envd", into="pyy")
