@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import uuid
 
 from test_build_engine import build_json, make_project, private_base, run_image, states  # noqa: F401
 
@@ -91,6 +92,7 @@ def test_a_diff_of_a_build_step_layers_onto_another_base(docker_client, tmp_path
 CHANGING = """\
 def build():
     base(image="{base}")
+    run(commands=["echo {token} > /token"])
     left = branch()
     run(commands=["echo left > /left"], into=left)
     right = branch()
@@ -100,10 +102,11 @@ def build():
 
 
 def test_changing_one_branch_leaves_the_other_cached(docker_client, tmp_path, private_base):
-    directory = make_project(tmp_path, CHANGING.format(base=private_base, word="first"))
+    token = uuid.uuid4().hex   # a fresh chain: nothing of it is in the cache before this test
+    directory = make_project(tmp_path, CHANGING.format(base=private_base, word="first", token=token))
     first = build_json(directory)
     assert step_states(first)["run echo left > /left"] == "done"
-    (directory / "build.envd").write_text(CHANGING.format(base=private_base, word="second"))
+    (directory / "build.envd").write_text(CHANGING.format(base=private_base, word="second", token=token))
     second = build_json(directory)
     after = step_states(second)
     assert after["run echo left > /left"] == "cached", (after, which_lowering())
@@ -136,3 +139,55 @@ def test_build_can_return_a_scratch_state_with_copied_files(docker_client, tmp_p
         container.remove()
     # Nothing but the copied files and what the Engine puts in every container's root (and WORKDIR).
     assert "app" in top and top <= {"app", ".dockerenv", "dev", "etc", "proc", "sys", "workspace"}, top
+
+
+SYNCED = """\
+def build():
+    base(image="{base}")
+    run(commands=["echo {token} > /token"])
+    install.python()
+    system = branch()
+    install.apt_packages(name=["jq"], into=system)
+    py = branch()
+    install.python_packages(name=["six"], into=py)
+    return merge([system, py])
+"""
+PIP_ENV = ["env", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1"]
+
+
+def test_a_merged_environment_is_journaled_and_synced_into_the_image_state(docker_client, tmp_path, private_base):
+    import json
+    import sqlite3
+    import time
+
+    from conftest import run_cli
+
+    directory = make_project(tmp_path, SYNCED.format(base=private_base, token=uuid.uuid4().hex))
+    try:
+        run_cli("up", cwd=directory, check=True)
+        run_cli("exec", "--", *PIP_ENV, "python3", "-m", "pip", "install", "-q", "tomli", cwd=directory, check=True)
+        journal = directory / ".envtrack" / "journal.db"
+        deadline = time.monotonic() + 90
+        names: set[str] = set()
+        while time.monotonic() < deadline and "tomli" not in names:
+            time.sleep(1)
+            if journal.exists():
+                with sqlite3.connect(journal) as db:
+                    names = {row[0].lower() for row in db.execute("SELECT name FROM changes")}
+        assert "tomli" in names, names   # the agent watches a merged image like any other
+        report = json.loads(run_cli("sync", "--json", cwd=directory, check=True).stdout)
+        assert report["written"], report
+        text = (directory / "build.envd").read_text()
+        assert '], into="merge")\n    return merge([system, py])\n' in text, text
+        run_cli("down", cwd=directory, check=True)
+        rebuilt = build_json(directory)
+    finally:
+        run_cli("down", cwd=directory)
+    after = step_states(rebuilt)
+    # Only the new step on top of the merge ran: both branches and their base came from the cache.
+    assert after["install.apt_packages jq"] == after["install.python_packages six"] == "cached", after
+    assert after["install.python 3.11"] == "cached", after
+    new = [label for label in after if label.startswith("install.python_packages tomli==")]
+    assert new and after[new[0]] == "done", after
+    output = run_image(docker_client, rebuilt["image"], "jq --version; python -c 'import six, tomli; print(\"ok\")'")
+    assert output.split() == ["jq-1.6", "ok"]
