@@ -1,23 +1,60 @@
 """States in build.envd on the real BuildKit: branches side by side, merge, diff, caching, scratch.
 
-Run against the system Engine (BuildKit v0.8: the replay fallback) and, with DOCKER_HOST
-naming the peer Engine 26 (BuildKit v0.13: MergeOp/DiffOp), the same tests check the same
-filesystems there; `which_lowering` says which one a run used.
+Every test runs twice: on the system Engine (20.10, BuildKit v0.8: the replay fallback) and
+on a peer Engine 26 on the containerd image store (BuildKit v0.13 with the mergeop/diffop
+caps: real MergeOp/DiffOp); each run first checks that envtrack chose that lowering.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import sqlite3
 import tarfile
+import time
 import uuid
+from dataclasses import dataclass
 
-from test_build_engine import build_json, make_project, private_base, run_image, states  # noqa: F401
+import pytest
+
+from conftest import BASE_IMAGE, run_cli
+from test_build_engine import make_project
 
 from envtrack.build.caps import supports_merge_op
 
 
-def which_lowering() -> str:
-    return "mergeop" if supports_merge_op(None) else "fallback"
+@dataclass(frozen=True)
+class Engine:
+    env: dict[str, str]      # what points envtrack (and the docker SDK) at it
+    client: object           # docker SDK client
+    lowering: str            # "mergeop" | "fallback"
+    base: str                # a private tag of the base image (see test_build_engine.private_base)
+
+
+@pytest.fixture(params=["system", "mergeop"])
+def engine(request, docker_client, monkeypatch):
+    if request.param == "system":
+        env, client, lowering = {"DOCKER_HOST": "unix:///var/run/docker.sock"}, docker_client, "fallback"
+    else:
+        peer = request.getfixturevalue("mergeop_engine")
+        env, client, lowering = peer.env(), peer.client(), "mergeop"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert ("mergeop" if supports_merge_op(None) else "fallback") == lowering
+    base = f"envtrack/test-base:{uuid.uuid4().hex[:12]}"
+    client.images.get(BASE_IMAGE).tag(*base.split(":"))
+    yield Engine(env, client, lowering, base)
+    client.images.remove(base, noprune=True)
+
+
+def build_json(directory) -> dict:
+    proc = run_cli("build", str(directory), "--progress", "plain", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def run_image(engine: Engine, image: str, script: str) -> str:
+    return engine.client.containers.run(image, ["/bin/sh", "-c", script], entrypoint=[], remove=True).decode()
 
 
 def step_states(result: dict) -> dict[str, str]:
@@ -35,16 +72,16 @@ def build():
 """
 
 
-def test_two_ten_second_branches_run_at_the_same_time(docker_client, tmp_path, private_base):
-    directory = make_project(tmp_path, SLEEPERS.format(base=private_base))
+def test_two_ten_second_branches_run_at_the_same_time(engine, tmp_path):
+    directory = make_project(tmp_path, SLEEPERS.format(base=engine.base))
     result = build_json(directory)
-    times = run_image(docker_client, result["image"],
+    times = run_image(engine, result["image"],
                       "cat /left-start /left-end /right-start /right-end").split()
     left_start, left_end, right_start, right_end = (float(t) for t in times)
     overlap = min(left_end, right_end) - max(left_start, right_start)
     # Both sleeps were running together for nearly all of their 10 s: the branches were
     # solved side by side (one after the other would give no overlap at all).
-    assert overlap > 8, (times, which_lowering())
+    assert overlap > 8, (times, engine.lowering)
 
 
 APT_AND_PIP = """\
@@ -60,14 +97,14 @@ def build():
 """
 
 
-def test_apt_in_one_branch_and_pip_in_another_merge_into_one_image(docker_client, tmp_path, private_base):
-    directory = make_project(tmp_path, APT_AND_PIP.format(base=private_base))
+def test_apt_in_one_branch_and_pip_in_another_merge_into_one_image(engine, tmp_path):
+    directory = make_project(tmp_path, APT_AND_PIP.format(base=engine.base))
     result = build_json(directory)
-    output = run_image(docker_client, result["image"],
+    output = run_image(engine, result["image"],
                        "jq --version; python -c 'import six; print(six.__name__)'; "
                        "test -e /etc/issue.net && echo kept || echo deleted; test -e /etc/issue && echo base")
     # Both branches' changes, the deletion one branch made included, over the common base.
-    assert output.split() == ["jq-1.6", "six", "deleted", "base"], which_lowering()
+    assert output.split() == ["jq-1.6", "six", "deleted", "base"], engine.lowering
 
 
 DIFF_ONTO_OTHER = """\
@@ -81,12 +118,12 @@ def build():
 """
 
 
-def test_a_diff_of_a_build_step_layers_onto_another_base(docker_client, tmp_path, private_base):
-    directory = make_project(tmp_path, DIFF_ONTO_OTHER.format(base=private_base))
+def test_a_diff_of_a_build_step_layers_onto_another_base(engine, tmp_path):
+    directory = make_project(tmp_path, DIFF_ONTO_OTHER.format(base=engine.base))
     result = build_json(directory)
-    output = run_image(docker_client, result["image"],
+    output = run_image(engine, result["image"],
                        "cat /opt/tool/out /other; test -e /etc/issue && echo kept || echo deleted")
-    assert output.split() == ["built", "other", "deleted"], which_lowering()
+    assert output.split() == ["built", "other", "deleted"], engine.lowering
 
 
 CHANGING = """\
@@ -101,17 +138,17 @@ def build():
 """
 
 
-def test_changing_one_branch_leaves_the_other_cached(docker_client, tmp_path, private_base):
+def test_changing_one_branch_leaves_the_other_cached(engine, tmp_path):
     token = uuid.uuid4().hex   # a fresh chain: nothing of it is in the cache before this test
-    directory = make_project(tmp_path, CHANGING.format(base=private_base, word="first", token=token))
+    directory = make_project(tmp_path, CHANGING.format(base=engine.base, word="first", token=token))
     first = build_json(directory)
     assert step_states(first)["run echo left > /left"] == "done"
-    (directory / "build.envd").write_text(CHANGING.format(base=private_base, word="second", token=token))
+    (directory / "build.envd").write_text(CHANGING.format(base=engine.base, word="second", token=token))
     second = build_json(directory)
     after = step_states(second)
-    assert after["run echo left > /left"] == "cached", (after, which_lowering())
+    assert after["run echo left > /left"] == "cached", (after, engine.lowering)
     assert after["run echo second > /right"] == "done", after
-    assert run_image(docker_client, second["image"], "cat /left /right").split() == ["left", "second"]
+    assert run_image(engine, second["image"], "cat /left /right").split() == ["left", "second"]
 
 
 SCRATCH = """\
@@ -122,12 +159,12 @@ def build():
 """
 
 
-def test_build_can_return_a_scratch_state_with_copied_files(docker_client, tmp_path):
+def test_build_can_return_a_scratch_state_with_copied_files(engine, tmp_path):
     directory = make_project(tmp_path, SCRATCH)
     (directory / "app").mkdir()
     (directory / "app" / "hello.txt").write_text("hello from the host\n")
     result = build_json(directory)
-    container = docker_client.containers.create(result["image"], command=["/none"])
+    container = engine.client.containers.create(result["image"], command=["/none"])
     try:
         stream, _ = container.get_archive("/")
         archive = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
@@ -155,14 +192,8 @@ def build():
 PIP_ENV = ["env", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1"]
 
 
-def test_a_merged_environment_is_journaled_and_synced_into_the_image_state(docker_client, tmp_path, private_base):
-    import json
-    import sqlite3
-    import time
-
-    from conftest import run_cli
-
-    directory = make_project(tmp_path, SYNCED.format(base=private_base, token=uuid.uuid4().hex))
+def test_a_merged_environment_is_journaled_and_synced_into_the_image_state(engine, tmp_path):
+    directory = make_project(tmp_path, SYNCED.format(base=engine.base, token=uuid.uuid4().hex))
     try:
         run_cli("up", cwd=directory, check=True)
         run_cli("exec", "--", *PIP_ENV, "python3", "-m", "pip", "install", "-q", "tomli", cwd=directory, check=True)
@@ -189,5 +220,5 @@ def test_a_merged_environment_is_journaled_and_synced_into_the_image_state(docke
     assert after["install.python 3.11"] == "cached", after
     new = [label for label in after if label.startswith("install.python_packages tomli==")]
     assert new and after[new[0]] == "done", after
-    output = run_image(docker_client, rebuilt["image"], "jq --version; python -c 'import six, tomli; print(\"ok\")'")
+    output = run_image(engine, rebuilt["image"], "jq --version; python -c 'import six, tomli; print(\"ok\")'")
     assert output.split() == ["jq-1.6", "ok"]
