@@ -5,9 +5,10 @@
   the branch read-only (envtrack.lower.apply_delta: deletions, then new or changed paths).
   Every branch is still its own chain of vertices, so BuildKit builds them in parallel and
   caches each on its own; only the replay step reruns when a branch changes.
+* An input that is a diff(lower, upper): its changes replayed the same way, onto whatever
+  is below it in the merge.
 * States with nothing in common: layered whole with a FileOp copy of each root onto the
-  previous (later files win, nothing is deleted), which is what MergeOp does with them;
-  an input that is a diff(lower, upper) is replayed like a branch instead.
+  previous (later files win, nothing is deleted), which is what MergeOp does with them.
 * A diff used as a state of its own (built on, or the image): the new and changed paths
   of UPPER copied into an empty filesystem; its deletions have nothing to apply to.
 
@@ -17,6 +18,7 @@ mount points it creates live in that image's discarded root, not in the result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from envtrack.errors import Position
@@ -39,26 +41,31 @@ def replay(onto: State, lower: State, upper: State, *, name: str, position: Posi
     return onto.with_output(ran.output)
 
 
-def merge_onto_base(base: State, layers: list[State], *, name: str, position: Position | None) -> State:
-    """BASE plus each layer's changes relative to BASE, in order (layers branched from BASE)."""
-    if not layers:
-        return base
-    state = layers[0]
-    for number, layer in enumerate(layers[1:], 2):
-        state = replay(state, base, layer, name=f"{name} ({number}/{len(layers)})", position=position)
-    return state
+@dataclass(frozen=True)
+class Layer:
+    """One input of a merge: UPPER's changes relative to LOWER, or (LOWER None) UPPER whole."""
+
+    upper: State
+    lower: State | None = None
 
 
-def merge_layers(states: list[State], diffs: list[tuple[State, State] | None], *, name: str,
-                 position: Position | None) -> State:
-    """STATES layered whole in order; a state that is a diff (DIFFS[i]) replays its changes."""
-    first, first_diff = states[0], diffs[0]
-    state = materialise_diff(*first_diff, name=name, position=position) if first_diff else first
-    for layer, diff in zip(states[1:], diffs[1:]):
-        if diff is not None:
-            state = replay(state, diff[0], diff[1], name=name, position=position)
-        elif layer.output is not None:
-            state = state.file(Copy(source=layer, src="/", dest="/"), name=name, position=position)
+def merge(base: State | None, layers: list[Layer], *, name: str, position: Position | None) -> State:
+    """BASE (or nothing) with each layer applied in order: changes replayed, whole states copied."""
+    if base is None:
+        first, *rest = layers
+        state = first.upper if first.lower is None else materialise_diff(first.lower, first.upper, name=name,
+                                                                          position=position)
+    elif layers and layers[0].lower is base:
+        first, *rest = layers   # a branch of BASE is BASE with its changes already applied
+        state = first.upper
+    else:
+        state, rest = base, layers
+    for number, layer in enumerate(rest, 2):
+        label = f"{name} ({number}/{len(layers)})"
+        if layer.lower is None:
+            state = state.file(Copy(source=layer.upper, src="/", dest="/"), name=label, position=position)
+        else:
+            state = replay(state, layer.lower, layer.upper, name=label, position=position)
     return state
 
 

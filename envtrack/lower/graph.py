@@ -140,28 +140,30 @@ def lower_diff(definition: StateDef, branches: dict[str, Branch], merge_op: bool
 
 def lower_merge(definition: StateDef, branches: dict[str, Branch], defs: dict[str, StateDef],
                 merge_op: bool) -> Branch:
+    """Diff inputs are layered as changes; the other inputs onto their common state, if any."""
     names = list(definition.inputs)
-    common = common_base(names, defs)
-    name = f"merge {' '.join(names)}"
     inputs = [branches[n] for n in names]
-    if common is not None:
-        base = _filled(branches[common])
-        layers = [_filled(branches[n]) for n in names if n != common]
-        if merge_op:
-            diffs = [State.diff(base, layer, name=f"diff {common} {n}", position=definition.position)
-                     for layer, n in zip(layers, [n for n in names if n != common])]
-            state = State.merge([base, *diffs], name=name, position=definition.position)
+    plain = [n for n in names if branches[n].diff_of is None]
+    common = common_base(plain, defs) if len(plain) > 1 else (plain[0] if plain else None)
+    base = _filled(branches[common]) if common is not None else None
+    layers: list[fallback.Layer] = []
+    for n in names:
+        if n == common:
+            continue
+        branch = branches[n]
+        if branch.diff_of is not None:
+            layers.append(fallback.Layer(branch.diff_of[1], lower=branch.diff_of[0]))
         else:
-            state = fallback.merge_onto_base(base, layers, name=name, position=definition.position)
-        state = _env_merged(state, base, layers)
+            layers.append(fallback.Layer(_filled(branch), lower=base))   # None: layered whole
+    where = dict(name=f"merge {' '.join(names)}", position=definition.position)
+    if merge_op:
+        parts = [] if base is None else [base]
+        parts += [State.diff(layer.lower, layer.upper, **where) if layer.lower is not None else layer.upper
+                  for layer in layers]
+        state = State.merge(parts, **where)
     else:
-        states = [_filled(b) for b in inputs]
-        if merge_op:
-            state = State.merge(states, name=name, position=definition.position)
-        else:
-            state = fallback.merge_layers(states, [b.diff_of for b in inputs], name=name,
-                                          position=definition.position)
-        state = _env_merged(state, states[0], states[1:])
+        state = fallback.merge(base, layers, **where)
+    state = _env_merged(state, base if base is not None else layers[0].upper, layers)
     first = inputs[0]
     return Branch(state=state, base_image=first.base_image, has_python=any(b.has_python for b in inputs),
                   apt_lists_id=first.apt_lists_id)
@@ -191,9 +193,9 @@ def with_env_of(state: State, source: State, relative_to: State) -> State:
     return state
 
 
-def _env_merged(state: State, base: State, layers: list[State]) -> State:
-    """A merge's env: the base's, then each layer's own settings in order (later wins)."""
+def _env_merged(state: State, base: State, layers: list[fallback.Layer]) -> State:
+    """A merge's env: the base's, then what each layer set itself, in order (later wins)."""
     state = replace(state, env=base.env)
     for layer in layers:
-        state = with_env_of(state, layer, base)
+        state = with_env_of(state, layer.upper, layer.lower or State.scratch())
     return state

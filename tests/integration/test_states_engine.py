@@ -126,6 +126,29 @@ def test_a_diff_of_a_build_step_layers_onto_another_base(engine, tmp_path):
     assert output.split() == ["built", "other", "deleted"], engine.lowering
 
 
+MIXED = """\
+def build():
+    base(image="{base}")
+    system = branch()
+    install.apt_packages(name=["jq"], into=system)
+    py = branch()
+    run(commands=["echo py > /py"], into=py)
+    tool = image("{base}")
+    built = branch(of=tool)
+    run(commands=["echo built > /built"], into=built)
+    return merge([system, py, diff(tool, built)])
+"""
+
+
+def test_branches_and_a_diff_merge_onto_the_branches_common_state(engine, tmp_path):
+    directory = make_project(tmp_path, MIXED.format(base=engine.base))
+    result = build_json(directory)
+    # dpkg's status from the apt branch survives: the py branch's copy of the base does not
+    # overwrite it, because branches are layered as their changes onto main.
+    output = run_image(engine, result["image"], "cat /py /built; dpkg-query -W -f '${Status}' jq")
+    assert output.split() == ["py", "built", "install", "ok", "installed"], engine.lowering
+
+
 CHANGING = """\
 def build():
     base(image="{base}")

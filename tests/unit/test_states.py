@@ -291,3 +291,33 @@ def test_sync_into_an_unknown_state_names_the_states(tmp_path):
     plan = load_plan(tmp_path)
     with pytest.raises(EnvtrackError, match=r"sync --into pyy: no state named 'pyy' \(states: main, system, py, merge\)"):
         rewrite_source((tmp_path / "build.envd").read_text(), plan, [], envd_file=tmp_path / "build.envd", into="pyy")
+
+
+MIXED = """\
+def build():
+    base(image="envtrack/base:bookworm")
+    run(commands=["echo main > /main"])
+    system = branch()
+    install.apt_packages(name=["jq"], into=system)
+    py = branch()
+    run(commands=["echo py > /py"], into=py)
+    tool = image("envtrack/base:bookworm")
+    built = branch(of=tool)
+    run(commands=["echo built > /built"], into=built)
+    return merge([system, py, diff(tool, built)])
+"""
+
+
+def test_a_diff_input_is_layered_as_changes_and_the_branches_onto_their_common_state(tmp_path):
+    _, native = compiled(tmp_path, MIXED, merge_op=True)
+    ops = ops_of(native)
+    merge = ops[-1]
+    assert len(merge.merge.inputs) == 4   # main, diff(main, system), diff(main, py), diff(tool, built)
+    diffs = [op for op in ops if op.WhichOneof("op") == "diff"]
+    main = merge.inputs[merge.merge.inputs[0].input].digest
+    lowers = [d.inputs[d.diff.lower.input].digest for d in diffs]
+    assert lowers.count(main) == 2 and len(set(lowers)) == 2   # the branches' lower is main, the diff's is tool
+    _, fallback_definition = compiled(tmp_path, MIXED, merge_op=False)
+    replays = [op for op in ops_of(fallback_definition)
+               if op.WhichOneof("op") == "exec" and op.exec.meta.args[:2] == ["python3", "-c"]]
+    assert len(replays) == 2   # py's changes onto system, then built's changes relative to tool
