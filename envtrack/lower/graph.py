@@ -17,33 +17,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from envtrack.frontend.steps import MAIN_STATE, Plan, StateDef
-from envtrack.lower import fallback
-from envtrack.lower.host import HostInputs
-from envtrack.lower.lower import (
-    LOWERINGS,
-    NO_VERTEX_KINDS,
-    Lowered,
-    _Context,
-    explicit_ca,
-    fetch_step,
-    image_config,
-    start,
-)
-from envtrack.lower import scripts
-from envtrack.lower.lower import APT_LISTS_ID, BAKED_CA
+from envtrack.builtins import BUILD, stage_of
 from envtrack.errors import LocatedError, Position
-from envtrack.project import BASE_IMAGE
+from envtrack.frontend.steps import MAIN_STATE, Plan, StateDef
+from envtrack.lower import envd, fallback, scripts
+from envtrack.lower.context import APT_LISTS_ID, BAKED_CA, Context, Lowered, fetch_step
+from envtrack.lower.host import HostInputs
+from envtrack.lower.lower import LOWERINGS, explicit_ca, image_config, start
 from envtrack.state import Mkfile, ProxyEnv, State
+
+
+def _image_setting(kind: str) -> bool:
+    """Runtime and image settings (registry stage other than build) make no vertex."""
+    return stage_of(kind) != BUILD
 
 
 @dataclass(frozen=True)
 class Branch:
-    """What lowering carries per state (the rest of _Context is the image's, shared)."""
+    """What lowering carries per state (the rest of Context is the image's, shared)."""
 
     state: State | None
     base_image: str = ""
     has_python: bool = False
+    has_conda: bool = False
+    use_mamba: bool = False
     apt_lists_id: str = ""
     diff_of: tuple[State, State] | None = None   # a diff state's (lower, upper), for the fallback
 
@@ -52,14 +49,14 @@ def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_
                 bake_ca: bool = False, merge_op: bool = True) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
-    ctx = _Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
+    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
     defs = {d.name: d for d in plan.states}
     branches: dict[str, Branch] = {}
     for name in plan.states_behind(plan.image_state):
         branches[name] = build_state(ctx, name, defs, branches, merge_op)
     ctx.state = branches[plan.image_state].state
     for index, step in enumerate(plan.steps):   # image settings (runtime.*) apply whichever state they name
-        if step.kind in NO_VERTEX_KINDS:
+        if _image_setting(step.kind):
             LOWERINGS[step.kind](ctx, step, index)
     if ctx.state is None or ctx.state.output is None:
         where = defs[plan.image_state].position if plan.image_state in defs else Position(plan.file, 1, 1)
@@ -69,15 +66,15 @@ def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_
     return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
 
 
-def build_state(ctx: _Context, name: str, defs: dict[str, StateDef], branches: dict[str, Branch],
+def build_state(ctx: Context, name: str, defs: dict[str, StateDef], branches: dict[str, Branch],
                 merge_op: bool) -> Branch:
     branch = origin(ctx, defs.get(name), branches, defs, merge_op)
     for index, step in enumerate(ctx.plan.steps):
-        if (step.state or MAIN_STATE) != name or step.kind in NO_VERTEX_KINDS:
+        if (step.state or MAIN_STATE) != name or _image_setting(step.kind):
             continue
         if step.kind != "base" and branch.state is None:
             branch = enter(ctx, branch)
-            start(ctx, BASE_IMAGE, None)
+            start(ctx, envd.base_image(ctx.plan), None)
             branch = leave(ctx, branch)
         branch = enter(ctx, branch)
         before = ctx.state
@@ -87,24 +84,25 @@ def build_state(ctx: _Context, name: str, defs: dict[str, StateDef], branches: d
         branch = leave(ctx, branch)
     if branch.state is None:   # a main state with no steps: envd's default base
         branch = enter(ctx, branch)
-        start(ctx, BASE_IMAGE, None)
+        start(ctx, envd.base_image(ctx.plan), None)
         branch = leave(ctx, branch)
     return branch
 
 
-def enter(ctx: _Context, branch: Branch) -> Branch:
+def enter(ctx: Context, branch: Branch) -> Branch:
     ctx.state, ctx.base_image, ctx.has_python = branch.state, branch.base_image, branch.has_python
+    ctx.has_conda, ctx.use_mamba = branch.has_conda, branch.use_mamba
     ctx.apt_lists_id = branch.apt_lists_id or APT_LISTS_ID
     return branch
 
 
-def leave(ctx: _Context, branch: Branch) -> Branch:
+def leave(ctx: Context, branch: Branch) -> Branch:
     changed = ctx.state is not branch.state
     return replace(branch, state=ctx.state, base_image=ctx.base_image, has_python=ctx.has_python,
-                   apt_lists_id=ctx.apt_lists_id, diff_of=None if changed else branch.diff_of)
+                   has_conda=ctx.has_conda, use_mamba=ctx.use_mamba, apt_lists_id=ctx.apt_lists_id, diff_of=None if changed else branch.diff_of)
 
 
-def origin(ctx: _Context, definition: StateDef | None, branches: dict[str, Branch],
+def origin(ctx: Context, definition: StateDef | None, branches: dict[str, Branch],
            defs: dict[str, StateDef], merge_op: bool) -> Branch:
     if definition is None:                        # main
         return Branch(state=None)
