@@ -49,6 +49,17 @@ def peer_engine():
         pytest.fail(f"peer Engine unavailable: {error}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def mergeop_engine():
+    """A peer Engine whose BuildKit runs MergeOp/DiffOp (containerd image store). Never skipped."""
+    from support.peer_engine import PeerEngineError, ensure_mergeop_peer
+
+    try:
+        return ensure_mergeop_peer()
+    except PeerEngineError as error:
+        pytest.fail(f"MergeOp peer Engine unavailable: {error}", pytrace=False)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900):
     """Run the installed `envtrack` as a user would, in a subprocess."""
     full_env = dict(os.environ, **(env or {}))

@@ -12,7 +12,8 @@ import json
 import sys
 
 
-def sync(file: str | None, dry_run: bool, pin: str, yes: bool, target: str, as_json: bool) -> None:
+def sync(file: str | None, dry_run: bool, pin: str, yes: bool, target: str, as_json: bool,
+         into: str | None) -> None:
     """Rewrite build.envd with the packages installed, upgraded or removed since the last sync."""
     from envtrack.cli.env import warn_about_agent
     from envtrack.container.state import journal_for
@@ -24,7 +25,7 @@ def sync(file: str | None, dry_run: bool, pin: str, yes: bool, target: str, as_j
     with project_lock(project.state_dir, "sync"):
         warn_about_agent(project)
         journal_for(project)  # a remote Engine's journal is fetched first
-        proposal = propose(project, pin=pin, target=target)
+        proposal = propose(project, pin=pin, target=target, into=into)
         write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
         backup = apply(proposal) if write else None
     if as_json:
