@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
-import subprocess
-import tempfile
-import threading
 from pathlib import Path
 from typing import Callable
+
+# ssl, subprocess, threading and tempfile are imported where TLS, ssh and the relay need
+# them: a command on the local socket (`exec`, `status`) must not pay ~15 ms for them.
 from urllib.parse import urlsplit
 
 from envtrack.endpoints import EngineEndpoint, TLS
@@ -56,6 +55,8 @@ def dial(endpoint: EngineEndpoint, timeout: float | None = 60) -> socket.socket:
 
 def tls_context(tls: TLS) -> ssl.SSLContext:
     """Verify the server by TLS.ca (hostnames included) when given; present TLS.cert/key when given."""
+    import ssl
+
     if tls.ca:
         context = ssl.create_default_context(cafile=tls.ca)
     else:
@@ -95,6 +96,9 @@ class SshSocket(socket.socket):
 
 
 def _dial_ssh(host: str, timeout: float | None) -> SshSocket:
+    import subprocess
+    import threading
+
     mine, theirs = socket.socketpair()
     sock = SshSocket(mine.family, mine.type, fileno=mine.detach())
     sock.errors = []
@@ -136,6 +140,7 @@ def splice(first: socket.socket, second: socket.socket, chunk: int = 65536) -> N
     other side is plain; Python cannot half-close TLS, so an end towards a TLS side ends both.
     """
     import selectors
+    import ssl
 
     peers = {first: second, second: first}
     open_sources = set(peers)
@@ -181,6 +186,9 @@ class LocalForward:
     the client. A context manager; `address` is what clients that only dial addresses use."""
 
     def __init__(self, connect: Callable[[], tuple[socket.socket, bytes]], name: str = "engine.sock"):
+        import tempfile
+        import threading
+
         self._connect = connect
         self._dir = tempfile.mkdtemp(prefix="envtrack-relay-")
         self.path = str(Path(self._dir) / name)
@@ -192,6 +200,8 @@ class LocalForward:
         return f"unix://{self.path}"
 
     def __enter__(self):
+        import threading
+
         os.chmod(self._dir, 0o700)
         self._listener.bind(self.path)
         os.chmod(self.path, 0o600)
@@ -209,6 +219,8 @@ class LocalForward:
                 pass
 
     def _accept_loop(self) -> None:
+        import threading
+
         while not self._closed.is_set():
             try:
                 client, _ = self._listener.accept()

@@ -21,13 +21,12 @@ environment and a file reader, so the rules are unit-tested without touching a h
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Mapping
+from types import MappingProxyType
+from typing import Callable, Mapping, NamedTuple
 from urllib.parse import urlsplit
 
 from envtrack.errors import EnvtrackError
@@ -43,9 +42,11 @@ TLS_FILES = ("ca.pem", "cert.pem", "key.pem")  # the docker CLI's names in DOCKE
 
 ReadText = Callable[[Path], "str | None"]
 
+# The records below are NamedTuples, not dataclasses: every command resolves its Engine
+# here, and the dataclasses module costs `envtrack exec` more than it may spend beside `docker exec`.
 
-@dataclass(frozen=True)
-class TLS:
+
+class TLS(NamedTuple):
     """Client-side TLS: a CA to verify the server by (None: do not verify) and a client key pair."""
 
     ca: str | None
@@ -67,8 +68,7 @@ class TLS:
         return cls(*(str(data[k]) if data.get(k) else None for k in ("ca", "cert", "key")))
 
 
-@dataclass(frozen=True)
-class EngineEndpoint:
+class EngineEndpoint(NamedTuple):
     host: str                    # unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]
     tls: TLS | None = None
     source: str = "default"      # where the choice came from, for doctor and status
@@ -112,8 +112,7 @@ class EngineEndpoint:
         return f"{self.display}{tls}, from {self.source}"
 
 
-@dataclass(frozen=True)
-class BuilderEndpoint:
+class BuilderEndpoint(NamedTuple):
     address: str | None          # None: the BuildKit embedded in the Engine
     tls: TLS | None = None
     source: str = "the Engine's BuildKit"
@@ -124,8 +123,7 @@ class BuilderEndpoint:
         return f"buildkitd at {self.address}{' with TLS' if self.tls else ''}, from {self.source}"
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """An envtrack context: an Engine and/or a builder, by name."""
 
     name: str
@@ -152,11 +150,10 @@ class Context:
         return context
 
 
-@dataclass(frozen=True)
-class ContextStore:
+class ContextStore(NamedTuple):
     """The user's contexts file: every context and the one in use."""
 
-    contexts: dict[str, Context] = field(default_factory=dict)
+    contexts: Mapping[str, Context] = MappingProxyType({})  # never changed: a new store is made
     current: str | None = None
 
     def to_json(self) -> dict:
@@ -164,8 +161,7 @@ class ContextStore:
                 "contexts": {name: c.to_json() for name, c in sorted(self.contexts.items())}}
 
 
-@dataclass(frozen=True)
-class Endpoints:
+class Endpoints(NamedTuple):
     engine: EngineEndpoint
     builder: BuilderEndpoint
     context: str | None          # the envtrack context that chose them, if any
@@ -225,6 +221,8 @@ def docker_env_engine(environ: Mapping[str, str], docker_dir: Path) -> EngineEnd
 
 def docker_context_engine(name: str, docker_dir: Path, read: ReadText) -> EngineEndpoint:
     """A docker CLI context: meta.json under contexts/meta/<sha256 of NAME>/, TLS files under contexts/tls/."""
+    import hashlib  # only for docker contexts
+
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta_path = docker_dir / "contexts" / "meta" / digest / "meta.json"
     text = read(meta_path)

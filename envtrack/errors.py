@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 
 class EnvtrackError(Exception):
@@ -23,13 +23,14 @@ class EnvtrackError(Exception):
         return f"{text}\nhint: {self.hint}" if self.hint else text
 
 
-@dataclass(frozen=True)
-class Position:
-    """A place in a source file, 1-based like compilers print it."""
+class Position(namedtuple("Position", "file line column")):
+    """A place in a source file, 1-based like compilers print it: file (str), line, column (int).
 
-    file: str
-    line: int
-    column: int
+    A plain namedtuple rather than a dataclass or typing.NamedTuple: every command imports
+    this module, and the dataclasses and typing modules cost more start-up time than
+    `envtrack exec` has to spare next to `docker exec`."""
+
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from envtrack.agent.layout import JOURNAL_FILE
@@ -13,9 +13,10 @@ DEFAULT_FILE = "build.envd"
 BASE_IMAGE = "envtrack/base:bookworm"
 
 
-@dataclass(frozen=True)
-class Project:
-    envd_file: Path          # absolute path of build.envd
+class Project(namedtuple("Project", "envd_file")):  # not a dataclass: see envtrack.errors.Position
+    """A project: envd_file is the absolute Path of its build.envd."""
+
+    __slots__ = ()
 
     @classmethod
     def find(cls, file: str | Path | None = None) -> "Project":

@@ -16,6 +16,10 @@
 #   ENVTRACK_PEER_SSH_PORT  loopback sshd port             (23722)
 #   ENVTRACK_PEER_SUBNET    the peer's bridge subnet, /24  (10.213.0.0/24)
 #   ENVTRACK_PEER_SSH_CONFIG  ssh client config that gets an Include line ($HOME/.ssh/config)
+#   ENVTRACK_PEER_CONTAINERD_STORE  1: use the containerd image store (0). Only with it does the
+#                           Engine's BuildKit enable the "mergeop"/"diffop" caps; without it, a
+#                           definition that declares them is refused ("only enabled with
+#                           containerd image store backend")
 set -euo pipefail
 
 INSTANCE=${ENVTRACK_PEER_INSTANCE:-peer}
@@ -23,6 +27,7 @@ TCP_PORT=${ENVTRACK_PEER_TCP_PORT:-23760}
 SSH_PORT=${ENVTRACK_PEER_SSH_PORT:-23722}
 SUBNET=${ENVTRACK_PEER_SUBNET:-10.213.0.0/24}
 SSH_USER_CONFIG=${ENVTRACK_PEER_SSH_CONFIG:-$HOME/.ssh/config}
+CONTAINERD_STORE=${ENVTRACK_PEER_CONTAINERD_STORE:-0}
 SYSTEM_HOST=unix:///var/run/docker.sock   # the system Engine, source of the base images
 SUITE=trixie                              # Debian 13: docker.io 26.1 with BuildKit v0.13
 
@@ -160,10 +165,15 @@ start_engine() {
     alive "$RUN/dockerd.pid" && die "dockerd $(cat "$RUN/dockerd.pid") runs but does not answer on $SOCKET; see $STATE/dockerd.log"
     say "starting dockerd $("$ROOTFS/usr/sbin/dockerd" --version | cut -d' ' -f3 | tr -d ,)"
     rm -f "$SOCKET"
+    local config=()
+    if [[ $CONTAINERD_STORE == 1 ]]; then
+        write_if_changed "$STATE/daemon.json" '{"features": {"containerd-snapshotter": true}}'
+        config=(--config-file "$STATE/daemon.json")
+    fi
     # Its own containerd namespaces keep it apart from the system Engine even when both end up on
     # one containerd (dockerd uses a running /run/containerd/containerd.sock, else starts its own).
     # PATH: the package's docker-proxy and docker-init first, then Debian 12's containerd and runc.
-    PATH=$ROOTFS/usr/sbin:$ROOTFS/usr/bin:$PATH setsid "$ROOTFS/usr/sbin/dockerd" \
+    PATH=$ROOTFS/usr/sbin:$ROOTFS/usr/bin:$PATH setsid "$ROOTFS/usr/sbin/dockerd" "${config[@]}" \
         --data-root "$STATE/data" --exec-root "$RUN/exec" --pidfile "$RUN/dockerd.pid" \
         --containerd-namespace "envtrack-$INSTANCE" --containerd-plugins-namespace "envtrack-$INSTANCE-plugins" \
         -H "unix://$SOCKET" -H "tcp://127.0.0.1:$TCP_PORT" \

@@ -53,6 +53,17 @@ def peer_engine():
         pytest.fail(f"peer Engine unavailable: {error}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def mergeop_engine():
+    """A peer Engine whose BuildKit runs MergeOp/DiffOp (containerd image store). Never skipped."""
+    from support.peer_engine import PeerEngineError, ensure_mergeop_peer
+
+    try:
+        return ensure_mergeop_peer()
+    except PeerEngineError as error:
+        pytest.fail(f"MergeOp peer Engine unavailable: {error}", pytrace=False)
+
+
 @pytest.fixture
 def scratch_project(docker_client, tmp_path_factory):
     """A project directory for one test (its build.envd written by the test); cleaned up like project_dir's."""

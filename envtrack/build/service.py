@@ -19,6 +19,7 @@ from pathlib import Path
 from envtrack import __version__
 from envtrack.engine import api
 from envtrack.build import stamp
+from envtrack.build.caps import supports_merge_op
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.lower.image_config import ImageConfig
@@ -68,6 +69,8 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
+    if plan.states:   # merges and diffs lower to what this BuildKit can run
+        options = replace(options, merge_op=supports_merge_op(builder))
     compiled = compile_plan(plan, options)
     base = _base_image(plan, compiled.base_image)
     config = final_config(project, compiled.image_config, base)
@@ -100,7 +103,7 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
     """The stamped image when nothing it was built from changed and it is still in the Engine, else None."""
     started = time.monotonic()
     recorded = stamp.read_stamp(project.state_dir)
-    if recorded is None or not stamp.still_valid(recorded, options, _image_id):
+    if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id):
         return None
     result = recorded["result"]
     if _image_id(result["image"]) != result["image_id"]:
@@ -138,7 +141,12 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
     sources[str(project.envd_file)] = envd_digest
     image, found = base
     base_ref = (image, found["Id"]) if found else None
-    stamp.write_stamp(project.state_dir, sources=sources, inputs=inputs, base=base_ref, result=result.to_json())
+    stamp.write_stamp(project.state_dir, project=_owner(project), sources=sources, inputs=inputs, base=base_ref,
+                      result=result.to_json())
+
+
+def _owner(project: Project) -> dict:
+    return stamp.owner(project.envd_file, project.name)
 
 
 def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:

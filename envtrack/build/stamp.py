@@ -6,7 +6,9 @@ after each build `.envtrack/build-stamp.json` records the hashes of every input 
 image depends on: the envd sources (bytes), the build options (CA bundle, proxy
 variables: `envtrack.lower.options`, the same object the compiler used), the base
 image's id and envtrack's version. When all still match and the image is still in
-the Engine, the image is the answer. Any doubt (a missing or unreadable stamp, a
+the Engine, the image is the answer. The stamp names the project it was written for (its
+envd file's absolute path and its name): a copied directory carries the stamp along, and
+must never answer with the original project's image. Any doubt (a missing or unreadable stamp, a
 project that copies host files in) means the normal build, which is always correct.
 
 Imports stay light on purpose: this runs before the CLI framework is loaded.
@@ -42,13 +44,19 @@ def stamp_path(state_dir: Path) -> Path:
     return state_dir / STAMP_NAME
 
 
-def write_stamp(state_dir: Path, *, sources: dict[str, str], inputs: dict, base: tuple[str, str] | None,
-                result: dict) -> None:
-    """Record a finished build; SOURCES maps each envd file to the digest of the bytes evaluated."""
-    stamp = {"sources": sources, "inputs": inputs, "base": list(base) if base else None, "result": result}
-    path = stamp_path(state_dir)
+def owner(envd_file: Path, name: str) -> dict:
+    """Which project a stamp belongs to."""
+    return {"envd": str(envd_file), "name": name}
+
+
+def write_stamp(state_dir: Path, *, project: dict, sources: dict[str, str], inputs: dict,
+                base: tuple[str, str] | None, result: dict) -> None:
+    """Record a finished build of PROJECT (`owner()`); SOURCES maps each envd file to the
+    digest of the bytes evaluated."""
+    stamp = {"project": project, "sources": sources, "inputs": inputs, "base": list(base) if base else None,
+             "result": result}
     try:
-        write_atomic(path, json.dumps(stamp, sort_keys=True), mode=STATE_FILE_MODE)
+        write_atomic(stamp_path(state_dir), json.dumps(stamp, sort_keys=True), mode=STATE_FILE_MODE)
     except OSError:
         pass  # the stamp only saves time
 
@@ -58,12 +66,13 @@ def read_stamp(state_dir: Path) -> dict | None:
         stamp = json.loads(stamp_path(state_dir).read_text())
     except (OSError, ValueError):
         return None
-    return stamp if isinstance(stamp, dict) and {"sources", "inputs", "base", "result"} <= stamp.keys() else None
+    return stamp if isinstance(stamp, dict) and {"project", "sources", "inputs", "base", "result"} <= stamp.keys() else None
 
 
-def still_valid(stamp: dict, options: BuildOptions, base_id_of) -> bool:
-    """The stamp's inputs are unchanged: sources, host inputs, and the base image (BASE_ID_OF(ref) -> id)."""
-    if stamp["inputs"] != host_inputs(options):
+def still_valid(stamp: dict, project: dict, options: BuildOptions, base_id_of) -> bool:
+    """The stamp is PROJECT's and its inputs are unchanged: sources, host inputs, and the
+    base image (BASE_ID_OF(ref) -> id)."""
+    if stamp["project"] != project or stamp["inputs"] != host_inputs(options):
         return False
     if any(file_digest(path) != digest for path, digest in stamp["sources"].items()):
         return False

@@ -101,6 +101,16 @@ class BuildKit:
         reader.join(timeout=10)
         return dict(response.ExporterResponse)
 
+    def version(self, timeout: float = 10) -> str | None:
+        """BuildKit's version ("v0.13.2", "" when unstamped), or None when it predates the Info call."""
+        try:
+            return self._stub.Info(control_pb2.InfoRequest(), timeout=timeout).buildkitVersion.version
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            raise EnvtrackError(f"BuildKit ({self.description}) did not answer Info: "
+                                f"{error.code().name} {error.details()}", hint=DOCTOR_HINT) from None
+
     def list_workers(self, timeout: float = 10) -> list[control_pb2.WorkerRecord]:
         try:
             return list(self._stub.ListWorkers(control_pb2.ListWorkersRequest(), timeout=timeout).record)

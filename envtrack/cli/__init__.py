@@ -1,25 +1,103 @@
-"""Command-line entry point: `envtrack`. Each command lives in its own module."""
+"""Command-line entry point: `envtrack`.
+
+Ordinary command lines run through the framework-free dispatcher (cli/dispatch.py); the
+rest go to the typer application (cli/app.py). Both read one option table (cli/table.py).
+Every failure ends here: an EnvtrackError prints its one-line report and exits with its
+code; anything else prints one line and where the full traceback was saved.
+"""
 
 from __future__ import annotations
 
 import sys
 
 
-def main() -> None:
-    # A plain `build` runs before the CLI framework loads (loading it costs more than a
-    # whole cached rebuild); anything else takes the full path below.
-    if sys.argv[1:2] == ["build"]:
-        from envtrack.build.fastpath import try_cached_build
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _run(argv)
+    except KeyboardInterrupt:
+        code = 130
+        print("envtrack: interrupted", file=sys.stderr)
+    except BrokenPipeError:  # `envtrack log | head`: the reader left; nothing to report
+        code = 0
+        _silence_stdout()
+    except SystemExit as leaving:
+        raise leaving
+    except BaseException as error:  # noqa: BLE001 - the last resort: no traceback reaches the user
+        code = _report(error)
+    _flush()
+    sys.exit(code)
 
-        if try_cached_build(sys.argv[2:]):
-            return
-    from envtrack.cli.app import app, fail
+
+def _run(argv: list[str]) -> int:
     from envtrack.errors import EnvtrackError
 
-    # Importing a command module registers its commands on `app`.
-    from envtrack.cli import engine, plan, build, env, sync, snapshot, init, context  # noqa: F401
+    try:
+        from envtrack.cli.dispatch import dispatch
+
+        code = dispatch(argv)
+        if code is None:
+            code = _run_framework(argv)
+    except EnvtrackError as error:
+        print(error.report(), file=sys.stderr)
+        return error.exit_code
+    return code
+
+
+def _run_framework(argv: list[str]) -> int:
+    from envtrack.cli.app import app
+    # The table's commands need no import; a module that registers commands of its own
+    # with `@app.command()` must be imported here, before app() runs.
+    from envtrack.cli import context  # noqa: F401 - `envtrack context ...`
+    try:
+        app(args=argv, prog_name="envtrack")
+    except SystemExit as leaving:
+        return leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+    return 0
+
+
+def _report(error: BaseException) -> int:
+    """One line for the user; the traceback goes to a file they can attach to a bug report."""
+    where = _save_traceback(error)
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    print(f"envtrack: internal error: {type(error).__name__}{': ' + text if text else ''}", file=sys.stderr)
+    print(f"hint: this is a bug in envtrack; the full traceback is in {where}" if where
+          else "hint: this is a bug in envtrack (the traceback could not be saved)", file=sys.stderr)
+    return 1
+
+
+def _save_traceback(error: BaseException) -> str | None:
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for folder in (os.path.join(cache, "envtrack", "crashes"), tempfile.gettempdir()):
+        path = os.path.join(folder, f"envtrack-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(f"envtrack {' '.join(sys.argv[1:])}\n{text}")
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
 
     try:
-        app()
-    except EnvtrackError as error:  # raised outside a command's own handling
-        fail(error)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -9,10 +9,10 @@ from typing import Optional
 import typer
 
 from envtrack.cli.app import app, fail
+from envtrack.cli.table import GROUPS
 from envtrack.errors import EnvtrackError
 
-context_app = typer.Typer(help="Named Engines and builders (like `docker context`, per user or per project).",
-                          no_args_is_help=True)
+context_app = typer.Typer(help=GROUPS["context"], no_args_is_help=True)
 app.add_typer(context_app, name="context")
 
 PROJECT_OPTION = typer.Option(None, "--project", "-p",

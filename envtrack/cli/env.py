@@ -5,97 +5,62 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import List, Optional
 
-import typer
-
-from envtrack.cli.app import app, fail, warn_about_agent
-from envtrack.agent.layout import WORKSPACE
 from envtrack.errors import EnvtrackError
 
 
-def _project(file: Optional[str]):
+def _project(file: str | None):
     from envtrack.project import Project
 
     return Project.find(file)
 
 
-@app.command()
-def up(
-    file: Optional[str] = typer.Argument(None, help="build.envd or its directory (default: .)"),
-    progress: str = typer.Option("auto", help="Build progress: auto, plain, quiet."),
-    host_ca: bool = typer.Option(True, "--host-ca/--no-host-ca",
-                                 help="Mount this machine's CA bundle so pip/requests trust an intercepting proxy."),
-    build: bool = typer.Option(True, "--build/--no-build", help="Build the image if build.envd changed."),
-    json_out: bool = typer.Option(False, "--json", help="Print the container status as JSON."),
-    locked: bool = typer.Option(False, "--locked", help="Build with each requested package at the lock's version "
-                                "(envtrack.lock beside build.envd, or a lock file given as FILE / --lock)."),
-    lock: Optional[str] = typer.Option(None, "--lock", help="The lock file for --locked."),
-) -> None:
+def warn_about_agent(project) -> None:
+    """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
+    from envtrack.container.service import agent_warning
+
+    warning = agent_warning(project)
+    if warning:
+        print(warning, file=sys.stderr)
+
+
+def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: bool, locked: bool,
+       lock: str | None) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
-    try:
-        from envtrack.container import service as env_container
+    from envtrack.container import service as env_container
 
-        if locked:  # F's snapshot part: `up --locked [LOCK]`
-            from envtrack.snapshot.locked import split_up_arguments
+    if locked:
+        from envtrack.snapshot.locked import split_up_arguments
 
-            file, lock = split_up_arguments(file, lock)
-        from envtrack.statedir import project_lock
+        file, lock = split_up_arguments(file, lock)
+    project = _project(file)
+    project.require_writable_state("envtrack up")   # before a build that could take minutes
+    from envtrack.statedir import project_lock
 
-        project = _project(file)
-        project.require_writable_state("envtrack up")   # before a build that could take minutes
-        with project_lock(project.state_dir, "up"):
-            image = (_locked_image(project, lock, progress) if locked
-                     else _image_for(project, progress=progress, build=build))
-            outcome = env_container.ensure_running(project, image, host_ca=host_ca)
-            agent = env_container.start_agent(project, outcome.container)
-            if not json_out:   # at once: the agent's state (recording off says so here) before the apt lists
-                print(f"{outcome.verb} {project.container_name} ({image}); agent {agent}", flush=True)
-            apt_note = env_container.refresh_apt_lists(outcome.container)
-            status = env_container.status(project)
-    except EnvtrackError as error:
-        fail(error)
-        return
-    if json_out:
-        print(json.dumps(status, sort_keys=True))
+    with project_lock(project.state_dir, "up"):
+        result = env_container.up(project, progress=progress, host_ca=host_ca, build=build, locked=locked,
+                                  lock=lock)
+        if not as_json:   # at once: the agent's state (recording off says so here) before the apt lists
+            print(f"{result.outcome.verb} {project.container_name} ({result.image}); agent {result.agent}",
+                  flush=True)
+        # A reused container had its lists refreshed when it was created.
+        apt_note = "" if result.outcome.verb == "reused" else env_container.refresh_apt_lists(result.outcome.container)
+    if as_json:
+        print(json.dumps(env_container.status(project), sort_keys=True))
     else:
         if apt_note:
             print(f"  {apt_note}")
-        print(f"  enter it: envtrack shell   changes: envtrack log")
+        print("  enter it: envtrack shell   changes: envtrack log")
 
 
-def _locked_image(project, lock: Optional[str], progress: str) -> str:
-    from envtrack.snapshot.locked import build_locked, resolve_lock_path
-
-    return build_locked(project, resolve_lock_path(project, lock), progress=progress).image
-
-
-def _image_for(project, *, progress: str, build: bool) -> str:
-    if not build:
-        return f"{project.image_repo}:latest"
-    try:
-        from envtrack.build.service import build_project
-    except ImportError as error:  # the builder is another part of envtrack; say so plainly
-        raise EnvtrackError(f"cannot build: envtrack.build is unavailable ({error})",
-                            hint="pass --no-build to use the last built image") from None
-    return build_project(project, progress=progress).image
-
-
-@app.command()
-def down(
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="build.envd or its directory (default: .)"),
-) -> None:
+def down(file: str | None) -> None:
     """Journal what the agent has not yet (reconcile), then stop and remove the container. The journal stays."""
-    try:
-        from envtrack.container import service as env_container
-        from envtrack.statedir import project_lock
+    from envtrack.container import service as env_container
+    from envtrack.statedir import project_lock
 
-        project = _project(file)
-        with project_lock(project.state_dir, "down"):
-            outcome = env_container.remove(project)
-    except EnvtrackError as error:
-        fail(error)
-        return
+    project = _project(file)
+    with project_lock(project.state_dir, "down"):
+        outcome = env_container.remove(project)
     if outcome.warning:
         print(f"warning: {outcome.warning}", file=sys.stderr)
     if not outcome.removed:
@@ -105,21 +70,12 @@ def down(
     print(f"removed {project.container_name}{late}")
 
 
-@app.command()
-def status(
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="build.envd or its directory (default: .)"),
-    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
+def status(file: str | None, as_json: bool) -> None:
     """The container, its image, the agent's health and how many changes are recorded."""
-    try:
-        from envtrack.container import service as env_container
+    from envtrack.container import service as env_container
 
-        project = _project(file)
-        info = env_container.status(project)
-    except EnvtrackError as error:
-        fail(error)
-        return
-    if json_out:
+    info = env_container.status(_project(file))
+    if as_json:
         print(json.dumps(info, sort_keys=True))
         return
     print(f"container  {info['container']} ({info['state']})")
@@ -135,89 +91,51 @@ def status(
         print(f"baseline   {counts['baseline_packages']} packages when the container started")
 
 
-@app.command()
-def shell(
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="build.envd or its directory (default: .)"),
-) -> None:
+def shell(file: str | None) -> int:
     """An interactive shell in the project's container."""
-    try:
-        from envtrack.container import service as env_container
-
-        project = _project(file)
-        env_container.require_running(project)
-    except EnvtrackError as error:
-        fail(error)
-        return
-    command = ["bash", "-l"] if _has_bash(project) else ["sh", "-l"]
-    _exec_interactive(project.container_name, command)
-
-
-def _has_bash(project) -> bool:
+    from envtrack.agent.layout import WORKSPACE
     from envtrack.container import service as env_container
 
-    return env_container.exec_capture(project, ["sh", "-c", "command -v bash"])[0] == 0
-
-
-def _exec_interactive(name: str, command: List[str]) -> None:
-    from envtrack.endpoints import engine
-
+    project = _project(file)
+    env_container.require_running(project)
+    command = env_container.shell_command(project)
     docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None
-    tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
-    if docker:  # the docker CLI is pointed at the Engine envtrack chose, whatever chose it
-        os.execve(docker, [docker, "exec", *tty, "-w", WORKSPACE, name, *command],
+    if docker:  # a real terminal (raw mode, resizes) is the docker CLI's job, pointed at envtrack's Engine
+        from envtrack.endpoints import engine
+
+        tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
+        sys.stdout.flush()
+        os.execve(docker, [docker, "exec", *tty, "-w", WORKSPACE, project.container_name, *command],
                   {**os.environ, **engine().docker_env()})
-    from envtrack.container import service as env_container
+    from envtrack.container.run import exec_stream
 
-    raise typer.Exit(env_container.exec_stream(name, command))
+    return exec_stream(project.container_name, command)
 
 
-@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def exec_(
-    ctx: typer.Context,
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="build.envd or its directory (default: .)"),
-) -> None:
+def exec_(file: str | None, command: list[str]) -> int:
     """Run a command in the project's container: envtrack exec -- CMD ARGS. Exits with its code."""
-    command = [arg for arg in ctx.args]
-    if command[:1] == ["--"]:
-        command = command[1:]
-    try:
-        from envtrack.container import service as env_container
+    from envtrack.container.run import exec_stream
 
-        if not command:
-            raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)
-        project = _project(file)
-        env_container.require_running(project)
-        warn_about_agent(project)
-        code = env_container.exec_stream(project.container_name, command)
-    except EnvtrackError as error:
-        fail(error)
-        return
-    raise typer.Exit(code)
+    if not command:
+        raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)
+    project = _project(file)
+    warn_about_agent(project)
+    return exec_stream(project.container_name, command)
 
 
-@app.command()
-def log(
-    file: Optional[str] = typer.Option(None, "--file", "-f", help="build.envd or its directory (default: .)"),
-    since: Optional[str] = typer.Option(None, help="Only changes after this ID, or at/after this ISO time."),
-    json_out: bool = typer.Option(False, "--json", help="One JSON list of change rows."),
-) -> None:
+def log(file: str | None, since: str | None, as_json: bool) -> None:
     """The recorded package changes, oldest first; requested packages apart from dependencies."""
+    from envtrack.container.state import journal_for
     from envtrack.journal.db import JournalError
     from envtrack.journal.history import SinceError, load_changes, render
 
-    from envtrack.container.state import journal_for
-
+    project = _project(file)
+    warn_about_agent(project)
     try:
-        project = _project(file)
-        warn_about_agent(project)
         rows = load_changes(journal_for(project), since)
-    except EnvtrackError as error:
-        fail(error)
-        return
     except JournalError as error:  # the journal package ships into containers: no EnvtrackError there
-        fail(EnvtrackError(str(error), exit_code=2 if isinstance(error, SinceError) else 1))
-        return
-    if json_out:
+        raise EnvtrackError(str(error), exit_code=2 if isinstance(error, SinceError) else 1) from None
+    if as_json:
         print(json.dumps(rows, sort_keys=True))
     else:
         print(render(rows), end="")

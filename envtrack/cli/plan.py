@@ -3,41 +3,41 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
-import typer
-
-from envtrack.cli.app import app, fail
 from envtrack.errors import EnvtrackError
 
 
-@app.command()
-def plan(
-    file: Optional[str] = typer.Argument(None, help="The envd file, or a directory holding build.envd (default: ./build.envd)."),
-    target: str = typer.Option("build", "--target", "-t", help="The function to call."),
-    as_json: bool = typer.Option(False, "--json", help="Print the plan as stable JSON."),
-) -> None:
+def plan(file: str | None, target: str, as_json: bool, output_format: str) -> None:
     """Evaluate build.envd and print its steps with their places in the source."""
     from envtrack.frontend import load_plan
 
-    try:
-        result = load_plan(file if file is not None else ".", target)
-    except EnvtrackError as error:
-        fail(error)
-        return
-    if as_json:
-        typer.echo(render_json(result))
+    if output_format not in ("text", "json", "dot"):
+        raise EnvtrackError(f"--format must be text, json or dot, not {output_format!r}", exit_code=2)
+    result = load_plan(file if file is not None else ".", target)
+    if as_json or output_format == "json":
+        print(render_json(result))
+    elif output_format == "dot":
+        from envtrack.frontend.plan_view import render_dot
+
+        print(render_dot(result))
     else:
-        typer.echo(render_text(result))
+        print(render_text(result))
 
 
 def render_json(result) -> str:  # noqa: ANN001 - a Plan
     """Stable JSON (sorted keys, indent 2) that scripts and golden tests can diff."""
     document = {"file": result.file, "target": result.target, "steps": [step.to_json() for step in result.steps]}
+    if result.states:
+        document["states"] = [state.to_json() for state in result.states]
+        document["result"] = result.image_state
     return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
 
 
 def render_text(result) -> str:  # noqa: ANN001 - a Plan
+    if result.states:
+        from envtrack.frontend.plan_view import render_text as render_states
+
+        return render_states(result)
     if not result.steps:
         return f"{result.file}: {result.target}() made no steps"
     width = len(str(len(result.steps)))

@@ -10,44 +10,26 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
-
-import typer
-
-from envtrack.cli.app import app, fail, warn_about_agent
-from envtrack.errors import EnvtrackError
 
 
-@app.command()
-def sync(
-    file: Optional[str] = typer.Argument(None, help="build.envd or its directory (default: current directory)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the diff; change nothing."),
-    pin: str = typer.Option("exact", "--pin", help="How to pin packages: exact (pkg==1.2.3), compatible (pkg~=1.2.3; apt unpinned) or none."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking, even on a terminal."),
-    target: str = typer.Option("build", "--target", help="The envd function to rewrite."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON report (never asks)."),
-) -> None:
+def sync(file: str | None, dry_run: bool, pin: str, yes: bool, target: str, as_json: bool,
+         into: str | None) -> None:
     """Rewrite build.envd with the packages installed, upgraded or removed since the last sync."""
+    from envtrack.cli.env import warn_about_agent
+    from envtrack.container.service import catch_up
     from envtrack.container.state import journal_for
     from envtrack.project import Project
+    from envtrack.statedir import project_lock
     from envtrack.sync.service import apply, propose
 
-    from envtrack.statedir import project_lock
-
-    try:
-        from envtrack.container.service import catch_up
-
-        project = Project.find(file)
-        with project_lock(project.state_dir, "sync"):
-            warn_about_agent(project)
-            journal_for(project)  # a remote Engine's journal is fetched first
-            catch_up(project)     # a journal no agent keeps (live recording off) is brought up to date
-            proposal = propose(project, pin=pin, target=target)
-            write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
-            backup = apply(proposal) if write else None
-    except EnvtrackError as error:
-        fail(error)
-        return
+    project = Project.find(file)
+    with project_lock(project.state_dir, "sync"):
+        warn_about_agent(project)
+        journal_for(project)  # a remote Engine's journal is fetched first
+        catch_up(project)     # a journal no agent keeps (live recording off) is brought up to date
+        proposal = propose(project, pin=pin, target=target, into=into)
+        write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
+        backup = apply(proposal) if write else None
     if as_json:
         print(json.dumps(_report(proposal, write, backup, dry_run), indent=2))
     else:
@@ -61,7 +43,11 @@ def _interactive() -> bool:
 def _confirm(proposal) -> bool:
     _print_warnings(proposal)
     sys.stdout.write(proposal.diff())
-    answer = typer.confirm(f"Write these changes to {proposal.project.envd_file.name}?", default=False)
+    try:
+        reply = input(f"Write these changes to {proposal.project.envd_file.name}? [y/N]: ")
+    except EOFError:
+        reply = ""
+    answer = reply.strip().lower() in ("y", "yes")
     if not answer:
         print("nothing written", file=sys.stderr)
     return answer

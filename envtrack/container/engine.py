@@ -1,15 +1,46 @@
-"""The project's container through the docker SDK: find, create, start, exec, remove."""
+"""The project's container in the Engine: inspect it over the Engine API (cheap, no SDK),
+create, start and remove it through the docker SDK."""
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envtrack.container.spec import FINGERPRINT_LABEL, ContainerSpec, Copy
 from envtrack.errors import EnvtrackError
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What the commands read about a container, from one inspect."""
+
+    name: str
+    id: str
+    status: str              # running | exited | created | ...
+    image: str               # the reference it was created from
+    hostname: str
+    labels: dict
+    pid: int                 # its init process on the Engine's host; 0 when not running
+
+    @classmethod
+    def from_inspect(cls, document: dict) -> "ContainerInfo":
+        config, state = document.get("Config") or {}, document.get("State") or {}
+        return cls(document.get("Name", "").lstrip("/"), document["Id"], state.get("Status", "unknown"),
+                   config.get("Image") or "", config.get("Hostname") or "", dict(config.get("Labels") or {}),
+                   int(state.get("Pid") or 0))
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def inspect(name: str) -> ContainerInfo | None:
+    from envtrack.engine import api
+
+    document = api.inspect_container(name)
+    return None if document is None else ContainerInfo.from_inspect(document)
 
 
 def find_container(client, name: str):
@@ -72,6 +103,9 @@ def _put(container, data: bytes) -> None:
 
 def archive(copies: tuple[Copy, ...]) -> bytes:
     """A tar rooted at / holding every copy; folders with their parents, owned by root."""
+    import io
+    import tarfile  # only remote Engines copy files in: `status` and `exec` do without it
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for copy in copies:
@@ -85,7 +119,9 @@ def archive(copies: tuple[Copy, ...]) -> bytes:
     return buffer.getvalue()
 
 
-def _add_parents(tar: tarfile.TarFile, target: str) -> None:
+def _add_parents(tar: "tarfile.TarFile", target: str) -> None:
+    import tarfile
+
     parts = Path(target).parts[:-1]
     for depth in range(1, len(parts) + 1):
         info = tarfile.TarInfo("/".join(parts[:depth]))

@@ -7,9 +7,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 from envtrack.agent.layout import AGENT_LOG, HEARTBEAT_SECONDS, STATUS_FILE
+from envtrack.container.engine import ContainerInfo
 from envtrack.container.spec import NO_PYTHON_EXIT, agent_command
+from envtrack.engine import api
 from envtrack.errors import EnvtrackError
 from envtrack.journal.db import utc_now
 from envtrack.project import Project
@@ -47,13 +50,15 @@ def _age(stamp: str | None) -> float | None:
     if not stamp:
         return None
     try:
-        when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        when = datetime.fromisoformat(stamp)  # the agent writes ...T01:02:03.456Z (strptime loads more)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
     except ValueError:
         return None
     return max(0.0, (datetime.now(timezone.utc) - when).total_seconds())
 
 
-def agent_health(project: Project, container) -> AgentHealth:
+def agent_health(project: Project, container: ContainerInfo | None) -> AgentHealth:
     """Alive means: this container's agent pid runs envtrack.agent (pids get reused) and is no zombie.
 
     The heartbeat alone would call a killed agent healthy until it went stale (45 s).
@@ -61,10 +66,9 @@ def agent_health(project: Project, container) -> AgentHealth:
     status = read_status_file(project, container)
     pid = status.get("pid") if isinstance(status.get("pid"), int) else None
     running = False
-    if container is not None and container.status == "running" and pid and \
-            str(status.get("container", "")) in (container.id[:12], container.attrs["Config"].get("Hostname")):
-        code, output = container.exec_run(["cat", f"/proc/{pid}/stat", f"/proc/{pid}/cmdline"], demux=False)
-        running = code == 0 and process_alive(output or b"")
+    if container is not None and container.running and pid and \
+            str(status.get("container", "")) in (container.id[:12], container.hostname):
+        running = process_alive(_stat_and_cmdline(container, pid))
     return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status.get("heartbeat")))
 
 
@@ -75,16 +79,44 @@ def process_alive(stat_and_cmdline: bytes) -> bool:
     return bool(state) and state[0] not in (b"Z", b"X", b"x") and b"envtrack.agent" in cmdline
 
 
-def stop_agent(container, health: AgentHealth, timeout: float = 5.0) -> None:
+def _stat_and_cmdline(container: ContainerInfo, pid: int) -> bytes:
+    """PID's /proc stat and command line inside CONTAINER: read through the container's own
+    /proc when the Engine runs on this machine (no round trip), else by running `cat` in it."""
+    local = _local_proc(container)
+    if local is not None:
+        try:
+            return (local / str(pid) / "stat").read_bytes().rstrip(b"\n") + b"\n" + \
+                (local / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            return b""
+    code, output = api.exec_run(container.id, ["cat", f"/proc/{pid}/stat", f"/proc/{pid}/cmdline"])
+    return output if code == 0 else b""
+
+
+def _local_proc(container: ContainerInfo) -> Path | None:
+    """The container's /proc as seen from here, when its init process is ours to look at."""
+    from envtrack.container.state import engine_is_remote
+
+    if not container.pid or engine_is_remote():
+        return None
+    try:  # the pid must be this container's (a remote Engine's pids mean nothing here)
+        if container.id not in Path(f"/proc/{container.pid}/cgroup").read_text():
+            return None
+        proc = Path(f"/proc/{container.pid}/root/proc")
+        return proc if (proc / "1").is_dir() else None
+    except OSError:
+        return None
+
+
+def stop_agent(container: ContainerInfo, health: AgentHealth, timeout: float = 5.0) -> None:
     """End the agent HEALTH describes (TERM, then KILL); its batches are transactions, none is torn."""
     if not health.running or not health.pid:
         return
     deadline = time.monotonic() + timeout
     signal = "TERM"
     while True:
-        container.exec_run(["sh", "-c", f"kill -{signal} {health.pid} 2>/dev/null"])
-        code, output = container.exec_run(["cat", f"/proc/{health.pid}/stat", f"/proc/{health.pid}/cmdline"])
-        if code != 0 or not process_alive(output or b""):
+        api.exec_run(container.id, ["sh", "-c", f"kill -{signal} {health.pid} 2>/dev/null"])
+        if not process_alive(_stat_and_cmdline(container, health.pid)):
             return
         if time.monotonic() >= deadline:
             if signal == "KILL":
@@ -93,12 +125,12 @@ def stop_agent(container, health: AgentHealth, timeout: float = 5.0) -> None:
         time.sleep(0.1)
 
 
-def reconcile_once(project: Project, container) -> None:
+def reconcile_once(project: Project, container: ContainerInfo) -> None:
     """Run the agent once, in the foreground: it journals, as reconciled, what its last scan missed.
 
     Only when no agent runs (the agent's own lock would make this copy exit at once).
     """
-    code, output = container.exec_run(agent_command(once=True), demux=False)
+    code, output = api.exec_run(container.id, agent_command(once=True))
     if code != 0:
         raise EnvtrackError(f"the agent could not reconcile in {project.container_name} (exit {code}): "
                             f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
@@ -111,7 +143,7 @@ class NoPythonError(EnvtrackError):
     """The environment has no system python3 >= 3.8 to run the agent on."""
 
 
-def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[AgentHealth, bool]:
+def ensure_agent(project: Project, container: ContainerInfo, timeout: float = 60.0) -> tuple[AgentHealth, bool]:
     """Start the agent unless it already runs; wait until it has taken its baseline.
 
     Returns (health, started). The agent holds a lock, so a second copy would exit at once.
@@ -122,15 +154,8 @@ def ensure_agent(project: Project, container, timeout: float = 60.0) -> tuple[Ag
     if health.running:
         return health, False
     since = utc_now()
-    api = container.client.api
-    exec_id = api.exec_create(container.id, agent_command())["Id"]
-    api.exec_start(exec_id, detach=True)
-
-    def exit_code() -> int | None:
-        info = api.exec_inspect(exec_id)
-        return None if info.get("Running") or info.get("ExitCode") is None else int(info["ExitCode"])
-
-    return wait_for_agent(project, container, since, exit_code, timeout), True
+    exec_id = api.exec_detached(container.id, agent_command())
+    return wait_for_agent(project, container, since, lambda: api.exec_exit_code(exec_id), timeout), True
 
 
 def wait_for_agent(project: Project, container, since: str, exit_code, timeout: float) -> AgentHealth:

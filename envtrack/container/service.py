@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from envtrack.agent.layout import WORKSPACE
-from envtrack.container.engine import call_engine, ensure_container, find_container
+from envtrack.container.engine import ContainerInfo, ensure_container, inspect
 from envtrack.container.health import AgentHealth, agent_health, ensure_agent, reconcile_once, stop_agent
-from envtrack.container.spec import container_spec, state_volume
+from envtrack.container.spec import FINGERPRINT_LABEL, container_spec, state_volume
 from envtrack.container.state import engine_is_remote, journal_for
-from envtrack.errors import EnvtrackError
+from envtrack.errors import EnvtrackError, Position
 from envtrack.hostca import host_ca_path
 from envtrack.project import Project
 from envtrack.statedir import ensure_state_dir
@@ -23,12 +22,20 @@ def host_ca_bundle() -> str | None:
     return path if os.path.isfile(path) else None
 
 
+RUNTIME_CACHE = "runtime-steps.json"  # in .envtrack/: the steps that shape the container, per envd digest
 
 
 @dataclass(frozen=True)
 class UpOutcome:
-    container: Any
+    container: ContainerInfo
     verb: str        # "created" | "recreated" | "started" | "reused"
+
+
+@dataclass(frozen=True)
+class UpResult:
+    image: str
+    outcome: UpOutcome
+    agent: str       # a short description for the user
 
 
 def _client():
@@ -37,32 +44,96 @@ def _client():
     return docker_client()
 
 
-def _plan_steps(project: Project):
-    from envtrack.frontend import load_plan
+def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build: bool = True,
+       locked: bool = False, lock: str | None = None) -> UpResult:
+    """Everything `envtrack up` does: the image to run, the container, the agent."""
+    image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock)
+    outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
+    return UpResult(image, outcome, start_agent(project, outcome.container))
 
-    return load_plan(str(project.envd_file)).steps
+
+def image_for(project: Project, *, progress: str, build: bool, locked: bool = False,
+              lock: str | None = None) -> tuple[str, str | None]:
+    """The image `up` runs and its id when known: the lock's build with --locked, the last
+    built image with --no-build, else a build (answered from the stamp when nothing changed)."""
+    if locked:
+        from envtrack.snapshot.locked import build_locked, resolve_lock_path
+
+        result = build_locked(project, resolve_lock_path(project, lock), progress=progress)
+        return result.image, result.image_id
+    if not build:
+        return f"{project.image_repo}:latest", None
+    from envtrack.build.service import build_project
+
+    result = build_project(project, progress=progress)
+    return result.image, result.image_id
 
 
-def ensure_running(project: Project, image: str, *, host_ca: bool = True) -> UpOutcome:
-    """Start or reuse the project's container for IMAGE; a different image or config recreates it."""
-    import docker
+def ensure_running(project: Project, image: str, *, image_id: str | None = None, host_ca: bool = True) -> UpOutcome:
+    """Start or reuse the project's container for IMAGE; a different image or config recreates it.
 
+    A running container whose fingerprint matches is answered from one inspect; the docker
+    SDK is loaded only to create, start or replace one.
+    """
     from envtrack.container.bundle import prepare_bundle
+    from envtrack.engine import api
 
-    client = _client()
-    try:
-        image_id = client.images.get(image).id
-    except docker.errors.ImageNotFound:
-        raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`") from None
+    if image_id is None:
+        found = api.inspect_image(image)
+        if found is None:
+            raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`")
+        image_id = found["Id"]
     ensure_state_dir(project.state_dir)
-    spec = container_spec(project, image, image_id, _plan_steps(project), bundle_dir=prepare_bundle(),
+    spec = container_spec(project, image, image_id, runtime_steps(project), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
                           remote=engine_is_remote())
-    container, action = ensure_container(client, spec)
-    return UpOutcome(container, "reused" if action == "running" else action)
+    current = None if spec.copies else inspect(spec.name)  # a remote workspace is copied in each time
+    if current is not None and current.running and current.labels.get(FINGERPRINT_LABEL) == spec.fingerprint():
+        return UpOutcome(current, "reused")
+    container, action = ensure_container(_client(), spec)
+    return UpOutcome(inspect(spec.name) or ContainerInfo.from_inspect(container.attrs),
+                     "reused" if action == "running" else action)
 
 
-def start_agent(project: Project, container) -> str:
+def runtime_steps(project: Project):
+    """The plan's steps that shape the container (ports), remembered per envd digest so an
+    unchanged project does not evaluate build.envd again."""
+    from envtrack.build.stamp import file_digest
+    from envtrack.container.spec import RUNTIME_STEPS
+    from envtrack.fsutil import write_atomic
+
+    cache = project.state_dir / RUNTIME_CACHE
+    digest = file_digest(project.envd_file)
+    try:
+        recorded = json.loads(cache.read_text())
+        if recorded["envd"] == digest and all(file_digest(p) == d for p, d in recorded["sources"].items()):
+            return tuple(_CachedStep(kind, args, Position(*where)) for kind, args, where in recorded["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from envtrack.frontend import load_plan
+
+    plan = load_plan(str(project.envd_file))
+    steps = tuple(_CachedStep(s.kind, dict(s.args), s.position) for s in plan.steps if s.kind in RUNTIME_STEPS)
+    sources = {str(Path(name).resolve()): file_digest(name) for name in plan.sources}
+    try:
+        write_atomic(cache, json.dumps({"envd": digest, "sources": sources,
+                                        "steps": [[s.kind, s.args, list(s.position)] for s in steps]},
+                                       sort_keys=True))
+    except (OSError, TypeError):
+        pass  # the cache only saves time
+    return steps
+
+
+@dataclass(frozen=True)
+class _CachedStep:
+    """The part of a frontend Step that container_spec reads."""
+
+    kind: str
+    args: dict
+    position: Position
+
+
+def start_agent(project: Project, container: ContainerInfo) -> str:
     """Start the agent unless it runs; a short description for the user.
 
     In an environment without a system python3 >= 3.8 the agent runs in a companion
@@ -78,7 +149,7 @@ def start_agent(project: Project, container) -> str:
     return f"{'started' if started else 'running'} (pid {health.pid})"
 
 
-def _start_companion(project: Project, container, why: str) -> str:
+def _start_companion(project: Project, info: ContainerInfo, why: str) -> str:
     import docker
 
     from envtrack.container.companion import agent_image, companion_spec
@@ -87,10 +158,11 @@ def _start_companion(project: Project, container, why: str) -> str:
     from envtrack.journal.db import utc_now
 
     client = _client()
+    container = client.containers.get(info.id)   # a rare path: the SDK's objects serve it
     try:
         client.images.get(agent_image())
     except docker.errors.ImageNotFound:
-        reconcile_from_host(project, container)
+        reconcile_from_host(project, info)
         return (f"off: live recording is off ({why.removeprefix('envtrack-agent: ')}, and the companion agent "
                 f"image {agent_image()} is missing: run `envtrack engine setup`); "
                 "`sync` and `snapshot` reconcile against the baseline")
@@ -104,11 +176,11 @@ def _start_companion(project: Project, container, why: str) -> str:
             return None
         return int(companion.attrs["State"]["ExitCode"]) or 1   # exiting at all is a failure here
 
-    health = wait_for_agent(project, container, since, exit_code, timeout=60.0)
+    health = wait_for_agent(project, info, since, exit_code, timeout=60.0)
     return f"started in companion container {spec.name} (pid {health.pid}; the environment has no python3)"
 
 
-def reconcile_from_host(project: Project, container) -> int:
+def reconcile_from_host(project: Project, info: ContainerInfo) -> int:
     """Without any agent: journal what changed since the last look, from records copied out of
     the container (dpkg, apt, conda: what an environment without python3 can hold). The first
     look takes the baseline. The number of changes journaled."""
@@ -120,6 +192,7 @@ def reconcile_from_host(project: Project, container) -> int:
     from envtrack.container.companion import env_hostname
     from envtrack.snapshot.sources import copy_records
 
+    container = _client().containers.get(info.id)
     with tempfile.TemporaryDirectory(prefix="envtrack-reconcile-") as root, \
             open(project.state_dir / AGENT_LOG, "a", encoding="utf-8") as log, contextlib.redirect_stderr(log):
         copy_records(container, Path(root))   # the agent's own log lines go to agent.log, as inside
@@ -144,13 +217,13 @@ def catch_up(project: Project) -> int:
                 return 0
     except journal_db.JournalError as error:
         raise EnvtrackError(str(error)) from None
-    container = find_container(_client(), project.container_name)
-    if container is None or container.status != "running":
+    container = inspect(project.container_name)
+    if container is None or not container.running:
         return 0
     return reconcile_from_host(project, container)
 
 
-def refresh_apt_lists(container) -> str:
+def refresh_apt_lists(container: ContainerInfo) -> str:
     """`apt-get update` in a container whose image has no package lists, so `apt-get install
     NAME` works at once (builds keep the lists in a cache mount, outside the image).
 
@@ -159,7 +232,9 @@ def refresh_apt_lists(container) -> str:
     """
     script = ("command -v apt-get >/dev/null || exit 0; ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 && exit 0; "
               "out=$(apt-get update -q 2>&1) && exit 10; printf '%s' \"$out\" | tail -n 1; exit 11")
-    code, output = container.exec_run(["sh", "-c", script], user="root", demux=False)
+    from envtrack.engine import api
+
+    code, output = api.exec_run(container.id, ["sh", "-c", script])
     if code == 10:
         return "apt package lists refreshed"
     if code == 0:
@@ -167,9 +242,9 @@ def refresh_apt_lists(container) -> str:
     return f"warning: apt-get update failed, `apt-get install` needs it first: {(output or b'').decode(errors='replace').strip()}"
 
 
-def require_running(project: Project):
-    container = find_container(_client(), project.container_name)
-    if container is None or container.status != "running":
+def require_running(project: Project) -> ContainerInfo:
+    container = inspect(project.container_name)
+    if container is None or not container.running:
         raise EnvtrackError(f"{project.container_name} is not running", hint="start it with `envtrack up`")
     return container
 
@@ -183,7 +258,9 @@ class RemoveOutcome:
 
 def remove(project: Project) -> RemoveOutcome:
     """Reconcile (the agent may have died, or not scanned the last change yet), then remove the container."""
-    container = find_container(_client(), project.container_name)
+    from envtrack.engine import api
+
+    container = inspect(project.container_name)
     if container is None:
         return RemoveOutcome(False, 0)
     reconciled, warning = None, None
@@ -193,22 +270,31 @@ def remove(project: Project) -> RemoveOutcome:
         warning = f"changes since the agent's last scan are not journaled: {error.message}"
     from envtrack.container.companion import companion_name
 
-    companion = find_container(_client(), companion_name(project))   # ends with the container anyway
+    companion = inspect(companion_name(project))   # ends with the container anyway
     if companion is not None:
-        call_engine(lambda: companion.remove(force=True), f"cannot remove {companion.name}")
-    call_engine(lambda: container.remove(force=True), f"cannot remove {project.container_name}")
+        api.remove_container(companion.id)
+    api.remove_container(container.id)
     return RemoveOutcome(True, reconciled, warning)
 
 
-def _final_reconcile(project: Project, container) -> int:
+def _final_reconcile(project: Project, container: ContainerInfo) -> int:
     """Stop the agent and run it once, so the live inventory is journaled before the container goes."""
-    if container.status != "running":
-        call_engine(container.start, f"cannot start {project.container_name} to reconcile its changes")
-        container.reload()
+    if not container.running:
+        container = _start(project, container)
     before = change_counts(project)["total"]
     stop_agent(container, agent_health(project, container))
     reconcile_once(project, container)
     return change_counts(project)["total"] - before
+
+
+def _start(project: Project, container: ContainerInfo) -> ContainerInfo:
+    from envtrack.engine import api
+
+    status, body = api.request("POST", f"/containers/{container.id}/start")
+    started = inspect(project.container_name) if status in (204, 304) else None
+    if started is None or not started.running:
+        raise EnvtrackError(f"cannot start {project.container_name} to reconcile its changes ({status})")
+    return started
 
 
 def agent_warning(project: Project) -> str | None:
@@ -217,13 +303,13 @@ def agent_warning(project: Project) -> str | None:
     A dead or hung agent is restarted, which reconciles what changed while it was not recording.
     """
     try:
-        container = find_container(_client(), project.container_name)
+        container = inspect(project.container_name)
     except EnvtrackError as error:
         return f"warning: cannot check the agent, so the journal may be behind: {error.message}"
     if container is None:
         return None  # nothing runs: nothing can change (`down` reconciled before removing it)
     name = project.container_name
-    if container.status != "running":
+    if not container.running:
         return (f"warning: {name} is {container.status}; "
                 "the next `envtrack up` reconciles what changed before it stopped")
     health = agent_health(project, container)
@@ -243,29 +329,15 @@ def _describe(health: AgentHealth) -> str:
 
 
 def exec_capture(project: Project, command: list[str]) -> tuple[int, bytes]:
-    container = require_running(project)
-    code, output = container.exec_run(command, demux=False)
-    return code, output or b""
+    from envtrack.engine import api
+
+    return api.exec_run(project.container_name, command)
 
 
-def exec_stream(name: str, command: list[str]) -> int:
-    """Run COMMAND in container NAME, streaming its output here; its exit code."""
-    import sys
-
-    client = _client()
-    try:
-        exec_id = client.api.exec_create(name, command, workdir=WORKSPACE)["Id"]
-        for out, err in client.api.exec_start(exec_id, stream=True, demux=True):
-            if out:
-                sys.stdout.buffer.write(out)
-                sys.stdout.flush()
-            if err:
-                sys.stderr.buffer.write(err)
-                sys.stderr.flush()
-        code = client.api.exec_inspect(exec_id).get("ExitCode")
-    except Exception as error:  # noqa: BLE001 - docker's errors become one line
-        raise EnvtrackError(f"cannot run {command[0]} in {name}: {error}") from None
-    return 0 if code is None else int(code)
+def shell_command(project: Project) -> list[str]:
+    """The login shell to open in the container: bash when it has one, else sh."""
+    has_bash = exec_capture(project, ["sh", "-c", "command -v bash"])[0] == 0
+    return ["bash", "-l"] if has_bash else ["sh", "-l"]
 
 
 def change_counts(project: Project) -> dict:
@@ -290,10 +362,11 @@ def change_counts(project: Project) -> dict:
         raise EnvtrackError(str(error)) from None
 
 
-def status(project: Project) -> dict:
+def status(project: Project, container: ContainerInfo | None = None) -> dict:
+    """What `status` shows; CONTAINER when the caller has just inspected it."""
     from envtrack.endpoints import current
 
-    container = find_container(_client(), project.container_name)
+    container = container or inspect(project.container_name)
     health = agent_health(project, container)
     endpoints = current()
     agent = "healthy" if health.healthy else ("running, no recent heartbeat" if health.running else "not running")
@@ -301,7 +374,7 @@ def status(project: Project) -> dict:
         "project": project.name,
         "container": project.container_name,
         "state": container.status if container is not None else "absent",
-        "image": (container.attrs["Config"].get("Image") if container is not None else None),
+        "image": container.image if container is not None else None,
         "agent": agent,
         "agent_detail": health.to_json(),
         "changes": change_counts(project),

@@ -11,7 +11,6 @@ bundle are copied in (`copies`) instead of mounted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -113,6 +112,8 @@ class ContainerSpec:
                                 "shm": self.runtime.shm_size_mb}
         if self.copies:  # only remote containers have them; local fingerprints stay as they were
             facts["copies"] = [c.target for c in self.copies]
+        import hashlib
+
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
     def run_kwargs(self) -> dict[str, Any]:
@@ -143,14 +144,14 @@ class ContainerSpec:
 
 def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
     """The runtime settings of a plan's steps; host paths resolve against PROJECT_DIR and HOME."""
-    from envtrack.lower.envd import JUPYTER_PORT, container_path
-
     mounts, ports, daemons, init = [], [], [], []
     gpus = shm = 0
     entrypoint: tuple[str, ...] = ()
     for step in steps:
         args = step.args
         if step.kind == "runtime.mount":
+            from envtrack.lower.envd import container_path  # lower/ loads the LLB stack: only when needed
+
             host = args["host_path"]
             host = home + host[1:] if host == "~" or host.startswith("~/") else host
             mounts.append(Mount(os.path.normpath(os.path.join(project_dir, host)), container_path(step, "envd_path")))
@@ -159,6 +160,8 @@ def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
         elif step.kind == "runtime.daemon":
             daemons += [" ".join(argv) for argv in args["commands"]]   # envd joins them too: redirections work
         elif step.kind == "config.jupyter":
+            from envtrack.lower.envd import JUPYTER_PORT
+
             daemons.append(jupyter_command(args["token"]))
             ports.append(PortMapping(f"{JUPYTER_PORT}/tcp", "127.0.0.1", int(args["port"])))
         elif step.kind == "config.gpu":
@@ -177,6 +180,12 @@ def jupyter_command(token: str) -> str:
     quoted = shlex.quote(token)
     return (f"python3 -m notebook --ip 0.0.0.0 --notebook-dir {WORKSPACE} --port {JUPYTER_PORT} --allow-root "
             f"--no-browser --ServerApp.token={quoted} --NotebookApp.token={quoted}")
+
+
+# Every step kind runtime_of and exposed_ports read: `up` remembers just these per envd digest
+# (container/service.runtime_steps); tests/unit/test_container_spec_steps.py keeps the list whole.
+RUNTIME_STEPS = ("runtime.mount", "runtime.init", "runtime.daemon", "config.jupyter", "config.gpu",
+                 "config.shm_size", "config.entrypoint", "runtime.expose")
 
 
 def exposed_ports(steps) -> tuple[PortMapping, ...]:

@@ -11,12 +11,8 @@ bookmark table, which only this machine writes.
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 import sqlite3
-import tarfile
-import tempfile
 from contextlib import closing
 from pathlib import Path
 
@@ -47,8 +43,10 @@ def read_state_text(project: Project, container, name: str) -> str | None:
             return None
     if container is None or container.status != "running":
         return None
-    code, output = container.exec_run(["cat", f"{STATE_MOUNT}/{name}"], demux=False)
-    return output.decode(errors="replace") if code == 0 and output is not None else None
+    from envtrack.engine import api
+
+    code, output = api.exec_run(container.id, ["cat", f"{STATE_MOUNT}/{name}"])  # an SDK container or ContainerInfo
+    return output.decode(errors="replace") if code == 0 else None
 
 
 def journal_for(project: Project) -> Path:
@@ -65,6 +63,8 @@ def fetch_journal(project: Project) -> bool:
 
     client = docker_client()
     container = find_container(client, project.container_name)
+    import tempfile  # here and below: only remote Engines need these (local `status`, `log` start faster)
+
     with tempfile.TemporaryDirectory(prefix="envtrack-journal-") as scratch:
         if container is not None and container.status == "running":
             fetched = _export_live(container, Path(scratch))
@@ -144,6 +144,10 @@ def _extract(container, path: str, scratch: Path) -> dict[str, str]:
         return {}
     except docker.errors.APIError as error:
         raise EnvtrackError(f"cannot read {path} in {container.name}: {error.explanation or error}") from None
+    import io
+    import shutil
+    import tarfile
+
     found = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():

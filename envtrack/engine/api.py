@@ -1,28 +1,19 @@
-"""A few Engine API calls with http.client, over whichever transport the Engine has (envtrack.dial).
+"""The Engine API calls envtrack makes itself, over whichever transport the Engine has
+(envtrack.dial), with engine/wire.py's small HTTP/1.1 reader.
 
-The docker SDK costs ~80-150 ms to import; a build needs only image lookups, tags and
-one commit, so it uses these instead.
+The docker SDK costs ~80-150 ms to import; builds, `status`, `exec` and a repeated `up`
+need only inspects, tags, one commit and exec, so they use these instead.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 from urllib.parse import quote, urlencode
 
 from envtrack.dial import dial, failure_detail
 from envtrack.endpoints import EngineEndpoint, engine
+from envtrack.engine import wire
 from envtrack.errors import EnvtrackError
-
-
-class _EngineConnection(http.client.HTTPConnection):
-    def __init__(self, endpoint: EngineEndpoint, timeout: float = 60):
-        super().__init__("docker", timeout=timeout)
-        self._endpoint = endpoint
-        self.dialed = None   # kept past http.client's own close, to ask ssh what went wrong
-
-    def connect(self) -> None:
-        self.sock = self.dialed = dial(self._endpoint, self.timeout)
 
 
 class Unreachable(Exception):
@@ -30,15 +21,16 @@ class Unreachable(Exception):
 
 
 def _exchange(method: str, url: str, body: bytes | None, endpoint: EngineEndpoint) -> tuple[int, bytes]:
-    connection = _EngineConnection(endpoint)
+    sock = None
     try:
-        connection.request(method, url, body=body, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, response.read()
-    except (OSError, http.client.HTTPException) as error:
-        raise Unreachable(failure_detail(connection.dialed, error)) from None
+        sock = dial(endpoint, 60)
+        status, _, data = wire.exchange(sock, method, url, body, {"Content-Type": "application/json"})
+        return status, data
+    except OSError as error:
+        raise Unreachable(failure_detail(sock, error)) from None
     finally:
-        connection.close()
+        if sock is not None:
+            sock.close()
 
 
 def ping() -> str | None:
@@ -105,3 +97,101 @@ def remove_container(container_id: str) -> None:
 
 def remove_image(reference: str) -> None:
     request("DELETE", f"/images/{quote(reference, safe='')}", {"noprune": "1"})
+
+
+def inspect_container(name: str) -> dict | None:
+    """The container's inspect document, or None when there is no such container."""
+    status, body = request("GET", f"/containers/{quote(name, safe='')}/json")
+    if status == 404:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        raise EnvtrackError(f"cannot inspect container {name}: {_message(body, status)}")
+    return body
+
+
+class NotRunning(EnvtrackError):
+    """The container is absent or stopped, so nothing can run in it."""
+
+
+def exec_run(container: str, command: list[str], *, workdir: str | None = None, on_output=None) -> tuple[int, bytes]:
+    """Run COMMAND in CONTAINER; (exit code, stdout+stderr) or, with ON_OUTPUT(stream, bytes)
+    (1 stdout, 2 stderr), the output handed over as it arrives and b"" returned.
+
+    Three round trips, as the docker CLI makes them: create, start with the connection
+    hijacked for the output stream (no TTY: frames of an 8-byte header and a payload), inspect.
+    """
+    exec_id = _exec_create(container, command, workdir, attach=True)
+    collected: list[bytes] = []
+    sink = on_output or (lambda stream, data: collected.append(data))
+    _exec_start_attached(exec_id, sink)
+    status, body = request("GET", f"/exec/{exec_id}/json")
+    code = body.get("ExitCode") if status == 200 and isinstance(body, dict) else None
+    return (126 if code is None else int(code)), b"".join(collected)
+
+
+def exec_detached(container: str, command: list[str]) -> str:
+    """Start COMMAND in CONTAINER and return at once (the agent keeps running on its own); its exec id."""
+    exec_id = _exec_create(container, command, None, attach=False)
+    status, body = request("POST", f"/exec/{exec_id}/start", body={"Detach": True, "Tty": False})
+    if status >= 300:
+        raise EnvtrackError(f"cannot start {command[0]} in {container}: {_message(body, status)}")
+    return exec_id
+
+
+def exec_exit_code(exec_id: str) -> int | None:
+    """The exit code of a finished exec; None while it runs (or when the Engine does not say)."""
+    status, body = request("GET", f"/exec/{exec_id}/json")
+    if status != 200 or not isinstance(body, dict) or body.get("Running") or body.get("ExitCode") is None:
+        return None
+    return int(body["ExitCode"])
+
+
+def _exec_create(container: str, command: list[str], workdir: str | None, *, attach: bool) -> str:
+    config = {"Cmd": command, "AttachStdout": attach, "AttachStderr": attach, "Tty": False}
+    if workdir:
+        config["WorkingDir"] = workdir
+    status, body = request("POST", f"/containers/{quote(container, safe='')}/exec", body=config)
+    if status in (404, 409):  # no such container / not running
+        raise NotRunning(f"{container} is not running", hint="start it with `envtrack up`")
+    if status >= 300 or not isinstance(body, dict):
+        raise EnvtrackError(f"cannot run {command[0]} in {container}: {_message(body, status)}")
+    return body["Id"]
+
+
+def _exec_start_attached(exec_id: str, sink) -> None:
+    payload = json.dumps({"Detach": False, "Tty": False}).encode()
+    endpoint = engine()
+    sock = None
+    try:
+        sock = dial(endpoint, None)  # no timeout: the command may run for hours
+        wire.send_request(sock, "POST", f"/exec/{exec_id}/start", payload,
+                          {"Content-Type": "application/json", "Upgrade": "tcp"})
+        stream = sock.makefile("rb")
+        status, _ = wire.read_head(stream)
+        if status not in (101, 200):
+            raise EnvtrackError(f"cannot start exec {exec_id[:12]}: HTTP {status}")
+        _demultiplex(stream, sink)
+    except OSError as error:
+        raise EnvtrackError(f"cannot reach the Docker Engine at {endpoint.display} "
+                            f"({failure_detail(sock, error)})", hint="run `envtrack doctor`") from None
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _demultiplex(stream, sink) -> None:
+    """The Engine's multiplexed stream: [stream, 0, 0, 0, size (4 bytes, big-endian)] + payload."""
+    while True:
+        header = stream.read(8)
+        if len(header) < 8:
+            return
+        size = int.from_bytes(header[4:8], "big")
+        data = stream.read(size)
+        if data:
+            sink(header[0], data)
+
+
+def _message(body: object, status: int) -> str:
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"HTTP {status}"

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from envtrack.errors import EnvtrackError, LocatedError, Position
 from envtrack.builtins import CONSTANTS, ENVD_DATA_DIR, EVALUATION
 from envtrack.frontend.builtins import BUILTINS, BY_FLAT_NAME, ArgumentError, Builtin, bind_arguments
+from envtrack.frontend.states import STATE_FUNCTIONS, StateRegistry
 from envtrack.frontend.steps import Plan, Step
 from envtrack.frontend.transform import (
     CallSite,
@@ -95,6 +96,9 @@ def _print_to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+_NOT_A_STATE = object()   # target() returned a value Python cannot hold (a function, ...)
+
+
 class _CallbackFailed(Exception):
     """Raised inside a builtin so Starlark unwinds; the real error waits in `pending`."""
 
@@ -138,6 +142,8 @@ class Evaluation:
             builtin.flat_name: self._callback(builtin) for builtin in BUILTINS.values()
         }
         self.callbacks.update({name.replace(".", "_"): value for name, value in CONSTANTS.items()})
+        self.states = StateRegistry(self.sources)
+        self.callbacks.update({kind: self._state_callback(kind) for kind in STATE_FUNCTIONS})
         self.starlark.set(**self.callbacks)
 
     # -- driving ---------------------------------------------------------------
@@ -145,10 +151,14 @@ class Evaluation:
     def run(self, file: str, target: str) -> Plan:
         self.loading.append(file)
         main = self._exec_file(file, text=self._read(file, None))
-        self._call_target(main, target)
-        return Plan(file=file, target=target, steps=tuple(self.steps), sources=dict(self.sources))
+        returned = self._call_target(main, target)
+        line, column = main.functions.get(target, (1, 1))
+        result = self.states.result(returned, Position(main.file, line, column), target)
+        return Plan(file=file, target=target, steps=tuple(self.steps), sources=dict(self.sources),
+                    states=self.states.check(), result=result)
 
-    def _call_target(self, main: Transformed, target: str) -> None:
+    def _call_target(self, main: Transformed, target: str) -> Any:
+        """Call `target()`; its return value (a state's name, or None)."""
         callable_names = {
             name for name in self.starlark.globals()
             if name not in self.callbacks and not _HIDDEN_MODULE_NAME.match(name)
@@ -159,7 +169,7 @@ class Evaluation:
         line, column = main.functions.get(target, (1, 1))  # (1, 1) when bound by assignment
         self.mark(Position(main.file, line, column))
         try:
-            self._exec(f"{target}()", _DRIVER)
+            return self._exec(f"{target}()", _DRIVER, evaluate=True)
         except LocatedError as error:
             wrong_arity = error.reason.startswith((f"function {target} missing", f"function {target} accepts"))
             if error.position.file == _DRIVER or wrong_arity:
@@ -284,16 +294,19 @@ class Evaluation:
 
     # -- builtins --------------------------------------------------------------
 
+    def _site_position(self, site_id: Any, kind: str) -> Position:
+        found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
+        if found is None or found[1].kind != kind:
+            # Only when the file rebinds a builtin's name and still calls the builtin:
+            # the rewrite leaves every use of a rebound name alone.
+            raise RuntimeError(f"cannot call {kind} here: this file also uses {kind.split('.')[0]!r} as a name of its own")
+        rewritten, site = found
+        return Position(rewritten.file, site.line, site.column)
+
     def _callback(self, builtin: Builtin) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             site_id, args = (args[0], args[1:]) if args else (None, args)
-            found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
-            if found is None or found[1].kind != builtin.kind:
-                # Only when the file rebinds a builtin's name and still calls the builtin:
-                # the rewrite leaves every use of a rebound name alone.
-                raise RuntimeError(f"cannot call {builtin.kind} here: this file also uses {builtin.kind.split('.')[0]!r} as a name of its own")
-            rewritten, site = found
-            position = Position(rewritten.file, site.line, site.column)
+            position = self._site_position(site_id, builtin.kind)
             self.mark(position)
             self.last_position = position
             if self.max_steps is not None and len(self.steps) >= self.max_steps:
@@ -301,13 +314,17 @@ class Evaluation:
                                                       "(ENVTRACK_EVAL_MAX_STEPS raises the limit)")
                 raise _CallbackFailed
             try:
+                state = self.states.into(builtin.kind, kwargs.pop("into"), position) if "into" in kwargs else None
                 bound = bind_arguments(builtin, args, kwargs)
             except ArgumentError as error:
                 self.pending = LocatedError(position, str(error))
                 raise _CallbackFailed from None
+            except LocatedError as error:
+                self.pending = error
+                raise _CallbackFailed from None
             if builtin.stage == EVALUATION:
                 return self._evaluate_value(builtin, bound, position)
-            self.steps.append(Step(builtin.kind, bound, position))
+            self.steps.append(Step(builtin.kind, bound, position, state))
             return None
 
         call.__name__ = builtin.flat_name  # starlark-go names the failing builtin by this
@@ -331,13 +348,33 @@ class Evaluation:
                                               "of the file, then call name.function()")
         raise _CallbackFailed
 
+    def _state_callback(self, kind: str) -> Callable[..., str]:
+        """scratch(), image(), branch(), merge(), diff(): define a state, return its name."""
+        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> str:
+            position = self._site_position(site_id, kind)
+            self.mark(position)
+            try:
+                return self.states.define(kind, position, args, kwargs)
+            except LocatedError as error:
+                self.pending = error
+                raise _CallbackFailed from None
+
+        call.__name__ = kind
+        return call
+
     # -- errors ----------------------------------------------------------------
 
-    def _exec(self, source: str, filename: str) -> None:
-        from starlark_go import EvalError, ResolveError, SyntaxError as StarlarkSyntaxError
+    def _exec(self, source: str, filename: str, *, evaluate: bool = False) -> Any:
+        """Run SOURCE; with EVALUATE it is an expression and its value is returned."""
+        from starlark_go import ConversionToPythonFailed, EvalError, ResolveError
+        from starlark_go import SyntaxError as StarlarkSyntaxError
 
         try:
+            if evaluate:
+                return self.starlark.eval(source, filename=filename)
             self.starlark.exec(source, filename=filename)
+        except ConversionToPythonFailed:
+            return _NOT_A_STATE
         except StarlarkSyntaxError as error:
             raise LocatedError(self._position(error.filename, error.line, error.column), error.msg) from None
         except ResolveError as error:

@@ -13,6 +13,8 @@ from typing import Any
 
 from envtrack.errors import Position
 
+MAIN_STATE = "main"   # the implicit state every step without into= builds (envd v1's only one)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -27,6 +29,7 @@ class Step:
     kind: str
     args: dict[str, Any]
     position: Position
+    state: str | None = None       # the state it builds (into=); None: the main state
 
     @property
     def label(self) -> str:
@@ -36,7 +39,7 @@ class Step:
         return label_for(self)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document = {
             "kind": self.kind,
             "args": self.args,
             "label": self.label,
@@ -44,6 +47,29 @@ class Step:
             "line": self.position.line,
             "column": self.position.column,
         }
+        if self.state is not None:
+            document["state"] = self.state
+        return document
+
+
+@dataclass(frozen=True)
+class StateDef:
+    """A state build.envd made with scratch(), image(), branch(), merge() or diff().
+
+    inputs: the states it starts from, by name: branch (of,), merge (states...), diff (lower, upper).
+    variable: the variable its value was assigned to, when the call was `NAME = ...(...)`.
+    """
+
+    name: str
+    origin: str
+    inputs: tuple[str, ...]
+    position: Position
+    image: str = ""
+    variable: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "origin": self.origin, "inputs": list(self.inputs), "image": self.image,
+                "file": self.position.file, "line": self.position.line, "column": self.position.column}
 
 
 @dataclass(frozen=True)
@@ -54,3 +80,30 @@ class Plan:
     target: str                    # the function called, "build" by default
     steps: tuple[Step, ...]
     sources: dict[str, str] = field(default_factory=dict)  # file -> text, for LLB source maps
+    states: tuple[StateDef, ...] = ()   # empty: the envd v1 style, one implicit main state
+    result: str | None = None           # the state target() returned, the image; None: main
+
+    @property
+    def image_state(self) -> str:
+        return self.result or MAIN_STATE
+
+    def states_behind(self, state: str) -> list[str]:
+        """STATE and every state it is built from, inputs first (the frontend refused cycles)."""
+        inputs_of = {d.name: d.inputs for d in self.states}
+        order: list[str] = []
+        stack: list[tuple[str, bool]] = [(state, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if name in order:
+                continue
+            if expanded:
+                order.append(name)
+                continue
+            stack.append((name, True))
+            stack.extend((i, False) for i in reversed(inputs_of.get(name, ())) if i not in order)
+        return order
+
+    def steps_of(self, state: str) -> tuple[Step, ...]:
+        """The steps that build STATE, in the order they ran."""
+        wanted = None if state == MAIN_STATE else state
+        return tuple(step for step in self.steps if step.state == wanted)

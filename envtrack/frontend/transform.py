@@ -26,7 +26,12 @@ import tokenize
 from dataclasses import dataclass, field
 
 from envtrack.errors import LocatedError, Position
-from envtrack.builtins import CONSTANT_NAMESPACES, CONSTANTS, NAMESPACES, TOP_LEVEL, V0_RENAMES
+from envtrack.builtins import CONSTANT_NAMESPACES, CONSTANTS, NAMESPACES, V0_RENAMES
+from envtrack.builtins import TOP_LEVEL as _BUILTIN_TOP_LEVEL
+from envtrack.frontend.states import STATE_FUNCTIONS
+
+# Every predeclared function a call site id is given to: envd's and the state functions.
+TOP_LEVEL = _BUILTIN_TOP_LEVEL | STATE_FUNCTIONS.keys()
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
 MAX_NESTING = 200   # bracket depth; Python's own parser stops at 200 too

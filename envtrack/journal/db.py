@@ -168,9 +168,37 @@ def record_batch(db: sqlite3.Connection, rows: List[Dict[str, object]],
 
 def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Dict]:
     """Changes with id > SINCE_ID, oldest first; `detail` decoded, flags as bools."""
+    return _decoded(db.execute(_CHANGES_SINCE, (since_id,)))
+
+
+def read_changes_at(path, since_id: int = 0) -> List[Dict]:
+    """read_changes on the journal at PATH, opened read-only (the agent is the one writer), so
+    a read-only project can be read; [] when it has no changes table yet."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    except sqlite3.Error as error:
+        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout = 5000")
+        return read_changes(db, since_id)
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return []
+        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
+    except sqlite3.DatabaseError as error:
+        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
+    finally:
+        db.close()
+
+
+_CHANGES_SINCE = "SELECT * FROM changes WHERE id > ? ORDER BY id"
+
+
+def _decoded(found) -> List[Dict]:
     rows = []
-    for found in db.execute("SELECT * FROM changes WHERE id > ? ORDER BY id", (since_id,)):
-        row = dict(found)
+    for record in found:
+        row = dict(record)
         row["requested"] = bool(row["requested"])
         row["reconciled"] = bool(row["reconciled"])
         try:

@@ -9,22 +9,18 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional
 
-from envtrack.journal.db import JournalError, open_journal, read_changes
+from envtrack.journal.db import JournalError, read_changes_at
 
 
 def load_changes(path, since: Optional[str]) -> List[Dict]:
     """Rows after ID SINCE, or at/after the ISO time SINCE; all rows when None."""
-    if not os.path.exists(str(path)):
-        return []
     if since is not None and not since.isdigit() and not since[:4].isdigit():
         raise SinceError("--since %r: expected a change ID or an ISO time like 2026-11-29T01:02" % since)
-    db = open_journal(path)
-    try:
-        if since is None or since.isdigit():
-            return [redacted(row) for row in read_changes(db, int(since or 0))]
-        return [redacted(row) for row in read_changes(db) if row["time"] >= since]
-    finally:
-        db.close()
+    if not os.path.exists(str(path)):
+        return []
+    if since is None or since.isdigit():
+        return [redacted(row) for row in read_changes_at(path, int(since or 0))]
+    return [redacted(row) for row in read_changes_at(path) if row["time"] >= since]
 
 
 class SinceError(JournalError):

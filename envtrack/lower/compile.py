@@ -36,8 +36,14 @@ def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBui
         earlier = replace(plan, steps=plan.steps[:failed.index])
         lower(earlier, failed.inputs, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env)
         raise failed.error from None
-    lowered = lower(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
-                    bake_ca=options.bake_ca)
+    if plan.states:
+        from envtrack.lower.graph import lower_graph
+
+        lowered = lower_graph(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
+                              bake_ca=options.bake_ca, merge_op=options.merge_op)
+    else:
+        lowered = lower(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
+                        bake_ca=options.bake_ca)
     marshalled = marshal_graph(lowered.state, sources=plan.sources)
     steps = {marshalled.digest_of(output.vertex): step for output, step in lowered.step_outputs}
     return CompiledBuild(

@@ -23,6 +23,10 @@ class BuildOptions:
     ca_bundle: bytes | None = None          # host CA bundle mounted into fetching steps
     proxy_env: dict[str, str] = field(default_factory=dict)  # HTTP(S)_PROXY etc.; outside cache keys
     bake_ca: bool = False                   # also install the bundle into the image
+    # The BuildKit has MergeOp/DiffOp (asked only for plans with states, see build.service).
+    # Not in the fingerprint: it follows the Engine, and a stamp holds only while its image
+    # is in the Engine being asked.
+    merge_op: bool = False
 
     def fingerprint(self) -> dict:
         """JSON-shaped digest of every field, for the build stamp."""

@@ -49,6 +49,11 @@ class ControlStub:
                 request_serializer=control__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=control__pb2.ListWorkersResponse.FromString,
                 _registered_method=True)
+        self.Info = channel.unary_unary(
+                '/moby.buildkit.v1.Control/Info',
+                request_serializer=control__pb2.InfoRequest.SerializeToString,
+                response_deserializer=control__pb2.InfoResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -72,6 +77,13 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Info(self, request, context):
+        """BuildKit v0.11+; older ones answer UNIMPLEMENTED
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +101,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=control__pb2.ListWorkersRequest.FromString,
                     response_serializer=control__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'Info': grpc.unary_unary_rpc_method_handler(
+                    servicer.Info,
+                    request_deserializer=control__pb2.InfoRequest.FromString,
+                    response_serializer=control__pb2.InfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +189,33 @@ class Control:
             '/moby.buildkit.v1.Control/ListWorkers',
             control__pb2.ListWorkersRequest.SerializeToString,
             control__pb2.ListWorkersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Info(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/moby.buildkit.v1.Control/Info',
+            control__pb2.InfoRequest.SerializeToString,
+            control__pb2.InfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

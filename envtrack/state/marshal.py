@@ -21,8 +21,10 @@ from envtrack.state.vertex import (
     NO_INDEX,
     UNSET_TIME,
     Copy,
+    DiffVertex,
     ExecVertex,
     FileVertex,
+    MergeVertex,
     Mkdir,
     Mkfile,
     Mount,
@@ -34,6 +36,8 @@ from envtrack.state.vertex import (
 )
 
 CUSTOM_NAME = "llb.customname"
+CAP_MERGE_OP = "mergeop"   # BuildKit's pb.CapMergeOp
+CAP_DIFF_OP = "diffop"     # BuildKit's pb.CapDiffOp
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ def marshal_graph(state: State, sources: Mapping[str, str] | None = None) -> Mar
         if digest not in metadata:                # identical vertices collapse into one
             ops.append(data)
             order.append((vertex, digest))
-            metadata[digest] = pb.OpMetadata(description={CUSTOM_NAME: custom_name(vertex)})
+            metadata[digest] = pb.OpMetadata(description={CUSTOM_NAME: custom_name(vertex)},
+                                             caps=required_caps(vertex))
     result = digests[id(state.output.vertex)]
     final = pb.Op(inputs=[pb.Input(digest=result, index=state.output.index)])
     ops.append(final.SerializeToString(deterministic=True))
@@ -96,6 +101,15 @@ def dependency_order(root: Vertex) -> list[Vertex]:
             done.add(id(vertex))
             order.append(vertex)
     return order
+
+
+def required_caps(vertex: Vertex) -> dict[str, bool]:
+    """The BuildKit capabilities a vertex needs, named in its metadata as llb does."""
+    if isinstance(vertex, MergeVertex):
+        return {CAP_MERGE_OP: True}
+    if isinstance(vertex, DiffVertex):
+        return {CAP_DIFF_OP: True}
+    return {}
 
 
 def custom_name(vertex: Vertex) -> str:
@@ -141,6 +155,12 @@ def op_for(vertex: Vertex, inputs: list[pb.Input]) -> pb.Op:
         op.exec.CopyFrom(exec_pb(vertex))
     elif isinstance(vertex, FileVertex):
         op.file.CopyFrom(file_pb(vertex))
+    elif isinstance(vertex, MergeVertex):
+        op.merge.CopyFrom(pb.MergeOp(inputs=[pb.MergeInput(input=input_index(vertex.inputs, layer))
+                                             for layer in vertex.layers]))
+    elif isinstance(vertex, DiffVertex):
+        op.diff.CopyFrom(pb.DiffOp(lower=pb.LowerDiffInput(input=input_index(vertex.inputs, vertex.lower)),
+                                   upper=pb.UpperDiffInput(input=input_index(vertex.inputs, vertex.upper))))
     else:  # pragma: no cover - the Vertex union is closed
         raise TypeError(f"unknown vertex {vertex!r}")
     return op
@@ -159,14 +179,15 @@ def exec_pb(vertex: ExecVertex) -> pb.ExecOp:
         meta.proxy_env.CopyFrom(pb.ProxyEnv(http_proxy=p.http_proxy, https_proxy=p.https_proxy,
                                             ftp_proxy=p.ftp_proxy, no_proxy=p.no_proxy,
                                             all_proxy=p.all_proxy))
-    root = pb.Mount(input=input_index(inputs, vertex.root), dest="/", output=0)
+    root_output = NO_INDEX if any(m.output for m in vertex.mounts) else 0
+    root = pb.Mount(input=input_index(inputs, vertex.root), dest="/", output=root_output)
     mounts = [root] + [mount_pb(m, inputs) for m in sorted(vertex.mounts, key=lambda m: m.dest)]
     return pb.ExecOp(meta=meta, mounts=mounts, network=vertex.network.value,
                      security=vertex.security.value)
 
 
 def mount_pb(mount: Mount, inputs) -> pb.Mount:
-    """Extra mounts never produce outputs: only the root filesystem is the step's result."""
+    """Extra mounts produce no output, unless one is marked as the step's result (then the root is not)."""
     if mount.cache_id:
         return pb.Mount(input=NO_INDEX, dest=mount.dest, output=NO_INDEX, readonly=mount.readonly,
                         mountType=pb.CACHE,
@@ -175,7 +196,8 @@ def mount_pb(mount: Mount, inputs) -> pb.Mount:
         return pb.Mount(input=NO_INDEX, dest=mount.dest, output=NO_INDEX, mountType=pb.TMPFS,
                         TmpfsOpt=pb.TmpfsOpt(size=mount.tmpfs_size))
     return pb.Mount(input=input_index(inputs, mount.source.output), selector=mount.selector,
-                    dest=mount.dest, output=NO_INDEX, readonly=mount.readonly, mountType=pb.BIND)
+                    dest=mount.dest, output=0 if mount.output else NO_INDEX, readonly=mount.readonly,
+                    mountType=pb.BIND)
 
 
 def file_pb(vertex: FileVertex) -> pb.FileOp:

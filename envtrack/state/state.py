@@ -14,9 +14,11 @@ from typing import Iterable, Mapping, Sequence
 
 from envtrack.errors import Position
 from envtrack.state.vertex import (
+    DiffVertex,
     ExecVertex,
     FileAction,
     FileVertex,
+    MergeVertex,
     Mount,
     Network,
     Output,
@@ -70,6 +72,37 @@ class State:
         vertex = SourceVertex(identifier=url, attrs=tuple((k, v) for k, v in attrs if v),
                               name=name or f"http {url}", position=position)
         return cls(output=Output(vertex))
+
+    @classmethod
+    def merge(cls, states: Sequence["State"], *, name: str = "",
+              position: Position | None = None) -> "State":
+        """Layer STATES in order (like llb.Merge): later states' files win over earlier ones.
+
+        Scratch inputs are dropped; a merge of one state is that state. The result keeps
+        the first state's process defaults, as llb.Merge does.
+        """
+        layers = [s for s in states if s.output is not None]
+        if not layers:
+            return cls.scratch()
+        if len(layers) == 1:
+            return layers[0]
+        vertex = MergeVertex(layers=tuple(s.output for s in layers), name=name or "merge",
+                             position=position)
+        return layers[0]._child(output=Output(vertex))
+
+    @classmethod
+    def diff(cls, lower: "State", upper: "State", *, name: str = "",
+             position: Position | None = None) -> "State":
+        """What UPPER changed relative to LOWER (like llb.Diff), deletions included.
+
+        Merged onto another state it replays those changes there. A diff from scratch is
+        UPPER itself. The result keeps LOWER's process defaults, as llb.Diff does.
+        """
+        if lower.output is None:
+            return upper if upper.output is not None else cls.scratch()
+        vertex = DiffVertex(lower=lower.output, upper=upper.output, name=name or "diff",
+                            position=position)
+        return lower._child(output=Output(vertex))
 
     # --- process defaults (no vertex) ----------------------------------------------
 
@@ -153,6 +186,10 @@ class State:
             position=position,
         )
         return self._child(output=Output(vertex))
+
+    def with_output(self, output: Output | None) -> "State":
+        """This state's process defaults over another filesystem result (llb's WithOutput)."""
+        return self._child(output=output)
 
     # --- walking ---------------------------------------------------------------
 

@@ -85,6 +85,7 @@ class Mount:
     sharing: CacheSharing = CacheSharing.SHARED
     tmpfs: bool = False
     tmpfs_size: int = 0
+    output: bool = False           # this mount's result, not the root's, is the step's output
 
     def __post_init__(self) -> None:
         kinds = [self.source is not None, bool(self.cache_id), self.tmpfs]
@@ -92,6 +93,8 @@ class Mount:
             raise ValueError(f"mount {self.dest}: give exactly one of source, cache_id, tmpfs")
         if not self.dest.startswith("/"):
             raise ValueError(f"mount {self.dest}: destination must be absolute")
+        if self.output and (self.source is None or self.readonly):
+            raise ValueError(f"mount {self.dest}: only a writable bind mount can be the output")
 
     @classmethod
     def cache(cls, dest: str, cache_id: str, sharing: CacheSharing = CacheSharing.SHARED) -> "Mount":
@@ -202,7 +205,43 @@ class FileVertex:
         return tuple(seen)
 
 
-Vertex = Union[SourceVertex, ExecVertex, FileVertex]
+@dataclass(frozen=True, eq=False)
+class MergeVertex:
+    """Layer `layers` in order (BuildKit MergeOp): later layers' files win."""
+
+    layers: tuple[Output, ...]
+    name: str = ""
+    position: Position | None = None
+    platform: None = None                 # BuildKit: merges are not platform specific
+
+    @property
+    def inputs(self) -> tuple[Output, ...]:
+        seen: list[Output] = []
+        for output in self.layers:
+            if not any(same_output(output, o) for o in seen):
+                seen.append(output)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, eq=False)
+class DiffVertex:
+    """The changes from `lower` to `upper` (BuildKit DiffOp); None is scratch."""
+
+    lower: Output | None
+    upper: Output | None
+    name: str = ""
+    position: Position | None = None
+    platform: None = None
+
+    @property
+    def inputs(self) -> tuple[Output, ...]:
+        candidates = [o for o in (self.lower, self.upper) if o is not None]
+        if len(candidates) == 2 and same_output(*candidates):
+            return tuple(candidates[:1])
+        return tuple(candidates)
+
+
+Vertex = Union[SourceVertex, ExecVertex, FileVertex, MergeVertex, DiffVertex]
 
 
 def same_output(a: Output | None, b: Output | None) -> bool:

@@ -23,8 +23,7 @@ def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
         return []
     from envtrack.journal.history import redacted
 
-    with _open(journal) as db:
-        return [redacted(row) for row in journal_db.read_changes(db, since_id=since_id)]
+    return [redacted(row) for row in journal_db.read_changes_at(journal, since_id)]
 
 
 def last_synced_id(journal: Path, envd_file: Path) -> int:

@@ -15,6 +15,7 @@ import libcst as cst
 
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan
+from envtrack.sync.into import Destination, destination
 from envtrack.sync.changes import MANAGERS, NetChange, conda_channel, unreproducible_reason, vcs_url
 from envtrack.sync.result import Note, Rewrite
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, declared_packages, map_source
@@ -43,20 +44,24 @@ class _Edits:
 
 
 def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file: Path,
-                   pin: str = "exact", target: str = "build") -> Rewrite:
-    """TEXT (the envd file PLAN was evaluated from) with CHANGES written in."""
+                   pin: str = "exact", target: str = "build", into: str | None = None) -> Rewrite:
+    """TEXT (the envd file PLAN was evaluated from) with CHANGES written in.
+
+    New calls go to the state that becomes the image, or to INTO (see envtrack.sync.into).
+    """
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as error:
         raise EnvtrackError(f"{envd_file}: cannot parse for rewriting: {error.message}", exit_code=2) from error
     source = map_source(module, target)
     declared = declared_packages(plan, source, envd_file)
+    into_state = destination(plan, into, source.target, source.quote)
     edits = _plan_edits(_one_per_package(changes), declared, pin, target, _run_commands(plan))
-    _place_new_packages(edits, plan, source)
+    _place_new_packages(edits, plan, source, into_state)
     if not any(n.level == "edit" for n in edits.notes):
         return Rewrite(text, tuple(edits.notes))
     new_module = module.visit(_Rewriter(edits, source))
-    new_module = _append_statements(new_module, source, edits, needs_python=not _has_python(plan))
+    new_module = _append_statements(new_module, source, edits, into_state)
     return Rewrite(new_module.code, tuple(edits.notes))
 
 
@@ -158,9 +163,10 @@ def _uninstalled_after(entry: Declared, change: NetChange, run_commands: list[tu
     return any(order > entry.order and written == command for order, written in run_commands)
 
 
-def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap) -> None:
-    """Put new packages into the final install call when it is the last statement, else new calls."""
-    final = _final_install_site(plan, source)
+def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap, into_state: Destination) -> None:
+    """Put new packages into the final install call when it is the last statement, else new calls
+    (always new calls when the file names states: the final call may build another one)."""
+    final = None if plan.states else _final_install_site(plan, source)
     for manager in MANAGERS:
         entries = edits.new_installs.get(manager)
         if not entries:
@@ -171,7 +177,7 @@ def _place_new_packages(edits: _Edits, plan: Plan, source: SourceMap) -> None:
             edits.notes.append(Note("edit", f"line {final.line}: added {manager} {', '.join(entries)} to the final install call"))
         else:
             edits.notes.append(Note("edit", f"added {manager} {', '.join(entries)} in a new call"))
-            if manager == "pip" and not _has_python(plan):
+            if manager == "pip" and not into_state.has_python:
                 edits.notes.append(Note("edit", "added install.python() before it (pip needs a Python environment)"))
 
 
@@ -366,18 +372,16 @@ def _quoted(text: str, quote: str) -> str:
     return f"{quote}{escaped}{quote}"
 
 
-def _has_python(plan: Plan) -> bool:
-    return any(step.kind == "install.python" for step in plan.steps)
-
-
-def _append_statements(module: cst.Module, source: SourceMap, edits: _Edits, *, needs_python: bool) -> cst.Module:
-    statements = [_run_statement(edits.uninstall_commands, source, module)] if edits.uninstall_commands else []
+def _append_statements(module: cst.Module, source: SourceMap, edits: _Edits, into_state: Destination) -> cst.Module:
+    into = into_state.keyword
+    statements = [_run_statement(edits.uninstall_commands, source, module, into)] if edits.uninstall_commands else []
     for manager in MANAGERS:
         entries = edits.new_installs.get(manager)
         if entries:
-            if manager == "pip" and needs_python:   # pip packages need a Python environment first
-                statements.append(cst.parse_statement("install.python()" + module.default_newline))
-            statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module))
+            if manager == "pip" and not into_state.has_python:   # pip packages need a Python environment first
+                python = f"install.python({into.removeprefix(', ')})"
+                statements.append(cst.parse_statement(python + module.default_newline))
+            statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, into))
     if not statements:
         return module
     new_body = []
@@ -423,21 +427,24 @@ def _is_lone_pass(statement: cst.BaseStatement) -> bool:
             and isinstance(statement.body[0], cst.Pass) and not statement.leading_lines)
 
 
-def _install_statement(kind: str, entries: list[str], source: SourceMap, module: cst.Module) -> cst.BaseStatement:
-    return _call_statement(kind, "name", entries, source, module)
+def _install_statement(kind: str, entries: list[str], source: SourceMap, module: cst.Module,
+                       into: str = "") -> cst.BaseStatement:
+    return _call_statement(kind, "name", entries, source, module, into)
 
 
-def _run_statement(commands: list[str], source: SourceMap, module: cst.Module) -> cst.BaseStatement:
-    return _call_statement("run", "commands", commands, source, module)
+def _run_statement(commands: list[str], source: SourceMap, module: cst.Module, into: str = "") -> cst.BaseStatement:
+    return _call_statement("run", "commands", commands, source, module, into)
 
 
-def _call_statement(function: str, keyword: str, values: list[str], source: SourceMap, module: cst.Module) -> cst.BaseStatement:
+def _call_statement(function: str, keyword: str, values: list[str], source: SourceMap, module: cst.Module,
+                    into: str = "") -> cst.BaseStatement:
+    """`function(keyword=[values...]INTO)`, where INTO is "" or `, into=STATE`."""
     indent = source.target.body.indent or module.default_indent
     strings = [_quoted(v, source.quote) for v in values]
-    one_line = f"{function}({keyword}=[{', '.join(strings)}])"
+    one_line = f"{function}({keyword}=[{', '.join(strings)}]{into})"
     if len(indent) + len(one_line) <= WRAP_AT:
         code = one_line
     else:  # continuation lines are indented relative to the block the statement lands in
         lines = "".join(f"{module.default_indent}{s},{module.default_newline}" for s in strings)
-        code = f"{function}({keyword}=[{module.default_newline}{lines}])"
+        code = f"{function}({keyword}=[{module.default_newline}{lines}]{into})"
     return cst.parse_statement(code + module.default_newline, config=module.config_for_parsing)

@@ -43,8 +43,8 @@ class Proposal:
         ))
 
 
-def propose(project: Project, *, pin: str = "exact", target: str = "build") -> Proposal:
-    """Everything sync would do, without changing anything."""
+def propose(project: Project, *, pin: str = "exact", target: str = "build", into: str | None = None) -> Proposal:
+    """Everything sync would do, without changing anything; new calls go to INTO (default: the image's state)."""
     from envtrack.errors import EnvtrackError
     from envtrack.frontend import load_plan
 
@@ -61,7 +61,8 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build") -> P
         from envtrack.sync.rewrite import rewrite_source   # libcst: only when there is work
 
         plan = load_plan(project.envd_file, target=target)
-        rewrite = rewrite_source(old_text, plan, changes, envd_file=project.envd_file, pin=pin, target=target)
+        rewrite = rewrite_source(old_text, plan, changes, envd_file=project.envd_file, pin=pin, target=target,
+                                 into=into)
     else:
         rewrite = Rewrite(old_text, ())
     last = max(rows, key=lambda r: int(r["id"]), default=None)

@@ -69,3 +69,20 @@ def ensure_peer(environ: dict[str, str] | None = None) -> PeerEngine:
     values = parse_env(proc.stdout)
     return PeerEngine(unix_host=values["ENVTRACK_PEER_UNIX"], tcp_host=values["ENVTRACK_PEER_TCP"],
                       cert_dir=values["DOCKER_CERT_PATH"], ssh_host=values["ENVTRACK_PEER_SSH"])
+
+
+# A second peer instance on the containerd image store: the only Engine setup whose BuildKit
+# enables the "mergeop"/"diffop" caps (the default peer refuses definitions that declare them).
+MERGEOP_INSTANCE = {
+    "ENVTRACK_PEER_INSTANCE": "mergeop",
+    "ENVTRACK_PEER_TCP_PORT": "23761",
+    "ENVTRACK_PEER_SSH_PORT": "23723",
+    "ENVTRACK_PEER_SUBNET": "10.217.0.0/24",
+    "ENVTRACK_PEER_CONTAINERD_STORE": "1",
+    "ENVTRACK_PEER_SSH_CONFIG": "/var/lib/envtrack-peer/mergeop-ssh-config",
+}
+
+
+def ensure_mergeop_peer() -> PeerEngine:
+    """The peer Engine on the containerd image store, started unless it already answers."""
+    return ensure_peer({**os.environ, **MERGEOP_INSTANCE})

@@ -101,16 +101,6 @@ def test_short_digest_covers_the_definition_and_the_config():
     assert len(short_digest("sha256:a", config)) == 12
 
 
-def test_fast_path_takes_only_plain_build_command_lines():
-    from envtrack.build.fastpath import parse
-
-    assert parse([]) == {"file": None, "progress": "auto", "json": False}
-    assert parse(["proj", "--progress", "plain", "--json"]) == {"file": "proj", "progress": "plain", "json": True}
-    assert parse(["--progress=quiet", "--builder", "unix:///x"])["progress"] == "quiet"
-    for other in (["--help"], ["--bake-ca"], ["a", "b"], ["--progress"], ["--progress", "fancy"]):
-        assert parse(other) is None
-
-
 def test_stamp_is_invalid_when_a_source_or_the_base_changes(tmp_path, monkeypatch):
     from envtrack.build import stamp
     from envtrack.lower.options import default_build_options as options
@@ -118,14 +108,17 @@ def test_stamp_is_invalid_when_a_source_or_the_base_changes(tmp_path, monkeypatc
     monkeypatch.setenv("ENVTRACK_CA_BUNDLE", str(tmp_path / "ca.pem"))
     envd = tmp_path / "build.envd"
     envd.write_text("one")
-    stamp.write_stamp(tmp_path / ".envtrack", sources={str(envd): stamp.file_digest(envd)},
+    mine = stamp.owner(envd, "proj")
+    stamp.write_stamp(tmp_path / ".envtrack", project=mine, sources={str(envd): stamp.file_digest(envd)},
                       inputs=stamp.host_inputs(options()), base=("img", "sha256:1"), result={})
     recorded = stamp.read_stamp(tmp_path / ".envtrack")
-    assert stamp.still_valid(recorded, options(), {"img": "sha256:1"}.get)
-    assert not stamp.still_valid(recorded, options(bake_ca=True), {"img": "sha256:1"}.get)      # --bake-ca differs
-    assert not stamp.still_valid(recorded, options(), {"img": "sha256:2"}.get)     # base re-tagged
+    copy = stamp.owner(tmp_path / "copy" / "build.envd", "copy")
+    assert not stamp.still_valid(recorded, copy, options(), {"img": "sha256:1"}.get)  # a copied project
+    assert stamp.still_valid(recorded, mine, options(), {"img": "sha256:1"}.get)
+    assert not stamp.still_valid(recorded, mine, options(bake_ca=True), {"img": "sha256:1"}.get)      # --bake-ca differs
+    assert not stamp.still_valid(recorded, mine, options(), {"img": "sha256:2"}.get)     # base re-tagged
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
-    assert not stamp.still_valid(recorded, options(), {"img": "sha256:1"}.get)     # proxy appeared
+    assert not stamp.still_valid(recorded, mine, options(), {"img": "sha256:1"}.get)     # proxy appeared
     monkeypatch.delenv("HTTPS_PROXY")
     envd.write_text("two")
-    assert not stamp.still_valid(recorded, options(), {"img": "sha256:1"}.get)     # file edited
+    assert not stamp.still_valid(recorded, mine, options(), {"img": "sha256:1"}.get)     # file edited

@@ -1,7 +1,7 @@
 """Golden before/after files for the rewrite: tests/golden/sync/<case>/.
 
 Each case holds before.envd (plus any .envd files it loads), journal.json (journal rows; omitted columns take the
-journal's defaults), optional options.json ({"pin": ..., "target": ...}), and the
+journal's defaults), optional options.json ({"pin": ..., "target": ..., "into": ...}), and the
 expected after.envd and notes.txt. ENVTRACK_UPDATE_GOLDEN=1 rewrites the expected
 files (review the diff before committing them).
 """
@@ -48,7 +48,8 @@ def sync_text(envd: Path, rows: list[dict], options: dict):
     text = envd.read_bytes().decode()
     target = options.get("target", "build")
     plan = load_plan(envd, target=target)
-    return rewrite_source(text, plan, fold_changes(rows), envd_file=envd, pin=options.get("pin", "exact"), target=target)
+    return rewrite_source(text, plan, fold_changes(rows), envd_file=envd, pin=options.get("pin", "exact"), target=target,
+                          into=options.get("into"))
 
 
 def render_notes(notes) -> str:

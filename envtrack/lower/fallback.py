@@ -1,0 +1,76 @@
+"""Merges and diffs for a BuildKit without MergeOp/DiffOp (v0.8, Engine 20.10): same filesystem.
+
+* Branches of a common state C (`merge([a, b])`): the first branch as built, then each
+  further branch's changes relative to C replayed onto it by one step that mounts C and
+  the branch read-only (envtrack.lower.apply_delta: deletions, then new or changed paths).
+  Every branch is still its own chain of vertices, so BuildKit builds them in parallel and
+  caches each on its own; only the replay step reruns when a branch changes.
+* An input that is a diff(lower, upper): its changes replayed the same way, onto whatever
+  is below it in the merge.
+* States with nothing in common: layered whole with a FileOp copy of each root onto the
+  previous (later files win, nothing is deleted), which is what MergeOp does with them.
+* A diff used as a state of its own (built on, or the image): the new and changed paths
+  of UPPER copied into an empty filesystem; its deletions have nothing to apply to.
+
+The replay step runs on envtrack's base image (it needs python3), with no network; the
+mount points it creates live in that image's discarded root, not in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from envtrack.errors import Position
+from envtrack.project import BASE_IMAGE
+from envtrack.state import Copy, Mount, Network, State
+
+LOWER, UPPER, OUT = "/envtrack-delta/lower", "/envtrack-delta/upper", "/envtrack-delta/out"
+_TOOL = Path(__file__).with_name("apply_delta.py")
+
+
+def replay(onto: State, lower: State, upper: State, *, name: str, position: Position | None) -> State:
+    """ONTO plus what UPPER changed relative to LOWER; keeps ONTO's process defaults."""
+    if lower.output is None:   # everything in UPPER is a change
+        return onto.file(Copy(source=upper, src="/", dest="/"), name=name, position=position)
+    tool = State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}")
+    mounts = (Mount(dest=OUT, source=onto, readonly=False, output=True),
+              Mount.bind(LOWER, lower), Mount.bind(UPPER, upper))
+    ran = tool.run(["python3", "-c", _TOOL.read_text(encoding="utf-8"), LOWER, UPPER, OUT],
+                   mounts=mounts, network=Network.NONE, name=name, position=position)
+    return onto.with_output(ran.output)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One input of a merge: UPPER's changes relative to LOWER, or (LOWER None) UPPER whole."""
+
+    upper: State
+    lower: State | None = None
+
+
+def merge(base: State | None, layers: list[Layer], *, name: str, position: Position | None) -> State:
+    """BASE (or nothing) with each layer applied in order: changes replayed, whole states copied."""
+    if base is None:
+        first, *rest = layers
+        state = first.upper if first.lower is None else materialise_diff(first.lower, first.upper, name=name,
+                                                                          position=position)
+    elif layers and layers[0].lower is base:
+        first, *rest = layers   # a branch of BASE is BASE with its changes already applied
+        state = first.upper
+    else:
+        state, rest = base, layers
+    for number, layer in enumerate(rest, 2):
+        label = f"{name} ({number}/{len(layers)})"
+        if layer.lower is None:
+            state = state.file(Copy(source=layer.upper, src="/", dest="/"), name=label, position=position)
+        else:
+            state = replay(state, layer.lower, layer.upper, name=label, position=position)
+    return state
+
+
+def materialise_diff(lower: State, upper: State, *, name: str, position: Position | None) -> State:
+    """UPPER's new and changed paths on an empty filesystem (a diff with nothing under it)."""
+    if lower.output is None:
+        return upper
+    return lower.with_output(replay(State.scratch(), lower, upper, name=name, position=position).output)

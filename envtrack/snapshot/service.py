@@ -1,0 +1,66 @@
+"""What `envtrack snapshot` does, apart from printing: lock a project's running
+environment, check it against its lock, and write the lock only when it changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from envtrack.fsutil import write_atomic
+from envtrack.project import Project
+from envtrack.snapshot.diff import Diff, diff_packages
+from envtrack.snapshot.lock import Lock, render_lock
+from envtrack.snapshot.report import Side, drift_notes
+
+MANAGERS = ("apt", "pip", "conda")  # the order locks are counted in
+
+
+def current_lock(project: Project, lock_path: Path, on_progress=None) -> Lock:
+    """The lock of PROJECT's running container, with paths relative to LOCK_PATH's folder."""
+    from envtrack.snapshot.sources import Engine, project_lock, running_container
+
+    engine = Engine()
+    container = running_container(project, engine)
+    if on_progress:
+        on_progress(f"reading packages in {project.container_name}")
+    return project_lock(project, container, engine, lock_dir=lock_path.resolve().parent)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The verdict of `snapshot --check`: the lock (side A) against the running environment (B)."""
+
+    result: Diff
+    a: Side
+    b: Side
+    stale: tuple[str, ...]    # reasons the lock itself is out of date (new base, edited build.envd)
+    info: tuple[str, ...]
+
+    @property
+    def drifted(self) -> bool:
+        return not self.result.equal or bool(self.stale)
+
+
+def check_drift(lock_path: Path, current: Lock, container_name: str) -> Drift:
+    from envtrack.snapshot.sources import read_lock_file
+
+    locked = read_lock_file(lock_path)
+    stale, info = drift_notes(locked, current)
+    return Drift(diff_packages(locked.packages, current.packages), Side(str(lock_path), locked),
+                 Side(f"container {container_name}", current), tuple(stale), tuple(info))
+
+
+def write_lock(lock_path: Path, lock: Lock) -> bool:
+    """Write LOCK unless LOCK_PATH already holds exactly it; True when written."""
+    text = render_lock(lock)
+    try:
+        if lock_path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_atomic(lock_path, text, 0o644)  # an interrupted snapshot never leaves half a lock
+    return True
+
+
+def package_counts(lock: Lock) -> dict[str, int]:
+    return {m: sum(1 for p in lock.packages if p.manager == m) for m in MANAGERS}
