@@ -211,10 +211,16 @@ def catch_up(project: Project) -> int:
 
     if not project.journal_path.exists():
         return 0
+    import sqlite3
+
     try:
-        with closing(journal_db.open_journal(project.journal_path)) as db:
+        with closing(journal_db.open_readonly(project.journal_path)) as db:
             if journal_db.recorder(db) != "host":
                 return 0
+    except sqlite3.DatabaseError as error:
+        if "no such table" in str(error):   # an older journal, without the meta table: an agent kept it
+            return 0
+        raise EnvtrackError(f"{project.journal_path}: cannot use the journal ({error})") from None
     except journal_db.JournalError as error:
         raise EnvtrackError(str(error)) from None
     container = inspect(project.container_name)

@@ -171,16 +171,23 @@ def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Dict]:
     return _decoded(db.execute(_CHANGES_SINCE, (since_id,)))
 
 
+def open_readonly(path) -> sqlite3.Connection:
+    """The journal at PATH for reading only (a read-only project, a dry run); never creates,
+    migrates or writes. Tables an older journal lacks raise sqlite3.OperationalError."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        db.execute("PRAGMA busy_timeout = 5000")
+    except sqlite3.Error as error:
+        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
+    db.row_factory = sqlite3.Row
+    return db
+
+
 def read_changes_at(path, since_id: int = 0) -> List[Dict]:
     """read_changes on the journal at PATH, opened read-only (the agent is the one writer), so
     a read-only project can be read; [] when it has no changes table yet."""
+    db = open_readonly(path)
     try:
-        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-    except sqlite3.Error as error:
-        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
-    try:
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout = 5000")
         return read_changes(db, since_id)
     except sqlite3.OperationalError as error:
         if "no such table" in str(error):

@@ -30,11 +30,16 @@ def last_synced_id(journal: Path, envd_file: Path) -> int:
     """The bookmark; 0 when the bookmarked change is no longer the journal's (it started over)."""
     if not journal.exists():
         return 0
-    with _open(journal) as db:
-        mark = journal_db.read_bookmark(db, str(envd_file))
-        if mark is None:
-            return 0
-        return mark[0] if journal_db.has_change(db, *mark) else 0
+    import sqlite3
+
+    with closing(journal_db.open_readonly(journal)) as db:   # a dry run in a read-only project reads too
+        try:
+            mark = journal_db.read_bookmark(db, str(envd_file))
+            return mark[0] if mark is not None and journal_db.has_change(db, *mark) else 0
+        except sqlite3.DatabaseError as error:
+            if "no such table" in str(error):   # no bookmark table yet: nothing was synced
+                return 0
+            raise journal_db.JournalError("%s: cannot use the journal (%s)" % (journal, error)) from None
 
 
 def mark_synced(journal: Path, envd_file: Path, change_id: int, change_time: str | None) -> None:
