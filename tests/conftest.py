@@ -100,7 +100,7 @@ def installed_envtrack() -> Path:
     wheel = next((work / "dist").glob("envtrack-*.whl"))
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
     offline = subprocess.run([str(python), "-m", "pip", "install", *quiet, "--no-index", "--find-links", str(WHEELHOUSE),
-                              str(wheel)], capture_output=True, text=True)
+                              str(wheel)], capture_output=True, text=True, env=_without_checkout())
     if offline.returncode != 0:   # first session, or the dependencies changed: fetch them once
         _run([str(python), "-m", "pip", "wheel", *quiet, "-w", str(WHEELHOUSE), str(wheel)])
         for own in WHEELHOUSE.glob("envtrack-*.whl"):
@@ -117,16 +117,21 @@ def _not_sources(folder: str, names: list[str]) -> set[str]:
             or (top and n in ("build", "dist"))}
 
 
+def _without_checkout() -> dict:
+    """The environment minus PYTHONPATH: with a checkout on it, the venv's pip would take that
+    checkout's egg-info for an installed envtrack and skip the wheel."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _run(command: list[str]) -> None:
-    proc = subprocess.run(command, capture_output=True, text=True)
+    proc = subprocess.run(command, capture_output=True, text=True, env=_without_checkout())
     if proc.returncode != 0:
         pytest.fail(f"building the test venv failed: {' '.join(command)}\n{proc.stdout}\n{proc.stderr}", pytrace=False)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900):
     """Run `envtrack` as a user would: the console script of the session's venv, in a subprocess."""
-    full_env = dict(os.environ, **(env or {}))
-    full_env.pop("PYTHONPATH", None)   # the wheel's code, not a checkout's
+    full_env = dict(_without_checkout(), **(env or {}))   # the wheel's code, not a checkout's
     proc = subprocess.run(
         [str(installed_envtrack() / "bin" / "envtrack"), *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,

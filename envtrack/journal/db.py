@@ -177,6 +177,15 @@ def open_readonly(path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
         db.execute("PRAGMA busy_timeout = 5000")
+        try:
+            db.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.OperationalError as error:
+            if "readonly" not in str(error):
+                raise
+            # A WAL journal in a read-only directory: SQLite cannot make the -shm file a reader
+            # needs. Nobody can be writing there, so read the file as it is.
+            db.close()
+            db = sqlite3.connect("file:%s?immutable=1" % path, uri=True)
     except sqlite3.Error as error:
         raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
     db.row_factory = sqlite3.Row
