@@ -150,7 +150,11 @@ extendedKeyUsage=serverAuth"
     chmod 600 "$CERTS"/*-key.pem "$CLIENT/key.pem"
 }
 
-# --- network: a bridge of its own (never --bridge none: that deletes the host's docker0) -------
+# --- network: a bridge of its own --------------------------------------------------------------
+# Two dockerd settings delete the host's docker0, the system Engine's bridge, which silently cuts
+# the network of every system container: --bridge none, and --default-address-pool(s) on any
+# start after the first (dockerd then clears its stale default network together with "docker0",
+# a name it hard-codes). This script uses neither, and start_engine checks docker0 survived.
 make_bridge() {
     ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
     ip -4 addr show dev "$BRIDGE" | grep -qF " $GATEWAY/24 " || ip addr add "$GATEWAY/24" dev "$BRIDGE"
@@ -164,6 +168,8 @@ start_engine() {
     answers && return
     alive "$RUN/dockerd.pid" && die "dockerd $(cat "$RUN/dockerd.pid") runs but does not answer on $SOCKET; see $STATE/dockerd.log"
     say "starting dockerd $("$ROOTFS/usr/sbin/dockerd" --version | cut -d' ' -f3 | tr -d ,)"
+    local had_docker0=0
+    ip link show docker0 >/dev/null 2>&1 && had_docker0=1
     rm -f "$SOCKET"
     local config=()
     if [[ $CONTAINERD_STORE == 1 ]]; then
@@ -179,16 +185,20 @@ start_engine() {
         -H "unix://$SOCKET" -H "tcp://127.0.0.1:$TCP_PORT" \
         --tlsverify --tlscacert "$CERTS/ca.pem" --tlscert "$CERTS/server.pem" --tlskey "$CERTS/server-key.pem" \
         --bridge "$BRIDGE" --iptables=false --ip6tables=false \
-        --default-address-pool "base=10.214.0.0/16,size=24" \
         </dev/null >>"$STATE/dockerd.log" 2>&1 9>&- &
     local pid=$!
     for _ in $(seq 150); do
-        answers && return
+        answers && { host_bridge_kept "$had_docker0"; return; }
         kill -0 "$pid" 2>/dev/null || { tail -n 20 "$STATE/dockerd.log" >&2; die "dockerd exited; log: $STATE/dockerd.log"; }
         sleep 0.2
     done
     tail -n 20 "$STATE/dockerd.log" >&2
     die "dockerd did not answer on $SOCKET within 30 s; log: $STATE/dockerd.log"
+}
+
+host_bridge_kept() {  # HAD_DOCKER0: fail loudly if starting the peer took the system's bridge
+    [[ $1 == 0 ]] || ip link show docker0 >/dev/null 2>&1 \
+        || die "starting dockerd deleted the host's docker0 bridge; restart the system dockerd to recreate it"
 }
 
 load_base_images() {  # every envtrack/base:* of the system Engine, when the peer lacks that image

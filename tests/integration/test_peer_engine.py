@@ -120,3 +120,18 @@ def test_peer_containers_reach_the_network_and_the_system_engine_keeps_its_own(p
     assert system.returncode == 0 and "Reading package lists" in system.stdout, system.stdout + system.stderr
     docker0 = subprocess.run(["ip", "-4", "addr", "show", "dev", "docker0"], capture_output=True, text=True)
     assert docker0.returncode == 0 and "inet " in docker0.stdout, docker0.stderr
+
+
+def test_a_restarted_peer_leaves_the_system_bridge_alone(peer_engine):
+    """A second start of a peer finds its own stale default network in its data root; with an
+    address pool configured, dockerd clears that network together with the host's docker0 (an
+    earlier version of the script did, and every later system container lost its network)."""
+    from support.peer_engine import SCRIPT, ensure_peer
+
+    stop = subprocess.run(["bash", str(SCRIPT), "--stop"], capture_output=True, text=True, timeout=120)
+    assert stop.returncode == 0, stop.stderr
+    assert ensure_peer() == peer_engine
+    docker0 = subprocess.run(["ip", "-4", "addr", "show", "dev", "docker0"], capture_output=True, text=True)
+    assert docker0.returncode == 0 and "inet " in docker0.stdout, docker0.stderr
+    system = apt_update({"DOCKER_HOST": f"unix://{SYSTEM_SOCKET}"}, "envtrack-test-peer-restart")
+    assert system.returncode == 0 and "Reading package lists" in system.stdout, system.stdout + system.stderr
