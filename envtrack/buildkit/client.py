@@ -79,17 +79,19 @@ class BuildKit:
         self._stub = control_pb2_grpc.ControlStub(channel)
         self.description = description
 
-    def solve(self, definition: bytes, *, exporter: str, exporter_attrs: dict[str, str],
-              on_status: Callable[[control_pb2.StatusResponse], None]) -> dict[str, str]:
-        """Solve DEFINITION and export it; every Status message goes to ON_STATUS as it arrives."""
+    def solve(self, definition: bytes | None, *, exporter: str, exporter_attrs: dict[str, str],
+              on_status: Callable[[control_pb2.StatusResponse], None], frontend: str = "",
+              frontend_inputs: dict[str, ops_pb2.Definition] | None = None) -> dict[str, str]:
+        """Solve DEFINITION (or FRONTEND, given FRONTEND_INPUTS instead of session sources) and
+        export it; every Status message goes to ON_STATUS as it arrives."""
         ref = f"envtrack-{uuid.uuid4().hex}"
         # Status is started first: it waits for the job, and it ends when the solve ends.
         stream = self._stub.Status(control_pb2.StatusRequest(Ref=ref))
         reader = threading.Thread(target=_drain, args=(stream, on_status), daemon=True)
         reader.start()
         request = control_pb2.SolveRequest(
-            Ref=ref, Definition=ops_pb2.Definition.FromString(definition),
-            Exporter=exporter, ExporterAttrs=exporter_attrs,
+            Ref=ref, Definition=ops_pb2.Definition.FromString(definition) if definition else None,
+            Exporter=exporter, ExporterAttrs=exporter_attrs, Frontend=frontend, FrontendInputs=frontend_inputs,
         )
         try:
             response = self._stub.Solve(request)

@@ -73,24 +73,6 @@ def engine_version() -> str:
     return body.get("Version", "") if status == 200 and isinstance(body, dict) else ""
 
 
-def commit_config(image: str, repo: str, tag: str, changes: list[str]) -> str:
-    """IMAGE with CHANGES (Dockerfile-style config instructions) as REPO:TAG; returns the new id.
-
-    The container is created, never started, and removed: the commit adds no layer.
-    """
-    status, created = request("POST", "/containers/create", body={"Image": image, "Cmd": ["true"]})
-    if status >= 300 or not isinstance(created, dict):
-        raise EnvtrackError(f"cannot create a container from {image}: {created}")
-    try:
-        status, committed = request("POST", "/commit", {"container": created["Id"], "repo": repo, "tag": tag,
-                                                         "changes": changes})
-        if status >= 300 or not isinstance(committed, dict):
-            raise EnvtrackError(f"cannot commit the image config of {repo}:{tag}: {committed}")
-    finally:
-        remove_container(created["Id"])
-    return committed["Id"]
-
-
 def remove_container(container_id: str) -> None:
     request("DELETE", f"/containers/{container_id}", {"force": "1"})
 

@@ -1,8 +1,8 @@
 """The image's runtime config (env, command, ports, working dir, labels).
 
-BuildKit without a frontend exports a bare config, so the builder applies this
-itself: as the `containerimage.config` exporter attribute (`to_oci`) where the Engine
-honours it, or as commit changes (`to_docker_changes`) where it does not.
+BuildKit without a frontend exports a bare config, and the Engine's `moby` exporter
+ignores the `containerimage.config` attribute (20.10 and 26 alike), so the builder applies
+this through the Dockerfile frontend (`to_dockerfile`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, replace
 
 from envtrack.agent.layout import WORKSPACE as WORKDIR
+from envtrack.errors import EnvtrackError
 
 
 @dataclass(frozen=True)
@@ -29,30 +30,19 @@ class ImageConfig:
         merged = dict(self.labels) | labels
         return replace(self, labels=tuple(sorted(merged.items())))
 
-    def to_oci(self) -> dict:
-        """The `config` part of an OCI image config."""
-        config: dict = {"Env": [f"{k}={v}" for k, v in self.env], "WorkingDir": self.working_dir}
-        if self.cmd:
-            config["Cmd"] = list(self.cmd)
+    def to_dockerfile(self, image: str) -> str:
+        """A Dockerfile that gives IMAGE this config and changes nothing else: every instruction
+        is config-only, so BuildKit's Dockerfile frontend exports IMAGE's layers unchanged."""
+        lines = [f"FROM {image}"]
+        lines += [f"ENV {key}={_word(value)}" for key, value in self.env]
+        lines.append(f"WORKDIR {_word(self.working_dir)}")
+        if self.cmd:  # the exec (JSON) form: no shell, no expansion
+            lines.append(f"CMD {json.dumps(list(self.cmd))}")
         if self.entrypoint:
-            config["Entrypoint"] = list(self.entrypoint)
-        if self.exposed_ports:
-            config["ExposedPorts"] = {p: {} for p in self.exposed_ports}
-        if self.labels:
-            config["Labels"] = dict(self.labels)
-        return config
-
-    def to_docker_changes(self) -> list[str]:
-        """Dockerfile-style instructions for the Engine's commit API (`changes`)."""
-        changes = [f"ENV {k}={json.dumps(v)}" for k, v in self.env]
-        changes.append(f"WORKDIR {self.working_dir}")
-        if self.cmd:
-            changes.append(f"CMD {json.dumps(list(self.cmd))}")
-        if self.entrypoint:
-            changes.append(f"ENTRYPOINT {json.dumps(list(self.entrypoint))}")
-        changes += [f"EXPOSE {p}" for p in self.exposed_ports]
-        changes += [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in self.labels]
-        return changes
+            lines.append(f"ENTRYPOINT {json.dumps(list(self.entrypoint))}")
+        lines += [f"EXPOSE {port}" for port in self.exposed_ports]
+        lines += [f"LABEL {_word(key)}={_word(value)}" for key, value in self.labels]
+        return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
         data = {"env": dict(self.env), "cmd": list(self.cmd), "exposed_ports": list(self.exposed_ports),
@@ -60,3 +50,13 @@ class ImageConfig:
         if self.entrypoint:  # only when set, so images without one keep their tags
             data["entrypoint"] = list(self.entrypoint)
         return data
+
+
+def _word(value: str) -> str:
+    """VALUE as one double-quoted Dockerfile word that reads back literally: the frontend
+    would expand `$NAME`, and a newline would end the instruction."""
+    if "\n" in value or "\r" in value:
+        raise EnvtrackError(f"image config value {value!r} has a line break, which an image's "
+                            "env, label or working directory cannot carry here", exit_code=2)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'

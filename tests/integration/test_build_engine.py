@@ -164,3 +164,33 @@ def test_apt_and_pip_over_https_work_only_through_the_injected_bundle(docker_cli
     assert output.split()[-2:] == ["ca-gone", "0"]
     env = docker_client.images.get(result["image"]).attrs["Config"]["Env"]
     assert not [item for item in env if "/run/envtrack" in item]
+
+
+CONFIG = r'''
+def build():
+    base(image="envtrack/base:bookworm")
+    run(commands=["echo one > /one"])
+    runtime.environ(env={"LITERAL": "$HOME/x ${PATH}", "QUOTED": "a\"b\\c", "ACCENT": "caf\u00e9"})
+    runtime.command(commands={"serve": "echo \"$LITERAL\""})
+    config.entrypoint(args=["env", "--"])
+    runtime.expose(envd_port=8888)
+'''
+
+
+def test_the_image_config_reads_back_literally_without_an_extra_layer(docker_client, tmp_path):
+    directory = make_project(tmp_path, CONFIG)
+    result = build_json(directory)
+    image = docker_client.images.get(result["image"])
+    config = image.attrs["Config"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["LITERAL"] == "$HOME/x ${PATH}" and env["QUOTED"] == 'a"b\\c' and env["ACCENT"] == "caf\u00e9"
+    assert config["Entrypoint"] == ["env", "--"] and config["Cmd"] == ["/bin/sh", "-c", 'echo "$LITERAL"']
+    assert "8888/tcp" in config["ExposedPorts"] and config["WorkingDir"] == "/workspace"
+    assert image.labels["envtrack.project"] == directory.name
+    # The config is written by a config-only solve: a config change keeps every layer.
+    (directory / "build.envd").write_text(CONFIG.replace("/x ", "/y "))
+    changed = build_json(directory)
+    assert changed["image_id"] != result["image_id"]
+    assert docker_client.images.get(changed["image"]).attrs["RootFS"] == image.attrs["RootFS"]
+    tags = [tag for found in docker_client.images.list(f"envtrack/{directory.name}") for tag in found.tags]
+    assert len(tags) == 3 and not [tag for tag in tags if ":raw-" in tag]   # two builds and :latest

@@ -83,8 +83,8 @@ def test_io_http_is_a_checksummed_buildkit_source() -> None:
 
 def test_entrypoint_goes_into_the_image_config() -> None:
     compiled = compile_plan(plan(step(2, "config.entrypoint", args=["date", "-u"])))
-    assert compiled.image_config.to_oci()["Entrypoint"] == ["date", "-u"]
-    assert "ENTRYPOINT [\"date\", \"-u\"]" in compiled.image_config.to_docker_changes()
+    assert compiled.image_config.entrypoint == ("date", "-u")
+    assert 'ENTRYPOINT ["date", "-u"]' in compiled.image_config.to_dockerfile("raw").splitlines()
 
 
 def test_unreachable_toolchain_fails_with_one_line_naming_its_source() -> None:
