@@ -19,7 +19,6 @@ from pathlib import Path
 from envtrack import __version__
 from envtrack.engine import api
 from envtrack.build import stamp
-from envtrack.build.caps import supports_merge_op
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.lower.image_config import ImageConfig
@@ -70,6 +69,8 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
     if plan.states:   # merges and diffs lower to what this BuildKit can run
+        from envtrack.build.caps import supports_merge_op
+
         options = replace(options, merge_op=supports_merge_op(builder))
     compiled = compile_plan(plan, options)
     base = _base_image(plan, compiled.base_image)
