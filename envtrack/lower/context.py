@@ -5,6 +5,7 @@ Pure: `Context` is mutated only while one plan is lowered (envtrack.lower.lower.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from envtrack.frontend.steps import Plan, Step
@@ -22,6 +23,7 @@ PIP_MOUNTS = (Mount.cache(scripts.PIP_CACHE, "envtrack-pip-cache", CacheSharing.
 CONDA_MOUNTS = (Mount.cache(scripts.CONDA_PKGS, "envtrack-conda-pkgs", CacheSharing.LOCKED),)
 PIP_ENV = {"PIP_CACHE_DIR": scripts.PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
            "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+PYTHON_INSTALL_ENV = PIP_ENV | scripts.UV_ENV   # steps that run scripts.pip_install
 
 @dataclass(frozen=True)
 class Lowered:
@@ -65,6 +67,15 @@ def fetch_step(ctx: Context, script: str, *, step: Step | None = None, name: str
         shell=script, env=env, mounts=mounts, proxy_env=ctx.proxy,
         name=step.label if step else name, position=step.position if step else position,
     )
+
+
+def python_install_mounts(ctx: Context) -> tuple[Mount, ...]:
+    """pip's cache and uv's, for scripts.pip_install. uv comes from the package index in use
+    (config.pip_index), so each index has a uv cache of its own: what one index lacks, or
+    serves, never decides for another."""
+    index = ctx.state.get_env("PIP_INDEX_URL") if ctx.state is not None else None
+    suffix = f"-{hashlib.sha256(index.encode()).hexdigest()[:12]}" if index else ""
+    return PIP_MOUNTS + (Mount.cache(scripts.UV_CACHE, f"envtrack-uv-cache{suffix}", CacheSharing.LOCKED),)
 
 
 def apt_mounts(ctx: Context) -> tuple[Mount, ...]:

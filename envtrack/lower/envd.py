@@ -16,7 +16,8 @@ from envtrack.builtins import BUILTINS
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.lower import conda, scripts
-from envtrack.lower.context import PIP_ENV, PIP_MOUNTS, Context, apt_mounts, fetch_step
+from envtrack.lower.context import (PIP_ENV, PIP_MOUNTS, PYTHON_INSTALL_ENV, Context, apt_mounts, fetch_step,
+                                    python_install_mounts)
 from envtrack.project import BASE_IMAGE
 from envtrack.state import Copy, Mkdir, Mkfile, State
 
@@ -153,8 +154,8 @@ def lower_jupyter(ctx: Context, step: Step, index: int) -> None:
         error = LocatedError(step.position, "config.jupyter: no Python environment yet")
         error.hint = "call install.python() before config.jupyter(...)"
         raise error
-    ctx.state = fetch_step(ctx, scripts.pip_install(["jupyter"], None, []), step=step, mounts=PIP_MOUNTS,
-                           env=PIP_ENV)
+    ctx.state = fetch_step(ctx, scripts.pip_install(["jupyter"], None, []), step=step,
+                           mounts=python_install_mounts(ctx), env=PYTHON_INSTALL_ENV)
     ctx.ports.append(f"{JUPYTER_PORT}/tcp")
 
 

@@ -20,8 +20,8 @@ from envtrack.errors import LocatedError
 from envtrack.hostca import CA_ENV_NAMES
 from envtrack.frontend.steps import Plan, Step
 from envtrack.lower import conda, envd, scripts
-from envtrack.lower.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PIP_ENV, PIP_MOUNTS, Context, Lowered,
-                                    apt_mounts, fetch_step, inputs_mount)
+from envtrack.lower.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_INSTALL_ENV, Context, Lowered,
+                                    apt_mounts, fetch_step, inputs_mount, python_install_mounts)
 from envtrack.lower.host import HostInputs
 from envtrack.lower.image_config import WORKDIR, ImageConfig
 from envtrack.state import Copy, Mkdir, Mkfile, ProxyEnv, Rm, State
@@ -118,9 +118,9 @@ def lower_pip(ctx: Context, step: Step, index: int) -> None:
     wheels = [f.name for f in files if f.role == "wheel"]
     if not (step.args["name"] or requirements or wheels):
         raise LocatedError(step.position, "install.python_packages: nothing to install")
-    mounts = PIP_MOUNTS + inputs_mount(files)
+    mounts = python_install_mounts(ctx) + inputs_mount(files)
     script = scripts.pip_install(step.args["name"], requirements, wheels)
-    ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env=PIP_ENV)
+    ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env=PYTHON_INSTALL_ENV)
 
 
 def lower_conda(ctx: Context, step: Step, index: int) -> None:

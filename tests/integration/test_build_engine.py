@@ -51,8 +51,11 @@ def test_quickstart_builds_a_runnable_image_and_rebuilds_fully_cached(docker_cli
     shutil.copytree(ROOT / "examples" / "quickstart", directory)
     first = build_json(directory)
     output = run_image(docker_client, first["image"],
-                       "cat /etc/motd; jq --version; python -c 'import six; print(six.__name__)'; echo $PROJECT")
-    assert output.split() == ["ready", "jq-1.6", "six", "quickstart"]
+                       "cat /etc/motd; jq --version; python -c 'import six; print(six.__name__)'; echo $PROJECT; "
+                       "cat /opt/envtrack/venv/lib/python3*/site-packages/six-*.dist-info/INSTALLER; echo; "
+                       "command -v uv || echo no-uv")
+    # uv installs the pip step from its cache mount; the image does not keep uv
+    assert output.split() == ["ready", "jq-1.6", "six", "quickstart", "uv", "no-uv"]
     labels = docker_client.images.get(first["image"]).labels
     assert labels["envtrack.project"] == "quickstart" and len(labels["envtrack.envd.sha256"]) == 64
     assert docker_client.images.get("envtrack/quickstart:latest").id == first["image_id"]
@@ -194,3 +197,43 @@ def test_the_image_config_reads_back_literally_without_an_extra_layer(docker_cli
     assert docker_client.images.get(changed["image"]).attrs["RootFS"] == image.attrs["RootFS"]
     tags = [tag for found in docker_client.images.list(f"envtrack/{directory.name}") for tag in found.tags]
     assert len(tags) == 3 and not [tag for tag in tags if ":raw-" in tag]   # two builds and :latest
+
+
+GATEWAY = "172.17.0.1"   # build steps reach the host here
+
+
+@pytest.fixture
+def index_without_uv(tmp_path):
+    """A package index of one project (six, fetched by the host's pip), served to build steps."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    root = tmp_path / "index"
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "six", "-d", str(root / "six")],
+                   check=True, capture_output=True)
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(root))  # noqa: E731
+    server = http.server.ThreadingHTTPServer((GATEWAY, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://{GATEWAY}:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_pip_installs_when_the_index_has_no_uv(docker_client, tmp_path, index_without_uv):
+    """uv comes from the index in use (a cache of its own per index, so this one starts empty);
+    this index has only six, so the step says so in one line and pip installs."""
+    text = f"""\
+def build():
+    base(image="envtrack/base:bookworm")
+    config.pip_index(url="{index_without_uv}", trust=True)
+    install.python()
+    install.python_packages(name=["six"])
+    run(commands=["echo {uuid.uuid4().hex} > /nonce"])
+"""
+    proc = run_cli("build", str(make_project(tmp_path, text)), "--progress", "plain", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "uv could not be installed from the package index; installing with pip" in proc.stderr
+    image = json.loads(proc.stdout)["image"]
+    installer = run_image(docker_client, image, "cat /opt/envtrack/venv/lib/python3*/site-packages/six-*.dist-info/INSTALLER")
+    assert installer.strip() == "pip"

@@ -98,8 +98,11 @@ def test_python_installs_a_venv_that_later_steps_and_the_image_use():
     for kind in ("install.python_packages", "run"):
         assert env_of(op_of(compiled, kind))["PATH"].startswith("/opt/envtrack/venv/bin:")
     pip_op = op_of(compiled, "install.python_packages").exec
-    assert "/opt/envtrack/venv/bin/python -m pip install six" in pip_op.meta.args[2]
-    assert any(m.mountType == pb.CACHE and m.dest == scripts.PIP_CACHE for m in pip_op.mounts)
+    script = pip_op.meta.args[2]
+    assert 'install six' in script.splitlines() and '"$uv" pip install --python /opt/envtrack/venv/bin/python' in script
+    assert '/opt/envtrack/venv/bin/python -m pip install "$@"' in script   # pip when uv is not there or fails
+    caches = {m.dest for m in pip_op.mounts if m.mountType == pb.CACHE}
+    assert caches == {scripts.PIP_CACHE, scripts.UV_CACHE}
     config = compiled.image_config
     assert config.env_dict()["PATH"].startswith("/opt/envtrack/venv/bin:")
     assert "DEBIAN_FRONTEND" not in config.env_dict()

@@ -77,10 +77,10 @@ def vertex_digests(definition: bytes) -> list[str]:
 
 
 GOLDEN = {
-    "quickstart": "sha256:67a5ae81145c40d91111161c6a477639c8e1ddf598a128036aff049e79d89103",
-    "interleaved": "sha256:7cdac72ed9f672e079bf00b33c5991a98bfb0ae0dbf660a8dcab582f338c9735",
-    "quickstart+ca": "sha256:a496143e7ca33c95e097f8181034070df84aeabc92acc18d8a295216a38e85a9",
-    "envd_builtins": "sha256:6bb46a5b7aea18826acaa2dc4845553973961d9d2d3e9eae09702ed5dea14d88",
+    "quickstart": "sha256:193d1a8761b132f278eafd39cd27ca2e559db95bb05a1ef7da7fc4b7118aef5a",
+    "interleaved": "sha256:7fae681b43bc50208961cf005f00771a9f2ef0b463dde363a61a0a92fa20f554",
+    "quickstart+ca": "sha256:b39efe61adc8a63f1b3b13459f2dca037e701c2e4fbac59c61556a4de74fbc76",
+    "envd_builtins": "sha256:9597e73e77976dd70f5fe93fb9524f5c228930892a8e41c0cd2046af9d688b69",
 }
 
 
@@ -144,5 +144,5 @@ def test_quickstart_definition_bytes_are_golden():
     """Names and source maps are not in digests, but they are in the bytes sent."""
     definition = compile_plan(quickstart()).definition
     assert hashlib.sha256(definition).hexdigest() == (
-        "ffc543c0237e721836baead079f29db9888497035e6f468f4b24485d7a4b02e2"
+        "ba1dc4a90fa086791d0fbb6fa30807dfee7b7a680ac111d26d78450a21cac544"
     )
