@@ -6,7 +6,6 @@ A reader (or a crash) sees either the old bytes or the new ones, never half a fi
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +19,8 @@ def write_atomic(path: str | Path, data: str | bytes, mode: int | None = None, *
     replaces PATH (it lives in PATH's directory, so relative paths resolve the same); if it
     raises, PATH is untouched.
     """
+    import tempfile  # here, not at the top: commands that only read (a cached build) skip its ~8 ms
+
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)

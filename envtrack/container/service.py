@@ -350,8 +350,6 @@ def change_counts(project: Project) -> dict:
     """Recorded changes and, per package table (baseline, inventory), how many packages it holds."""
     from contextlib import closing
 
-    import sqlite_utils
-
     from envtrack.journal import db as journal_db
 
     journal = journal_for(project)
@@ -360,9 +358,8 @@ def change_counts(project: Project) -> dict:
     try:
         with closing(journal_db.open_journal(journal)) as db:
             counts = journal_db.change_counts(db)
-            # sqlite-utils serves host-side reads like this one; the schema's names stay in journal/.
-            tables = sqlite_utils.Database(db)
-            counts.update({f"{table}_packages": tables[table].count for table in journal_db.PACKAGE_TABLES})
+            counts.update({f"{table}_packages": sum(journal_db.count_packages(db, table).values())
+                           for table in journal_db.PACKAGE_TABLES})
             return counts
     except journal_db.JournalError as error:
         raise EnvtrackError(str(error)) from None

@@ -226,8 +226,8 @@ def test_pip_installs_when_the_index_has_no_uv(docker_client, tmp_path, index_wi
     text = f"""\
 def build():
     base(image="envtrack/base:bookworm")
-    config.pip_index(url="{index_without_uv}", trust=True)
     install.python()
+    config.pip_index(url="{index_without_uv}", trust=True)
     install.python_packages(name=["six"])
     run(commands=["echo {uuid.uuid4().hex} > /nonce"])
 """
