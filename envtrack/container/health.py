@@ -14,7 +14,6 @@ from envtrack.container.engine import ContainerInfo
 from envtrack.container.spec import NO_PYTHON_EXIT, agent_command
 from envtrack.engine import api
 from envtrack.errors import EnvtrackError
-from envtrack.journal.db import utc_now
 from envtrack.project import Project
 
 
@@ -153,6 +152,8 @@ def ensure_agent(project: Project, container: ContainerInfo, timeout: float = 60
     health = agent_health(project, container)
     if health.running:
         return health, False
+    from envtrack.journal.db import utc_now  # here: exec and status check health without the journal
+
     since = utc_now()
     exec_id = api.exec_detached(container.id, agent_command())
     return wait_for_agent(project, container, since, lambda: api.exec_exit_code(exec_id), timeout), True
