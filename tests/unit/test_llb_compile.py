@@ -298,3 +298,14 @@ def test_default_build_options_read_the_host_bundle_and_proxies(tmp_path):
     options = default_build_options(environ={"ENVTRACK_CA_BUNDLE": str(bundle), "HTTPS_PROXY": "http://p:1", "HOME": "/"})
     assert options.ca_bundle == CA and options.proxy_env == {"HTTPS_PROXY": "http://p:1"}
     assert default_build_options(environ={"ENVTRACK_CA_BUNDLE": str(tmp_path / "none")}).ca_bundle is None
+
+
+def test_the_config_dockerfile_quotes_values_so_they_read_back_literally():
+    from envtrack.errors import EnvtrackError
+    from envtrack.lower.image_config import ImageConfig
+
+    config = ImageConfig(env=(("A", 'x "$HOME" \\ y'),), labels=(("k", "$v"),))
+    lines = config.to_dockerfile("raw").splitlines()
+    assert 'ENV A="x \\"\\$HOME\\" \\\\ y"' in lines and 'LABEL "k"="\\$v"' in lines
+    with pytest.raises(EnvtrackError, match="line break"):
+        ImageConfig(env=(("A", "one\ntwo"),)).to_dockerfile("raw")
