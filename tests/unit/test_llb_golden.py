@@ -77,10 +77,10 @@ def vertex_digests(definition: bytes) -> list[str]:
 
 
 GOLDEN = {
-    "quickstart": "sha256:193d1a8761b132f278eafd39cd27ca2e559db95bb05a1ef7da7fc4b7118aef5a",
-    "interleaved": "sha256:7fae681b43bc50208961cf005f00771a9f2ef0b463dde363a61a0a92fa20f554",
-    "quickstart+ca": "sha256:b39efe61adc8a63f1b3b13459f2dca037e701c2e4fbac59c61556a4de74fbc76",
-    "envd_builtins": "sha256:9597e73e77976dd70f5fe93fb9524f5c228930892a8e41c0cd2046af9d688b69",
+    "quickstart": "sha256:9358edf8f3090fb3c78682230f991112cc93e613f260cccd64ab8b30a52cd30e",
+    "interleaved": "sha256:a70b0a36acf8939b033923c65c49a508d63605a5babacc2db66713e497069342",
+    "quickstart+ca": "sha256:f262da1f573f76a5717608b28cad04aed8e14e1199612c86bb760b006c0d1040",
+    "envd_builtins": "sha256:66b132808f9d745b8fdb9b4b439782bcc5f86e6e6d83512b5d1cf930ebb66cda",
 }
 
 
@@ -144,5 +144,5 @@ def test_quickstart_definition_bytes_are_golden():
     """Names and source maps are not in digests, but they are in the bytes sent."""
     definition = compile_plan(quickstart()).definition
     assert hashlib.sha256(definition).hexdigest() == (
-        "ba1dc4a90fa086791d0fbb6fa30807dfee7b7a680ac111d26d78450a21cac544"
+        "c745daa00b18d902ed9658ba2fcc9ff2f9bd9683ed1265a24cddeb334cde0ea0"
     )
