@@ -199,7 +199,6 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
         with connect(builder) as buildkit:
             buildkit.solve(compiled.definition, exporter="moby", exporter_attrs={"name": raw},
                            on_status=watcher.on_status)
-            watcher.renderer.stop()
             _apply_config(buildkit, dockerfile, raw, image)
     except SolveFailure as failure:
         watcher.renderer.stop()

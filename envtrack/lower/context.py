@@ -23,7 +23,9 @@ PIP_MOUNTS = (Mount.cache(scripts.PIP_CACHE, "envtrack-pip-cache", CacheSharing.
 CONDA_MOUNTS = (Mount.cache(scripts.CONDA_PKGS, "envtrack-conda-pkgs", CacheSharing.LOCKED),)
 PIP_ENV = {"PIP_CACHE_DIR": scripts.PIP_CACHE, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
            "PIP_NO_INPUT": "1", "PIP_ROOT_USER_ACTION": "ignore"}
-PYTHON_INSTALL_ENV = PIP_ENV | scripts.UV_ENV   # steps that run scripts.pip_install
+UV_ENV = {"UV_CACHE_DIR": f"{scripts.UV_CACHE}/cache", "UV_LINK_MODE": "copy", "UV_COMPILE_BYTECODE": "1",
+          "UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never"}   # copy: the cache is another mount
+PYTHON_INSTALL_ENV = PIP_ENV | UV_ENV   # steps that run scripts.pip_install
 
 @dataclass(frozen=True)
 class Lowered:

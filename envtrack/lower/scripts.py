@@ -75,8 +75,6 @@ UV_CACHE = "/root/.cache/envtrack-uv"    # cache mount, one per package index: u
 UV_REQUIREMENT = "uv>=0.4"               # `uv pip install --python`, UV_LINK_MODE, UV_COMPILE_BYTECODE
 UV_RETRY_MINUTES = 60                    # after pip could not install uv, how long to not ask again (a
                                          # transient index failure must not cost a day of pip speed)
-UV_ENV = {"UV_CACHE_DIR": f"{UV_CACHE}/cache", "UV_LINK_MODE": "copy", "UV_COMPILE_BYTECODE": "1",
-          "UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never"}   # copy: the cache is another mount
 
 
 def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence[str]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
+from support.gateway_http import serve_directory
 
 CHAIN = """\
 def build():
@@ -199,25 +200,17 @@ def test_the_image_config_reads_back_literally_without_an_extra_layer(docker_cli
     assert len(tags) == 3 and not [tag for tag in tags if ":raw-" in tag]   # two builds and :latest
 
 
-GATEWAY = "172.17.0.1"   # build steps reach the host here
-
-
 @pytest.fixture
 def index_without_uv(tmp_path):
     """A package index of one project (six, fetched by the host's pip), served to build steps."""
-    import http.server
     import subprocess
     import sys
-    import threading
 
     root = tmp_path / "index"
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "six", "-d", str(root / "six")],
                    check=True, capture_output=True)
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(root))  # noqa: E731
-    server = http.server.ThreadingHTTPServer((GATEWAY, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://{GATEWAY}:{server.server_address[1]}/"
-    server.shutdown()
+    with serve_directory(root) as url:
+        yield url + "/"
 
 
 def test_pip_installs_when_the_index_has_no_uv(docker_client, tmp_path, index_without_uv):

@@ -5,11 +5,9 @@ real conda-format channel built with py-rattler and served on the Docker bridge 
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -17,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import BASE_IMAGE, run_cli
+from support.gateway_http import serve_directory
 
-GATEWAY = "172.17.0.1"   # containers (and build steps) reach the host here
 
 
 def build_channel(root: Path) -> Path:
@@ -54,12 +52,8 @@ def build_package(package: Path, name: str, channel: Path) -> None:
 
 @pytest.fixture(scope="module")
 def channel_url(tmp_path_factory):
-    channel = build_channel(tmp_path_factory.mktemp("conda"))
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(channel))  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer((GATEWAY, 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://{GATEWAY}:{httpd.server_port}"
-    httpd.shutdown()
+    with serve_directory(build_channel(tmp_path_factory.mktemp("conda"))) as url:
+        yield url
 
 
 def test_conda_packages_install_from_the_configured_channel(channel_url, docker_client, tmp_path) -> None:
