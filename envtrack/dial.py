@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Callable
 
 # ssl, subprocess, threading and tempfile are imported where TLS, ssh and the relay need
 # them: a command on the local socket (`exec`, `status`) must not pay ~15 ms for them.
@@ -23,6 +22,13 @@ from urllib.parse import urlsplit
 
 from envtrack.endpoints import EngineEndpoint, TLS
 from envtrack.errors import EnvtrackError
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see endpoints.py)
+if TYPE_CHECKING:
+    import ssl
+    import subprocess
+    import threading
+    from typing import Callable
 
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10")
 

@@ -25,8 +25,8 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from collections import namedtuple
 from types import MappingProxyType
-from typing import Callable, Mapping, NamedTuple
 from urllib.parse import urlsplit
 
 from envtrack.errors import EnvtrackError
@@ -40,18 +40,22 @@ CONTEXTS_FILE = "contexts.json"        # in the user's envtrack config folder
 PROJECT_CONTEXT_FILE = "context.json"  # in a project's .envtrack/ folder
 TLS_FILES = ("ca.pem", "cert.pem", "key.pem")  # the docker CLI's names in DOCKER_CERT_PATH
 
-ReadText = Callable[[Path], "str | None"]
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Callable, Mapping
 
-# The records below are NamedTuples, not dataclasses: every command resolves its Engine
-# here, and the dataclasses module costs `envtrack exec` more than it may spend beside `docker exec`.
+    ReadText = Callable[[Path], "str | None"]   # a file's text, or None when it cannot be read
+
+# The records below are plain namedtuples, not dataclasses or typing.NamedTuple: every command
+# resolves its Engine here, and those two modules cost `envtrack exec` more than it may spend
+# beside `docker exec`. Each docstring gives the fields and their types.
 
 
-class TLS(NamedTuple):
-    """Client-side TLS: a CA to verify the server by (None: do not verify) and a client key pair."""
+class TLS(namedtuple("TLS", "ca cert key")):
+    """Client-side TLS: a CA to verify the server by (None: do not verify) and a client key pair
+    (cert, key); each a path or None."""
 
-    ca: str | None
-    cert: str | None
-    key: str | None
+    __slots__ = ()
 
     @classmethod
     def from_dir(cls, directory: str, verify: bool = True) -> "TLS":
@@ -68,10 +72,11 @@ class TLS(NamedTuple):
         return cls(*(str(data[k]) if data.get(k) else None for k in ("ca", "cert", "key")))
 
 
-class EngineEndpoint(NamedTuple):
-    host: str                    # unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]
-    tls: TLS | None = None
-    source: str = "default"      # where the choice came from, for doctor and status
+class EngineEndpoint(namedtuple("EngineEndpoint", "host tls source", defaults=(None, "default"))):
+    """host: unix:///PATH | tcp://HOST:PORT | ssh://[USER@]HOST[:PORT]; tls: TLS or None;
+    source: where the choice came from, for doctor and status."""
+
+    __slots__ = ()
 
     @property
     def scheme(self) -> str:
@@ -112,10 +117,11 @@ class EngineEndpoint(NamedTuple):
         return f"{self.display}{tls}, from {self.source}"
 
 
-class BuilderEndpoint(NamedTuple):
-    address: str | None          # None: the BuildKit embedded in the Engine
-    tls: TLS | None = None
-    source: str = "the Engine's BuildKit"
+class BuilderEndpoint(namedtuple("BuilderEndpoint", "address tls source",
+                                 defaults=(None, "the Engine's BuildKit"))):
+    """address: None for the BuildKit embedded in the Engine; tls: TLS or None; source: as EngineEndpoint's."""
+
+    __slots__ = ()
 
     def describe(self) -> str:
         if self.address is None:
@@ -123,15 +129,12 @@ class BuilderEndpoint(NamedTuple):
         return f"buildkitd at {self.address}{' with TLS' if self.tls else ''}, from {self.source}"
 
 
-class Context(NamedTuple):
-    """An envtrack context: an Engine and/or a builder, by name."""
+class Context(namedtuple("Context", "name engine engine_tls builder builder_tls description",
+                         defaults=(None, None, None, None, ""))):
+    """An envtrack context: an Engine and/or a builder, by name. engine and builder are
+    addresses or None, each with its TLS or None; description is free text."""
 
-    name: str
-    engine: str | None = None
-    engine_tls: TLS | None = None
-    builder: str | None = None
-    builder_tls: TLS | None = None
-    description: str = ""
+    __slots__ = ()
 
     def to_json(self) -> dict:
         data = {"engine": self.engine, "builder": self.builder, "description": self.description,
@@ -150,21 +153,21 @@ class Context(NamedTuple):
         return context
 
 
-class ContextStore(NamedTuple):
-    """The user's contexts file: every context and the one in use."""
+class ContextStore(namedtuple("ContextStore", "contexts current", defaults=(MappingProxyType({}), None))):
+    """The user's contexts file: every context by name (a mapping never changed: a new store
+    is made) and the name of the one in use, or None."""
 
-    contexts: Mapping[str, Context] = MappingProxyType({})  # never changed: a new store is made
-    current: str | None = None
+    __slots__ = ()
 
     def to_json(self) -> dict:
         return {"current": self.current,
                 "contexts": {name: c.to_json() for name, c in sorted(self.contexts.items())}}
 
 
-class Endpoints(NamedTuple):
-    engine: EngineEndpoint
-    builder: BuilderEndpoint
-    context: str | None          # the envtrack context that chose them, if any
+class Endpoints(namedtuple("Endpoints", "engine builder context")):
+    """An EngineEndpoint, a BuilderEndpoint and the envtrack context that chose them (or None)."""
+
+    __slots__ = ()
 
     def to_json(self) -> dict:
         return {"engine": self.engine.host, "engine_tls": self.engine.tls is not None,

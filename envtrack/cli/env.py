@@ -17,7 +17,7 @@ def _project(file: str | None):
 
 def warn_about_agent(project) -> None:
     """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
-    from envtrack.container.service import agent_warning
+    from envtrack.container.health import agent_warning
 
     warning = agent_warning(project)
     if warning:

@@ -1,28 +1,33 @@
 """The project's container in the Engine: inspect it over the Engine API (cheap, no SDK),
-create, start and remove it through the docker SDK."""
+create, start and remove it through the docker SDK.
+
+`exec` and `log` import this module to inspect the container, so it loads neither the
+container's spec nor dataclasses nor typing until a container is to be created.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
-from typing import Any
 
-from envtrack.container.spec import FINGERPRINT_LABEL, ContainerSpec, Copy
 from envtrack.errors import EnvtrackError
 
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (checkers read it the same)
+if TYPE_CHECKING:
+    import tarfile
+    from typing import Any
 
-@dataclass(frozen=True)
-class ContainerInfo:
-    """What the commands read about a container, from one inspect."""
+    from envtrack.container.spec import ContainerSpec, Copy
 
-    name: str
-    id: str
-    status: str              # running | exited | created | ...
-    image: str               # the reference it was created from
-    hostname: str
-    labels: dict
-    pid: int                 # its init process on the Engine's host; 0 when not running
+
+class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname labels pid")):
+    """What the commands read about a container, from one inspect (not a dataclass: see
+    envtrack.errors.Position): name, id, status (running | exited | created | ...), image (the
+    reference it was created from), hostname, labels (dict) and pid (its init process on the
+    Engine's host; 0 when not running)."""
+
+    __slots__ = ()
 
     @classmethod
     def from_inspect(cls, document: dict) -> "ContainerInfo":
@@ -57,6 +62,8 @@ def find_container(client, name: str):
 def ensure_container(client, spec: ContainerSpec) -> tuple[Any, str]:
     """The running container for SPEC and what it took: running | started | created | recreated."""
     import docker
+
+    from envtrack.container.spec import FINGERPRINT_LABEL
 
     existing = find_container(client, spec.name)
     action = "created"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envtrack.container.engine import ContainerInfo, ensure_container, inspect
-from envtrack.container.health import AgentHealth, agent_health, ensure_agent, reconcile_once, stop_agent
+from envtrack.container.health import agent_health
+from envtrack.container.supervise import ensure_agent, reconcile_once, stop_agent
 from envtrack.container.spec import FINGERPRINT_LABEL, container_spec, state_volume
 from envtrack.container.state import engine_is_remote, journal_for
 from envtrack.errors import EnvtrackError, Position
@@ -140,7 +141,7 @@ def start_agent(project: Project, container: ContainerInfo) -> str:
     container instead (companion.py); without the companion's image, live recording is off
     and the description says so and why.
     """
-    from envtrack.container.health import NoPythonError
+    from envtrack.container.supervise import NoPythonError
 
     try:
         health, started = ensure_agent(project, container)
@@ -154,7 +155,7 @@ def _start_companion(project: Project, info: ContainerInfo, why: str) -> str:
 
     from envtrack.container.companion import agent_image, companion_spec
     from envtrack.container.engine import replace_container
-    from envtrack.container.health import wait_for_agent
+    from envtrack.container.supervise import wait_for_agent
     from envtrack.journal.db import utc_now
 
     client = _client()
@@ -301,37 +302,6 @@ def _start(project: Project, container: ContainerInfo) -> ContainerInfo:
     if started is None or not started.running:
         raise EnvtrackError(f"cannot start {project.container_name} to reconcile its changes ({status})")
     return started
-
-
-def agent_warning(project: Project) -> str | None:
-    """None when the agent is recording; else one line for stderr saying what was done about it.
-
-    A dead or hung agent is restarted, which reconciles what changed while it was not recording.
-    """
-    try:
-        container = inspect(project.container_name)
-    except EnvtrackError as error:
-        return f"warning: cannot check the agent, so the journal may be behind: {error.message}"
-    if container is None:
-        return None  # nothing runs: nothing can change (`down` reconciled before removing it)
-    name = project.container_name
-    if not container.running:
-        return (f"warning: {name} is {container.status}; "
-                "the next `envtrack up` reconciles what changed before it stopped")
-    health = agent_health(project, container)
-    if health.healthy:
-        return None
-    try:
-        stop_agent(container, health)  # alive but silent: hung
-        ensure_agent(project, container)
-    except EnvtrackError as error:
-        return f"warning: the agent in {name} is {_describe(health)} and could not be restarted: {error.message}"
-    return (f"warning: the agent in {name} was {_describe(health)}; "
-            "restarted it, which reconciled what changed meanwhile")
-
-
-def _describe(health: AgentHealth) -> str:
-    return "not running" if not health.running else f"silent for {health.heartbeat_age or 0:.0f} s"
 
 
 def exec_capture(project: Project, command: list[str]) -> tuple[int, bytes]:

@@ -12,12 +12,10 @@ bookmark table, which only this machine writes.
 from __future__ import annotations
 
 import os
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 from envtrack.agent.layout import JOURNAL_FILE, STATE_MOUNT
-from envtrack.container.spec import state_volume
 from envtrack.errors import EnvtrackError
 from envtrack.project import BASE_IMAGE, Project
 
@@ -63,7 +61,7 @@ def fetch_journal(project: Project) -> bool:
 
     client = docker_client()
     container = find_container(client, project.container_name)
-    import tempfile  # here and below: only remote Engines need these (local `status`, `log` start faster)
+    import tempfile  # here and below (sqlite3, the spec): only remote Engines need them; `exec` and `log` start faster
 
     with tempfile.TemporaryDirectory(prefix="envtrack-journal-") as scratch:
         if container is not None and container.status == "running":
@@ -98,6 +96,8 @@ def _copy_files(client, project: Project, container, scratch: Path) -> Path | No
     """No agent writes: the journal and its WAL as they are, from the container or its volume."""
     import docker
 
+    from envtrack.container.spec import state_volume
+
     helper = None
     if container is None:
         try:
@@ -122,6 +122,8 @@ def _copy_files(client, project: Project, container, scratch: Path) -> Path | No
 
 def _helper_image(client, project: Project) -> str:
     import docker
+
+    from envtrack.container.spec import state_volume
 
     for image in (BASE_IMAGE, f"{project.image_repo}:latest"):
         try:
@@ -162,6 +164,7 @@ def _extract(container, path: str, scratch: Path) -> dict[str, str]:
 
 def _install(fetched: Path, journal: Path) -> None:
     """Make FETCHED the local journal: one consistent file, this machine's own tables carried over."""
+    import sqlite3
     journal.parent.mkdir(parents=True, exist_ok=True)
     staged = journal.with_name(f".{journal.name}.{os.getpid()}.tmp")
     staged.unlink(missing_ok=True)
