@@ -21,7 +21,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -92,7 +91,7 @@ def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # n
     os.ftruncate(progress_fd, _PAGE)
     progress = Progress(mmap.mmap(progress_fd, _PAGE))
     read_end, write_end = os.pipe()
-    crash_log = tempfile.TemporaryFile()
+    crash_log = open(os.memfd_create("envtrack-eval-stderr"), "w+b")  # as the progress page: no tempfile import
     try:
         process = _start(file, target, limits, write_end, progress_fd, crash_log.fileno())
         os.close(write_end)

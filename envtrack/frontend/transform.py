@@ -19,7 +19,6 @@ without calling it) is reported here, at its exact place.
 from __future__ import annotations
 
 import ast
-import hashlib
 import io
 import posixpath
 import tokenize
@@ -132,6 +131,8 @@ def resolve_module(loading_file: str, module: str) -> str:
 
 def module_prefix(path: str) -> str:
     """The private global-name prefix a loaded module's names are kept under."""
+    import hashlib  # here: loading it costs every `plan` and `build` a few ms, and only includes need it
+
     return "_m" + hashlib.sha1(path.encode()).hexdigest()[:12] + "_"
 
 
