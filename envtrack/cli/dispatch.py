@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
 
 from envtrack.cli.table import APP_HELP, BY_NAME, COMMANDS, GROUPS, Command, Opt
 
@@ -72,7 +71,8 @@ def _default(option: Opt):
 def run(command: Command, options: dict) -> int:
     """Call the command's function; its exit code."""
     module, _, function = command.run.partition(":")
-    code = getattr(import_module(module), function)(**options)
+    __import__(module)  # not importlib.import_module: importlib and warnings would cost every command
+    code = getattr(sys.modules[module], function)(**options)
     return int(code or 0)
 
 

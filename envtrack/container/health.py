@@ -76,13 +76,20 @@ def read_status_file(project: Project, container=None) -> dict:
         return {}
 
 
-def _age(stamp: str | None) -> float | None:
-    if not stamp:
+def _age(status: dict) -> float | None:
+    """Seconds since the last heartbeat: from its Unix time, else (an older agent) its ISO stamp."""
+    import time
+
+    beat = status.get("heartbeat_unix")
+    if isinstance(beat, (int, float)) and not isinstance(beat, bool):
+        return max(0.0, time.time() - beat)
+    stamp = status.get("heartbeat")
+    if not isinstance(stamp, str) or not stamp:
         return None
     from datetime import datetime, timezone
 
     try:
-        when = datetime.fromisoformat(stamp)  # the agent writes ...T01:02:03.456Z (strptime loads more)
+        when = datetime.fromisoformat(stamp)  # the agent writes ...T01:02:03.456Z
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
     except ValueError:
@@ -101,7 +108,7 @@ def agent_health(project: Project, container: ContainerInfo | None) -> AgentHeal
     if container is not None and container.running and pid and \
             str(status.get("container", "")) in (container.id[:12], container.hostname):
         running = process_alive(stat_and_cmdline(container, pid))
-    return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status.get("heartbeat")))
+    return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status))
 
 
 def process_alive(stat_and_cmdline: bytes) -> bool:

@@ -12,7 +12,6 @@ bookmark table, which only this machine writes.
 from __future__ import annotations
 
 import os
-from contextlib import closing
 from pathlib import Path
 
 from envtrack.agent.layout import JOURNAL_FILE, STATE_MOUNT
@@ -165,6 +164,7 @@ def _extract(container, path: str, scratch: Path) -> dict[str, str]:
 def _install(fetched: Path, journal: Path) -> None:
     """Make FETCHED the local journal: one consistent file, this machine's own tables carried over."""
     import sqlite3
+    from contextlib import closing
     journal.parent.mkdir(parents=True, exist_ok=True)
     staged = journal.with_name(f".{journal.name}.{os.getpid()}.tmp")
     staged.unlink(missing_ok=True)
@@ -180,6 +180,8 @@ def _install(fetched: Path, journal: Path) -> None:
 def _carry_bookmarks(old: Path, staged: Path) -> None:
     """Sync's bookmarks are written on this machine only: the fetched copy keeps the old file's
     (opening it through the journal's owner also migrates a copy an older agent wrote)."""
+    from contextlib import closing
+
     from envtrack.journal import db as journal_db
 
     try:
