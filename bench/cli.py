@@ -5,7 +5,8 @@
 Measures whole processes, as a user runs them, from an ordinary (non-editable) install:
 pass the console script of one with --envtrack, or let --make-venv DIR create a venv and
 `pip install` this checkout into it (not editable). Each round runs envtrack's command and
-its peer back to back, so load on a shared machine hits both; figures are medians.
+its peer back to back, so load on a shared machine hits both, the two taking turns to go
+first; figures are medians.
 
 Project: a copy of examples/quickstart (without any `.envtrack/` state) under a unique
 name, built and started once; 100 journal rows are added (dependencies, so `sync` has
@@ -106,10 +107,13 @@ def measure(envtrack: Path, work: Path, names: dict[str, str], rounds: int) -> l
         ("sync --dry-run (no changes)", [et, "sync", "--dry-run"], "python -c pass", floor, ("seconds", 0.2)),
     ]
     times: dict[str, list[float]] = {}
-    for _ in range(rounds):
+    for round_number in range(rounds):
         for label, mine, peer_label, peer, _target in cases:
-            times.setdefault(label, []).append(timed(mine, work))
-            times.setdefault(label + "/peer", []).append(timed(peer, work))
+            pair = [(label, mine), (label + "/peer", peer)]
+            # Who goes first alternates: the first of a pair pays for whatever the Engine is
+            # still doing after the previous case (a build's cleanup), and that is neither's cost.
+            for key, command in pair if round_number % 2 == 0 else pair[::-1]:
+                times.setdefault(key, []).append(timed(command, work))
     rows = []
     for label, _mine, peer_label, _peer, (kind, limit) in cases:
         mine_s, peer_s = statistics.median(times[label]), statistics.median(times[label + "/peer"])

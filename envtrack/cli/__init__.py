@@ -8,6 +8,7 @@ code; anything else prints one line and where the full traceback was saved.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as error:  # noqa: BLE001 - the last resort: no traceback reaches the user
         code = _report(error)
     _flush()
+    # The interpreter's last garbage collection walks every object the command's modules made
+    # (~6 ms of a 0.1 s `exec`); what is left now is freed by reference counting as modules
+    # are torn down, and atexit handlers still run. Freezing only spares the walk.
+    gc.freeze()
     sys.exit(code)
 
 
