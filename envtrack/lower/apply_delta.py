@@ -1,8 +1,9 @@
 """Replay what changed from LOWER to UPPER onto OUT: the DiffOp+MergeOp fallback for old BuildKit.
 
-Ships into a build step (run as `python3 -c SOURCE LOWER UPPER OUT`): stdlib only, Python 3.8.
-BuildKit v0.8 has no MergeOp/DiffOp, so a branch built on a common lower state is layered
-onto another by a step that mounts LOWER and UPPER read-only and OUT writable, and:
+Ships into a build step (run as `python3 -c SOURCE OUT LOWER UPPER [LOWER UPPER ...]`): stdlib
+only, Python 3.8. BuildKit v0.8 has no MergeOp/DiffOp, so branches built on a common lower
+state are layered onto another by one step that mounts each LOWER and UPPER read-only and
+OUT writable, and, for each pair in order:
 
 1. deletes from OUT every path LOWER has and UPPER does not (a directory with its contents);
 2. copies every path of UPPER that is new or differs from LOWER: another file type, mode,
@@ -136,9 +137,13 @@ def copy_changed(lower, upper, out):
 
 
 def main(argv):
-    lower, upper, out = argv[1:4]
-    delete_removed(lower, upper, out)
-    copy_changed(lower, upper, out)
+    out, pairs = argv[1], argv[2:]
+    if not pairs or len(pairs) % 2:
+        sys.stderr.write("usage: apply_delta OUT LOWER UPPER [LOWER UPPER ...]\n")
+        return 2
+    for lower, upper in zip(pairs[::2], pairs[1::2]):
+        delete_removed(lower, upper, out)
+        copy_changed(lower, upper, out)
     return 0
 
 

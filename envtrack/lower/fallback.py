@@ -25,19 +25,24 @@ from envtrack.errors import Position
 from envtrack.project import BASE_IMAGE
 from envtrack.state import Copy, Mount, Network, State
 
-LOWER, UPPER, OUT = "/envtrack-delta/lower", "/envtrack-delta/upper", "/envtrack-delta/out"
+DELTA_ROOT = "/envtrack-delta"
+OUT = f"{DELTA_ROOT}/out"
 _TOOL = Path(__file__).with_name("apply_delta.py")
 
 
-def replay(onto: State, lower: State, upper: State, *, name: str, position: Position | None) -> State:
-    """ONTO plus what UPPER changed relative to LOWER; keeps ONTO's process defaults."""
-    if lower.output is None:   # everything in UPPER is a change
-        return onto.file(Copy(source=upper, src="/", dest="/"), name=name, position=position)
+def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, position: Position | None) -> State:
+    """ONTO plus what each UPPER changed relative to its LOWER, in order; keeps ONTO's process defaults.
+
+    One step replays every delta: on a graph-driver Engine each step's commit costs about a
+    second, and a later delta's step would rerun whenever an earlier one did anyway.
+    """
     tool = State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}")
-    mounts = (Mount(dest=OUT, source=onto, readonly=False, output=True),
-              Mount.bind(LOWER, lower), Mount.bind(UPPER, upper))
-    ran = tool.run(["python3", "-c", _TOOL.read_text(encoding="utf-8"), LOWER, UPPER, OUT],
-                   mounts=mounts, network=Network.NONE, name=name, position=position)
+    mounts = [Mount(dest=OUT, source=onto, readonly=False, output=True)]
+    args = ["python3", "-c", _TOOL.read_text(encoding="utf-8"), OUT]
+    for number, (lower, upper) in enumerate(deltas, 1):
+        mounts += [Mount.bind(f"{DELTA_ROOT}/{number}/lower", lower), Mount.bind(f"{DELTA_ROOT}/{number}/upper", upper)]
+        args += [f"{DELTA_ROOT}/{number}/lower", f"{DELTA_ROOT}/{number}/upper"]
+    ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
 
 
@@ -60,17 +65,28 @@ def merge(base: State | None, layers: list[Layer], *, name: str, position: Posit
         state = first.upper
     else:
         state, rest = base, layers
-    for number, layer in enumerate(rest, 2):
-        label = f"{name} ({number}/{len(layers)})"
-        if layer.lower is None:
-            state = state.file(Copy(source=layer.upper, src="/", dest="/"), name=label, position=position)
-        else:
-            state = replay(state, layer.lower, layer.upper, name=label, position=position)
+    # Consecutive replayed layers share one step; a layer taken whole is a FileOp copy.
+    number, pending = len(layers) - len(rest) + 1, []
+    for layer in rest + [None]:
+        if layer is not None and layer.lower is not None and layer.lower.output is not None:
+            pending.append((layer.lower, layer.upper))
+            continue
+        if pending:
+            state = replay(state, pending, name=_label(name, number, len(pending), len(layers)), position=position)
+            number, pending = number + len(pending), []
+        if layer is not None:   # whole (or a diff of nothing: all of UPPER is its change)
+            state = state.file(Copy(source=layer.upper, src="/", dest="/"), name=_label(name, number, 1, len(layers)),
+                               position=position)
+            number += 1
     return state
+
+
+def _label(name: str, first: int, count: int, total: int) -> str:
+    return f"{name} ({first}/{total})" if count == 1 else f"{name} ({first}-{first + count - 1}/{total})"
 
 
 def materialise_diff(lower: State, upper: State, *, name: str, position: Position | None) -> State:
     """UPPER's new and changed paths on an empty filesystem (a diff with nothing under it)."""
     if lower.output is None:
         return upper
-    return lower.with_output(replay(State.scratch(), lower, upper, name=name, position=position).output)
+    return lower.with_output(replay(State.scratch(), [(lower, upper)], name=name, position=position).output)

@@ -4,6 +4,7 @@ their errors, the graph lowering (MergeOp/DiffOp and the v0.8 fallback), and the
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -176,7 +177,7 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
     assert replay.meta.args[:2] == ["python3", "-c"] and replay.network == pb.NONE
     mounts = {m.dest: m for m in replay.mounts}
     assert mounts["/"].output == -1 and mounts["/envtrack-delta/out"].output == 0
-    assert mounts["/envtrack-delta/lower"].readonly and mounts["/envtrack-delta/upper"].readonly
+    assert mounts["/envtrack-delta/1/lower"].readonly and mounts["/envtrack-delta/1/upper"].readonly
     labels = branch_digests(result)
     inputs = ops_of(definition)[-1].inputs
     digests = {i.digest for i in inputs}
@@ -243,7 +244,7 @@ def test_replay_applies_additions_edits_deletions_and_type_changes(tmp_path):
     os.link(upper / "new/deep/file", upper / "new/link")
     (out / "etc/keep").write_text("out's own edit")   # unchanged by upper: left as it is in OUT
     tree(out, {"only-in-out": "o"})
-    apply_delta.main(["apply_delta", str(lower), str(upper), str(out)])
+    apply_delta.main(["apply_delta", str(out), str(lower), str(upper)])
     assert (out / "etc/keep").read_text() == "out's own edit"
     assert (out / "etc/edit").read_text() == "new" and os.stat(out / "etc/edit").st_mtime_ns == 5_000_000_000
     assert not (out / "etc/gone").exists() and not (out / "var/dir").exists()
@@ -320,4 +321,23 @@ def test_a_diff_input_is_layered_as_changes_and_the_branches_onto_their_common_s
     _, fallback_definition = compiled(tmp_path, MIXED, merge_op=False)
     replays = [op for op in ops_of(fallback_definition)
                if op.WhichOneof("op") == "exec" and op.exec.meta.args[:2] == ["python3", "-c"]]
-    assert len(replays) == 2   # py's changes onto system, then built's changes relative to tool
+    # One step replays py's changes onto system, then built's changes relative to tool.
+    assert len(replays) == 1
+    assert replays[0].exec.meta.args[3:] == ["/envtrack-delta/out", "/envtrack-delta/1/lower", "/envtrack-delta/1/upper",
+                                             "/envtrack-delta/2/lower", "/envtrack-delta/2/upper"]
+
+
+def test_one_replay_step_applies_each_delta_in_order(tmp_path):
+    lower = tmp_path / "lower"
+    tree(lower, {"etc/a": "a", "etc/b": "b"})
+    first, second, out = tmp_path / "first", tmp_path / "second", tmp_path / "out"
+    for root in (first, second, out):   # branches share LOWER's files, times included
+        shutil.copytree(lower, root)
+    (first / "etc/b").unlink()
+    tree(first, {"opt/one": "1"})
+    (second / "etc/a").write_text("second's a")
+    os.utime(second / "etc/a", ns=(1, 7_000_000_000))
+    assert apply_delta.main(["apply_delta", str(out), str(lower), str(first), str(lower), str(second)]) == 0
+    assert not (out / "etc/b").exists() and (out / "opt/one").read_text() == "1"
+    assert (out / "etc/a").read_text() == "second's a"
+    assert apply_delta.main(["apply_delta", str(out), str(lower)]) == 2   # an unpaired LOWER
