@@ -1,4 +1,5 @@
-"""What the CLI calls for `up`, `down`, `status`, `exec`: one function per action."""
+"""What the CLI calls for `up`, `down`, `status`, `shell`: one function per action (`exec` needs only
+container/run.py and container/health.py, and loads nothing of this module)."""
 
 from __future__ import annotations
 
