@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections import namedtuple
 from functools import lru_cache
 from pathlib import Path
-from collections import namedtuple
 from types import MappingProxyType
 from urllib.parse import urlsplit
 

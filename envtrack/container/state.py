@@ -165,6 +165,7 @@ def _install(fetched: Path, journal: Path) -> None:
     """Make FETCHED the local journal: one consistent file, this machine's own tables carried over."""
     import sqlite3
     from contextlib import closing
+
     journal.parent.mkdir(parents=True, exist_ok=True)
     staged = journal.with_name(f".{journal.name}.{os.getpid()}.tmp")
     staged.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ mount points it creates live in that image's discarded root, not in the result.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
 from envtrack.errors import Position
@@ -40,8 +41,9 @@ def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, positio
     mounts = [Mount(dest=OUT, source=onto, readonly=False, output=True)]
     args = ["python3", "-c", _TOOL.read_text(encoding="utf-8"), OUT]
     for number, (lower, upper) in enumerate(deltas, 1):
-        mounts += [Mount.bind(f"{DELTA_ROOT}/{number}/lower", lower), Mount.bind(f"{DELTA_ROOT}/{number}/upper", upper)]
-        args += [f"{DELTA_ROOT}/{number}/lower", f"{DELTA_ROOT}/{number}/upper"]
+        lower_dir, upper_dir = f"{DELTA_ROOT}/{number}/lower", f"{DELTA_ROOT}/{number}/upper"
+        mounts += [Mount.bind(lower_dir, lower), Mount.bind(upper_dir, upper)]
+        args += [lower_dir, upper_dir]
     ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
 
@@ -66,19 +68,23 @@ def merge(base: State | None, layers: list[Layer], *, name: str, position: Posit
     else:
         state, rest = base, layers
     # Consecutive replayed layers share one step; a layer taken whole is a FileOp copy.
-    number, pending = len(layers) - len(rest) + 1, []
-    for layer in rest + [None]:
-        if layer is not None and layer.lower is not None and layer.lower.output is not None:
-            pending.append((layer.lower, layer.upper))
-            continue
-        if pending:
-            state = replay(state, pending, name=_label(name, number, len(pending), len(layers)), position=position)
-            number, pending = number + len(pending), []
-        if layer is not None:   # whole (or a diff of nothing: all of UPPER is its change)
-            state = state.file(Copy(source=layer.upper, src="/", dest="/"), name=_label(name, number, 1, len(layers)),
-                               position=position)
-            number += 1
+    number = len(layers) - len(rest) + 1
+    for replayed, group in groupby(rest, key=_replayed):
+        group = list(group)
+        if replayed:
+            state = replay(state, [(layer.lower, layer.upper) for layer in group],
+                           name=_label(name, number, len(group), len(layers)), position=position)
+        else:
+            for offset, layer in enumerate(group):
+                state = state.file(Copy(source=layer.upper, src="/", dest="/"),
+                                   name=_label(name, number + offset, 1, len(layers)), position=position)
+        number += len(group)
     return state
+
+
+def _replayed(layer: Layer) -> bool:
+    """Whether LAYER is applied as changes; else it is copied whole (a diff of nothing is all change)."""
+    return layer.lower is not None and layer.lower.output is not None
 
 
 def _label(name: str, first: int, count: int, total: int) -> str:
