@@ -14,8 +14,8 @@ stubs and the Go functions behind them):
   and how to provide it instead (the build fails with that one line when it is missing).
 
 The frontend binds arguments from it (frontend/builtins.py), lowering dispatches on its
-names (lower/lower.py), lower/host.py reads `host_inputs`, the build stamp, labels,
-sync and pins read the rest. Lowering functions live in lower/ keyed by `kind`; nothing
+names (llb/lower.py), llb/host.py reads `host_inputs`, the build stamp, labels,
+sync and pins read the rest. Lowering functions live in llb/ keyed by `kind`; nothing
 else lists builtins.
 """
 

@@ -7,7 +7,7 @@ import json
 
 def build(file: str | None, progress: str, builder: str | None, bake_ca: bool, as_json: bool) -> None:
     """Build the environment on BuildKit, in exactly the order build.envd says."""
-    from envtrack.build.service import build_project
+    from envtrack.solve.service import build_project
     from envtrack.project import Project
 
     result = build_project(Project.find(file), progress=progress, builder=builder, bake_ca=bake_ca)

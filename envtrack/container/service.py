@@ -65,7 +65,7 @@ def image_for(project: Project, *, progress: str, build: bool, locked: bool = Fa
         return result.image, result.image_id
     if not build:
         return f"{project.image_repo}:latest", None
-    from envtrack.build.service import build_project
+    from envtrack.solve.service import build_project
 
     result = build_project(project, progress=progress)
     return result.image, result.image_id
@@ -100,7 +100,7 @@ def ensure_running(project: Project, image: str, *, image_id: str | None = None,
 def runtime_steps(project: Project):
     """The plan's steps that shape the container (ports), remembered per envd digest so an
     unchanged project does not evaluate build.envd again."""
-    from envtrack.build.stamp import file_digest
+    from envtrack.solve.stamp import file_digest
     from envtrack.container.spec import RUNTIME_STEPS
     from envtrack.fsutil import write_atomic
 

@@ -150,7 +150,7 @@ def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
     for step in steps:
         args = step.args
         if step.kind == "runtime.mount":
-            from envtrack.lower.envd import container_path  # lower/ loads the LLB stack: only when needed
+            from envtrack.llb.envd import container_path  # llb/ loads the LLB stack: only when needed
 
             host = args["host_path"]
             host = home + host[1:] if host == "~" or host.startswith("~/") else host
@@ -160,7 +160,7 @@ def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
         elif step.kind == "runtime.daemon":
             daemons += [" ".join(argv) for argv in args["commands"]]   # envd joins them too: redirections work
         elif step.kind == "config.jupyter":
-            from envtrack.lower.envd import JUPYTER_PORT
+            from envtrack.llb.envd import JUPYTER_PORT
 
             daemons.append(jupyter_command(args["token"]))
             ports.append(PortMapping(f"{JUPYTER_PORT}/tcp", "127.0.0.1", int(args["port"])))
@@ -175,7 +175,7 @@ def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
 
 def jupyter_command(token: str) -> str:
     """envd's notebook command; both token settings, so notebook 6 and 7 each find theirs."""
-    from envtrack.lower.envd import JUPYTER_PORT
+    from envtrack.llb.envd import JUPYTER_PORT
 
     quoted = shlex.quote(token)
     return (f"python3 -m notebook --ip 0.0.0.0 --notebook-dir {WORKSPACE} --port {JUPYTER_PORT} --allow-root "

@@ -10,7 +10,7 @@ and cycles (`branch(of="b", name="a")` with `branch(of="a", name="b")`) are repo
 at the call that made them.
 
 Pure bookkeeping: the evaluator passes positions in and turns LocatedError into its
-own error flow; lowering (envtrack.lower.graph) decides what the states become.
+own error flow; lowering (envtrack.llb.graph) decides what the states become.
 """
 
 from __future__ import annotations

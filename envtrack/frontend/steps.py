@@ -2,7 +2,7 @@
 
 A `Step` is one call of an envd builtin (`install.apt_packages(name=[...])`), with its
 arguments normalised to envd's argument names and the place in the source that made it.
-The lowering into BuildKit states (`envtrack.state`, `envtrack.lower`) and the rewriting
+The lowering into BuildKit states (`envtrack.state`, `envtrack.llb`) and the rewriting
 done by `envtrack sync` both start from these.
 """
 

@@ -55,8 +55,8 @@ def locked_plan(project: Project, lock_path: Path) -> PinnedPlan:
 
 
 def build_locked(project: Project, lock_path: Path, **build_options):
-    """Build with the lock's versions; BuildResult as from envtrack.build.service.build_project."""
-    from envtrack.build.service import build_project
+    """Build with the lock's versions; BuildResult as from envtrack.solve.service.build_project."""
+    from envtrack.solve.service import build_project
 
     pinned = locked_plan(project, lock_path)
     try:

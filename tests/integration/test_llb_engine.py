@@ -28,7 +28,7 @@ def build():
 
 @pytest.fixture(scope="module")
 def built(docker_client, tmp_path_factory):
-    from envtrack.build.service import build_project
+    from envtrack.solve.service import build_project
 
     directory = tmp_path_factory.mktemp("llb") / f"llbtest-{uuid.uuid4().hex[:8]}"
     (directory / "conf").mkdir(parents=True)
@@ -70,7 +70,7 @@ def test_image_config_puts_the_venv_on_path(docker_client, built):
 
 
 def test_an_unchanged_project_rebuilds_fully_cached(built):
-    from envtrack.build.service import build_project
+    from envtrack.solve.service import build_project
 
     project, first = built
     again = build_project(project, progress="plain")

@@ -20,7 +20,7 @@ import pytest
 from conftest import BASE_IMAGE, run_cli
 from test_build_engine import make_project
 
-from envtrack.build.caps import supports_merge_op
+from envtrack.solve.caps import supports_merge_op
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import io
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from envtrack.build.service import step_failure
+from envtrack.solve.service import step_failure
 from envtrack.buildkit.progress import PlainRenderer, SolveProgress
 from envtrack.errors import Position
 from envtrack.frontend.steps import Step

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from envtrack.build.service import final_config, short_digest
+from envtrack.solve.service import final_config, short_digest
 from envtrack.endpoints import EngineEndpoint, builder_address
 from envtrack.buildkit.relay import EngineRelay, upgrade
 from envtrack.errors import EnvtrackError
-from envtrack.lower.image_config import ImageConfig
+from envtrack.llb.image_config import ImageConfig
 from envtrack.project import Project
 
 SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
@@ -102,8 +102,8 @@ def test_short_digest_covers_the_definition_and_the_config():
 
 
 def test_stamp_is_invalid_when_a_source_or_the_base_changes(tmp_path, monkeypatch):
-    from envtrack.build import stamp
-    from envtrack.lower.options import default_build_options as options
+    from envtrack.solve import stamp
+    from envtrack.llb.options import default_build_options as options
 
     monkeypatch.setenv("ENVTRACK_CA_BUNDLE", str(tmp_path / "ca.pem"))
     envd = tmp_path / "build.envd"

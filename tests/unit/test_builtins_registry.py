@@ -10,9 +10,9 @@ from envtrack.builtins import BUILTINS, CONTAINER, KIND_OF_MANAGER, MANAGER_OF_K
 from envtrack.container.spec import Runtime, container_spec, runtime_of
 from envtrack.errors import LocatedError, Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower.compile import compile_plan
-from envtrack.lower.envd import base_image
-from envtrack.lower.lower import LOWERINGS
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.envd import base_image
+from envtrack.llb.lower import LOWERINGS
 from envtrack.project import Project
 
 # envd v1's builtins, from its Starlark stubs (envd/api/v1) and the Go frontend's namespaces.
@@ -133,7 +133,7 @@ def test_container_stage_builtins_add_no_vertex() -> None:
 
 
 def test_the_build_stamp_fingerprints_the_host_files_install_steps_read(tmp_path: Path) -> None:
-    from envtrack.lower.host import tracked_paths
+    from envtrack.llb.host import tracked_paths
 
     pip = step(2, "install.python_packages", requirements="requirements.txt", local_wheels=["a.whl"])
     assert tracked_paths(pip, tmp_path) == [tmp_path / "requirements.txt", tmp_path / "a.whl"]

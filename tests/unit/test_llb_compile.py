@@ -6,10 +6,10 @@ import pytest
 
 from envtrack.errors import LocatedError, Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower import scripts
-from envtrack.lower.compile import compile_plan
-from envtrack.lower.options import BuildOptions, default_build_options
-from envtrack.lower.host import INLINE_LIMIT
+from envtrack.llb import scripts
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.options import BuildOptions, default_build_options
+from envtrack.llb.host import INLINE_LIMIT
 from envtrack.pb import ops_pb2 as pb
 
 CA = b"-----BEGIN CERTIFICATE-----\nhost\n-----END CERTIFICATE-----\n"
@@ -302,7 +302,7 @@ def test_default_build_options_read_the_host_bundle_and_proxies(tmp_path):
 
 def test_the_config_dockerfile_quotes_values_so_they_read_back_literally():
     from envtrack.errors import EnvtrackError
-    from envtrack.lower.image_config import ImageConfig
+    from envtrack.llb.image_config import ImageConfig
 
     config = ImageConfig(env=(("A", 'x "$HOME" \\ y'),), labels=(("k", "$v"),))
     lines = config.to_dockerfile("raw").splitlines()

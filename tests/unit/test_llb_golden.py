@@ -13,8 +13,8 @@ import pytest
 
 from envtrack.errors import Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower.compile import compile_plan
-from envtrack.lower.options import BuildOptions
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.options import BuildOptions
 from envtrack.pb import ops_pb2 as pb
 
 FILE = "build.envd"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from envtrack.errors import Position
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower.compile import compile_plan
-from envtrack.lower.options import BuildOptions
-from envtrack.lower.inspect import describe
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.options import BuildOptions
+from envtrack.llb.inspect import describe
 
 
 def test_describe_lists_vertices_with_names_kinds_and_mounts():

@@ -13,7 +13,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "envtrack"
 
 
 def unit_of(module: str) -> str:
-    """`envtrack.lower.lower` -> `lower`; top-level modules (`envtrack.errors`) are their own unit."""
+    """`envtrack.llb.lower` -> `lower`; top-level modules (`envtrack.errors`) are their own unit."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "envtrack"
 

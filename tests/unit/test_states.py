@@ -12,9 +12,9 @@ import pytest
 
 from envtrack.errors import LocatedError
 from envtrack.frontend import load_plan
-from envtrack.lower import apply_delta
-from envtrack.lower.compile import compile_plan
-from envtrack.lower.options import BuildOptions
+from envtrack.llb import apply_delta
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.options import BuildOptions
 from envtrack.pb import ops_pb2 as pb
 from envtrack.state import Mkfile, Mount, State, marshal_graph
 

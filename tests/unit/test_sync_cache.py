@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from envtrack.frontend import load_plan
-from envtrack.lower.compile import compile_plan
-from envtrack.lower.options import BuildOptions
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.options import BuildOptions
 from tests.unit.test_sync_golden import copy_inputs
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "sync"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "after.envd").is_file())

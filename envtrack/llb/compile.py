@@ -1,7 +1,7 @@
 """compile_plan: a frontend Plan -> a deterministic LLB definition plus the image config.
 
-The only I/O is reading the host files the plan names (`envtrack.lower.host`); lowering
-(`envtrack.lower.lower`) and marshalling (`envtrack.state`) are pure, so the same envd
+The only I/O is reading the host files the plan names (`envtrack.llb.host`); lowering
+(`envtrack.llb.lower`) and marshalling (`envtrack.state`) are pure, so the same envd
 file, host files and options always give byte-identical definitions and digests.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower.envd import base_image
-from envtrack.lower.host import HostInputError, read_host_inputs
-from envtrack.lower.image_config import ImageConfig
-from envtrack.lower.lower import lower
-from envtrack.lower.options import BuildOptions
+from envtrack.llb.envd import base_image
+from envtrack.llb.host import HostInputError, read_host_inputs
+from envtrack.llb.image_config import ImageConfig
+from envtrack.llb.lower import lower
+from envtrack.llb.options import BuildOptions
 from envtrack.state import marshal_graph
 
 
@@ -37,7 +37,7 @@ def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBui
         lower(earlier, failed.inputs, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env)
         raise failed.error from None
     if plan.states:
-        from envtrack.lower.graph import lower_graph
+        from envtrack.llb.graph import lower_graph
 
         lowered = lower_graph(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
                               bake_ca=options.bake_ca, merge_op=options.merge_op)

@@ -19,11 +19,11 @@ from envtrack.builtins import BUILD, stage_of
 from envtrack.errors import LocatedError
 from envtrack.hostca import CA_ENV_NAMES
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower import conda, envd, scripts
-from envtrack.lower.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_INSTALL_ENV, Context, Lowered,
+from envtrack.llb import conda, envd, scripts
+from envtrack.llb.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_INSTALL_ENV, Context, Lowered,
                                     apt_mounts, fetch_step, inputs_mount, python_install_mounts)
-from envtrack.lower.host import HostInputs
-from envtrack.lower.image_config import WORKDIR, ImageConfig
+from envtrack.llb.host import HostInputs
+from envtrack.llb.image_config import WORKDIR, ImageConfig
 from envtrack.state import Copy, Mkdir, Mkfile, ProxyEnv, Rm, State
 
 # Python that Debian/Ubuntu releases ship, by image tag, to reject impossible versions early.

@@ -2,7 +2,7 @@
 
 * Branches of a common state C (`merge([a, b])`): the first branch as built, then each
   further branch's changes relative to C replayed onto it by one step that mounts C and
-  the branch read-only (envtrack.lower.apply_delta: deletions, then new or changed paths).
+  the branch read-only (envtrack.llb.apply_delta: deletions, then new or changed paths).
   Every branch is still its own chain of vertices, so BuildKit builds them in parallel and
   caches each on its own; only the replay step reruns when a branch changes.
 * An input that is a diff(lower, upper): its changes replayed the same way, onto whatever

@@ -10,7 +10,7 @@ merge([a, b, ...]) of states branched from a common state C means "C plus what e
 branch changed": natively Merge([C, Diff(C, a), Diff(C, b), ...]), so no branch is
 copied again when another changes. Without a common state the inputs are layered whole,
 later ones winning, as BuildKit's MergeOp does. Without MergeOp/DiffOp (BuildKit v0.8)
-the same filesystem comes from envtrack.lower.fallback.
+the same filesystem comes from envtrack.llb.fallback.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from envtrack.builtins import BUILD, stage_of
 from envtrack.errors import LocatedError, Position
 from envtrack.frontend.steps import MAIN_STATE, Plan, StateDef
-from envtrack.lower import envd, fallback, scripts
-from envtrack.lower.context import APT_LISTS_ID, BAKED_CA, Context, Lowered, fetch_step
-from envtrack.lower.host import HostInputs
-from envtrack.lower.lower import LOWERINGS, explicit_ca, image_config, start
+from envtrack.llb import envd, fallback, scripts
+from envtrack.llb.context import APT_LISTS_ID, BAKED_CA, Context, Lowered, fetch_step
+from envtrack.llb.host import HostInputs
+from envtrack.llb.lower import LOWERINGS, explicit_ca, image_config, start
 from envtrack.state import Mkfile, ProxyEnv, State
 
 

@@ -1,6 +1,6 @@
 """What lowering carries from step to step, and the helpers every builtin's lowering uses.
 
-Pure: `Context` is mutated only while one plan is lowered (envtrack.lower.lower.lower).
+Pure: `Context` is mutated only while one plan is lowered (envtrack.llb.lower.lower).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from envtrack.frontend.steps import Plan, Step
 from envtrack.hostca import CA_ENV_NAMES
-from envtrack.lower import scripts
-from envtrack.lower.host import HostFile, HostInputs
-from envtrack.lower.image_config import ImageConfig
+from envtrack.llb import scripts
+from envtrack.llb.host import HostFile, HostInputs
+from envtrack.llb.image_config import ImageConfig
 from envtrack.state import CacheSharing, Mkfile, Mount, ProxyEnv, State
 from envtrack.state.vertex import Output
 

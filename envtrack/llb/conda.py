@@ -14,8 +14,8 @@ from pathlib import Path
 
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Step
-from envtrack.lower import scripts
-from envtrack.lower.context import PIP_ENV, PIP_MOUNTS, Context, apt_mounts, fetch_step
+from envtrack.llb import scripts
+from envtrack.llb.context import PIP_ENV, PIP_MOUNTS, Context, apt_mounts, fetch_step
 from envtrack.state import Mkdir, Mkfile
 
 ROOT = "/opt/conda"

@@ -2,7 +2,7 @@
 
 The image is tagged `envtrack/<project>:<short digest>` and `:latest`. The short digest
 covers the LLB's final vertex and the image config, so an unchanged project finds its
-image by tag without a solve; with a valid build stamp (envtrack/build/stamp.py) it
+image by tag without a solve; with a valid build stamp (envtrack/solve/stamp.py) it
 is found without even evaluating build.envd.
 """
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 from envtrack import __version__
 from envtrack.engine import api
-from envtrack.build import stamp
+from envtrack.solve import stamp
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower.image_config import ImageConfig
-from envtrack.lower.options import BuildOptions, default_build_options
+from envtrack.llb.image_config import ImageConfig
+from envtrack.llb.options import BuildOptions, default_build_options
 from envtrack.project import Project
 
 DEFAULT_CMD = ("/bin/bash",)
@@ -62,14 +62,14 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     if plan is None and (stamped := cached_build(project, options, progress=progress)) is not None:
         return stamped
     from envtrack.frontend import load_plan
-    from envtrack.lower.compile import compile_plan
+    from envtrack.llb.compile import compile_plan
 
     started = time.monotonic()
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
     if plan.states:   # merges and diffs lower to what this BuildKit can run
-        from envtrack.build.caps import supports_merge_op
+        from envtrack.solve.caps import supports_merge_op
 
         options = replace(options, merge_op=supports_merge_op(builder))
     compiled = compile_plan(plan, options)
@@ -129,7 +129,7 @@ def _image_id(reference: str) -> str | None:
 
 def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
                   base: tuple[str, dict | None], result: BuildResult) -> None:
-    from envtrack.lower.host import tracked_paths
+    from envtrack.llb.host import tracked_paths
 
     host_files: list[Path] = []
     for step in plan.steps:

@@ -4,7 +4,7 @@ A cached rebuild should cost about what `docker build` costs for an unchanged
 Dockerfile. Evaluating build.envd and compiling LLB is most of envtrack's own time, so
 after each build `.envtrack/build-stamp.json` records the hashes of every input the
 image depends on: the envd sources (bytes), the build options (CA bundle, proxy
-variables: `envtrack.lower.options`, the same object the compiler used), the base
+variables: `envtrack.llb.options`, the same object the compiler used), the base
 image's id and envtrack's version. When all still match and the image is still in
 the Engine, the image is the answer. The stamp names the project it was written for (its
 envd file's absolute path and its name): a copied directory carries the stamp along, and
@@ -23,7 +23,7 @@ from pathlib import Path
 from envtrack import __version__
 from envtrack.agent.layout import STATE_FILE_MODE
 from envtrack.fsutil import write_atomic
-from envtrack.lower.options import BuildOptions
+from envtrack.llb.options import BuildOptions
 
 STAMP_NAME = "build-stamp.json"
 

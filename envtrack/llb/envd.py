@@ -1,7 +1,7 @@
 """Lowerings of the envd builtins beyond the core installers, keyed by the registry's names.
 
 Each function takes the lowering Context, the Step and its index, like those in
-envtrack.lower.lower. What envd does for each (pkg/lang/ir/v1) is said where envtrack
+envtrack.llb.lower. What envd does for each (pkg/lang/ir/v1) is said where envtrack
 follows it; where envtrack does better or cannot reach an upstream, the README's
 builtin table says so too.
 """
@@ -15,8 +15,8 @@ from typing import Callable
 from envtrack.builtins import BUILTINS
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
-from envtrack.lower import conda, scripts
-from envtrack.lower.context import (PIP_ENV, PIP_MOUNTS, PYTHON_INSTALL_ENV, Context, apt_mounts, fetch_step,
+from envtrack.llb import conda, scripts
+from envtrack.llb.context import (PIP_ENV, PIP_MOUNTS, PYTHON_INSTALL_ENV, Context, apt_mounts, fetch_step,
                                     python_install_mounts)
 from envtrack.project import BASE_IMAGE
 from envtrack.state import Copy, Mkdir, Mkfile, State
