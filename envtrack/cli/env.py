@@ -17,9 +17,14 @@ def _project(file: str | None):
 
 def warn_about_agent(project) -> None:
     """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
-    from envtrack.container.health import agent_warning
+    from envtrack.container.health import check_agent
 
-    warning = agent_warning(project)
+    check = check_agent(project)
+    warning = check.warning
+    if check.restart_needed:
+        from envtrack.container.supervise import restart_agent
+
+        warning = restart_agent(project, check.container, check.health)
     if warning:
         print(warning, file=sys.stderr)
 

@@ -2,7 +2,7 @@
 
 `exec` and `log` ask this before every command, so it stays lean (no dataclasses, typing,
 threading or the container's spec); starting, stopping and restarting the agent live in
-container/supervise.py, loaded only when the answer is no.
+container/supervise.py, which builds on this file and is loaded only when the answer is no.
 """
 
 from __future__ import annotations
@@ -37,33 +37,30 @@ class AgentHealth(namedtuple("AgentHealth", "running pid started heartbeat heart
                 "heartbeat_age_seconds": None if self.heartbeat_age is None else round(self.heartbeat_age, 1)}
 
 
-def agent_warning(project: Project) -> str | None:
-    """None when the agent is recording; else one line for stderr saying what was done about it.
+class AgentCheck(namedtuple("AgentCheck", "warning container health")):
+    """The answer to "is the agent recording?": warning, a line for stderr when it is not and
+    nothing here can help (None otherwise); container and health, set when a running
+    container's agent is dead or silent, so that a restart (container/supervise.py) would."""
 
-    A dead or hung agent is restarted, which reconciles what changed while it was not recording.
-    """
+    __slots__ = ()
+
+    @property
+    def restart_needed(self) -> bool:
+        return self.health is not None and not self.health.healthy
+
+
+def check_agent(project: Project) -> AgentCheck:
+    """Judge the project's agent without acting on it (acting is supervise.restart_agent's)."""
     try:
         container = inspect(project.container_name)
     except EnvtrackError as error:
-        return f"warning: cannot check the agent, so the journal may be behind: {error.message}"
+        return AgentCheck(f"warning: cannot check the agent, so the journal may be behind: {error.message}", None, None)
     if container is None:
-        return None  # nothing runs: nothing can change (`down` reconciled before removing it)
-    name = project.container_name
+        return AgentCheck(None, None, None)  # nothing runs: nothing can change (`down` reconciled before removing it)
     if not container.running:
-        return (f"warning: {name} is {container.status}; "
-                "the next `envtrack up` reconciles what changed before it stopped")
-    health = agent_health(project, container)
-    if health.healthy:
-        return None
-    from envtrack.container.supervise import ensure_agent, stop_agent
-
-    try:
-        stop_agent(container, health)  # alive but silent: hung
-        ensure_agent(project, container)
-    except EnvtrackError as error:
-        return f"warning: the agent in {name} is {health.describe()} and could not be restarted: {error.message}"
-    return (f"warning: the agent in {name} was {health.describe()}; "
-            "restarted it, which reconciled what changed meanwhile")
+        return AgentCheck(f"warning: {project.container_name} is {container.status}; "
+                          "the next `envtrack up` reconciles what changed before it stopped", None, None)
+    return AgentCheck(None, container, agent_health(project, container))
 
 
 def read_status_file(project: Project, container=None) -> dict:

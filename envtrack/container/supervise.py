@@ -18,6 +18,18 @@ from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 
 
+def restart_agent(project: Project, container: ContainerInfo, health: AgentHealth) -> str:
+    """Restart a dead or hung agent, which reconciles what changed meanwhile; one line saying so."""
+    name = project.container_name
+    try:
+        stop_agent(container, health)  # alive but silent: hung
+        ensure_agent(project, container)
+    except EnvtrackError as error:
+        return f"warning: the agent in {name} is {health.describe()} and could not be restarted: {error.message}"
+    return (f"warning: the agent in {name} was {health.describe()}; "
+            "restarted it, which reconciled what changed meanwhile")
+
+
 def stop_agent(container: ContainerInfo, health: AgentHealth, timeout: float = 5.0) -> None:
     """End the agent HEALTH describes (TERM, then KILL); its batches are transactions, none is torn."""
     if not health.running or not health.pid:

@@ -7,8 +7,11 @@ from envtrack.frontend.steps import Plan, Step
 __all__ = ["Plan", "Step", "load_plan"]
 
 
-def load_plan(path, target: str = "build") -> Plan:  # noqa: ANN001 - str | Path
-    """Evaluate an envd file (or a directory holding build.envd) and call `target()`."""
-    from envtrack.frontend.evaluate import load_plan as _load_plan
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    # load_plan lives in bounded.py (it runs the evaluation in a bounded child process); it is
+    # exported lazily so that importing Step or Plan does not load subprocess, mmap and pickle.
+    if name == "load_plan":
+        from envtrack.frontend.bounded import load_plan
 
-    return _load_plan(path, target)
+        return load_plan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from envtrack.errors import EnvtrackError, LocatedError, Position
 
@@ -82,6 +83,14 @@ class Progress:
             return fallback
         name = self.memory[_HEADER.size: _HEADER.size + size].decode("utf-8", "surrogateescape")
         return Position(name, line, column)
+
+
+def load_plan(path: str | Path, target: str = "build"):  # noqa: ANN201 - a Plan
+    """Evaluate an envd file (or a directory holding build.envd) and call `target()`,
+    bounded in time, memory and steps."""
+    from envtrack.frontend.evaluate import envd_file
+
+    return evaluate_bounded(envd_file(path), target)
 
 
 def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # noqa: ANN201 - a Plan

@@ -45,14 +45,6 @@ _HIDDEN_MODULE_NAME = re.compile(r"^_m[0-9a-f]{12}_")  # see transform.module_pr
 MAX_SOURCE_BYTES = 16 * 1024 * 1024   # an envd file (or a loaded one) larger than this is refused
 
 
-def load_plan(path: str | Path, target: str = "build") -> Plan:
-    """Evaluate an envd file (or a directory holding build.envd) and call `target()`,
-    bounded in time, memory and steps (see `bounded`)."""
-    from envtrack.frontend.bounded import evaluate_bounded
-
-    return evaluate_bounded(envd_file(path), target)
-
-
 def envd_file(path: str | Path) -> str:
     """The file to evaluate, spelled as the user gave it (positions use this spelling)."""
     text = str(path)

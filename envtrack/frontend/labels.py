@@ -5,33 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from envtrack.builtins import BUILTINS
-from envtrack.frontend.steps import Step
 
 MAX_LABEL = 60
 
-def label_for(step: Step) -> str:
-    """E.g. `install.apt_packages jq curl`, `run echo hi`, at most ~60 characters."""
-    return _truncate(f"{step.kind} {_describe(step)}".strip())
+def label_for(kind: str, args: dict[str, Any]) -> str:
+    """E.g. `install.apt_packages jq curl`, `run echo hi`, at most ~60 characters.
+
+    Takes a step's kind and arguments rather than the Step, so this file sits below steps.py.
+    """
+    return _truncate(f"{kind} {_describe(kind, args)}".strip())
 
 
-def _describe(step: Step) -> str:
-    args = step.args
-    if step.kind == "io.copy":
+def _describe(kind: str, args: dict[str, Any]) -> str:
+    if kind == "io.copy":
         return f"{args.get('host_path', '')} -> {args.get('envd_path', '')}"
-    if step.kind == "install.python_packages" and not args.get("name"):
+    if kind == "install.python_packages" and not args.get("name"):
         if args.get("requirements"):
             return f"-r {args['requirements']}"
         return _words(args.get("local_wheels"))
-    if step.kind == "runtime.environ" and not args.get("env"):
+    if kind == "runtime.environ" and not args.get("env"):
         return "PATH+=" + ":".join(args.get("extra_path") or [])
-    if step.kind == "runtime.expose" and args.get("host_port"):
+    if kind == "runtime.expose" and args.get("host_port"):
         return f"{args['envd_port']}:{args['host_port']}"
-    if step.kind == "runtime.mount":
+    if kind == "runtime.mount":
         return f"{args.get('host_path', '')} -> {args.get('envd_path', '')}"
-    if step.kind == "runtime.daemon":
+    if kind == "runtime.daemon":
         return "; ".join(" ".join(argv) for argv in args.get("commands") or [])
-    separator = "; " if step.kind in ("run", "runtime.init") else " "  # several commands read as a script
-    builtin = BUILTINS.get(step.kind)
+    separator = "; " if kind in ("run", "runtime.init") else " "  # several commands read as a script
+    builtin = BUILTINS.get(kind)
     return _words(args.get(builtin.label or "", "") if builtin else "", separator)
 
 

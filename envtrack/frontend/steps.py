@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envtrack.errors import Position
+from envtrack.frontend.labels import label_for
 
 MAIN_STATE = "main"   # the implicit state every step without into= builds (envd v1's only one)
 
@@ -34,9 +35,7 @@ class Step:
     @property
     def label(self) -> str:
         """A short human label, e.g. `install.apt_packages jq curl`."""
-        from envtrack.frontend.labels import label_for
-
-        return label_for(self)
+        return label_for(self.kind, self.args)
 
     def to_json(self) -> dict[str, Any]:
         document = {

@@ -63,7 +63,7 @@ def fetch_step(ctx: Context, script: str, *, step: Step | None = None, name: str
     env = dict(env or {})
     mounts = tuple(mounts)
     if ctx.ca is not None:
-        mounts += (Mount.bind(scripts.CA_PATH, ctx.ca, selector="/ca.pem", readonly=True),)
+        mounts += (Mount.bind(scripts.CA_PATH, ctx.ca.output, selector="/ca.pem", readonly=True),)
         env.update({name_: scripts.CA_PATH for name_ in CA_ENV_NAMES})
     return ctx.state.run(
         shell=script, env=env, mounts=mounts, proxy_env=ctx.proxy,
@@ -93,4 +93,4 @@ def inputs_mount(files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
         return ()
     state = State.scratch().file(*(Mkfile(f"/{f.name}", f.data, mode=0o644) for f in files),
                                  name="host files")
-    return (Mount.bind(scripts.INPUTS, state, readonly=True),)
+    return (Mount.bind(scripts.INPUTS, state.output, readonly=True),)

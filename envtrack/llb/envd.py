@@ -131,7 +131,7 @@ def lower_http(ctx: Context, step: Step, index: int) -> None:
     name = filename or posixpath.basename(url.split("?", 1)[0].rstrip("/")) or "download"
     source = State.http(url, checksum=step.args["checksum"], filename=name, name=f"download {url}",
                         position=step.position)
-    ctx.state = ctx.state.file(Copy(source, f"/{name}", f"{EXTRA_SOURCE_DIR}/{name}"), name=step.label,
+    ctx.state = ctx.state.file(Copy(source.output, f"/{name}", f"{EXTRA_SOURCE_DIR}/{name}"), name=step.label,
                                position=step.position)
 
 

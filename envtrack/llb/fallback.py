@@ -38,11 +38,11 @@ def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, positio
     second, and a later delta's step would rerun whenever an earlier one did anyway.
     """
     tool = State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}")
-    mounts = [Mount(dest=OUT, source=onto, readonly=False, output=True)]
+    mounts = [Mount(dest=OUT, source=onto.output, readonly=False, output=True)]
     args = ["python3", "-c", _TOOL.read_text(encoding="utf-8"), OUT]
     for number, (lower, upper) in enumerate(deltas, 1):
         lower_dir, upper_dir = f"{DELTA_ROOT}/{number}/lower", f"{DELTA_ROOT}/{number}/upper"
-        mounts += [Mount.bind(lower_dir, lower), Mount.bind(upper_dir, upper)]
+        mounts += [Mount.bind(lower_dir, lower.output), Mount.bind(upper_dir, upper.output)]
         args += [lower_dir, upper_dir]
     ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
@@ -76,7 +76,7 @@ def merge(base: State | None, layers: list[Layer], *, name: str, position: Posit
                            name=_label(name, number, len(group), len(layers)), position=position)
         else:
             for offset, layer in enumerate(group):
-                state = state.file(Copy(source=layer.upper, src="/", dest="/"),
+                state = state.file(Copy(source=layer.upper.output, src="/", dest="/"),
                                    name=_label(name, number + offset, 1, len(layers)), position=position)
         number += len(group)
     return state

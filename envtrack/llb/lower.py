@@ -185,7 +185,7 @@ def lower_copy(ctx: Context, step: Step, index: int) -> None:
     target = posixpath.normpath(target)
     if step.args.get("image"):  # envd: copy out of another image instead of the host
         source = State.image(step.args["image"], name=f"copy source {step.args['image']}", position=step.position)
-        ctx.state = ctx.state.file(Copy(source, step.args["host_path"], target), name=step.label,
+        ctx.state = ctx.state.file(Copy(source.output, step.args["host_path"], target), name=step.label,
                                    position=step.position)
         return
     files = ctx.host[index]

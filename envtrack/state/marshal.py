@@ -16,7 +16,6 @@ from pathlib import PurePath
 from typing import Mapping
 
 from envtrack.pb import ops_pb2 as pb
-from envtrack.state.state import State
 from envtrack.state.vertex import (
     NO_INDEX,
     UNSET_TIME,
@@ -24,6 +23,7 @@ from envtrack.state.vertex import (
     DiffVertex,
     ExecVertex,
     FileVertex,
+    HasOutput,
     MergeVertex,
     Mkdir,
     Mkfile,
@@ -53,11 +53,11 @@ class Marshalled:
         return self.by_id[id(vertex)]
 
 
-def marshal(state: State, sources: Mapping[str, str] | None = None) -> pb.Definition:
+def marshal(state: HasOutput, sources: Mapping[str, str] | None = None) -> pb.Definition:
     return marshal_graph(state, sources).definition
 
 
-def marshal_graph(state: State, sources: Mapping[str, str] | None = None) -> Marshalled:
+def marshal_graph(state: HasOutput, sources: Mapping[str, str] | None = None) -> Marshalled:
     if state.output is None:
         raise ValueError("cannot marshal the empty (scratch) state: nothing to build")
     ops: list[bytes] = []
@@ -195,7 +195,7 @@ def mount_pb(mount: Mount, inputs) -> pb.Mount:
     if mount.tmpfs:
         return pb.Mount(input=NO_INDEX, dest=mount.dest, output=NO_INDEX, mountType=pb.TMPFS,
                         TmpfsOpt=pb.TmpfsOpt(size=mount.tmpfs_size))
-    return pb.Mount(input=input_index(inputs, mount.source.output), selector=mount.selector,
+    return pb.Mount(input=input_index(inputs, mount.source), selector=mount.selector,
                     dest=mount.dest, output=0 if mount.output else NO_INDEX, readonly=mount.readonly,
                     mountType=pb.BIND)
 
@@ -219,7 +219,7 @@ def file_pb(vertex: FileVertex) -> pb.FileOp:
             entry.rm.CopyFrom(pb.FileActionRm(path=action.path, allowNotFound=action.allow_not_found,
                                               allowWildcard=action.allow_wildcard))
         elif isinstance(action, Copy):
-            entry.secondaryInput = input_index(inputs, action.source.output)
+            entry.secondaryInput = input_index(inputs, action.source)
             entry.copy.CopyFrom(pb.FileActionCopy(
                 src=action.src, dest=action.dest, mode=action.mode,
                 followSymlink=action.follow_symlink, dirCopyContents=action.dir_copy_contents,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 from envtrack.errors import Position
+from envtrack.state.marshal import marshal
 from envtrack.state.vertex import (
     DiffVertex,
     ExecVertex,
@@ -195,8 +196,6 @@ class State:
 
     def marshal(self, sources: Mapping[str, str] | None = None):
         """The deterministic pb.Definition for this State (see envtrack.state.marshal)."""
-        from envtrack.state.marshal import marshal
-
         return marshal(self, sources=sources)
 
     def _child(self, **changes) -> "State":

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Union
+from typing import Protocol, Union
 
 from envtrack.errors import Position
-
-if TYPE_CHECKING:
-    from envtrack.state.state import State
 
 NO_INDEX = -1  # BuildKit's "no input" / "no output"
 UNSET_TIME = -1  # file actions: let BuildKit pick the time (0 would mean 1970)
@@ -39,10 +36,16 @@ class CacheSharing(Enum):
 
 @dataclass(frozen=True, eq=False)
 class Output:
-    """One result of a vertex: the thing a State points at and a Mount reads."""
+    """One result of a vertex: the thing a State points at and a Mount or Copy reads."""
 
     vertex: "Vertex"
     index: int = 0
+
+
+class HasOutput(Protocol):
+    """Anything that points at a result (a State): what marshalling starts from."""
+
+    output: Output | None
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,14 @@ class ProxyEnv:
 class Mount:
     """An extra mount of an exec step.
 
-    Exactly one kind: `source` binds another State's filesystem (changes to it are
-    discarded: such mounts have no output), `cache_id` a persistent BuildKit cache
-    directory, `tmpfs` an in-memory one.
+    One kind: `cache_id` a persistent BuildKit cache directory, `tmpfs` an in-memory one,
+    else a bind of `source`, another state's result (None: the empty filesystem), whose
+    changes are discarded unless it is marked as the step's `output`. Like BuildKit's
+    exec.go, a mount holds the Output it reads, not the State that made it.
     """
 
     dest: str
-    source: "State | None" = None
+    source: Output | None = None
     selector: str = ""
     readonly: bool = False
     cache_id: str = ""
@@ -88,20 +92,25 @@ class Mount:
     output: bool = False           # this mount's result, not the root's, is the step's output
 
     def __post_init__(self) -> None:
-        kinds = [self.source is not None, bool(self.cache_id), self.tmpfs]
-        if sum(kinds) != 1:
-            raise ValueError(f"mount {self.dest}: give exactly one of source, cache_id, tmpfs")
+        if self.cache_id and self.tmpfs:
+            raise ValueError(f"mount {self.dest}: a cache mount cannot also be a tmpfs")
+        if self.source is not None and not self.is_bind:
+            raise ValueError(f"mount {self.dest}: a cache or tmpfs mount has no source")
         if not self.dest.startswith("/"):
             raise ValueError(f"mount {self.dest}: destination must be absolute")
-        if self.output and (self.source is None or self.readonly):
+        if self.output and (not self.is_bind or self.readonly):
             raise ValueError(f"mount {self.dest}: only a writable bind mount can be the output")
+
+    @property
+    def is_bind(self) -> bool:
+        return not self.cache_id and not self.tmpfs
 
     @classmethod
     def cache(cls, dest: str, cache_id: str, sharing: CacheSharing = CacheSharing.SHARED) -> "Mount":
         return cls(dest=dest, cache_id=cache_id, sharing=sharing, readonly=False)
 
     @classmethod
-    def bind(cls, dest: str, source: "State", selector: str = "", readonly: bool = True) -> "Mount":
+    def bind(cls, dest: str, source: Output | None, selector: str = "", readonly: bool = True) -> "Mount":
         return cls(dest=dest, source=source, selector=selector, readonly=readonly)
 
 
@@ -130,9 +139,9 @@ class Rm:
 
 @dataclass(frozen=True)
 class Copy:
-    """Copy `src` from another State onto `dest` of this one."""
+    """Copy `src` from another state's result (None: the empty filesystem) onto `dest` of this one."""
 
-    source: "State"
+    source: Output | None
     src: str
     dest: str
     mode: int = -1                 # -1 keeps the source's permission bits
@@ -180,7 +189,7 @@ class ExecVertex:
     def inputs(self) -> tuple[Output, ...]:
         """Distinct inputs in first-use order: the root, then bound States."""
         seen: list[Output] = []
-        candidates = [self.root] + [m.source.output for m in self.mounts if m.source is not None]
+        candidates = [self.root] + [m.source for m in self.mounts if m.source is not None]
         for output in candidates:
             if output is not None and not any(same_output(output, o) for o in seen):
                 seen.append(output)
@@ -198,7 +207,7 @@ class FileVertex:
     @property
     def inputs(self) -> tuple[Output, ...]:
         seen: list[Output] = []
-        candidates = [self.base] + [a.source.output for a in self.actions if isinstance(a, Copy)]
+        candidates = [self.base] + [a.source for a in self.actions if isinstance(a, Copy)]
         for output in candidates:
             if output is not None and not any(same_output(output, o) for o in seen):
                 seen.append(output)

@@ -9,7 +9,6 @@ import pytest
 from envtrack.errors import EnvtrackError, LocatedError, Position
 from envtrack.frontend import Plan, Step, load_plan
 from envtrack.frontend.builtins import BUILTINS, ArgumentError, bind_arguments
-from envtrack.frontend.labels import label_for
 
 
 def bind(kind: str, *args, **kwargs):
@@ -77,14 +76,14 @@ def _step(kind: str, **args) -> Step:
 
 
 def test_labels() -> None:
-    assert label_for(_step("install.apt_packages", name=["jq", "curl"])) == "install.apt_packages jq curl"
-    assert label_for(_step("run", commands=["echo hi"])) == "run echo hi"
-    assert label_for(_step("run", commands=["a", "b"])) == "run a; b"
-    assert label_for(_step("io.copy", host_path="src", envd_path="/w")) == "io.copy src -> /w"
-    assert label_for(_step("install.python_packages", requirements="req.txt")) == "install.python_packages -r req.txt"
-    long = label_for(_step("run", commands=["echo " + "x" * 100]))
+    assert _step("install.apt_packages", name=["jq", "curl"]).label == "install.apt_packages jq curl"
+    assert _step("run", commands=["echo hi"]).label == "run echo hi"
+    assert _step("run", commands=["a", "b"]).label == "run a; b"
+    assert _step("io.copy", host_path="src", envd_path="/w").label == "io.copy src -> /w"
+    assert _step("install.python_packages", requirements="req.txt").label == "install.python_packages -r req.txt"
+    long = _step("run", commands=["echo " + "x" * 100]).label
     assert len(long) == 60 and long.endswith("…")
-    assert "\n" not in label_for(_step("config.apt_source", source="deb a\ndeb b\n"))
+    assert "\n" not in _step("config.apt_source", source="deb a\ndeb b\n").label
 
 
 def test_load_plan_accepts_a_directory(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
-"""The folder tree is the architecture: packages import each other in one direction only.
+"""The folder tree is the architecture: packages, and files within them, import downwards only.
 
-Every `import` in envtrack (module level or inside functions: a lazy import is still a
-dependency) is mapped to the package it names, and the package graph must have no cycle.
+Every `import` in envtrack (module level, inside functions, or under `if TYPE_CHECKING:`: a
+lazy import is still a dependency, and a type-only one still couples the two files) is mapped
+to the package it names, and the package graph must have no cycle; mapped to the file it names,
+the file graph inside each package must have none either.
 """
 
 from __future__ import annotations
@@ -30,10 +32,22 @@ def imported_modules(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module)
-            # `from envtrack import records` names a module, not the package's __init__.
-            if node.module == "envtrack":
-                found.update(f"envtrack.{alias.name}" for alias in node.names if is_module(alias.name))
+            # `from envtrack.x import y` may name the module x.y rather than a name in x.
+            found.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if is_module("/".join(node.module.split(".")[1:] + [alias.name])))
     return {m for m in found if m == "envtrack" or m.startswith("envtrack.")}
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def file_graph() -> dict[str, set[str]]:
+    """Module -> the envtrack modules it imports (a package's name stands for its __init__)."""
+    paths = {module_of(path): path for path in PACKAGE_ROOT.rglob("*.py")}
+    return {module: {m for m in imported_modules(path) if m in paths and m != module}
+            for module, path in paths.items()}
 
 
 def package_graph() -> dict[str, set[str]]:
@@ -76,6 +90,21 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_import_cycle_between_packages():
     cycle = find_cycle(package_graph())
     assert cycle is None, "package import cycle: " + " -> ".join(cycle)
+
+
+def test_no_import_cycle_between_files():
+    """Within a package, too, every file imports only files below it (an __init__ that
+    re-exports is the top of its package, so a file importing its own package's __init__
+    closes a circle)."""
+    cycle = find_cycle(file_graph())
+    assert cycle is None, "file import cycle: " + " -> ".join(cycle)
+
+
+def test_the_file_graph_sees_function_level_and_type_only_imports(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from envtrack.state import vertex\n"
+                      "def f():\n    from envtrack.frontend.steps import Step\n")
+    assert imported_modules(source) == {"envtrack.state", "envtrack.state.vertex", "envtrack.frontend.steps"}
 
 
 def test_the_cycle_finder_finds_cycles():

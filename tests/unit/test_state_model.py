@@ -90,7 +90,7 @@ def test_marshal_is_deterministic_across_fresh_graphs():
             .add_env("Z", "1")
             .run(shell="apt-get install jq",
                  mounts=[Mount.cache("/var/cache/apt", "apt", CacheSharing.LOCKED),
-                         Mount.bind("/run/ca.pem", ca, selector="/ca.pem")],
+                         Mount.bind("/run/ca.pem", ca.output, selector="/ca.pem")],
                  proxy_env=ProxyEnv(https_proxy="http://proxy:3128"))
             .file(Mkdir("/etc/x"), Mkfile("/etc/x/y", b"data"), Rm("/etc/x/z"))
         )
@@ -121,7 +121,7 @@ def test_exec_mounts_reference_inputs_and_never_output_anything_but_root():
     ca = State.scratch().file(Mkfile("/ca.pem", b"pem", mode=0o444))
     st = State.image(IMAGE).run(
         shell="true",
-        mounts=[Mount.cache("/root/.cache/pip", "pip"), Mount.bind("/run/ca.pem", ca, selector="/ca.pem", readonly=True)],
+        mounts=[Mount.cache("/root/.cache/pip", "pip"), Mount.bind("/run/ca.pem", ca.output, selector="/ca.pem", readonly=True)],
     )
     ops = ops_of(st.marshal())
     exec_op = ops[-2]
@@ -137,7 +137,7 @@ def test_exec_mounts_reference_inputs_and_never_output_anything_but_root():
 
 def test_file_actions_chain_through_their_outputs_and_copy_names_a_second_input():
     other = State.image("debian:bookworm")
-    st = State.image(IMAGE).file(Mkdir("/a"), Copy(other, "/etc/hostname", "/a/"), Rm("/a/tmp"))
+    st = State.image(IMAGE).file(Mkdir("/a"), Copy(other.output, "/etc/hostname", "/a/"), Rm("/a/tmp"))
     file_op = ops_of(st.marshal())[-2]
     actions = file_op.file.actions
     assert len(file_op.inputs) == 2
@@ -175,7 +175,7 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError):
         State.image(IMAGE).run()
     with pytest.raises(ValueError):
-        Mount(dest="/x")
+        Mount(dest="/x", cache_id="c", tmpfs=True)
     with pytest.raises(ValueError):
         State.image("bad ref")
 

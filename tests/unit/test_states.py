@@ -60,12 +60,12 @@ def test_diff_marshals_lower_and_upper_and_a_diff_from_scratch_is_the_upper_stat
 
 def test_an_exec_can_output_a_mount_instead_of_its_root():
     target = files("a")
-    ran = files("tool").run(["true"], mounts=[Mount(dest="/out", source=target, readonly=False, output=True)])
+    ran = files("tool").run(["true"], mounts=[Mount(dest="/out", source=target.output, readonly=False, output=True)])
     exec_op = ops_of(ran.marshal())[-1].exec
     outputs = {m.dest: m.output for m in exec_op.mounts}
     assert outputs == {"/": -1, "/out": 0}
     with pytest.raises(ValueError):
-        Mount(dest="/out", source=target, readonly=True, output=True)
+        Mount(dest="/out", source=target.output, readonly=True, output=True)
 
 
 # --- the frontend --------------------------------------------------------------------------
