@@ -20,6 +20,8 @@
 #                           Engine's BuildKit enable the "mergeop"/"diffop" caps; without it, a
 #                           definition that declares them is refused ("only enabled with
 #                           containerd image store backend")
+#   ENVTRACK_PEER_REGISTRY_MIRROR  a registry URL passed as --registry-mirror (none): pulls of Docker
+#                           Hub images (`ubuntu:22.04`) go there first, as on a machine behind a mirror
 set -euo pipefail
 
 INSTANCE=${ENVTRACK_PEER_INSTANCE:-peer}
@@ -28,6 +30,7 @@ SSH_PORT=${ENVTRACK_PEER_SSH_PORT:-23722}
 SUBNET=${ENVTRACK_PEER_SUBNET:-10.213.0.0/24}
 SSH_USER_CONFIG=${ENVTRACK_PEER_SSH_CONFIG:-$HOME/.ssh/config}
 CONTAINERD_STORE=${ENVTRACK_PEER_CONTAINERD_STORE:-0}
+REGISTRY_MIRROR=${ENVTRACK_PEER_REGISTRY_MIRROR:-}
 SYSTEM_HOST=unix:///var/run/docker.sock   # the system Engine, source of the base images
 SUITE=trixie                              # Debian 13: docker.io 26.1 with BuildKit v0.13
 
@@ -176,6 +179,7 @@ start_engine() {
         write_if_changed "$STATE/daemon.json" '{"features": {"containerd-snapshotter": true}}'
         config=(--config-file "$STATE/daemon.json")
     fi
+    [[ -n $REGISTRY_MIRROR ]] && config+=(--registry-mirror "$REGISTRY_MIRROR")
     # Its own containerd namespaces keep it apart from the system Engine even when both end up on
     # one containerd (dockerd uses a running /run/containerd/containerd.sock, else starts its own).
     # PATH: the package's docker-proxy and docker-init first, then Debian 12's containerd and runc.

@@ -64,6 +64,46 @@ def mergeop_engine():
         pytest.fail(f"MergeOp peer Engine unavailable: {error}", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def hub_engine():
+    """The peer Engine `hub`, whose Docker Hub is the loopback registry of support.registry
+    (`ubuntu:22.04` and `python:3.11-slim` there are envtrack/base:bookworm). Never skipped."""
+    from support.peer_engine import PeerEngineError, ensure_hub_peer
+    from support.registry import RegistryError, ensure_hub_mirror
+
+    try:
+        mirror = ensure_hub_mirror()
+        return ensure_hub_peer(f"http://{mirror.address}")
+    except (PeerEngineError, RegistryError) as error:
+        pytest.fail(f"hub Engine unavailable: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def open_registry(tmp_path_factory):
+    """A registry anyone may pull from and push to, on a free loopback port, for the session."""
+    from support.registry import RegistryError, start_registry
+
+    try:
+        registry = start_registry(tmp_path_factory.mktemp("registry-open"))
+    except RegistryError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory):
+    """A registry behind htpasswd (support.registry.USERNAME/PASSWORD), for the session."""
+    from support.registry import RegistryError, start_registry
+
+    try:
+        registry = start_registry(tmp_path_factory.mktemp("registry-auth"), auth=True)
+    except RegistryError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield registry
+    registry.stop()
+
+
 @pytest.fixture
 def scratch_project(docker_client, tmp_path_factory):
     """A project directory for one test (its build.envd written by the test); cleaned up like project_dir's."""

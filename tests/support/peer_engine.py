@@ -86,3 +86,29 @@ MERGEOP_INSTANCE = {
 def ensure_mergeop_peer() -> PeerEngine:
     """The peer Engine on the containerd image store, started unless it already answers."""
     return ensure_peer({**os.environ, **MERGEOP_INSTANCE})
+
+
+# A peer instance whose Docker Hub is a loopback registry (tests/support/registry.py's
+# ensure_hub_mirror), so that unqualified references (`ubuntu:22.04`) resolve as on a user's machine.
+HUB_INSTANCE = {
+    "ENVTRACK_PEER_INSTANCE": "hub",
+    "ENVTRACK_PEER_TCP_PORT": "23762",
+    "ENVTRACK_PEER_SSH_PORT": "23724",
+    "ENVTRACK_PEER_SUBNET": "10.219.0.0/24",
+    "ENVTRACK_PEER_SSH_CONFIG": "/var/lib/envtrack-peer/hub-ssh-config",
+}
+
+
+def ensure_hub_peer(mirror_url: str) -> PeerEngine:
+    """The peer Engine `hub`, started with `--registry-mirror MIRROR_URL` unless it already answers;
+    a running one configured with another mirror is an error (restarting it is the caller's choice)."""
+    import json
+
+    peer = ensure_peer({**os.environ, **HUB_INSTANCE, "ENVTRACK_PEER_REGISTRY_MIRROR": mirror_url})
+    proc = subprocess.run(["docker", "info", "--format", "{{json .RegistryConfig.Mirrors}}"],
+                          env={**os.environ, **peer.env(), "DOCKER_CONTEXT": ""}, capture_output=True, text=True)
+    mirrors = json.loads(proc.stdout or "null") or []
+    if mirror_url.rstrip("/") + "/" not in [m.rstrip("/") + "/" for m in mirrors]:
+        raise PeerEngineError(f"the running hub Engine's mirrors are {mirrors}, not {mirror_url}; "
+                              f"stop it (ENVTRACK_PEER_INSTANCE=hub {SCRIPT} --stop) and rerun")
+    return peer
