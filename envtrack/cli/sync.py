@@ -15,25 +15,16 @@ import sys
 def sync(file: str | None, dry_run: bool, pin: str, yes: bool, target: str, as_json: bool,
          into: str | None) -> None:
     """Rewrite build.envd with the packages installed, upgraded or removed since the last sync."""
-    from envtrack.cli.env import warn_about_agent
-    from envtrack.container.service import catch_up
-    from envtrack.container.state import journal_for
-    from envtrack.project import Project
-    from envtrack.statedir import project_lock
-    from envtrack.sync.service import apply, propose
+    from envtrack.sync.service import sync as run_sync
 
-    project = Project.find(file)
-    with project_lock(project.state_dir, "sync"):
-        warn_about_agent(project)
-        journal_for(project)  # a remote Engine's journal is fetched first
-        catch_up(project)     # a journal no agent keeps (live recording off) is brought up to date
-        proposal = propose(project, pin=pin, target=target, into=into)
-        write = not dry_run and (not proposal.changed or yes or as_json or not _interactive() or _confirm(proposal))
-        backup = apply(proposal) if write else None
+    ask = not (yes or as_json) and _interactive()
+    outcome = run_sync(file, pin=pin, target=target, into=into, dry_run=dry_run, confirm=_confirm if ask else None)
     if as_json:
-        print(json.dumps(_report(proposal, write, backup, dry_run), indent=2))
+        if outcome.proposal.agent_warning:
+            print(outcome.proposal.agent_warning, file=sys.stderr)
+        print(json.dumps(_report(outcome.proposal, outcome.written, outcome.backup, dry_run), indent=2))
     else:
-        _print_text(proposal, write, backup, dry_run)
+        _print_text(outcome.proposal, outcome.written, outcome.backup, dry_run)
 
 
 def _interactive() -> bool:
@@ -54,6 +45,8 @@ def _confirm(proposal) -> bool:
 
 
 def _print_warnings(proposal) -> None:
+    if proposal.agent_warning:
+        print(proposal.agent_warning, file=sys.stderr)
     for note in proposal.notes:
         if note.level == "warning":
             print(f"warning: {note.message}", file=sys.stderr)

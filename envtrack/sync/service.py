@@ -1,4 +1,5 @@
-"""Propose a sync (read everything, compute the new text) and apply it (write, bookmark)."""
+"""`envtrack sync` as one call (sync), made of two steps: propose (read everything, compute the
+new text) and apply (write, bookmark)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from envtrack.project import Project
 from envtrack.sync.changes import NetChange, fold_changes
@@ -26,6 +28,7 @@ class Proposal:
     up_to_id: int             # the bookmark to store once this proposal is applied
     up_to_time: str | None    # that change's time, so a journal that started over is noticed
     target: str
+    agent_warning: str | None = None   # the agent was not recording (said before anything else)
 
     @property
     def changed(self) -> bool:
@@ -41,6 +44,37 @@ class Proposal:
             self.old_text.splitlines(keepends=True), self.rewrite.text.splitlines(keepends=True),
             fromfile=f"a/{name}", tofile=f"b/{name}",
         ))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    proposal: Proposal
+    written: bool
+    backup: Path | None
+
+
+def sync(file: str | None, *, pin: str = "exact", target: str = "build", into: str | None = None,
+         dry_run: bool = False, confirm: Callable[[Proposal], bool] | None = None) -> Outcome:
+    """Bring the journal up to date, propose, and apply unless DRY_RUN or CONFIRM(proposal) says no.
+
+    Everything happens under the project's lock, so a concurrent `up` or `sync` cannot interleave.
+    """
+    from dataclasses import replace
+
+    from envtrack.container.health import agent_warning
+    from envtrack.container.service import catch_up
+    from envtrack.container.state import journal_for
+    from envtrack.statedir import project_lock
+
+    project = Project.find(file)
+    with project_lock(project.state_dir, "sync"):
+        warning = agent_warning(project)   # restarts a dead agent, which reconciles
+        journal_for(project)  # a remote Engine's journal is fetched first
+        catch_up(project)     # a journal no agent keeps (live recording off) is brought up to date
+        proposal = replace(propose(project, pin=pin, target=target, into=into), agent_warning=warning)
+        write = not dry_run and (not proposal.changed or confirm is None or confirm(proposal))
+        backup = apply(proposal) if write else None
+    return Outcome(proposal, write, backup)
 
 
 def propose(project: Project, *, pin: str = "exact", target: str = "build", into: str | None = None) -> Proposal:

@@ -1,0 +1,177 @@
+"""What sync changes in build.envd, decided from the plan and the net changes. Pure, no libcst.
+
+The decisions are data (Edits): per install call, the entries removed, replaced and appended;
+the packages that need new install calls; the uninstall commands to append; and a note for
+the user about each. envtrack.sync.tree carries them out on the libcst tree.
+
+Requirement forms (pins, extras, VCS URLs, channels) are spelled by
+envtrack.requirements.format_requirement; where a change is written is decided here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from envtrack.frontend.steps import Plan
+from envtrack.sync.changes import MANAGERS, NetChange, conda_channel, unreproducible_reason, vcs_url
+from envtrack.sync.into import Destination
+from envtrack.sync.result import Note
+from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap
+from envtrack.requirements import format_requirement
+
+UNINSTALL = {"pip": "pip uninstall -y {}", "apt": "apt-get remove -y {}", "conda": "conda remove -y {}"}
+
+
+@dataclass
+class CallEdit:
+    """What changes inside one install call's literal `name` list (indexes into it)."""
+
+    removed: set[int] = field(default_factory=set)
+    replaced: dict[int, str] = field(default_factory=dict)
+    appended: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Edits:
+    """Everything one sync writes; envtrack.sync.tree applies it."""
+
+    calls: dict[int, tuple[CallSite, CallEdit]] = field(default_factory=dict)
+    new_installs: dict[str, list[str]] = field(default_factory=dict)   # manager -> entries
+    uninstall_commands: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    python_first: bool = False   # write install.python() before the new pip call
+
+    def of(self, site: CallSite) -> CallEdit:
+        return self.calls.setdefault(id(site), (site, CallEdit()))[1]
+
+
+def decide(plan: Plan, source: SourceMap, declared: list[Declared], changes: list[NetChange], *,
+           pin: str, target: str, into_state: Destination) -> Edits:
+    """The edits that make the file declare CHANGES (see the module docstring)."""
+    edits = plan_edits(one_per_package(changes), declared, pin, target, run_commands_of(plan))
+    place_new_packages(edits, plan, source, into_state)
+    return edits
+
+
+def run_commands_of(plan: Plan) -> list[tuple[int, str]]:
+    """(step index, command) of every run step, to see whether an uninstall is already written."""
+    return [(order, str(command)) for order, step in enumerate(plan.steps) if step.kind == "run"
+            for command in step.args.get("commands") or []]
+
+
+def one_per_package(changes: list[NetChange]) -> list[NetChange]:
+    """One net change per (manager, package) from the per-environment ones: while any
+    environment still has the package (the venv's six after the system's was removed),
+    the declaration stays and follows that copy's version; it goes when every copy went."""
+    groups: dict[tuple[str, str], list[NetChange]] = {}
+    for change in changes:
+        groups.setdefault((change.manager, change.name), []).append(change)
+    chosen = []
+    for group in groups.values():
+        installed = [c for c in group if not c.removed]
+        if installed:
+            chosen.append(max(installed, key=lambda c: c.last_id))
+            continue
+        chosen.append(max(group, key=lambda c: c.last_id))
+    return sorted(chosen, key=lambda c: c.last_id)
+
+
+def plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, target: str,
+                run_commands: list[tuple[int, str]]) -> Edits:
+    by_name: dict[tuple[str, str], list[Declared]] = {}
+    for entry in declared:
+        by_name.setdefault((entry.requirement.manager, entry.requirement.name), []).append(entry)
+    edits = Edits()
+    for change in sorted(changes, key=lambda c: (MANAGERS.index(c.manager) if c.manager in MANAGERS else 9, c.last_id)):
+        if change.manager not in KIND_OF_MANAGER:
+            continue
+        entries = by_name.get((change.manager, change.name), [])
+        if change.removed:
+            _remove(change, entries, edits, target, run_commands)
+        else:
+            _keep(change, entries, edits, pin, target, run_commands)
+    return edits
+
+
+def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: str,
+            run_commands: list[tuple[int, str]]) -> None:
+    for entry in entries:
+        if entry.site is not None:
+            edits.of(entry.site).removed.add(entry.index)
+            edits.notes.append(Note("edit", f"line {entry.site.line}: removed {change.manager} {entry.text}"))
+        else:
+            command = UNINSTALL[change.manager].format(entry.requirement.name)
+            if _uninstalled_after(entry, change, run_commands):
+                continue   # an earlier sync already appended it
+            if command not in edits.uninstall_commands:
+                edits.uninstall_commands.append(command)
+            edits.notes.append(Note("warning", f"{change.manager} {change.name} was uninstalled but {entry.reason}: "
+                                               f"appending run(commands=[\"{command}\"]) to {target}() instead"))
+            edits.notes.append(Note("edit", f"appended `{command}`"))
+
+
+def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, target: str,
+          run_commands: list[tuple[int, str]]) -> None:
+    reason = unreproducible_reason(change)
+    if reason is not None:
+        if change.requested or entries:
+            edits.notes.append(Note("warning", f"{change.manager} {change.name} {change.version}: {reason}; not written"))
+        return
+    if not entries:
+        if change.requested:
+            channel = conda_channel(change)
+            head = f"{channel}::{change.name}" if channel else change.name
+            entry = format_requirement(head, change.manager, change.version or "", pin, url=vcs_url(change))
+            edits.new_installs.setdefault(change.manager, []).append(entry)
+        return
+    effective = entries[-1]   # the last declaration is what the build ends up installing
+    wanted = format_requirement(effective.requirement.head, change.manager, change.version or "", pin,
+                                url=vcs_url(change), tail=effective.requirement.tail)
+    if _uninstalled_after(effective, change, run_commands):
+        # An earlier sync appended its uninstall; the build must install it again after that.
+        edits.notes.append(Note("warning", f"{change.manager} {change.name} was reinstalled after an appended "
+                                           f"uninstall: adding {wanted!r} at the end of {target}()"))
+        edits.new_installs.setdefault(change.manager, []).append(wanted)
+        return
+    if wanted == effective.text:
+        return
+    if effective.site is not None:
+        edits.of(effective.site).replaced[effective.index] = wanted
+        edits.notes.append(Note("edit", f"line {effective.site.line}: {effective.text} -> {wanted}"))
+        return
+    edits.notes.append(Note("warning", f"{change.manager} {change.name} is now {change.version} but {effective.reason}: "
+                                       f"adding {wanted!r} at the end of {target}() instead"))
+    edits.new_installs.setdefault(change.manager, []).append(wanted)
+
+
+def _uninstalled_after(entry: Declared, change: NetChange, run_commands: list[tuple[int, str]]) -> bool:
+    command = UNINSTALL[change.manager].format(entry.requirement.name)
+    return any(order > entry.order and written == command for order, written in run_commands)
+
+
+def place_new_packages(edits: Edits, plan: Plan, source: SourceMap, into_state: Destination) -> None:
+    """Put new packages into the final install call when it is the last statement, else new calls
+    (always new calls when the file names states: the final call may build another one)."""
+    final = None if plan.states else _final_install_site(plan, source)
+    for manager in MANAGERS:
+        entries = edits.new_installs.get(manager)
+        if not entries:
+            continue
+        if final is not None and final.kind == KIND_OF_MANAGER[manager]:
+            edits.of(final).appended.extend(entries)
+            edits.new_installs[manager] = []
+            edits.notes.append(Note("edit", f"line {final.line}: added {manager} {', '.join(entries)} to the final install call"))
+        else:
+            edits.notes.append(Note("edit", f"added {manager} {', '.join(entries)} in a new call"))
+            if manager == "pip" and not into_state.has_python:
+                edits.python_first = True
+                edits.notes.append(Note("edit", "added install.python() before it (pip needs a Python environment)"))
+
+
+def _final_install_site(plan: Plan, source: SourceMap) -> CallSite | None:
+    if not plan.steps:
+        return None
+    last_step = plan.steps[-1]
+    return next((s for s in source.sites if s.is_final_statement and s.kind == last_step.kind
+                 and s.line == last_step.position.line), None)
+

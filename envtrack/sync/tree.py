@@ -1,0 +1,276 @@
+"""Carry out sync's decisions (envtrack.sync.decide.Edits) on the libcst tree. Pure.
+
+Every untouched byte stays: entries are removed, replaced and appended inside the list as
+written (comments kept), a call whose list became empty is dropped with its comments kept,
+and new calls go at the end of the target function, before the first statement that can return.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from envtrack.sync.changes import MANAGERS
+from envtrack.sync.decide import CallEdit, Edits
+from envtrack.sync.into import Destination
+from envtrack.sync.sites import KIND_OF_MANAGER, SourceMap
+
+WRAP_AT = 88   # new calls longer than this put one package per line
+
+
+class EditApplier(cst.CSTTransformer):
+    """Applies the per-call edits; drops a call whose list became empty, keeping its comments."""
+
+    def __init__(self, edits: Edits, source: SourceMap):
+        super().__init__()
+        self.by_call = {id(site.call): (site, edit) for site, edit in edits.calls.values()}
+        self.quote = source.quote
+        self.emptied: set[int] = set()
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        found = self.by_call.get(id(original_node))
+        if found is None:
+            return updated_node
+        _, edit = found
+        args = []
+        for position, arg in enumerate(updated_node.args):
+            if _is_name_arg(arg, position) and isinstance(arg.value, cst.List):
+                new_list = _edited_list(arg.value, edit, self.quote)
+                if not new_list.elements and len(updated_node.args) == 1:   # nothing else asked of it
+                    self.emptied.add(id(original_node))
+                arg = arg.with_changes(value=new_list)
+            args.append(arg)
+        return updated_node.with_changes(args=args)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        kept, carried = [], []
+        for original, updated in zip(original_node.body, updated_node.body):
+            if self._is_emptied(original):
+                carried.extend(updated.leading_lines)
+                carried.extend(_inner_comment_lines(updated))
+                continue
+            if carried:
+                updated = updated.with_changes(leading_lines=[*carried, *updated.leading_lines])
+                carried = []
+            kept.append(updated)
+        if len(kept) == len(updated_node.body):
+            return updated_node
+        if not kept:
+            kept = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
+            carried = []
+        return updated_node.with_changes(body=kept, footer=[*carried, *updated_node.footer])
+
+    def _is_emptied(self, statement: cst.BaseStatement) -> bool:
+        return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+                and isinstance(statement.body[0], cst.Expr) and id(statement.body[0].value) in self.emptied)
+
+
+class _CommentLines(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[cst.EmptyLine] = []
+
+    def visit_EmptyLine(self, node: cst.EmptyLine) -> None:
+        if node.comment is not None:
+            self.lines.append(node.with_changes(indent=True, whitespace=cst.SimpleWhitespace("")))
+
+
+def _inner_comment_lines(statement: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
+    """The full-line comments written inside a statement (between the lines of its call)."""
+    finder = _CommentLines()
+    for part in statement.body:
+        part.visit(finder)
+    return finder.lines
+
+
+def _is_name_arg(arg: cst.Arg, position: int) -> bool:
+    return arg.keyword.value == "name" if arg.keyword else position == 0
+
+
+def _edited_list(node: cst.List, edit: CallEdit, quote: str) -> cst.List:
+    """NODE with entries removed, replaced and appended; every untouched byte kept."""
+    elements = list(node.elements)
+    kept: list[cst.Element] = []
+    lbracket = node.lbracket
+    for i, element in enumerate(elements):
+        if i in edit.removed:
+            # Its own comment (same line) goes with it; full-line comments after it document
+            # the next entry and stay, in the whitespace before that entry.
+            lines = _comment_lines(element.comma)
+            if lines and kept:
+                kept[-1] = kept[-1].with_changes(comma=_with_comment_lines(kept[-1].comma, lines))
+            elif lines:
+                lbracket = lbracket.with_changes(whitespace_after=_ws_with_lines(lbracket.whitespace_after, lines))
+            continue
+        kept.append(element.with_changes(value=_string(edit.replaced[i], quote, element.value))
+                    if i in edit.replaced else element)
+    node = node.with_changes(lbracket=lbracket)
+    if not kept and not edit.appended:
+        return node.with_changes(elements=[])
+    rbracket = node.rbracket
+    last = elements[-1] if elements else None
+    if kept and last is not None and kept[-1].value is not last.value and edit.removed:
+        kept[-1], rbracket = _as_last(kept[-1], last, rbracket)
+    if edit.appended:
+        between = _separator(node)
+        # the list's trailing-comma style (an empty list has none)
+        tail_comma = kept[-1].comma if kept else (last.comma if last is not None else cst.MaybeSentinel.DEFAULT)
+        kept = [*kept[:-1], kept[-1].with_changes(comma=between)] if kept else []
+        new = [cst.Element(_string(t, quote), comma=between) for t in edit.appended]
+        kept += [*new[:-1], new[-1].with_changes(comma=tail_comma)]
+    return node.with_changes(elements=kept, rbracket=rbracket)
+
+
+def _comment_lines(comma) -> list[cst.EmptyLine]:  # noqa: ANN001 - a Comma or MaybeSentinel
+    """The full-line comments in the whitespace after COMMA (the lines before the next entry)."""
+    if isinstance(comma, cst.Comma) and isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        return [line for line in comma.whitespace_after.empty_lines if line.comment is not None]
+    return []
+
+
+def _with_comment_lines(comma, lines: list[cst.EmptyLine]):  # noqa: ANN001, ANN202
+    if not isinstance(comma, cst.Comma):
+        comma = cst.Comma()
+    return comma.with_changes(whitespace_after=_ws_with_lines(comma.whitespace_after, lines))
+
+
+def _ws_with_lines(whitespace, lines: list[cst.EmptyLine]):  # noqa: ANN001, ANN202
+    """WHITESPACE (before an entry) with comment LINES added just before that entry."""
+    if isinstance(whitespace, cst.ParenthesizedWhitespace):
+        return whitespace.with_changes(empty_lines=[*whitespace.empty_lines, *lines])
+    indent = lines[0].indent
+    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), empty_lines=lines, indent=indent,
+                                       last_line=lines[-1].whitespace)   # the entry lines up with the comment
+
+
+def _as_last(element: cst.Element, old_last: cst.Element, rbracket: cst.RightSquareBracket):
+    """ELEMENT moved to the end of its list: the old last entry's comma style, its own comment kept."""
+    own = element.comma
+    own_ws = own.whitespace_after if isinstance(own, cst.Comma) else None
+    has_comments = isinstance(own_ws, cst.ParenthesizedWhitespace) and (
+        own_ws.first_line.comment is not None or any(line.comment is not None for line in own_ws.empty_lines))
+    if has_comments and not isinstance(rbracket.whitespace_before, cst.ParenthesizedWhitespace):
+        return element, rbracket   # `]` shares the last line: keep the comma and the comments after it
+    if isinstance(old_last.comma, cst.Comma):
+        comma = old_last.comma.with_changes(
+            whitespace_before=own.whitespace_before if isinstance(own, cst.Comma) else cst.SimpleWhitespace(""))
+    else:
+        comma = old_last.comma
+    # A comment after the old last entry sits before `]` and leaves with that entry; the new
+    # last entry's own comment (which sat in its comma) moves there instead.
+    if (isinstance(own, cst.Comma) and isinstance(own.whitespace_after, cst.ParenthesizedWhitespace)
+            and isinstance(rbracket.whitespace_before, cst.ParenthesizedWhitespace)):
+        closing = rbracket.whitespace_before
+        rbracket = rbracket.with_changes(whitespace_before=closing.with_changes(
+            first_line=own.whitespace_after.first_line,
+            empty_lines=[*_comment_lines(own), *closing.empty_lines]))
+    return element.with_changes(comma=comma), rbracket
+
+
+def _separator(node: cst.List) -> cst.Comma:
+    """The comma and line break the list already uses between entries, without comments."""
+    for element in node.elements[:-1]:
+        if isinstance(element.comma, cst.Comma):
+            return _without_comment(element.comma)
+    opening = node.lbracket.whitespace_after
+    if isinstance(opening, cst.ParenthesizedWhitespace):
+        return cst.Comma(whitespace_after=_without_comment_ws(opening))
+    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+def _without_comment(comma: cst.Comma) -> cst.Comma:
+    return comma.with_changes(whitespace_after=_without_comment_ws(comma.whitespace_after))
+
+
+def _without_comment_ws(whitespace):
+    if isinstance(whitespace, cst.ParenthesizedWhitespace):
+        return whitespace.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[])
+    return whitespace
+
+
+def _string(text: str, quote: str, like: cst.BaseExpression | None = None) -> cst.SimpleString:
+    if isinstance(like, cst.SimpleString) and like.prefix == "" and len(like.quote) == 1:
+        quote = like.quote
+    return cst.SimpleString(_quoted(text, quote))
+
+
+def _quoted(text: str, quote: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    return f"{quote}{escaped}{quote}"
+
+
+def append_statements(module: cst.Module, source: SourceMap, edits: Edits, into_state: Destination) -> cst.Module:
+    into = into_state.keyword
+    statements = [_run_statement(edits.uninstall_commands, source, module, into)] if edits.uninstall_commands else []
+    for manager in MANAGERS:
+        entries = edits.new_installs.get(manager)
+        if entries:
+            if manager == "pip" and edits.python_first:   # pip packages need a Python environment first
+                python = f"install.python({into.removeprefix(', ')})"
+                statements.append(cst.parse_statement(python + module.default_newline))
+            statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, into))
+    if not statements:
+        return module
+    new_body = []
+    for statement in module.body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == source.target.name.value:
+            statement = statement.with_changes(body=statement.body.with_changes(
+                body=_insert_before_return([s for s in statement.body.body if not _is_lone_pass(s)], statements)))
+        new_body.append(statement)
+    return module.with_changes(body=new_body)
+
+
+def _insert_before_return(body: list[cst.BaseStatement], statements: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """BODY with STATEMENTS at its end, or before the first statement that can return
+    (`return`, `if not GPU: return`): code after a return may never run."""
+    at = next((i for i, statement in enumerate(body) if _may_return(statement)), len(body))
+    return [*body[:at], *statements, *body[at:]]
+
+
+class _ReturnFinder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Return(self, node: cst.Return) -> bool:
+        self.found = True
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False   # a nested function's return leaves only that function
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _may_return(statement: cst.BaseStatement) -> bool:
+    finder = _ReturnFinder()
+    statement.visit(finder)
+    return finder.found
+
+
+def _is_lone_pass(statement: cst.BaseStatement) -> bool:
+    return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
+            and isinstance(statement.body[0], cst.Pass) and not statement.leading_lines)
+
+
+def _install_statement(kind: str, entries: list[str], source: SourceMap, module: cst.Module,
+                       into: str = "") -> cst.BaseStatement:
+    return _call_statement(kind, "name", entries, source, module, into)
+
+
+def _run_statement(commands: list[str], source: SourceMap, module: cst.Module, into: str = "") -> cst.BaseStatement:
+    return _call_statement("run", "commands", commands, source, module, into)
+
+
+def _call_statement(function: str, keyword: str, values: list[str], source: SourceMap, module: cst.Module,
+                    into: str = "") -> cst.BaseStatement:
+    """`function(keyword=[values...]INTO)`, where INTO is "" or `, into=STATE`."""
+    indent = source.target.body.indent or module.default_indent
+    strings = [_quoted(v, source.quote) for v in values]
+    one_line = f"{function}({keyword}=[{', '.join(strings)}]{into})"
+    if len(indent) + len(one_line) <= WRAP_AT:
+        code = one_line
+    else:  # continuation lines are indented relative to the block the statement lands in
+        lines = "".join(f"{module.default_indent}{s},{module.default_newline}" for s in strings)
+        code = f"{function}({keyword}=[{module.default_newline}{lines}]{into})"
+    return cst.parse_statement(code + module.default_newline, config=module.config_for_parsing)
