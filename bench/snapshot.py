@@ -116,7 +116,7 @@ def bench_snapshot(container, rounds: int = 7) -> None:
     counts = {m: sum(1 for p in packages if p.manager == m) for m in ("apt", "pip", "conda")}
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(f"container: {dpkg} dpkg packages, {pip} pip packages (pip list); snapshot saw {counts}")
-    print(f"snapshot (exec records.py + parse + render): median {statistics.median(ours) * 1000:.0f} ms")
+    print(f"snapshot (exec the records package + parse + render): median {statistics.median(ours) * 1000:.0f} ms")
     print(f"dpkg-query -W + pip list --format=freeze:    median {statistics.median(theirs) * 1000:.0f} ms")
     print(f"ratio {ratio:.2f} (target <= 1.5): {'OK' if ratio <= 1.5 else 'MISSED'}")
 

@@ -1,8 +1,8 @@
 """Prepare, on the host, the directory the agent runs from inside containers.
 
 What ships is decided by package structure: `envtrack.agent.SHIPPED` names whole packages
-(and records.py), all standard library only, so the bundle never depends on what else the
-host happens to have installed. Host-side only (not imported by the agent).
+(the agent, the journal and the installer records), all standard library only, so the
+bundle never depends on what else the host happens to have installed. Host-side only (not imported by the agent).
 """
 
 from __future__ import annotations

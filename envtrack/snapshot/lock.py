@@ -76,14 +76,14 @@ def package_to_json(package: Package) -> dict[str, Any]:
         if getattr(package, name):
             record[name] = getattr(package, name)
     if package.source:
-        # records.py redacts already; a lock is shared, so never trust that a caller did.
+        # The records package redacts already; a lock is shared, so never trust that a caller did.
         record["source"] = redact_url(package.source)
     record["requested"] = bool(package.requested)
     return record
 
 
 def package_from_json(record: dict[str, Any]) -> Package:
-    """A Package from records.py's JSON output or a lock line (unknown keys are ignored)."""
+    """A Package from the records package's JSON output or a lock line (unknown keys are ignored)."""
     get = record.get
     return Package(record["manager"], record["name"], record["version"], record["env"],
                    bool(get("requested", False)), get("arch") or "", get("source") or "", get("build") or "")

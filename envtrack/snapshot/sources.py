@@ -1,7 +1,8 @@
 """The I/O shell: read a lock, an image or a running container into a `Side`.
 
-Images and containers are read by running envtrack/records.py on their own python3
-(standard library only), so nothing is installed into them and nothing needs a shell:
+Images and containers are read by running the envtrack/records package on their own python3
+(standard library only, carried inside the command), so nothing is installed into them and
+nothing needs a shell:
 a container gets an exec, an image a throwaway container that is removed afterwards.
 """
 
@@ -160,16 +161,47 @@ def _base_ref(project: Project) -> str:
     return next((str(s.args.get("image", "")) for s in plan.steps if s.kind == "base"), "")
 
 
+# Runs a package given as {module: (is_package, source)} (zlib'd JSON, base64) on any python3 >= 3.8:
+# a meta-path finder ahead of the container's own imports serves its modules from memory.
+_PACKAGE_RUNNER = """\
+import base64, importlib.abc, importlib.util, json, sys, zlib
+MODULES = json.loads(zlib.decompress(base64.b64decode("%s")).decode("utf-8"))
+class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name in MODULES:
+            return importlib.util.spec_from_loader(name, self, is_package=MODULES[name][0])
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        exec(compile(MODULES[module.__name__][1], "<envtrack>/" + module.__name__, "exec"), module.__dict__)
+sys.meta_path.insert(0, Finder())
+from %s import main
+sys.exit(main())
+"""
+
+
 def records_command() -> list[str]:
-    """python3 running records.py from source, so nothing is copied into the container."""
+    """python3 running the records package from source, so nothing is copied into the container.
+
+    The package travels in the command line (a few kB compressed, far under Linux's 128 kB
+    per argument), beside an empty `envtrack` package so the host's imports never load.
+    """
+    import base64
+    import zlib
+
     import envtrack.records
 
-    source = Path(envtrack.records.__file__).read_text(encoding="utf-8")
-    return ["python3", "-c", source, "--root", "/"]
+    package = Path(envtrack.records.__file__).parent
+    modules: dict[str, tuple[bool, str]] = {"envtrack": (True, "")}
+    for path in sorted(package.glob("*.py")):
+        name = "envtrack.records" if path.stem == "__init__" else f"envtrack.records.{path.stem}"
+        modules[name] = (path.stem == "__init__", path.read_text(encoding="utf-8"))
+    payload = base64.b64encode(zlib.compress(json.dumps(modules).encode("utf-8"), 9)).decode("ascii")
+    return ["python3", "-c", _PACKAGE_RUNNER % (payload, "envtrack.records.__main__"), "--root", "/"]
 
 
 def inventory_of_container(container: Any) -> tuple[Package, ...]:
-    """records.py on the container's python3; without one (exec exits 126/127), its record files."""
+    """The records package on the container's python3; without one (exec exits 126/127), its record files."""
     code, (stdout, stderr) = container.exec_run(records_command(), demux=True)
     if code in (126, 127):
         return inventory_from_files(container)
@@ -180,7 +212,7 @@ def inventory_of_container(container: Any) -> tuple[Package, ...]:
 
 
 def inventory_of_image(engine: Engine, image_id: str, label: str) -> tuple[Package, ...]:
-    """Run records.py in a throwaway, network-less container of the image, removed afterwards.
+    """Run the records package in a throwaway, network-less container of the image, removed afterwards.
 
     An image without python3 (a bare distro base) is read from its files instead: the
     installer records are copied out of the never-started container and parsed here.

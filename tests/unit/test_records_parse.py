@@ -1,4 +1,4 @@
-"""records.py against installer records in their real on-disk formats, under a fake root."""
+"""The records package against installer records in their real on-disk formats, under a fake root."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from envtrack import records
 from envtrack.records import Package
+from envtrack.snapshot.sources import records_command
 
 DPKG_STATUS = """\
 Package: jq
@@ -216,8 +217,9 @@ def test_changes_between_classifies_every_slot() -> None:
 
 
 def test_script_mode_prints_the_sorted_inventory_as_json(root: Path) -> None:
-    script = Path(records.__file__)
-    out = subprocess.run([sys.executable, "-", "--root", str(root)], input=script.read_text(),
+    # As snapshot runs it inside containers: the package carried in the command, no site-packages.
+    _python3, flag, program, *_ = records_command()
+    out = subprocess.run([sys.executable, "-S", "-E", flag, program, "--root", str(root)],
                          capture_output=True, text=True, check=True).stdout
     listed = json.loads(out)
     assert listed == [json.loads(json.dumps(p.__dict__)) for p in records.inventory(str(root))]
