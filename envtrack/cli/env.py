@@ -17,14 +17,9 @@ def _project(file: str | None):
 
 def warn_about_agent(project) -> None:
     """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
-    from envtrack.container.health import check_agent
+    from envtrack.container.recording import agent_warning
 
-    check = check_agent(project)
-    warning = check.warning
-    if check.restart_needed:
-        from envtrack.container.supervise import restart_agent
-
-        warning = restart_agent(project, check.container, check.health)
+    warning = agent_warning(project)
     if warning:
         print(warning, file=sys.stderr)
 

@@ -61,7 +61,7 @@ def sync(file: str | None, *, pin: str = "exact", target: str = "build", into: s
     """
     from dataclasses import replace
 
-    from envtrack.container.health import agent_warning
+    from envtrack.container.recording import agent_warning
     from envtrack.container.service import catch_up
     from envtrack.container.state import journal_for
     from envtrack.statedir import project_lock
