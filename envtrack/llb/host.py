@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from envtrack.builtins import BUILTINS
+from envtrack.builtins import BUILTINS, HostInput
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
 
@@ -68,7 +68,7 @@ def files_for(step: Step, base_dir: Path) -> list[HostFile]:
     for host_input in found.host_inputs if found else ():
         if host_input.tree and skips_host(step):
             continue
-        for name in _named(step.args.get(host_input.param)):
+        for name in named_paths(step, host_input):
             if host_input.tree:
                 files += read_tree(step, base_dir, name)
             else:
@@ -93,14 +93,23 @@ def tracked_paths(step: Step, base_dir: Path) -> list[Path] | None:
         if host_input.tree and not skips_host(step):
             return None
         if not host_input.tree:
-            paths += [base_dir / os.path.expanduser(name) for name in _named(step.args.get(host_input.param))]
+            paths += [base_dir / os.path.expanduser(name) for name in named_paths(step, host_input)]
     return paths
 
 
-def _named(value) -> list[str]:  # noqa: ANN001 - a str or a list of them, as bound
-    if isinstance(value, str):
-        return [value] if value else []
-    return list(value or [])
+def named_paths(step: Step, host_input: HostInput) -> list[str]:
+    """The host paths STEP's argument names. "" is no path where it is the argument's default
+    (`requirements=""`); a required argument or a list entry that is "" is an error at the call."""
+    value = step.args.get(host_input.param)
+    names = [value] if isinstance(value, str) else [str(v) for v in value or []]
+    if "" in names and (not isinstance(value, str) or _required(step.kind, host_input.param)):
+        where = "" if isinstance(value, str) else f" in {host_input.param}"
+        raise LocatedError(step.position, f"{step.kind}: empty path{where}")
+    return [name for name in names if name]
+
+
+def _required(kind: str, param: str) -> bool:
+    return any(p.name == param and p.required for p in BUILTINS[kind].params)
 
 
 def resolve(step: Step, base_dir: Path, name: str) -> Path:
