@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from envtrack.errors import EnvtrackError
 
@@ -13,26 +12,19 @@ from envtrack.errors import EnvtrackError
 def snapshot(file: str | None, output: str | None, check: bool, as_json: bool) -> int:
     """Lock the running environment's packages, or check it against the lock (for CI)."""
     from envtrack.project import Project
-    from envtrack.snapshot.lock import DEFAULT_LOCK
     from envtrack.snapshot import service
 
-    from envtrack.statedir import project_lock
-
-    project = Project.find(file)
-    lock_path = Path(output) if output else project.dir / DEFAULT_LOCK
-    with project_lock(project.state_dir, "snapshot"):
-        current = service.current_lock(project, lock_path, on_progress=None if as_json else _progress)
-        if check:
-            return _print_drift(service.check_drift(lock_path, current, project.container_name), as_json)
-        written = service.write_lock(lock_path, current)
-    counts = service.package_counts(current)
+    taken = service.snapshot(Project.find(file), output, check=check, on_progress=None if as_json else _progress)
+    if taken.drift is not None:
+        return _print_drift(taken.drift, as_json)
     if as_json:
-        print(json.dumps({"lock": str(lock_path), "written": written, "packages": counts,
+        current = taken.current
+        print(json.dumps({"lock": str(taken.lock_path), "written": taken.written, "packages": taken.counts,
                           "image": current.image.to_json(), "base": current.base.to_json(),
                           "envd_sha256": current.envd_sha256}, indent=2))
         return 0
-    described = ", ".join(f"{n} {m}" for m, n in counts.items() if n) or "no packages"
-    print(f"{'wrote' if written else 'unchanged'} {lock_path}: {described}")
+    described = ", ".join(f"{n} {m}" for m, n in taken.counts.items() if n) or "no packages"
+    print(f"{'wrote' if taken.written else 'unchanged'} {taken.lock_path}: {described}")
     return 0
 
 

@@ -15,6 +15,35 @@ from envtrack.snapshot.report import Side, drift_notes
 MANAGERS = ("apt", "pip", "conda")  # the order locks are counted in
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What `envtrack snapshot` found: the running environment's lock, and either whether it was
+    written to LOCK_PATH or (with --check) how the environment drifted from LOCK_PATH."""
+
+    lock_path: Path
+    current: Lock
+    written: bool = False
+    drift: "Drift | None" = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return package_counts(self.current)
+
+
+def snapshot(project: Project, output: str | None, *, check: bool, on_progress=None) -> Snapshot:
+    """Lock PROJECT's running environment into OUTPUT (default: the project's lock file), or,
+    with CHECK, compare it with that lock; under the project lock, so `up` cannot interleave."""
+    from envtrack.snapshot.lock import DEFAULT_LOCK
+    from envtrack.statedir import project_lock
+
+    lock_path = Path(output) if output else project.dir / DEFAULT_LOCK
+    with project_lock(project.state_dir, "snapshot"):
+        current = current_lock(project, lock_path, on_progress)
+        if check:
+            return Snapshot(lock_path, current, drift=check_drift(lock_path, current, project.container_name))
+        return Snapshot(lock_path, current, written=write_lock(lock_path, current))
+
+
 def current_lock(project: Project, lock_path: Path, on_progress=None) -> Lock:
     """The lock of PROJECT's running container, with paths relative to LOCK_PATH's folder."""
     from envtrack.snapshot.sources import Engine, project_lock, running_container
