@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("dataclasses", "typing", "inspect", "sqlite3", "threading", "docker", "grpc", "google.protobuf")
 EXEC_PATH = ("envtrack.cli", "envtrack.cli.dispatch", "envtrack.cli.env", "envtrack.project",
-             "envtrack.container.health", "envtrack.container.recording", "envtrack.container.engine", "envtrack.container.state",
+             "envtrack.container.health", "envtrack.container.recording", "envtrack.container.engine",
+             "envtrack.container.state",
              "envtrack.container.run", "envtrack.engine.api", "envtrack.dial", "envtrack.endpoints")
 
 
