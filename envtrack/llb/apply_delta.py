@@ -3,7 +3,7 @@
 Ships into a build step (run as `python3 -c SOURCE OUT LOWER UPPER [LOWER UPPER ...]`): stdlib
 only, Python 3.8. BuildKit v0.8 has no MergeOp/DiffOp, so branches built on a common lower
 state are layered onto another by one step that mounts each LOWER and UPPER read-only and
-OUT writable, and, for each pair in order:
+OUT writable, and, for each pair in order, walks both trees side by side:
 
 1. deletes from OUT every path LOWER has and UPPER does not (a directory with its contents);
 2. copies every path of UPPER that is new or differs from LOWER: another file type, mode,
@@ -11,6 +11,14 @@ OUT writable, and, for each pair in order:
    whose content changed while size and mtime stayed the same is not seen (BuildKit's own
    DiffOp compares the same metadata when it walks two trees);
 3. sets changed directories' mode, owner and times last, deepest first.
+
+The walk costs what the branch changed, not the image's size: a directory that is the
+same inode with the same change time (ctime, which no tool can set) in LOWER and UPPER was
+never written in UPPER, so nothing below it was either, and it is skipped unread. On the
+Engines' overlay snapshotters a branch's untouched directories are LOWER's own inodes seen
+through both mounts, and any change below a directory copies the directory up first (a new
+inode, a new ctime), so exactly the changed paths are visited. Where the snapshotter copies
+trees instead (every inode new), nothing matches and the walk compares everything.
 
 Files hard-linked together in UPPER are linked in OUT too; extended attributes (file
 capabilities) are copied where the filesystem allows. Unchanged paths are never touched.
@@ -20,6 +28,15 @@ import os
 import shutil
 import stat
 import sys
+
+
+def untouched(lower_stat, upper_stat):
+    """The same inode, never changed since LOWER: for a directory, its whole subtree."""
+    return lower_stat is not None and (
+        (lower_stat.st_ino, lower_stat.st_ctime_ns, lower_stat.st_mtime_ns, lower_stat.st_mode,
+         lower_stat.st_uid, lower_stat.st_gid, lower_stat.st_size)
+        == (upper_stat.st_ino, upper_stat.st_ctime_ns, upper_stat.st_mtime_ns, upper_stat.st_mode,
+            upper_stat.st_uid, upper_stat.st_gid, upper_stat.st_size))
 
 
 def changed(lower_stat, upper_stat, lower_path, upper_path):
@@ -56,17 +73,12 @@ def remove(path):
         os.unlink(path)
 
 
-def delete_removed(lower, upper, out):
-    for root, dirs, files in os.walk(lower):
-        rel = os.path.relpath(root, lower)
-        kept = []
-        for name in dirs + files:
-            upper_stat = lstat_or_none(os.path.join(upper, rel, name))
-            if upper_stat is None:
-                remove(os.path.join(out, rel, name))
-            elif name in dirs and stat.S_ISDIR(upper_stat.st_mode):
-                kept.append(name)
-        dirs[:] = [d for d in dirs if d in kept]  # a dir replaced by a file is handled by the copy
+def entries(directory):
+    """NAME -> lstat of DIRECTORY's entries; none when DIRECTORY is None."""
+    if directory is None:
+        return {}
+    with os.scandir(directory) as found:
+        return {entry.name: entry.stat(follow_symlinks=False) for entry in found}
 
 
 def copy_xattrs(source, dest):
@@ -111,29 +123,38 @@ def set_metadata(source, dest, source_stat):
     os.utime(dest, ns=(source_stat.st_atime_ns, source_stat.st_mtime_ns), follow_symlinks=False)
 
 
-def copy_changed(lower, upper, out):
-    links = {}
-    directories = []
-    in_lower = {".": True}   # directories of UPPER that are real directories in LOWER too
-    for root, dirs, files in os.walk(upper):
-        rel = os.path.relpath(root, upper)
-        for name in dirs + files:
-            source = os.path.join(root, name)
-            source_stat = os.lstat(source)
-            lower_path = os.path.join(lower, rel, name)
-            # Below a LOWER path that is not a real directory (a file, or a symlink that
-            # could point anywhere) nothing of LOWER can be compared: all of it is new.
-            lower_stat = lstat_or_none(lower_path) if in_lower[rel] else None
-            if name in dirs:
-                in_lower[os.path.normpath(os.path.join(rel, name))] = (
-                    lower_stat is not None and stat.S_ISDIR(lower_stat.st_mode))
-            if changed(lower_stat, source_stat, lower_path, source):
-                dest = os.path.normpath(os.path.join(out, rel, name))
-                copy_entry(source, dest, source_stat, links)
-                if stat.S_ISDIR(source_stat.st_mode):
-                    directories.append((source, dest, source_stat))
-    for source, dest, source_stat in reversed(directories):
-        set_metadata(source, dest, source_stat)
+class Replay:
+    """One LOWER -> UPPER pair applied to OUT; DIRECTORIES collects the ones whose metadata is due."""
+
+    def __init__(self, out):
+        self.out = out
+        self.links = {}
+        self.directories = []
+
+    def directory(self, lower, upper, out):
+        """Apply the entries of UPPER's directory (LOWER's counterpart, or None: all of it is new)."""
+        below, above = entries(lower), entries(upper)
+        for name in below.keys() - above.keys():
+            remove(os.path.join(out, name))
+        for name, upper_stat in above.items():
+            lower_stat = below.get(name)
+            if untouched(lower_stat, upper_stat):
+                continue
+            lower_path, upper_path, dest = (os.path.join(lower or "", name), os.path.join(upper, name),
+                                            os.path.join(out, name))
+            if changed(lower_stat, upper_stat, lower_path, upper_path):
+                copy_entry(upper_path, dest, upper_stat, self.links)
+                if stat.S_ISDIR(upper_stat.st_mode):
+                    self.directories.append((upper_path, dest, upper_stat))
+            if stat.S_ISDIR(upper_stat.st_mode):
+                # Below a LOWER path that is not a real directory (a file, or a symlink that
+                # could point anywhere) nothing of LOWER can be compared: all of it is new.
+                is_dir = lower_stat is not None and stat.S_ISDIR(lower_stat.st_mode)
+                self.directory(lower_path if is_dir else None, upper_path, dest)
+
+    def finish(self):
+        for source, dest, source_stat in reversed(self.directories):
+            set_metadata(source, dest, source_stat)
 
 
 def main(argv):
@@ -142,8 +163,9 @@ def main(argv):
         sys.stderr.write("usage: apply_delta OUT LOWER UPPER [LOWER UPPER ...]\n")
         return 2
     for lower, upper in zip(pairs[::2], pairs[1::2]):
-        delete_removed(lower, upper, out)
-        copy_changed(lower, upper, out)
+        replay = Replay(out)
+        replay.directory(lower, upper, out)
+        replay.finish()
     return 0
 
 

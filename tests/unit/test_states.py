@@ -254,6 +254,21 @@ def test_replay_applies_additions_edits_deletions_and_type_changes(tmp_path):
     assert (out / "only-in-out").read_text() == "o"
 
 
+def test_replay_skips_what_is_the_same_inode_unchanged_and_reads_no_directory_below_it(tmp_path, monkeypatch):
+    # A branch's untouched directories are its common state's own inodes (same ctime) seen
+    # through both mounts: nothing below them is read, whatever the image's size.
+    lower = tmp_path / "lower"
+    tree(lower, {"usr/lib/a": "a", "usr/lib/deep/b": "b", "etc/c": "c"})
+    out = tmp_path / "out"
+    tree(out, {"etc/c": "out's own c"})
+    read = []
+    scandir = os.scandir
+    monkeypatch.setattr(apply_delta.os, "scandir", lambda path: read.append(path) or scandir(path))
+    assert apply_delta.main(["apply_delta", str(out), str(lower), str(lower)]) == 0
+    assert read == [str(lower), str(lower)]   # the two roots, and nothing below them
+    assert (out / "etc/c").read_text() == "out's own c" and not (out / "usr").exists()
+
+
 def test_the_replay_tool_parses_as_python_38():
     import ast
 
