@@ -35,5 +35,8 @@ if ! pip_install 2>"$log"; then
     fi
 fi
 
+# The dev-environment tests log in over SSH and forward an agent (tests/integration/test_dev_ssh.py).
+command -v ssh-agent >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || apt_install openssh-client
+
 # Every base the integration tests record on: Python 3.9, 3.11, 3.13 and none.
 bash scripts/setup-engine.sh --base bookworm --base bullseye --base trixie --base bookworm-nopython

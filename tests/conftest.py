@@ -169,12 +169,13 @@ def _run(command: list[str]) -> None:
         pytest.fail(f"building the test venv failed: {' '.join(command)}\n{proc.stdout}\n{proc.stderr}", pytrace=False)
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900):
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False, timeout: int = 900,
+            input_text: str | None = None):
     """Run `envtrack` as a user would: the console script of the session's venv, in a subprocess."""
     full_env = dict(_without_checkout(), **(env or {}))   # the wheel's code, not a checkout's
     proc = subprocess.run(
         [str(installed_envtrack() / "bin" / "envtrack"), *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, input=input_text,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"envtrack {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")

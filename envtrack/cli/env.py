@@ -15,13 +15,45 @@ def _project(file: str | None):
     return Project.find(file)
 
 
-def warn_about_agent(project) -> None:
-    """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
+def warn_about_agent(project):
+    """One line on stderr when the agent is not recording (after restarting it, which reconciles);
+    the running container as inspected for that (None when there is none)."""
+    from envtrack.container.health import check_agent
     from envtrack.container.recording import agent_warning
 
-    warning = agent_warning(project)
+    check = check_agent(project)
+    warning = agent_warning(project, check)
     if warning:
         print(warning, file=sys.stderr)
+    return check.container
+
+
+def _session(project, container, root: bool) -> tuple[str | None, list[str], int | None]:
+    """Who a shell or command runs as (a dev environment's user unless ROOT), the environment
+    that forwards the host's SSH agent into it, and the pid of that agent's relay."""
+    labels = container.labels if container is not None else {}
+    user = "root" if root else labels.get("envtrack.dev.user")   # devenv.USER_LABEL, read without importing
+    host_socket = os.environ.get("SSH_AUTH_SOCK")
+    if not host_socket or container is None:
+        return user, [], None
+    from envtrack.container.state import engine_is_remote
+
+    if engine_is_remote():
+        return user, [], None
+    from envtrack.agent.layout import STATE_MOUNT
+    from envtrack.container.agent_relay import start_relay
+    from envtrack.devenv import AGENT_DIR, HOST_AGENT_DIR, OWNER_LABEL
+
+    owner = labels.get(OWNER_LABEL)
+    if owner:   # a dev environment: its folder for the socket, the user's
+        uid, gid = (int(n) for n in owner.split(":"))
+        relay = start_relay(project.state_dir / HOST_AGENT_DIR, AGENT_DIR, host_socket, (uid, gid))
+    else:
+        relay = start_relay(project.state_dir, STATE_MOUNT, host_socket)
+    if relay is None:
+        print("warning: cannot forward the SSH agent (no socket in the state folder)", file=sys.stderr)
+        return user, [], None
+    return user, [f"SSH_AUTH_SOCK={relay[0]}"], relay[1]
 
 
 def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: bool, locked: bool,
@@ -50,7 +82,8 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
     else:
         if apt_note:
             print(f"  {apt_note}")
-        print("  enter it: envtrack shell   changes: envtrack log")
+        login = f"   log in: {result.ssh} (or envtrack ssh)" if result.ssh else ""
+        print(f"  enter it: envtrack shell{login}   changes: envtrack log")
 
 
 def down(file: str | None) -> None:
@@ -91,36 +124,59 @@ def status(file: str | None, as_json: bool) -> None:
         print(f"baseline   {counts['baseline_packages']} packages when the container started")
 
 
-def shell(file: str | None) -> int:
-    """An interactive shell in the project's container."""
+def shell(file: str | None, root: bool = False) -> int:
+    """An interactive shell in the project's container (as a dev environment's user unless --root)."""
     from envtrack.agent.layout import WORKSPACE
     from envtrack.container import service as env_container
 
     project = _project(file)
-    env_container.require_running(project)
+    container = env_container.require_running(project)
     command = env_container.shell_command(project)
+    user, env, relay = _session(project, container, root)
     docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None
     if docker:  # a real terminal (raw mode, resizes) is the docker CLI's job, pointed at envtrack's Engine
         from envtrack.endpoints import engine
 
         tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
+        options = (["-u", user] if user else []) + [word for pair in env for word in ("-e", pair)]
         sys.stdout.flush()
-        os.execve(docker, [docker, "exec", *tty, "-w", WORKSPACE, project.container_name, *command],
-                  {**os.environ, **engine().docker_env()})
-    from envtrack.container.run import exec_stream
-
-    return exec_stream(project.container_name, command)
+        os.execve(docker, [docker, "exec", *tty, *options, "-w", WORKSPACE, project.container_name, *command],
+                  {**os.environ, **engine().docker_env()})   # the relay follows the docker CLI
+    return _run(project, command, user, env, relay)
 
 
-def exec_(file: str | None, command: list[str]) -> int:
+def exec_(file: str | None, command: list[str], root: bool = False) -> int:
     """Run a command in the project's container: envtrack exec -- CMD ARGS. Exits with its code."""
-    from envtrack.container.run import exec_stream
-
     if not command:
         raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)
     project = _project(file)
-    warn_about_agent(project)
-    return exec_stream(project.container_name, command)
+    container = warn_about_agent(project)
+    user, env, relay = _session(project, container, root)
+    return _run(project, command, user, env, relay)
+
+
+def _run(project, command: list[str], user: str | None, env: list[str], relay: int | None) -> int:
+    from envtrack.container.run import exec_stream
+
+    try:
+        return exec_stream(project.container_name, command, user=user, env=env)
+    finally:
+        if relay is not None:
+            from envtrack.container.agent_relay import stop_relay
+
+            stop_relay(relay)
+
+
+def ssh(file: str | None, command: list[str]) -> int:
+    """Log in to a dev environment over SSH (or run COMMAND there): ssh PROJECT.envtrack, short."""
+    from envtrack.container.service import ssh_argv
+
+    argv = ssh_argv(_project(file), command)
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as error:
+        raise EnvtrackError(f"cannot run ssh: {error.strerror}", hint="install openssh-client") from None
 
 
 def log(file: str | None, since: str | None, as_json: bool) -> None:

@@ -53,6 +53,8 @@ GROUPS = {"engine": "Set up and inspect the container engine.",
           "context": "Named Engines and builders (like `docker context`, per user or per project)."}
 
 _PROJECT_FILE = Opt("file", ("--file", "-f"), "build.envd or its directory (default: .)")
+_ROOT = Opt("root", ("--root",), "Run as root in a dev environment (base(dev=True)), not as its user.", False,
+            flag=True)
 _JSON = Opt("as_json", ("--json",), "Print the result as JSON.", False, flag=True)
 
 COMMANDS: tuple[Command, ...] = (
@@ -100,9 +102,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("status", "The container, its image, the agent's health and how many changes are recorded.",
             "envtrack.cli.env:status", (_PROJECT_FILE, Opt("as_json", ("--json",), "Machine-readable output.", False,
                                                            flag=True))),
-    Command("shell", "An interactive shell in the project's container.", "envtrack.cli.env:shell", (_PROJECT_FILE,)),
+    Command("shell", "An interactive shell in the project's container (a dev environment's user; --root for root).",
+            "envtrack.cli.env:shell", (_PROJECT_FILE, _ROOT)),
     Command("exec", "Run a command in the project's container: envtrack exec -- CMD ARGS. Exits with its code.",
-            "envtrack.cli.env:exec_", (_PROJECT_FILE,), rest="command"),
+            "envtrack.cli.env:exec_", (_PROJECT_FILE, _ROOT), rest="command"),
+    Command("ssh", "Log in to a dev environment over SSH, or run a command there: envtrack ssh [-- CMD ARGS].",
+            "envtrack.cli.env:ssh", (_PROJECT_FILE,), rest="command"),
     Command("log", "The recorded package changes, oldest first; requested packages apart from dependencies.",
             "envtrack.cli.env:log",
             (_PROJECT_FILE,

@@ -10,9 +10,10 @@ from envtrack.container.health import check_agent
 from envtrack.project import Project
 
 
-def agent_warning(project: Project) -> str | None:
-    """None when the agent is recording (or nothing runs); else one line for stderr."""
-    check = check_agent(project)
+def agent_warning(project: Project, check=None) -> str | None:
+    """None when the agent is recording (or nothing runs); else one line for stderr. CHECK:
+    check_agent's answer when the caller has it (exec reads the container from it too)."""
+    check = check or check_agent(project)
     if not check.restart_needed:
         return check.warning
     from envtrack.container.supervise import restart_agent

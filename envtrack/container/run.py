@@ -11,7 +11,7 @@ from envtrack.agent.layout import WORKSPACE
 from envtrack.engine import api
 
 
-def exec_stream(name: str, command: list[str]) -> int:
+def exec_stream(name: str, command: list[str], *, user: str | None = None, env: list[str] | None = None) -> int:
     """Run COMMAND in container NAME from the workspace, streaming its output here; its exit code.
 
     Straight over the Engine API (create, attach, inspect), the round trips `docker exec`
@@ -25,5 +25,5 @@ def exec_stream(name: str, command: list[str]) -> int:
         target.flush()
 
     sys.stdout.flush()
-    code, _ = api.exec_run(name, command, workdir=WORKSPACE, on_output=write)
+    code, _ = api.exec_run(name, command, workdir=WORKSPACE, on_output=write, user=user, env=env)
     return code

@@ -38,6 +38,7 @@ class UpResult:
     image: str
     outcome: UpOutcome
     agent: str       # a short description for the user
+    ssh: str = ""    # how to log in to a dev environment ("" for others)
 
 
 def _client():
@@ -51,7 +52,45 @@ def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build:
     """Everything `envtrack up` does: the image to run, the container, the agent."""
     image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock)
     outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
-    return UpResult(image, outcome, start_agent(project, outcome.container))
+    agent = start_agent(project, outcome.container)
+    return UpResult(image, outcome, agent, enable_ssh(project, outcome.container, reused=outcome.verb == "reused"))
+
+
+def enable_ssh(project: Project, container: ContainerInfo, *, reused: bool) -> str:
+    """A dev environment's SSH server accepts envtrack's key and `ssh PROJECT.envtrack` reaches
+    it (an entry in envtrack's ssh_config); a reused container keeps what it was given."""
+    from envtrack.devenv import USER_LABEL
+
+    user = container.labels.get(USER_LABEL)
+    if not user:
+        return ""
+    from envtrack import sshconfig
+    from envtrack.container.dev import authorize_key, published_port, ssh_listen, ssh_route
+    from envtrack.endpoints import engine
+    from envtrack.engine import api
+
+    alias = sshconfig.host_alias(project.name)
+    if reused and sshconfig.has_entry(alias):
+        return f"ssh {alias}"
+    private, public = sshconfig.key_pair()
+    authorize_key(container.id, public)
+    port = published_port(api.inspect_container(container.id) or {})
+    if port is None:
+        raise EnvtrackError(f"the Engine published no port for the SSH server of {project.container_name}")
+    host, jump = ssh_route(engine().host, ssh_listen()[0])
+    sshconfig.write_entry(alias, sshconfig.entry(alias, host=host, port=port, user=user, identity=private, jump=jump))
+    return f"ssh {alias}"
+
+
+def ssh_argv(project: Project, command: list[str]) -> list[str]:
+    """`envtrack ssh`: the ssh command line for the project's entry in envtrack's ssh_config."""
+    from envtrack import sshconfig
+
+    alias = sshconfig.host_alias(project.name)
+    if not sshconfig.has_entry(alias):
+        raise EnvtrackError(f"no SSH entry for {project.container_name}",
+                            hint="start a dev environment (base(dev=True)) with `envtrack up`")
+    return ["ssh", "-F", str(sshconfig.config_path()), alias, *command]
 
 
 def image_for(project: Project, *, progress: str, build: bool, locked: bool = False,
@@ -88,7 +127,11 @@ def ensure_running(project: Project, image: str, *, image_id: str | None = None,
     ensure_state_dir(project.state_dir)
     spec = container_spec(project, image, image_id, runtime_steps(project), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
-                          remote=engine_is_remote())
+                          remote=engine_is_remote(), owner=(os.getuid(), os.getgid()))
+    if spec.runtime.dev_user and not spec.copies:
+        from envtrack.container.dev import prepare_agent_dir
+
+        prepare_agent_dir(project.state_dir, spec.runtime.dev_owner)
     current = None if spec.copies else inspect(spec.name)  # a remote workspace is copied in each time
     if current is not None and current.running and current.labels.get(FINGERPRINT_LABEL) == spec.fingerprint():
         return UpOutcome(current, "reused")
@@ -108,7 +151,7 @@ def runtime_steps(project: Project):
     digest = file_digest(project.envd_file)
     try:
         recorded = json.loads(cache.read_text())
-        if recorded["envd"] == digest and all(file_digest(p) == d for p, d in recorded["sources"].items()):
+        if recorded["envd"] == digest and recorded.get("kinds") == list(RUNTIME_STEPS) and all(file_digest(p) == d for p, d in recorded["sources"].items()):
             return tuple(_CachedStep(kind, args, Position(*where)) for kind, args, where in recorded["steps"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -118,7 +161,7 @@ def runtime_steps(project: Project):
     steps = tuple(_CachedStep(s.kind, dict(s.args), s.position) for s in plan.steps if s.kind in RUNTIME_STEPS)
     sources = {str(Path(name).resolve()): file_digest(name) for name in plan.sources}
     try:
-        write_atomic(cache, json.dumps({"envd": digest, "sources": sources,
+        write_atomic(cache, json.dumps({"envd": digest, "sources": sources, "kinds": list(RUNTIME_STEPS),
                                         "steps": [[s.kind, s.args, list(s.position)] for s in steps]},
                                        sort_keys=True))
     except (OSError, TypeError):
@@ -282,6 +325,9 @@ def remove(project: Project) -> RemoveOutcome:
     if companion is not None:
         api.remove_container(companion.id)
     api.remove_container(container.id)
+    from envtrack import sshconfig
+
+    sshconfig.remove_entry(sshconfig.host_alias(project.name))
     return RemoveOutcome(True, reconciled, warning)
 
 

@@ -74,16 +74,23 @@ class Runtime:
     init: tuple[str, ...] = ()          # runtime.init: shell commands run once per start, in order
     daemons: tuple[str, ...] = ()       # runtime.daemon, config.jupyter: kept running
     entrypoint: tuple[str, ...] = ()    # config.entrypoint: started once per start
+    dev_user: str = ""                  # base(dev=True): the user shell/exec/ssh run as, and an SSH server
+    dev_owner: tuple[int, int] = (0, 0)  # that user's uid and gid
 
     def main_command(self) -> list[str]:
-        """The container's first process: runs init, supervises daemons, then waits."""
-        if not (self.init or self.daemons or self.entrypoint):
+        """The container's first process: runs init, supervises daemons (and a dev environment's
+        SSH server), then waits."""
+        if not (self.init or self.daemons or self.entrypoint or self.dev_user):
             return ["sleep", "infinity"]
         lines = [f"mkdir -p {PROCESS_LOGS}",
                  'supervise() { log="$1"; shift; while :; do sh -c "$1" >>"$log" 2>&1; '
                  'echo "envtrack: exited with $?, restarting in 1 s" >>"$log"; sleep 1; done; }']
         if self.init:
             lines.append(f"( {' && '.join(self.init)} ) >>{PROCESS_LOGS}/init.log 2>&1 &")
+        if self.dev_user:
+            from envtrack.container.dev import SSHD_COMMAND
+
+            lines.append(f"supervise {PROCESS_LOGS}/sshd.log {shlex.quote(SSHD_COMMAND)} &")
         for number, command in enumerate(self.daemons, 1):
             lines.append(f"supervise {PROCESS_LOGS}/daemon-{number}.log {shlex.quote(command)} &")
         if self.entrypoint:
@@ -142,14 +149,20 @@ class ContainerSpec:
         }
 
 
-def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
-    """The runtime settings of a plan's steps; host paths resolve against PROJECT_DIR and HOME."""
+def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0, 0)) -> Runtime:
+    """The runtime settings of a plan's steps; host paths resolve against PROJECT_DIR and HOME;
+    OWNER is the host user's uid and gid (a dev environment's user is named after it)."""
     mounts, ports, daemons, init = [], [], [], []
     gpus = shm = 0
     entrypoint: tuple[str, ...] = ()
+    dev = False
     for step in steps:
         args = step.args
-        if step.kind == "runtime.mount":
+        if step.kind == "base":
+            dev = bool(args.get("dev"))
+        elif step.kind == "config.owner":
+            owner = (int(args["uid"]), int(args["gid"]))
+        elif step.kind == "runtime.mount":
             from envtrack.llb.envd import container_path  # llb/ loads the LLB stack: only when needed
 
             host = args["host_path"]
@@ -170,7 +183,14 @@ def runtime_of(steps, project_dir: Path, home: str) -> Runtime:
             shm = int(args["size"])
         elif step.kind == "config.entrypoint":
             entrypoint = tuple(args["args"])
-    return Runtime(tuple(mounts), tuple(ports), gpus, shm, tuple(init), tuple(daemons), entrypoint)
+    dev_user = ""
+    if dev:
+        from envtrack.container.dev import ssh_listen
+        from envtrack.devenv import SSHD_PORT, dev_user as user_for
+
+        dev_user = user_for(owner[0])
+        ports.append(PortMapping(f"{SSHD_PORT}/tcp", *ssh_listen()))
+    return Runtime(tuple(mounts), tuple(ports), gpus, shm, tuple(init), tuple(daemons), entrypoint, dev_user, owner)
 
 
 def jupyter_command(token: str) -> str:
@@ -185,7 +205,7 @@ def jupyter_command(token: str) -> str:
 # Every step kind runtime_of and exposed_ports read: `up` remembers just these per envd digest
 # (container/service.runtime_steps); tests/unit/test_container_spec_steps.py keeps the list whole.
 RUNTIME_STEPS = ("runtime.mount", "runtime.init", "runtime.daemon", "config.jupyter", "config.gpu",
-                 "config.shm_size", "config.entrypoint", "runtime.expose")
+                 "config.shm_size", "config.entrypoint", "runtime.expose", "base", "config.owner")
 
 
 def exposed_ports(steps) -> tuple[PortMapping, ...]:
@@ -205,8 +225,9 @@ def state_volume(project: Project) -> str:
 
 
 def container_spec(project: Project, image: str, image_id: str, steps, *, bundle_dir: Path,
-                   host_ca: str | None, home: str = "~", remote: bool = False) -> ContainerSpec:
-    runtime = runtime_of(steps, project.dir, home)
+                   host_ca: str | None, home: str = "~", remote: bool = False,
+                   owner: tuple[int, int] = (0, 0)) -> ContainerSpec:
+    runtime = runtime_of(steps, project.dir, home, owner)
     if remote:  # runtime.mount host paths name folders on the engine host, as `docker -v` does there
         mounts = [Mount(state_volume(project), STATE_MOUNT), *runtime.mounts]
         copies = [Copy(str(project.dir), WORKSPACE, skip=(project.state_dir.name,)),
@@ -215,11 +236,28 @@ def container_spec(project: Project, image: str, image_id: str, steps, *, bundle
         mounts = [Mount(str(project.dir), WORKSPACE), Mount(str(project.state_dir), STATE_MOUNT),
                   Mount(str(bundle_dir), AGENT_MOUNT, read_only=True), *runtime.mounts]
         mounts += [Mount(host_ca, CA_MOUNT, read_only=True)] if host_ca else []
+        mounts += _agent_dir(project, runtime)
         copies = []
     environment = [(name, CA_MOUNT) for name in CA_ENV_NAMES] if host_ca else []
     return ContainerSpec(project.container_name, image, image_id, tuple(mounts), tuple(environment),
-                         exposed_ports(steps) + runtime.ports, labels=(("envtrack.project", project.name),),
+                         exposed_ports(steps) + runtime.ports, labels=_labels(project, runtime),
                          runtime=replace(runtime, mounts=(), ports=()), copies=tuple(copies))
+
+
+def _labels(project: Project, runtime: Runtime) -> tuple[tuple[str, str], ...]:
+    from envtrack.devenv import OWNER_LABEL, USER_LABEL
+
+    dev = ((USER_LABEL, runtime.dev_user), (OWNER_LABEL, "%d:%d" % runtime.dev_owner)) if runtime.dev_user else ()
+    return (("envtrack.project", project.name),) + dev
+
+
+def _agent_dir(project: Project, runtime: Runtime) -> list[Mount]:
+    """A dev environment's folder for the host's SSH agent socket (its user cannot enter .envtrack/)."""
+    if not runtime.dev_user:
+        return []
+    from envtrack.devenv import AGENT_DIR, HOST_AGENT_DIR
+
+    return [Mount(str(project.state_dir / HOST_AGENT_DIR), AGENT_DIR)]
 
 
 def agent_command(*, once: bool = False) -> list[str]:

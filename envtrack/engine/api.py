@@ -95,14 +95,15 @@ class NotRunning(EnvtrackError):
     """The container is absent or stopped, so nothing can run in it."""
 
 
-def exec_run(container: str, command: list[str], *, workdir: str | None = None, on_output=None) -> tuple[int, bytes]:
+def exec_run(container: str, command: list[str], *, workdir: str | None = None, on_output=None,
+             user: str | None = None, env: list[str] | None = None) -> tuple[int, bytes]:
     """Run COMMAND in CONTAINER; (exit code, stdout+stderr) or, with ON_OUTPUT(stream, bytes)
     (1 stdout, 2 stderr), the output handed over as it arrives and b"" returned.
 
     Three round trips, as the docker CLI makes them: create, start with the connection
     hijacked for the output stream (no TTY: frames of an 8-byte header and a payload), inspect.
     """
-    exec_id = _exec_create(container, command, workdir, attach=True)
+    exec_id = _exec_create(container, command, workdir, attach=True, user=user, env=env)
     collected: list[bytes] = []
     sink = on_output or (lambda stream, data: collected.append(data))
     _exec_start_attached(exec_id, sink)
@@ -128,10 +129,15 @@ def exec_exit_code(exec_id: str) -> int | None:
     return int(body["ExitCode"])
 
 
-def _exec_create(container: str, command: list[str], workdir: str | None, *, attach: bool) -> str:
+def _exec_create(container: str, command: list[str], workdir: str | None, *, attach: bool,
+                 user: str | None = None, env: list[str] | None = None) -> str:
     config = {"Cmd": command, "AttachStdout": attach, "AttachStderr": attach, "Tty": False}
     if workdir:
         config["WorkingDir"] = workdir
+    if user:
+        config["User"] = user
+    if env:
+        config["Env"] = env
     status, body = request("POST", f"/containers/{quote(container, safe='')}/exec", body=config)
     if status in (404, 409):  # no such container / not running
         raise NotRunning(f"{container} is not running", hint="start it with `envtrack up`")

@@ -40,10 +40,10 @@ def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBui
         from envtrack.llb.graph import lower_graph
 
         lowered = lower_graph(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
-                              bake_ca=options.bake_ca, merge_op=options.merge_op)
+                              bake_ca=options.bake_ca, merge_op=options.merge_op, owner=options.owner)
     else:
         lowered = lower(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
-                        bake_ca=options.bake_ca)
+                        bake_ca=options.bake_ca, owner=options.owner)
     marshalled = marshal_graph(lowered.state, sources=plan.sources)
     steps = {marshalled.digest_of(output.vertex): step for output, step in lowered.step_outputs}
     return CompiledBuild(

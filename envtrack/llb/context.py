@@ -45,6 +45,7 @@ class Context:
     state: State | None = None
     base_image: str = ""
     has_python: bool = False
+    owner: tuple[int, int] = (0, 0)     # uid, gid of a dev environment's user (envtrack.llb.dev)
     apt_lists_id: str = APT_LISTS_ID
     runtime_env: dict[str, str] = field(default_factory=dict)
     extra_path: list[str] = field(default_factory=list)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 from envtrack.builtins import BUILD, stage_of
 from envtrack.errors import LocatedError, Position
 from envtrack.frontend.steps import MAIN_STATE, Plan, StateDef
-from envtrack.llb import envd, fallback, scripts
+from envtrack.llb import dev, envd, fallback, scripts
 from envtrack.llb.context import APT_LISTS_ID, BAKED_CA, Context, Lowered, fetch_step
 from envtrack.llb.host import HostInputs
-from envtrack.llb.lower import LOWERINGS, explicit_ca, image_config, start
+from envtrack.llb.lower import LOWERINGS, explicit_ca, explicit_owner, image_config, start
 from envtrack.state import Mkfile, ProxyEnv, State
 
 
@@ -46,10 +46,10 @@ class Branch:
 
 
 def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
-                bake_ca: bool = False, merge_op: bool = True) -> Lowered:
+                bake_ca: bool = False, merge_op: bool = True, owner: tuple[int, int] = (0, 0)) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
-    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
+    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner))
     defs = {d.name: d for d in plan.states}
     branches: dict[str, Branch] = {}
     for name in plan.states_behind(plan.image_state):
@@ -61,6 +61,7 @@ def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_
     if ctx.state is None or ctx.state.output is None:
         where = defs[plan.image_state].position if plan.image_state in defs else Position(plan.file, 1, 1)
         raise LocatedError(where, f"the image state {plan.image_state!r} is empty: nothing to build")
+    dev.finish(ctx)
     if bake_ca and ca is not None:
         ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
     return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))

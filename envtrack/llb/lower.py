@@ -19,7 +19,7 @@ from envtrack.builtins import BUILD, stage_of
 from envtrack.errors import LocatedError
 from envtrack.hostca import CA_ENV_NAMES
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb import conda, envd, scripts
+from envtrack.llb import conda, dev, envd, scripts
 from envtrack.llb.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_INSTALL_ENV, Context, Lowered,
                                     apt_mounts, fetch_step, inputs_mount, python_install_mounts)
 from envtrack.llb.host import HostInputs
@@ -36,10 +36,10 @@ BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: 
 
 
 def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
-          bake_ca: bool = False) -> Lowered:
+          bake_ca: bool = False, owner: tuple[int, int] = (0, 0)) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
-    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env))
+    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner))
     image = envd.base_image(plan)
     for index, step in enumerate(plan.steps):
         lowering = LOWERINGS.get(step.kind)
@@ -53,9 +53,16 @@ def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: d
             ctx.outputs.append((ctx.state.output, step))
     if ctx.state is None:
         start(ctx, image, None)
+    dev.finish(ctx)
     if bake_ca and ca is not None:
         ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
     return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
+
+
+def explicit_owner(plan: Plan, owner: tuple[int, int]) -> tuple[int, int]:
+    """The dev user's uid and gid: config.owner's, else the host user's OWNER (envd's order)."""
+    step = next((s for s in plan.steps if s.kind == "config.owner"), None)
+    return (int(step.args["uid"]), int(step.args["gid"])) if step else owner
 
 
 def explicit_ca(plan: Plan, host: HostInputs) -> bytes | None:
@@ -83,6 +90,8 @@ def lower_base(ctx: Context, step: Step, index: int) -> None:
     if ctx.state is not None:
         raise LocatedError(step.position, "base: must be the first build step, and called once")
     start(ctx, envd.base_image(ctx.plan), step)
+    if step.args["dev"]:
+        dev.lower_dev_base(ctx, step)
 
 
 def lower_python(ctx: Context, step: Step, index: int) -> None:

@@ -27,11 +27,13 @@ class BuildOptions:
     # Not in the fingerprint: it follows the Engine, and a stamp holds only while its image
     # is in the Engine being asked.
     merge_op: bool = False
+    # The host user's uid and gid: a dev environment's user gets them (envd's rule; config.owner wins).
+    owner: tuple[int, int] = (0, 0)
 
     def fingerprint(self) -> dict:
         """JSON-shaped digest of every field, for the build stamp."""
         ca = hashlib.sha256(self.ca_bundle).hexdigest() if self.ca_bundle is not None else None
-        return {"bake_ca": self.bake_ca, "ca_bundle": ca,
+        return {"bake_ca": self.bake_ca, "ca_bundle": ca, "owner": list(self.owner),
                 "proxies": sorted([k, v] for k, v in self.proxy_env.items())}
 
 
@@ -41,4 +43,4 @@ def default_build_options(*, bake_ca: bool = False, environ: dict[str, str] | No
     bundle = Path(host_ca_path(environ))
     proxies = {k: v for k, v in environ.items() if k.lower() in PROXY_NAMES and v}
     return BuildOptions(ca_bundle=bundle.read_bytes() if bundle.is_file() else None,
-                        proxy_env=proxies, bake_ca=bake_ca)
+                        proxy_env=proxies, bake_ca=bake_ca, owner=(os.getuid(), os.getgid()))

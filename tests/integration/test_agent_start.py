@@ -20,7 +20,7 @@ def build():
 """
 NO_PYTHON_ENV = """\
 def build():
-    base(image="envtrack/base:bookworm-nopython", dev=True)
+    base(image="envtrack/base:bookworm-nopython")
     install.apt_packages(name=["jq"])
 """
 

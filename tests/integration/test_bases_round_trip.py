@@ -30,7 +30,7 @@ def build():
 """
 NO_PYTHON_BASE = """\
 def build():
-    base(image="envtrack/base:bookworm-nopython", dev=True)
+    base(image="envtrack/base:bookworm-nopython")
     install.apt_packages(name=["jq"])
 """
 PYTHON_ROWS = {("pip", "jinja2", "install"), ("pip", "markupsafe", "install"), ("pip", "six", "remove"),

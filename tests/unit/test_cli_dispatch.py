@@ -39,9 +39,10 @@ def test_negations_short_flags_and_env_defaults(monkeypatch):
 
 
 def test_exec_takes_the_rest_after_dashes_or_the_first_word():
-    assert parse("exec", "--", "pip", "install", "-q", "x") == {"file": None, "command": ["pip", "install", "-q", "x"]}
-    assert parse("exec", "-f", "d", "ls", "-f") == {"file": "d", "command": ["ls", "-f"]}
-    assert parse("exec") == {"file": None, "command": []}
+    assert parse("exec", "--", "pip", "install", "-q", "x") == {"file": None, "root": False,
+                                                              "command": ["pip", "install", "-q", "x"]}
+    assert parse("exec", "-f", "d", "ls", "-f") == {"file": "d", "root": False, "command": ["ls", "-f"]}
+    assert parse("exec") == {"file": None, "root": False, "command": []}
 
 
 def test_subcommands_are_found_by_their_two_words():

@@ -77,9 +77,9 @@ def vertex_digests(definition: bytes) -> list[str]:
 
 
 GOLDEN = {
-    "quickstart": "sha256:9358edf8f3090fb3c78682230f991112cc93e613f260cccd64ab8b30a52cd30e",
+    "quickstart": "sha256:34eb9f4b3ee05f4621c03a947db29a021a3d4e5af0ec1ce2ebb75785aac95bd7",
     "interleaved": "sha256:a70b0a36acf8939b033923c65c49a508d63605a5babacc2db66713e497069342",
-    "quickstart+ca": "sha256:f262da1f573f76a5717608b28cad04aed8e14e1199612c86bb760b006c0d1040",
+    "quickstart+ca": "sha256:19c6195c8517a9fa3a84f6deba21beb2da546339214ecd15bbfd5eef0c0e813d",
     "envd_builtins": "sha256:66b132808f9d745b8fdb9b4b439782bcc5f86e6e6d83512b5d1cf930ebb66cda",
 }
 
@@ -144,5 +144,5 @@ def test_quickstart_definition_bytes_are_golden():
     """Names and source maps are not in digests, but they are in the bytes sent."""
     definition = compile_plan(quickstart()).definition
     assert hashlib.sha256(definition).hexdigest() == (
-        "c745daa00b18d902ed9658ba2fcc9ff2f9bd9683ed1265a24cddeb334cde0ea0"
+        "1ffba07ec3a3d3458cef11e9059a41f1412f59b4a6a369db45bd45931ff8eb75"
     )

@@ -1,0 +1,55 @@
+"""base(dev=True)'s pure parts: whose uid the user gets, what the build adds, the SSH entry and route."""
+
+from __future__ import annotations
+
+import os
+
+from envtrack.container.dev import published_port, ssh_route
+from envtrack.container.spec import runtime_of
+from envtrack.devenv import SSHD_PORT, USER_LABEL
+from envtrack.errors import Position
+from envtrack.frontend.steps import Plan, Step
+from envtrack.llb.compile import compile_plan
+from envtrack.llb.options import BuildOptions, default_build_options
+from envtrack.sshconfig import entry, without_entry
+
+AT = Position("build.envd", 2, 5)
+
+
+def plan(*steps: Step) -> Plan:
+    return Plan(file="build.envd", target="build", steps=steps)
+
+
+def base(dev: bool) -> Step:
+    return Step("base", {"image": "envtrack/base:bookworm", "dev": dev}, AT)
+
+
+def test_the_dev_user_gets_the_host_users_uid_unless_config_owner_names_one() -> None:
+    assert default_build_options(environ={}).owner == (os.getuid(), os.getgid())
+    mine = compile_plan(plan(base(True)), BuildOptions(owner=(1000, 1000)))
+    other = compile_plan(plan(base(True)), BuildOptions(owner=(1001, 1000)))
+    assert mine.digest != other.digest and dict(mine.image_config.labels)[USER_LABEL] == "envd"
+    owned = plan(base(True), Step("config.owner", {"uid": 1001, "gid": 1000}, AT))
+    assert compile_plan(owned, BuildOptions(owner=(0, 0))).digest != compile_plan(plan(base(True))).digest
+    assert dict(compile_plan(plan(base(True))).image_config.labels)[USER_LABEL] == "root"   # a root host
+
+
+def test_dev_false_adds_nothing_and_dev_true_publishes_sshd_on_loopback() -> None:
+    assert USER_LABEL not in dict(compile_plan(plan(base(False))).image_config.labels)
+    assert runtime_of([base(False)], "/p", "/home/me").dev_user == ""
+    runtime = runtime_of([base(True)], "/p", "/home/me", (1000, 1000))
+    assert runtime.dev_user == "envd" and runtime.dev_owner == (1000, 1000)
+    assert [(p.container_port, p.host_ip) for p in runtime.ports] == [(f"{SSHD_PORT}/tcp", "127.0.0.1")]
+    assert "sshd -D" in runtime.main_command()[-1]
+
+
+def test_the_entry_is_removed_alone_and_remote_engines_are_reached_through_their_host() -> None:
+    one = entry("a.envtrack", host="127.0.0.1", port=1, user="envd", identity="/k", jump=None)
+    two = entry("b.envtrack", host="127.0.0.1", port=2, user="root", identity="/k", jump="me@gpu:22")
+    assert without_entry(one + two, "a.envtrack") == two and "ProxyJump me@gpu:22" in two
+    assert ssh_route("unix:///var/run/docker.sock", "127.0.0.1") == ("127.0.0.1", None)
+    assert ssh_route("ssh://me@gpu:2222", "127.0.0.1") == ("127.0.0.1", "me@gpu:2222")
+    assert ssh_route("tcp://gpu:2376", "127.0.0.1") == ("127.0.0.1", "gpu")
+    assert ssh_route("tcp://gpu:2376", "0.0.0.0") == ("gpu", None)
+    ports = {"NetworkSettings": {"Ports": {f"{SSHD_PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}]}}}
+    assert published_port(ports) == 49153 and published_port({}) is None
