@@ -22,6 +22,7 @@ from envtrack.agent.batch import inventory_changes, journal_rows, read_apt_entry
 from envtrack.agent.layout import (AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_FILE_MODE, STATE_MOUNT,
                                    STATUS_FILE)
 from envtrack.agent.inotify import Inotify
+from envtrack.agent.installers import Installers
 from envtrack.journal import db as journal
 from envtrack.records import (Package, find_conda_prefixes, find_site_dirs,
                               incomplete_dist_infos, inventory)
@@ -77,9 +78,11 @@ class Watcher:
     Without inotify (a kernel or C library lacking it) the agent rescans every POLL_SECONDS.
     """
 
-    def __init__(self, root: str, dirty: Dirty) -> None:
+    def __init__(self, root: str, dirty: Dirty, installers: Optional[Installers] = None) -> None:
         self.root = root
         self.dirty = dirty
+        self.installers = installers
+        self.scan_only: Set[str] = set()   # venv roots: uv takes its lock there before resolving
         self.inotify = None  # type: Optional[Inotify]
         try:
             self.inotify = Inotify(self._event)
@@ -89,6 +92,12 @@ class Watcher:
             self._poller.start()
 
     def _event(self, path: Optional[str], name: str, is_dir: bool) -> None:
+        if self.installers is not None:
+            # Any write where records live means an installer may be at work: read its command
+            # line now, while it runs (uv can be gone a few milliseconds after its last write).
+            self.installers.scan()
+        if path is not None and _container_path(self.root, path) in self.scan_only:
+            return
         if path is None or wants_event(_container_path(self.root, path), name, is_dir):
             self.dirty.mark()
 
@@ -105,6 +114,8 @@ class Watcher:
         # inside itself: watch it until RECORD lands, so its completion wakes the agent.
         inside += [_container_path(self.root, e) for d in sites for e in incomplete_dist_infos(d)]
         inside += [_container_path(self.root, p) + "/conda-meta" for p in find_conda_prefixes(self.root)]
+        self.scan_only = {_container_path(self.root, _venv_root(d)) for d in sites if _venv_root(d)} - set(inside)
+        inside += sorted(self.scan_only)
         return {p for p in inside if os.path.isdir(os.path.join(self.root, p.lstrip("/")))}
 
     def refresh(self) -> None:
@@ -123,6 +134,12 @@ class Watcher:
     def stop(self) -> None:
         if self.inotify is not None:
             self.inotify.stop()
+
+
+def _venv_root(site_dir: str) -> str:
+    """VENV for VENV/lib/pythonX.Y/site-packages holding a pyvenv.cfg, else ""."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(site_dir)))
+    return root if os.path.isfile(os.path.join(root, "pyvenv.cfg")) else ""
 
 
 def dpkg_busy(root: str) -> bool:
@@ -161,6 +178,9 @@ class Agent:
         self.recorder = recorder   # "agent" live, or "host": reconciles from copied records only
         self.started = journal.utc_now()
         self.last: List[Package] = []
+        # Command lines belong to the processes of the environment being watched: its own root, or
+        # the companion's view of it (/proc/1/root, same PID namespace); never a copied tree's.
+        self.installers = Installers(enabled=root == "/" or root.startswith("/proc/"))
 
     def start(self) -> int:
         """Baseline for a new container, else reconcile with the last recorded inventory."""
@@ -200,7 +220,8 @@ class Agent:
             return
         now = journal.utc_now()
         changes = inventory_changes(self.last, live)
-        rows = journal_rows(changes, root=self.root, time=now, reconciled=False, apt_entry=read_apt_entry(self.root))
+        rows = journal_rows(changes, root=self.root, time=now, reconciled=False, apt_entry=read_apt_entry(self.root),
+                            runs=self.installers.take())
         journal.record_batch(self.db, rows, live, time=now)
         self.last = live
         for row in rows:
@@ -220,7 +241,7 @@ class Agent:
 
     def loop(self) -> None:
         dirty = Dirty()
-        watcher = Watcher(self.root, dirty)
+        watcher = Watcher(self.root, dirty, self.installers)
         watcher.refresh()
         self.rescan()  # anything that changed between start() and the watches going up
         next_beat = 0.0

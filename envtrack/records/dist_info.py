@@ -88,6 +88,10 @@ def _metadata_fields(text: str) -> Tuple[Dict[str, str], List[str]]:
 
 
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# `Requires-Dist: tomli-w>=1; extra == "testing"`: needed only when the extra was asked for,
+# which no record says; counting it would make setuptools' test extra turn every tomli-w a
+# user installs with uv into a dependency. An unknown extra errs toward "requested".
+_EXTRA_MARKER = re.compile(r";.*\bextra\s*==")
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,8 @@ def _read_dist(path: str) -> Optional[_Dist]:
     fields, requires = _metadata_fields(meta)
     name = fields.get("name") or os.path.basename(path).split("-")[0]
     requested = os.path.exists(os.path.join(path, "REQUESTED"))
-    requires_names = tuple(canonical_name(m.group(1)) for m in map(_REQ_NAME.match, requires) if m)
+    requires_names = tuple(canonical_name(m.group(1)) for m in map(_REQ_NAME.match, requires)
+                           if m and not _EXTRA_MARKER.search(m.string))
     if not requires and os.path.isdir(path):
         requires_names = _egg_requires(path)
     return _Dist(canonical_name(name), fields.get("version", ""), installer, requested,
@@ -238,7 +243,7 @@ def read_pip(root: str = "/", site_dirs: Optional[Sequence[str]] = None) -> List
 
 
 def pip_detail(root: str, package: Package) -> Dict[str, object]:
-    """Flags from direct_url.json: {"editable": True} and/or {"local": True}."""
+    """Flags from direct_url.json: {"editable": True}, {"local": True}, {"hash": "sha256=..."}."""
     site_dir = under(root, package.env)
     for entry in _dist_entries(site_dir):
         dist = _read_dist(entry)
@@ -251,5 +256,11 @@ def pip_detail(root: str, package: Package) -> Dict[str, object]:
             detail["editable"] = True
         if str(data.get("url", "")).startswith("file:"):
             detail["local"] = True
+        archive = data.get("archive_info")
+        hashes = archive.get("hashes") if isinstance(archive, dict) else None
+        if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
+            detail["hash"] = "sha256=" + hashes["sha256"]
+        elif isinstance(archive, dict) and isinstance(archive.get("hash"), str):
+            detail["hash"] = archive["hash"]   # PEP 610's older single `hash`
         return detail
     return {}
