@@ -15,7 +15,6 @@ from typing import Any, Iterable, Mapping
 from envtrack.requirements import canonical_name
 
 MANAGERS = ("apt", "conda", "pip")
-VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
 
 
 @dataclass(frozen=True)
@@ -93,42 +92,3 @@ def _detail(raw: Any) -> Mapping[str, Any]:
     except (TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def unreproducible_reason(change: NetChange) -> str | None:
-    """Why CHANGE cannot be rebuilt from a package index, or None when it can."""
-    detail = change.detail or {}
-    if change.manager != "pip":
-        return None   # apt has no source; conda's is its channel
-    if detail.get("editable"):
-        return "editable install (a working copy, not a package)"
-    if detail.get("local") or change.source.startswith("file:"):
-        return f"installed from a local path{_from(change.source)}"
-    if change.source and not _is_vcs(change) and not change.source.startswith(("http://", "https://")):
-        return f"installed from an unrecognised source{_from(change.source)}"
-    return None
-
-
-def conda_channel(change: NetChange) -> str | None:
-    """The channel to name in `channel::name` for a conda install, when it is a plain channel name."""
-    channel = change.source
-    if change.manager != "conda" or not channel or channel in ("defaults", "pkgs/main"):
-        return None
-    return channel if all(c not in channel for c in "/:") else None
-
-
-def _from(source: str) -> str:
-    return f" ({source})" if source else ""
-
-
-def _is_vcs(change: NetChange) -> bool:
-    return change.source.startswith(VCS_PREFIXES) or bool((change.detail or {}).get("vcs"))
-
-
-def vcs_url(change: NetChange) -> str | None:
-    """`git+https://host/repo@COMMIT` for a VCS install, None otherwise."""
-    if not change.source or not _is_vcs(change):
-        return None
-    if change.source.startswith(VCS_PREFIXES):
-        return change.source
-    return f"{(change.detail or {}).get('vcs', 'git')}+{change.source}"

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from envtrack.frontend.steps import Plan
-from envtrack.sync.changes import MANAGERS, NetChange, conda_channel, unreproducible_reason, vcs_url
+from envtrack.sync.changes import MANAGERS, NetChange
+from envtrack.sync.forms import conda_entry, pip_entry, unreproducible
 from envtrack.sync.into import Destination
 from envtrack.sync.result import Note
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap
-from envtrack.requirements import format_requirement
+from envtrack.requirements import format_requirement, parse_requirement
 
 UNINSTALL = {"pip": "pip uninstall -y {}", "apt": "apt-get remove -y {}", "conda": "conda remove -y {}"}
 
@@ -49,8 +50,18 @@ def decide(plan: Plan, source: SourceMap, declared: list[Declared], changes: lis
            pin: str, target: str, into_state: Destination) -> Edits:
     """The edits that make the file declare CHANGES (see the module docstring)."""
     edits = plan_edits(one_per_package(changes), declared, pin, target, run_commands_of(plan))
+    drop_written_paths(edits, plan)
     place_new_packages(edits, plan, source, into_state)
     return edits
+
+
+def drop_written_paths(edits: Edits, plan: Plan) -> None:
+    """New entries the plan already names as written (`./vendor/mylib`: a path is no name a
+    declaration can be matched by), so a second sync of the same changes adds nothing."""
+    for manager, entries in edits.new_installs.items():
+        kind = KIND_OF_MANAGER.get(manager)
+        written = {str(n) for step in plan.steps if step.kind == kind for n in step.args.get("name") or []}
+        edits.new_installs[manager] = [e for e in entries if e not in written or parse_requirement(manager, e)]
 
 
 def run_commands_of(plan: Plan) -> list[tuple[int, str]]:
@@ -112,21 +123,17 @@ def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: st
 
 def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, target: str,
           run_commands: list[tuple[int, str]]) -> None:
-    reason = unreproducible_reason(change)
+    reason = unreproducible(change)
     if reason is not None:
         if change.requested or entries:
-            edits.notes.append(Note("warning", f"{change.manager} {change.name} {change.version}: {reason}; not written"))
+            edits.notes.append(Note("warning", f"{change.manager} {change.name} {change.version}: not written: {reason}"))
         return
     if not entries:
         if change.requested:
-            channel = conda_channel(change)
-            head = f"{channel}::{change.name}" if channel else change.name
-            entry = format_requirement(head, change.manager, change.version or "", pin, url=vcs_url(change))
-            edits.new_installs.setdefault(change.manager, []).append(entry)
+            edits.new_installs.setdefault(change.manager, []).append(_entry(change, pin))
         return
     effective = entries[-1]   # the last declaration is what the build ends up installing
-    wanted = format_requirement(effective.requirement.head, change.manager, change.version or "", pin,
-                                url=vcs_url(change), tail=effective.requirement.tail)
+    wanted = _entry(change, pin, effective.requirement.head, effective.requirement.tail)
     if _uninstalled_after(effective, change, run_commands):
         # An earlier sync appended its uninstall; the build must install it again after that.
         edits.notes.append(Note("warning", f"{change.manager} {change.name} was reinstalled after an appended "
@@ -142,6 +149,15 @@ def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, ta
     edits.notes.append(Note("warning", f"{change.manager} {change.name} is now {change.version} but {effective.reason}: "
                                        f"adding {wanted!r} at the end of {target}() instead"))
     edits.new_installs.setdefault(change.manager, []).append(wanted)
+
+
+def _entry(change: NetChange, pin: str, head: str | None = None, tail: str = "") -> str:
+    """The entry to write for CHANGE (envtrack.sync.forms says which form); HEAD/TAIL re-pin a declaration."""
+    if change.manager == "pip":
+        return pip_entry(change, pin, head, tail)
+    if change.manager == "conda":
+        return conda_entry(change, pin, head)
+    return format_requirement(head or change.name, change.manager, change.version or "", pin)
 
 
 def _uninstalled_after(entry: Declared, change: NetChange, run_commands: list[tuple[int, str]]) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from envtrack.sync.changes import fold_changes, unreproducible_reason, vcs_url
+from envtrack.sync.changes import fold_changes
+from envtrack.sync.forms import unreproducible as unreproducible_reason, vcs_url
 
 SITE = "/usr/lib/python3/dist-packages"
 

@@ -89,12 +89,14 @@ def test_only_changes_after_the_last_sync_are_written(project: Path) -> None:
 def test_json_report_of_a_dry_run(project: Path) -> None:
     record(project, ("pip", "install", "mine", None, "0.1", 1))
     with sqlite3.connect(project / ".envtrack" / "journal.db") as db:
-        db.execute("""UPDATE changes SET source = 'file:///workspace/mine', detail = '{"editable": true}'""")
+        db.execute("""UPDATE changes SET source = 'file:///src/mine', detail = '{"editable": true}'""")
 
     report = json.loads(run_cli("sync", str(project), "--dry-run", "--json", check=True).stdout)
 
     assert report["changed"] is False and report["written"] is False
-    assert report["warnings"] == ["pip mine 0.1: editable install (a working copy, not a package); not written"]
+    assert report["warnings"] == ["pip mine 0.1: not written: editable install of /src/mine, outside the project "
+                                  "directory /workspace; move it into the project (or publish it to a package "
+                                  "index) and install it from there"]
 
 
 def test_no_journal_yet_is_up_to_date(tmp_path: Path) -> None:

@@ -1,0 +1,145 @@
+"""The form a requested package is written in, so that the rebuild installs the same thing. Pure.
+
+From the journal's net change: what the user typed (the agent's `asked`: extras, markers),
+where the installer took it from (`source`: a VCS commit, a URL and its hash, a path), and the
+environment it went into. A path inside the project is installed from the project at build
+time (`./vendor/mylib`, `--editable=./vendor/editlib`: the project is mounted where `up` mounts
+it, so an editable install stays live against the working copy). What no build can reproduce
+gets a sentence: what it is, why, and what would make it reproducible.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import unquote, urlsplit
+
+from envtrack.agent.layout import WORKSPACE
+from envtrack.llb.scripts import VENV
+from envtrack.requirements import format_requirement, parse_requirement
+from envtrack.sync.changes import NetChange
+
+VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+MASK = "****"   # what envtrack.records.redact leaves of a credential
+# The environments build.envd's install calls fill: install.python()'s venv, or the image's own
+# Python (its system and user sites).
+MAIN_PIP_ENV = re.compile(r"^(?:%s/|/usr/|/root/\.local/lib/|/home/[^/]+/\.local/lib/)" % re.escape(VENV))
+
+
+def pip_entry(change: NetChange, pin: str, head: str | None = None, tail: str = "") -> str:
+    """The install-call entry for pip CHANGE (HEAD/TAIL: the declaration being re-pinned)."""
+    path = project_path(change)
+    if path is not None:
+        return f"--editable={path}" if _detail(change).get("editable") else path
+    asked = parse_requirement("pip", str(_detail(change).get("asked") or ""))
+    if asked is not None and asked.name == change.name:
+        head, tail = head or asked.head, tail or asked.tail   # extras and markers as the user typed them
+    return format_requirement(head or change.name, "pip", change.version or "", pin, url=pip_url(change), tail=tail)
+
+
+def conda_entry(change: NetChange, pin: str, head: str | None = None) -> str:
+    channel = conda_channel(change)
+    return format_requirement(head or (f"{channel}::{change.name}" if channel else change.name), "conda",
+                              change.version or "", pin)
+
+
+def pip_url(change: NetChange) -> str | None:
+    """`git+https://host/repo@COMMIT` for a VCS install, `https://host/x.whl#sha256=...` for a
+    direct URL; None for an index install."""
+    if not change.source or MASK in change.source:
+        return None
+    if _is_vcs(change):
+        return change.source if change.source.startswith(VCS_PREFIXES) else f"{_detail(change).get('vcs', 'git')}+{change.source}"
+    if change.source.startswith(("http://", "https://")):
+        digest = _detail(change).get("hash")
+        return f"{change.source}#{digest}" if digest and "#" not in change.source else change.source
+    return None
+
+
+vcs_url = pip_url   # the name the journal's first VCS rows were written against
+
+
+def project_path(change: NetChange) -> str | None:
+    """`./vendor/mylib` for a pip install from a directory inside the project, else None."""
+    local = _local_path(change)
+    if local is None or not (local == WORKSPACE or local.startswith(WORKSPACE + "/")):
+        return None
+    relative = posixpath.relpath(local, WORKSPACE)
+    return "." if relative == "." else f"./{relative}"
+
+
+def _local_path(change: NetChange) -> str | None:
+    if not change.source.startswith("file:"):
+        return None
+    return posixpath.normpath(unquote(urlsplit(change.source).path))
+
+
+def conda_channel(change: NetChange) -> str | None:
+    """The channel to name in `channel::name` for a conda install: the one it came from, unless
+    it is the default one (a URL channel goes into the call's `channel=` list instead)."""
+    channel = change.source
+    if change.manager != "conda" or not channel or channel in ("defaults", "pkgs/main"):
+        return None
+    return channel if all(c not in channel for c in "/:") else None
+
+
+def conda_url_channel(change: NetChange) -> str | None:
+    """A URL channel (`-c http://host/channel`) the call must name in `channel=[...]`."""
+    if change.manager != "conda" or MASK in change.source:
+        return None
+    channels = [str(c) for c in _detail(change).get("channels") or [] if "/" in str(c)]
+    source = change.source.rstrip("/")
+    for channel in channels:
+        if source.startswith(channel.rstrip("/")):
+            return channel
+    return None
+
+
+def unreproducible(change: NetChange) -> str | None:
+    """Why a build cannot reproduce CHANGE and what would make it reproducible; None when it can."""
+    detail = _detail(change)
+    if change.manager == "apt" and detail.get("deb"):
+        return (f"installed from a local .deb ({detail['deb']}) that no apt source has; put the file in the project "
+                f"and install it with io.copy(...) and run(commands=[\"apt-get install -y ./FILE.deb\"]), or serve "
+                f"it from an apt repository named by config.apt_source(...)")
+    if change.manager == "pip":
+        return _pip_unreproducible(change, detail)
+    if change.manager == "conda" and MASK in change.source:
+        return _redacted(change.source, "config.conda_channel(...)")
+    return None
+
+
+def _pip_unreproducible(change: NetChange, detail) -> str | None:
+    if not _in_main_env(change.env):
+        if change.env.startswith(WORKSPACE + "/"):
+            return (f"installed into an environment inside the project ({change.env}); the project keeps it, and "
+                    "its own files (pyproject.toml, uv.lock) say how to recreate it")
+        return (f"installed into another environment ({change.env}) that build.envd does not create; create that "
+                "environment in build.envd (run(commands=[...])) and install it there")
+    if MASK in change.source:
+        return _redacted(change.source, "config.pip_index(...)")
+    local = _local_path(change)
+    if local is not None and project_path(change) is None:
+        what = "editable install of" if detail.get("editable") else "installed from a local path"
+        return (f"{what} {local}, outside the project directory {WORKSPACE}; move it into the project "
+                "(or publish it to a package index) and install it from there")
+    if change.source and local is None and pip_url(change) is None:
+        return f"installed from an unrecognised source ({change.source}); install it by name or by URL"
+    return None
+
+
+def _redacted(source: str, where: str) -> str:
+    return (f"installed from a URL whose credentials were redacted ({source}); give the credentials to the "
+            f"installer's configuration ({where} or a netrc) and install it by name")
+
+
+def _in_main_env(env: str) -> bool:
+    return not env or MAIN_PIP_ENV.match(env) is not None
+
+
+def _is_vcs(change: NetChange) -> bool:
+    return change.source.startswith(VCS_PREFIXES) or bool(_detail(change).get("vcs"))
+
+
+def _detail(change: NetChange):
+    return change.detail or {}

@@ -1,0 +1,48 @@
+"""The form sync writes each requested package in, from the journal's net change (pure)."""
+
+from __future__ import annotations
+
+from envtrack.sync.changes import NetChange
+from envtrack.sync.forms import pip_entry, unreproducible
+
+VENV_SITE = "/opt/envtrack/venv/lib/python3.11/site-packages"
+
+
+def pip(name: str, version: str = "1.0", source: str = "", env: str = VENV_SITE, **detail) -> NetChange:
+    return NetChange("pip", env, name, None, version, True, source=source, detail=detail)
+
+
+def test_extras_and_markers_as_typed_survive_the_pin() -> None:
+    change = pip("requests", "2.31.0", asked="requests[socks]==2.31.0 ; python_version >= '3.8'")
+    assert pip_entry(change, "exact") == "requests[socks]==2.31.0; python_version >= '3.8'"
+    assert pip_entry(change, "exact", head="requests[security]") == "requests[security]==2.31.0; python_version >= '3.8'"
+    assert unreproducible(change) is None
+
+
+def test_vcs_pinned_to_the_commit_and_direct_urls_with_their_hash() -> None:
+    assert pip_entry(pip("lib", source="git+https://127.0.0.1/lib.git@0123abcd"), "exact") == \
+        "lib @ git+https://127.0.0.1/lib.git@0123abcd"
+    wheel = pip("tomli-w", source="http://127.0.0.1:8000/tomli_w-1.0.0-py3-none-any.whl", hash="sha256=ab12")
+    assert pip_entry(wheel, "exact") == "tomli-w @ http://127.0.0.1:8000/tomli_w-1.0.0-py3-none-any.whl#sha256=ab12"
+
+
+def test_paths_inside_the_project_install_from_it_editable_ones_stay_editable() -> None:
+    assert pip_entry(pip("mylib", source="file:///workspace/vendor/mylib", local=True), "exact") == "./vendor/mylib"
+    assert pip_entry(pip("editlib", source="file:///workspace/vendor/editlib", editable=True), "exact") == \
+        "--editable=./vendor/editlib"
+    assert unreproducible(pip("mylib", source="file:///workspace/vendor/mylib")) is None
+
+
+def test_what_cannot_be_rebuilt_says_why_and_what_would_make_it_reproducible() -> None:
+    outside = unreproducible(pip("scratch", source="file:///tmp/scratch-0.1-py3-none-any.whl"))
+    assert "outside the project directory /workspace" in outside and "move it into the project" in outside
+    redacted = unreproducible(pip("private", source="https://****@127.0.0.1/private-1.0.tar.gz"))
+    assert "credentials were redacted" in redacted and "config.pip_index" in redacted
+    deb = unreproducible(NetChange("apt", "/", "hello", None, "2.10-3", True, detail={"deb": "/tmp/hello.deb"}))
+    assert "local .deb (/tmp/hello.deb)" in deb and "config.apt_source" in deb
+    other = unreproducible(pip("black", env="/opt/tools/lib/python3.11/site-packages"))
+    assert "another environment (/opt/tools/lib/python3.11/site-packages)" in other
+    project_venv = unreproducible(pip("httpx", env="/workspace/.venv/lib/python3.11/site-packages"))
+    assert "inside the project" in project_venv and "uv.lock" in project_venv
+    for main in ("/usr/lib/python3/dist-packages", "/root/.local/lib/python3.11/site-packages", VENV_SITE):
+        assert unreproducible(pip("six", env=main)) is None
