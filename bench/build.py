@@ -16,24 +16,32 @@ sequence: only on a machine where nothing else is building. Only this run's imag
 
     DOCKER_HOST=unix:///run/envtrack-peer/mergeop/docker.sock python bench/build.py --branched
 
---branched: examples/branched (three branches merged) against its multi-stage Dockerfile
-with COPY --from; the third phase changes one branch (a pip package added to it); target
-<= 0.80 each. A nonce cannot make every stage of a multi-stage build cold, so --branched
-prunes the cache of the Engine DOCKER_HOST names: it refuses the system Engine (which other
-work shares) unless --prune-system-engine is given. Run it on a peer Engine.
+--branched: examples/branched (three branches merged) and bench/ml-branched (a CUDA-free ML
+stack: an apt toolchain branch, a scientific pip branch, a downloaded-tool branch whose archive
+a loopback HTTP server of this run serves) against their multi-stage Dockerfiles with COPY
+--from; the third phase changes one branch (a pip package added to it); target <= 0.80 each.
+--branched prunes the build cache of the Engine DOCKER_HOST names, except the system Engine's,
+which other work shares: there "cold" is the nonce step, which every stage builds on (every
+stage of both Dockerfiles starts FROM main), unless --prune-system-engine is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import http.server
+import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,17 +106,19 @@ def make_cold(envd: Path, work: Path) -> None:
     envd.write_text("".join(lines[:at] + [f'    run(commands=["echo {nonce} > /etc/bench-nonce"])\n'] + lines[at:]))
     dockerfile_path = work / "Dockerfile"
     lines = dockerfile_path.read_text().splitlines(keepends=True)
-    dockerfile_path.write_text("".join(lines[:1] + [f"RUN echo {nonce} > /etc/bench-nonce\n"] + lines[1:]))
+    at = next(i for i, line in enumerate(lines) if line.startswith("FROM ")) + 1
+    dockerfile_path.write_text("".join(lines[:at] + [f"RUN echo {nonce} > /etc/bench-nonce\n"] + lines[at:]))
 
 
 PHASES = ("cold", "cached", "append pip")
 
 
-BRANCH_EDIT = ('"six", "tomli"]', '"six", "tomli", "{}"]', "RUN pip install six tomli", "RUN pip install six tomli {}")
+# Both branched examples' pip branch ends with six and tomli, in build.envd and the Dockerfile.
+BRANCH_EDIT = ('"six", "tomli"]', '"six", "tomli", "{}"]', " six tomli\n", " six tomli {}\n")
 
 
 def edit_one_branch(work: Path, envd: Path, package: str) -> None:
-    """Add PACKAGE to the pip branch of examples/branched and to the Dockerfile's pip stage."""
+    """Add PACKAGE to the pip branch of a branched example and to its Dockerfile's pip stage."""
     old_envd, new_envd, old_docker, new_docker = BRANCH_EDIT
     envd.write_text(envd.read_text().replace(old_envd, new_envd.format(package)))
     dockerfile_path = work / "Dockerfile"
@@ -144,8 +154,11 @@ def measure(example: Path, envtrack_command: list[str], branched: bool = False) 
     work = Path(tempfile.mkdtemp(prefix="envtrack-bench-")) / NAME
     shutil.copytree(example, work, ignore=shutil.ignore_patterns(".envtrack"))
     envd = work / "build.envd"
+    for path in (envd, work / "Dockerfile"):   # bench/ml-branched downloads from this run's server
+        if path.exists():
+            path.write_text(path.read_text().replace("{server}", SERVER))
     original_envd = envd.read_text()
-    # examples/branched carries its own multi-stage Dockerfile
+    # the branched examples carry their own multi-stage Dockerfiles
     original_dockerfile = (work / "Dockerfile").read_text() if branched else dockerfile(load_plan(envd))
     envtrack = [*envtrack_command, "build", str(work), "--progress", "quiet"]
     docker = [DOCKER, "build", "-q", "-t", f"{NAME}-docker", str(work)]
@@ -166,6 +179,49 @@ BRANCHED_TARGET = 0.80
 
 
 SYSTEM_HOSTS = {"", "unix:///var/run/docker.sock", "unix:///run/docker.sock"}
+SERVER = ""   # the loopback HTTP server's address (serve_tool_archive)
+
+
+def tool_archive() -> bytes:
+    """A prebuilt tool's release archive, the same bytes on every run: a launcher and 24 MB of data."""
+    import random
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as tar:
+        for name, data, mode in (("bin/tool", b"#!/bin/sh\necho tool 1.0\n", 0o755),
+                                 ("share/tool/model.bin", random.Random(25).randbytes(24 << 20), 0o644)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@contextmanager
+def serve_tool_archive():
+    """Serve tool_archive() at /tool.tar.gz on 127.0.0.1 (BuildKit's HTTP source runs in the host's network)."""
+    global SERVER
+    archive = tool_archive()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path != "/tool.tar.gz":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(archive)))
+            self.end_headers()
+            self.wfile.write(archive)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    SERVER = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield
+    finally:
+        server.shutdown()
 
 
 def main(argv: list[str]) -> None:
@@ -174,14 +230,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("examples", nargs="*", type=Path)
     parser.add_argument("--envtrack", type=Path, help="console script of a non-editable install")
     parser.add_argument("--prune", action="store_true", help="prune the whole build cache (unshared engines only)")
-    parser.add_argument("--branched", action="store_true", help="examples/branched against a multi-stage Dockerfile")
+    parser.add_argument("--branched", action="store_true", help="the branched examples against multi-stage Dockerfiles")
     parser.add_argument("--prune-system-engine", action="store_true", help="let --branched prune the system Engine")
     options = parser.parse_args(argv)
-    if options.branched and os.environ.get("DOCKER_HOST", "") in SYSTEM_HOSTS and not options.prune_system_engine:
-        sys.exit("--branched prunes the build cache of the Engine it runs on: point DOCKER_HOST at a peer "
-                 "Engine (scripts/setup-peer-engine.sh), or pass --prune-system-engine")
-    PRUNE = options.prune or options.branched
-    examples = options.examples or ([ROOT / "examples" / "branched"] if options.branched
+    shared = os.environ.get("DOCKER_HOST", "") in SYSTEM_HOSTS and not options.prune_system_engine
+    PRUNE = options.prune or (options.branched and not shared)
+    examples = options.examples or ([ROOT / "examples" / "branched", ROOT / "bench" / "ml-branched"]
+                                    if options.branched
                                     else [ROOT / "examples" / "quickstart", ROOT / "examples" / "large"])
     command = [str(options.envtrack.absolute())] if options.envtrack else [sys.executable, "-m", "envtrack"]
     python = str(options.envtrack.absolute().parent / "python") if options.envtrack else sys.executable
@@ -189,11 +244,17 @@ def main(argv: list[str]) -> None:
     print(f"envtrack: {' '.join(command)}; cold by {'pruning' if PRUNE else 'a nonce step'}; "
           f"python -c pass {floor:.3f} s; load average {os.getloadavg()[0]:.1f}")
     print(f"{'example':<12} {'phase':<11} {'envtrack s':>10} {'docker s':>9} {'ratio':>6}  target")
-    for example in examples:
-        for phase, (mine, peer) in measure(example, command, options.branched).items():
-            target = BRANCHED_TARGET if options.branched else TARGETS[phase]
-            verdict = "ok" if mine / peer <= target else "MISS"
-            print(f"{example.name:<12} {phase:<11} {mine:>10.2f} {peer:>9.2f} {mine / peer:>6.2f}  <= {target:.2f} {verdict}")
+    with serve_tool_archive():
+        for example in examples:
+            report(example, measure(example, command, options.branched), options.branched)
+
+
+def report(example: Path, figures: dict[str, tuple[float, float]], branched: bool) -> None:
+    for phase, (mine, peer) in figures.items():
+        target = BRANCHED_TARGET if branched else TARGETS[phase]
+        verdict = "ok" if mine / peer <= target else "MISS"
+        print(f"{example.name:<12} {phase:<11} {mine:>10.2f} {peer:>9.2f} {mine / peer:>6.2f}  <= {target:.2f} {verdict}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def measure(envtrack: Path, work: Path, names: dict[str, str], rounds: int) -> l
         ("build (cached)", [et, "build", "--progress", "quiet"], "docker build (cached)",
          [DOCKER, "build", "-q", "-t", names["docker_tag"], str(work)], ("ratio", 1.0)),
         ("exec -- true", [et, "exec", "--", "true"], "docker exec NAME true",
-         [DOCKER, "exec", names["container"], "true"], ("ratio", 1.2)),
+         [DOCKER, "exec", names["container"], "true"], ("ratio", 1.0)),
         ("up (running, current)", [et, "up", "--progress", "quiet"], "docker start NAME (running)",
          [DOCKER, "start", names["container"]], ("seconds", 0.25)),
         ("status", [et, "status"], "python -c pass", floor, ("seconds", 0.15)),

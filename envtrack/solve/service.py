@@ -107,9 +107,11 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
     if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id):
         return None
     result = recorded["result"]
-    if _image_id(result["image"]) != result["image_id"]:
+    image = api.inspect_image(result["image"])
+    if image is None or image.get("Id") != result["image_id"]:
         return None
-    api.tag_image(result["image"], project.image_repo, "latest")
+    if f"{project.image_repo}:latest" not in (image.get("RepoTags") or ()):   # a round trip saved when it is
+        api.tag_image(result["image"], project.image_repo, "latest")
     reports = tuple(StepReport(**dict(step, state="cached", seconds=0.0)) for step in result["steps"])
     _announce_cached(progress, reports)
     return BuildResult(result["image"], result["image_id"], True, _config_from_json(result["image_config"]),

@@ -61,10 +61,12 @@ def test_quickstart_builds_a_runnable_image_and_rebuilds_fully_cached(docker_cli
     assert labels["envtrack.project"] == "quickstart" and len(labels["envtrack.envd.sha256"]) == 64
     assert docker_client.images.get("envtrack/quickstart:latest").id == first["image_id"]
 
+    docker_client.images.get("envtrack/base:bookworm").tag("envtrack/quickstart", "latest")   # moved away
     again = build_json(directory)
     assert again["cached"] is True
     assert set(states(again)) == {"cached"} and len(again["steps"]) == 5
     assert again["image_id"] == first["image_id"]
+    assert docker_client.images.get("envtrack/quickstart:latest").id == first["image_id"]   # and back
 
 
 @pytest.fixture
