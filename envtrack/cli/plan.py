@@ -15,7 +15,7 @@ def plan(file: str | None, target: str, as_json: bool, output_format: str) -> No
         raise EnvtrackError(f"--format must be text, json or dot, not {output_format!r}", exit_code=2)
     result = load_plan(file if file is not None else ".", target)
     if as_json or output_format == "json":
-        print(render_json(result))
+        print(render_json(result, planned_downloads(result)))
     elif output_format == "dot":
         from envtrack.frontend.plan_view import render_dot
 
@@ -24,9 +24,25 @@ def plan(file: str | None, target: str, as_json: bool, output_format: str) -> No
         print(render_text(result))
 
 
-def render_json(result) -> str:  # noqa: ANN001 - a Plan
+def planned_downloads(result) -> list[dict]:  # noqa: ANN001 - a Plan
+    """Each URL the build would fetch, as envd names it and after the mirror table (for this
+    machine's architecture). A plan that does not compile yet has none to show: `build` says why."""
+    from envtrack.llb.compile import compile_plan
+    from envtrack.llb.options import default_build_options
+
+    options = default_build_options()   # a mirror setting that cannot be read fails here, exit 2
+    try:
+        compiled = compile_plan(result, options)
+    except EnvtrackError:
+        return []
+    return [download.to_json() for download in compiled.downloads]
+
+
+def render_json(result, downloads: list[dict] | None = None) -> str:  # noqa: ANN001 - a Plan
     """Stable JSON (sorted keys, indent 2) that scripts and golden tests can diff."""
     document = {"file": result.file, "target": result.target, "steps": [step.to_json() for step in result.steps]}
+    if downloads:
+        document["downloads"] = downloads
     if result.states:
         document["states"] = [state.to_json() for state in result.states]
         document["result"] = result.image_state

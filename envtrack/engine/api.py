@@ -73,6 +73,12 @@ def engine_version() -> str:
     return body.get("Version", "") if status == 200 and isinstance(body, dict) else ""
 
 
+def engine_arch() -> str:
+    """The Engine's architecture in Go's names (amd64, arm64): what its builds download for."""
+    status, body = request("GET", "/version")
+    return body.get("Arch", "") if status == 200 and isinstance(body, dict) else ""
+
+
 def remove_container(container_id: str) -> None:
     request("DELETE", f"/containers/{container_id}", {"force": "1"})
 

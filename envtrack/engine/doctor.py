@@ -46,7 +46,7 @@ def run_checks(builder: str | None = None) -> list[Check]:
     except EnvtrackError as error:
         failed = Check("engine", False, error.message, "fix the setting named above, or `envtrack context ls`")
         return [failed, *(Check(name, False, "engine unknown", failed.fix) for name in ENGINE_CHECKS),
-                check_ca(), check_proxy()]
+                check_ca(), check_proxy(), check_mirrors()]
     engine_check, client, info = check_engine(endpoint)
     fix = SETUP if endpoint.is_local else _REMOTE_FIX
     if client is None:
@@ -54,7 +54,7 @@ def run_checks(builder: str | None = None) -> list[Check]:
     else:
         checks = [engine_check, check_storage(info), check_buildkit(builder), check_base_image(client, fix),
                   check_disk(info, endpoint)]
-    return checks + [check_ca(), check_proxy()]
+    return checks + [check_ca(), check_proxy(), check_mirrors()]
 
 
 _REMOTE_FIX = "check the remote Engine's address and certificates (`envtrack context ls`), then run " \
@@ -194,6 +194,24 @@ def check_ca() -> Check:
     if path.is_file() and b"BEGIN CERTIFICATE" in path.read_bytes()[:65536]:
         return Check("ca-bundle", True, f"{path} is injected into fetching build steps and containers")
     return Check("ca-bundle", False, f"{path} missing", "apt-get install -y ca-certificates")
+
+
+def check_mirrors() -> Check:
+    """The mirror table in force (envtrack.mirrors) and where each envd download goes with it."""
+    from envtrack.llb.options import read_mirrors
+    from envtrack.llb.toolchains import UPSTREAM_PREFIXES
+
+    try:
+        table = read_mirrors()
+    except EnvtrackError as error:
+        return Check("mirrors", False, error.message, "fix the ENVTRACK_MIRRORS or [mirrors] entry named above")
+    if not table:
+        return Check("mirrors", True, "none set: downloads come from their upstreams (ENVTRACK_MIRRORS or the "
+                                      "config file's [mirrors] point them at mirrors)")
+    routes = [f"{prefix} -> {table.rewrite(prefix)}" for prefix in UPSTREAM_PREFIXES if table.rewrite(prefix) != prefix]
+    others = [f"{upstream} -> {mirror}" for upstream, mirror in table.pairs
+              if not any(prefix.startswith(upstream) for prefix in UPSTREAM_PREFIXES)]
+    return Check("mirrors", True, f"from {', '.join(table.sources)}: " + "; ".join(routes + others))
 
 
 def check_proxy() -> Check:

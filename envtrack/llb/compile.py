@@ -7,9 +7,10 @@ file, host files and options always give byte-identical definitions and digests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from envtrack.frontend.steps import Plan, Step
+from envtrack.llb.context import Download
 from envtrack.llb.envd import base_image
 from envtrack.llb.host import HostInputError, read_host_inputs
 from envtrack.llb.image_config import ImageConfig
@@ -25,32 +26,38 @@ class CompiledBuild:
     image_config: ImageConfig
     steps_by_vertex: dict[str, Step]        # vertex digest -> the user step that made it
     base_image: str = ""                    # the image the build starts from
+    downloads: tuple[Download, ...] = ()    # every URL fetched or handed to an installer
+    downloads_by_vertex: dict[str, Download] = field(default_factory=dict)   # HTTP source digest -> it
 
 
 def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBuild:
     options = options or BuildOptions()
+    common = {"ca_bundle": options.ca_bundle, "proxy_env": options.proxy_env, "owner": options.owner,
+              "mirrors": options.mirrors, "arch": options.arch}
     try:
         host = read_host_inputs(plan)
     except HostInputError as failed:
         # The earliest problem first: a step before the unreadable file may be wrong too.
         earlier = replace(plan, steps=plan.steps[:failed.index])
-        lower(earlier, failed.inputs, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env)
+        lower(earlier, failed.inputs, **common)
         raise failed.error from None
     if plan.states:
         from envtrack.llb.graph import lower_graph
 
-        lowered = lower_graph(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
-                              bake_ca=options.bake_ca, merge_op=options.merge_op, owner=options.owner)
+        lowered = lower_graph(plan, host, bake_ca=options.bake_ca, merge_op=options.merge_op, **common)
     else:
-        lowered = lower(plan, host, ca_bundle=options.ca_bundle, proxy_env=options.proxy_env,
-                        bake_ca=options.bake_ca, owner=options.owner)
+        lowered = lower(plan, host, bake_ca=options.bake_ca, **common)
     marshalled = marshal_graph(lowered.state, sources=plan.sources)
     steps = {marshalled.digest_of(output.vertex): step for output, step in lowered.step_outputs}
+    fetched = {marshalled.by_id[id(d.output.vertex)]: d for d in lowered.downloads
+               if d.output is not None and id(d.output.vertex) in marshalled.by_id}
     return CompiledBuild(
         definition=marshalled.definition.SerializeToString(deterministic=True),
         digest=marshalled.digest,
         image_config=lowered.image_config,
         steps_by_vertex=steps,
         base_image=base_image(plan),
+        downloads=lowered.downloads,
+        downloads_by_vertex=fetched,
     )
 

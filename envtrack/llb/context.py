@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from envtrack.errors import Position
 from envtrack.frontend.steps import Plan, Step
 from envtrack.hostca import CA_ENV_NAMES
 from envtrack.llb import scripts
 from envtrack.llb.host import HostFile, HostInputs
 from envtrack.llb.image_config import ImageConfig
+from envtrack.llb.options import DEFAULT_ARCH
+from envtrack.mirrors import MirrorTable
 from envtrack.state import CacheSharing, Mkfile, Mount, ProxyEnv, State
 from envtrack.state.vertex import Output
 
@@ -28,10 +31,28 @@ UV_ENV = {"UV_CACHE_DIR": f"{scripts.UV_CACHE}/cache", "UV_LINK_MODE": "copy", "
 PYTHON_INSTALL_ENV = PIP_ENV | UV_ENV   # steps that run scripts.pip_install
 
 @dataclass(frozen=True)
+class Download:
+    """One URL a build fetches, or hands an installer to fetch under: as envd names it
+    (`upstream`) and as fetched after the mirror table (`url`)."""
+
+    kind: str                       # the builtin
+    upstream: str
+    url: str
+    position: Position | None = None
+    output: Output | None = None    # BuildKit's HTTP source; None: an installer fetches it in its step
+    hint: str = ""                  # the ENVTRACK_MIRRORS setting that would point it elsewhere
+
+    def to_json(self) -> dict:
+        return {"builtin": self.kind, "upstream": self.upstream, "url": self.url,
+                "fetched_by": "buildkit" if self.output is not None else "installer"}
+
+
+@dataclass(frozen=True)
 class Lowered:
     state: State
     image_config: ImageConfig
     step_outputs: tuple[tuple[Output, Step], ...]   # the vertex each user step made
+    downloads: tuple[Download, ...] = ()
 
 
 @dataclass
@@ -56,6 +77,31 @@ class Context:
     ports: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     outputs: list[tuple[Output, Step]] = field(default_factory=list)
+    mirrors: MirrorTable = field(default_factory=MirrorTable)
+    arch: str = DEFAULT_ARCH                     # the Engine's, which toolchains are downloaded for
+    downloads: list[Download] = field(default_factory=list)
+
+    def download(self, step: Step, upstream: str, *, checksum: str = "", filename: str = "") -> State:
+        """UPSTREAM fetched by BuildKit's HTTP source from where the mirror table points it:
+        content-addressed and cached across builds, CHECKSUM (`sha256:...`) verified."""
+        url = self.mirrors.rewrite(upstream)
+        source = State.http(url, checksum=checksum, filename=filename, name=f"download {url}",
+                            position=step.position)
+        self.downloads.append(Download(step.kind, upstream, url, step.position, source.output,
+                                       self.mirrors.setting_hint(upstream)))
+        return source
+
+    def installer_url(self, step: Step, upstream: str) -> str:
+        """The base URL handed to an installer that fetches below it itself (rustup's dist
+        server, uv's Python downloads, a CRAN repository): UPSTREAM through the mirror table.
+        A prefix written with or without its trailing `/` matches either way."""
+        url = self.mirrors.rewrite(upstream)
+        if url == upstream and not upstream.endswith("/"):
+            slashed = self.mirrors.rewrite(upstream + "/")
+            url = slashed.rstrip("/") if slashed != upstream + "/" else upstream
+        self.downloads.append(Download(step.kind, upstream, url, step.position, None,
+                                       self.mirrors.setting_hint(upstream)))
+        return url
 
 
 def fetch_step(ctx: Context, script: str, *, step: Step | None = None, name: str = "",

@@ -15,7 +15,7 @@ from typing import Callable
 from envtrack.builtins import BUILTINS
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb import conda, scripts
+from envtrack.llb import conda, scripts, toolchains
 from envtrack.llb.context import (PIP_ENV, PIP_MOUNTS, PYTHON_INSTALL_ENV, Context, apt_mounts, fetch_step,
                                     python_install_mounts)
 from envtrack.project import BASE_IMAGE
@@ -123,29 +123,18 @@ def container_path(step: Step, param: str) -> str:
 # --- downloads -------------------------------------------------------------------------
 
 def lower_http(ctx: Context, step: Step, index: int) -> None:
-    """BuildKit fetches the URL itself (envd's llb.HTTP) and checks the checksum; the file lands
-    in envd's extra_source directory."""
+    """BuildKit fetches the URL itself (envd's llb.HTTP), through the mirror table, and checks
+    the checksum; the file lands in envd's extra_source directory."""
     url, filename = step.args["url"], step.args["filename"]
     if not re.match(r"https?://", url):
         raise LocatedError(step.position, f"io.http: {url!r} is not an http(s) URL")
     name = filename or posixpath.basename(url.split("?", 1)[0].rstrip("/")) or "download"
-    source = State.http(url, checksum=step.args["checksum"], filename=name, name=f"download {url}",
-                        position=step.position)
+    source = ctx.download(step, url, checksum=step.args["checksum"], filename=name)
     ctx.state = ctx.state.file(Copy(source.output, f"/{name}", f"{EXTRA_SOURCE_DIR}/{name}"), name=step.label,
                                position=step.position)
 
 
 # --- Python tools ----------------------------------------------------------------------
-
-def lower_uv(ctx: Context, step: Step, index: int) -> None:
-    """envd copies uv's release binary in and runs `uv python install VERSION`. uv comes from
-    the Python package index here (its wheel is the same binary); uv's own Python downloads are
-    used when reachable, else a system Python of that version."""
-    version = step.args["python_version"]
-    ctx.state = fetch_step(ctx, scripts.install_uv(version, ca=ctx.ca is not None), step=step,
-                           mounts=apt_mounts(ctx) + PIP_MOUNTS, env=PIP_ENV)
-    ctx.runtime_env.update({"UV_LINK_MODE": "copy", "UV_PYTHON_PREFERENCE": "managed"})
-
 
 def lower_jupyter(ctx: Context, step: Step, index: int) -> None:
     """envd adds `jupyter` to the pip installs and runs the notebook server as a service;
@@ -161,10 +150,7 @@ def lower_jupyter(ctx: Context, step: Step, index: int) -> None:
 
 # --- toolchains this machine cannot download ----------------------------------------------
 
-TOOL_PROBES = {
-    "install.pixi": "pixi", "install.r_lang": "R", "install.julia": "julia", "install.rust": "cargo",
-    "install.go": "go", "install.nodejs": "node", "install.codex": "codex", "config.rstudio_server": "rstudio-server",
-}
+TOOL_PROBES = {"install.r_lang": "R", "config.rstudio_server": "rstudio-server"}
 
 
 def lower_upstream(ctx: Context, step: Step, index: int) -> None:
@@ -188,7 +174,13 @@ def lower_upstream_packages(ctx: Context, step: Step, index: int) -> None:
 LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
     "git_config": lower_git_config,
     "install.cuda": lower_cuda,
-    "install.uv": lower_uv,
+    "install.uv": toolchains.lower_uv,
+    "install.go": toolchains.lower_go,
+    "install.nodejs": toolchains.lower_nodejs,
+    "install.rust": toolchains.lower_rust,
+    "install.julia": toolchains.lower_julia,
+    "install.pixi": toolchains.lower_pixi,
+    "install.codex": toolchains.lower_codex,
     "install.conda": conda.lower_conda_install,
     "config.conda_channel": conda.lower_conda_channel,
     "config.jupyter": lower_jupyter,

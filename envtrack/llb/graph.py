@@ -23,7 +23,9 @@ from envtrack.frontend.steps import MAIN_STATE, Plan, StateDef
 from envtrack.llb import dev, envd, fallback, scripts
 from envtrack.llb.context import APT_LISTS_ID, BAKED_CA, Context, Lowered, fetch_step
 from envtrack.llb.host import HostInputs
-from envtrack.llb.lower import LOWERINGS, explicit_ca, explicit_owner, image_config, start
+from envtrack.llb.lower import LOWERINGS, NO_MIRRORS, explicit_ca, explicit_owner, image_config, start
+from envtrack.llb.options import DEFAULT_ARCH
+from envtrack.mirrors import MirrorTable
 from envtrack.state import Mkfile, ProxyEnv, State
 
 
@@ -46,10 +48,12 @@ class Branch:
 
 
 def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
-                bake_ca: bool = False, merge_op: bool = True, owner: tuple[int, int] = (0, 0)) -> Lowered:
+                bake_ca: bool = False, merge_op: bool = True, mirrors: MirrorTable = NO_MIRRORS,
+                arch: str = DEFAULT_ARCH, owner: tuple[int, int] = (0, 0)) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
-    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner))
+    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner),
+                  mirrors=mirrors, arch=arch)
     defs = {d.name: d for d in plan.states}
     branches: dict[str, Branch] = {}
     for name in plan.states_behind(plan.image_state):
@@ -64,7 +68,8 @@ def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_
     dev.finish(ctx)
     if bake_ca and ca is not None:
         ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
-    return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
+    return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs),
+                   tuple(ctx.downloads))
 
 
 def build_state(ctx: Context, name: str, defs: dict[str, StateDef], branches: dict[str, Branch],

@@ -24,6 +24,8 @@ from envtrack.llb.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_I
                                     apt_mounts, fetch_step, inputs_mount, python_install_mounts)
 from envtrack.llb.host import HostInputs
 from envtrack.llb.image_config import WORKDIR, ImageConfig
+from envtrack.llb.options import DEFAULT_ARCH
+from envtrack.mirrors import MirrorTable
 from envtrack.state import Copy, Mkdir, Mkfile, ProxyEnv, Rm, State
 
 # Python that Debian/Ubuntu releases ship, by image tag, to reject impossible versions early.
@@ -32,14 +34,17 @@ DISTRO_PYTHON = {
     "trixie": "3.13", "13": "3.13", "focal": "3.8", "20.04": "3.8", "jammy": "3.10", "22.04": "3.10",
     "noble": "3.12", "24.04": "3.12",
 }
+NO_MIRRORS = MirrorTable()
 BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: nothing to install
 
 
 def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
-          bake_ca: bool = False, owner: tuple[int, int] = (0, 0)) -> Lowered:
+          bake_ca: bool = False, owner: tuple[int, int] = (0, 0), mirrors: MirrorTable = NO_MIRRORS,
+          arch: str = DEFAULT_ARCH) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
-    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner))
+    ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner),
+                  mirrors=mirrors, arch=arch)
     image = envd.base_image(plan)
     for index, step in enumerate(plan.steps):
         lowering = LOWERINGS.get(step.kind)
@@ -56,7 +61,8 @@ def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: d
     dev.finish(ctx)
     if bake_ca and ca is not None:
         ctx.state = fetch_step(ctx, scripts.bake_ca(BAKED_CA), name="bake host CA bundle", position=None)
-    return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs))
+    return Lowered(ctx.state, image_config(ctx, baked=bake_ca and ca is not None), tuple(ctx.outputs),
+                   tuple(ctx.downloads))
 
 
 def explicit_owner(plan: Plan, owner: tuple[int, int]) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """BuildOptions: what a build reads from the host besides the envd files.
 
-The one place that decides which host CA bundle and which proxy variables a build uses.
+The one place that decides which host CA bundle, proxy variables and download mirrors a
+build uses, and for which architecture its toolchains are downloaded.
 The compiler lowers them into the graph and the build stamp fingerprints the very same
 object, so a cached answer can never be based on inputs the compiler did not see.
 Light on purpose: the cached-build path imports it before anything heavy.
@@ -10,12 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from envtrack.hostca import host_ca_path
+from envtrack.errors import EnvtrackError
+from envtrack.mirrors import MirrorError, MirrorTable, load as load_mirrors
 
 PROXY_NAMES = frozenset({"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "all_proxy"})
+# `uname -m` (and the Engine's `docker info` Architecture) -> the OCI/Go name lowering uses.
+ARCH_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+DEFAULT_ARCH = "amd64"
+
+
+def oci_arch(machine: str) -> str:
+    """`x86_64` -> `amd64`; a name envtrack does not know passes through (lowering rejects it)."""
+    return ARCH_NAMES.get(machine.lower(), machine.lower())
 
 
 @dataclass(frozen=True)
@@ -29,18 +41,33 @@ class BuildOptions:
     merge_op: bool = False
     # The host user's uid and gid: a dev environment's user gets them (envd's rule; config.owner wins).
     owner: tuple[int, int] = (0, 0)
+    mirrors: MirrorTable = field(default_factory=MirrorTable)   # upstream URL prefix -> mirror
+    # The Engine's architecture, which toolchain downloads are for. Not in the fingerprint,
+    # for merge_op's reason; the download URLs it picks are in the graph's digest anyway.
+    arch: str = DEFAULT_ARCH
 
     def fingerprint(self) -> dict:
         """JSON-shaped digest of every field, for the build stamp."""
         ca = hashlib.sha256(self.ca_bundle).hexdigest() if self.ca_bundle is not None else None
         return {"bake_ca": self.bake_ca, "ca_bundle": ca, "owner": list(self.owner),
-                "proxies": sorted([k, v] for k, v in self.proxy_env.items())}
+                "proxies": sorted([k, v] for k, v in self.proxy_env.items()),
+                "mirrors": [list(pair) for pair in self.mirrors.pairs]}
 
 
 def default_build_options(*, bake_ca: bool = False, environ: dict[str, str] | None = None) -> BuildOptions:
-    """Options from the host: its CA bundle if present and proxy variables (I/O, for callers)."""
+    """Options from the host: its CA bundle if present, proxy variables, the mirror table
+    (envtrack.mirrors.load) and the host's architecture, which the build replaces with the
+    Engine's (I/O, for callers). A mirror setting that cannot be read is bad input (exit 2)."""
     environ = dict(os.environ if environ is None else environ)
     bundle = Path(host_ca_path(environ))
     proxies = {k: v for k, v in environ.items() if k.lower() in PROXY_NAMES and v}
     return BuildOptions(ca_bundle=bundle.read_bytes() if bundle.is_file() else None,
-                        proxy_env=proxies, bake_ca=bake_ca, owner=(os.getuid(), os.getgid()))
+                        proxy_env=proxies, bake_ca=bake_ca, owner=(os.getuid(), os.getgid()), mirrors=read_mirrors(environ),
+                        arch=oci_arch(platform.machine()))
+
+
+def read_mirrors(environ: dict[str, str] | None = None) -> MirrorTable:
+    try:
+        return load_mirrors(environ)
+    except MirrorError as error:
+        raise EnvtrackError(str(error), exit_code=2) from None

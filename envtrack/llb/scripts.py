@@ -149,24 +149,6 @@ def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str |
     return "\n".join(lines)
 
 
-UV_TOOL = "/opt/envtrack/uv"    # a venv holding uv's wheel; uv and uvx are linked into /usr/local/bin
-
-
-def install_uv(python_version: str, *, ca: bool = False) -> str:
-    """uv from the package index, then its Python: managed if uv can download one, else the system's."""
-    fallback = (f"envtrack: install.uv: uv's Python {python_version} downloads cannot be reached and the base "
-                f"image has no Python {python_version}; set UV_PYTHON_INSTALL_MIRROR, or use a base image with it")
-    return "\n".join([
-        apt_install(["python3", "python3-venv"], ca=ca),
-        f"[ -x {UV_TOOL}/bin/uv ] || {{ python3 -m venv {UV_TOOL} && {UV_TOOL}/bin/python -m pip install uv; }}",
-        f"ln -sf {UV_TOOL}/bin/uv /usr/local/bin/uv",
-        f"ln -sf {UV_TOOL}/bin/uvx /usr/local/bin/uvx",
-        f"uv python install {quote(python_version)} 2>/dev/null"
-        f" || uv python find --python-preference only-system {quote(python_version)} >/dev/null"
-        f" || {{ echo {quote(fallback)} >&2; exit 1; }}",
-    ])
-
-
 def require_tool(command: str | None, message: str) -> str:
     """Succeed when the base image already has COMMAND, else fail with MESSAGE (one line)."""
     check = f"command -v {quote(command)} >/dev/null 2>&1 && exit 0\n" if command else ""

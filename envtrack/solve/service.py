@@ -68,6 +68,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
+    options = replace(options, arch=api.engine_arch() or options.arch)   # toolchains for the Engine's machine
     if plan.states:   # merges and diffs lower to what this BuildKit can run
         from envtrack.solve.caps import supports_merge_op
 
@@ -208,7 +209,7 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
             raise EnvtrackError(f"the builder {builder or 'in use'} cannot export into the Docker Engine's image store "
                                 "(it has no `moby` exporter)",
                                 hint="use the Engine's own BuildKit (no --builder), served where it runs") from None
-        raise step_failure(failure.details, watcher, compiled.steps_by_vertex) from None
+        raise step_failure(failure.details, watcher, compiled.steps_by_vertex, compiled.downloads_by_vertex) from None
     finally:
         watcher.renderer.stop()
     api.tag_image(image, project.image_repo, "latest")
@@ -240,9 +241,12 @@ _EXIT_CODE = re.compile(r"exit code: (\d+)")
 _COMMAND = re.compile(r'(?:executor failed running \[(?P<old>.*)\]|process "(?P<new>.*)" did not complete)', re.S)
 
 
-def step_failure(details: str, watcher, steps: dict[str, Step]) -> EnvtrackError:
+def step_failure(details: str, watcher, steps: dict[str, Step], downloads: dict | None = None) -> EnvtrackError:
     """A failing solve as the user's line, the command, its exit code and the last log lines."""
     failed = watcher.failed()
+    download = download_failed(details, failed.digest if failed else None, downloads or {})
+    if download is not None:
+        return download
     step = steps.get(failed.digest) if failed else None
     code = _EXIT_CODE.search(details)
     command = _COMMAND.search(details)
@@ -258,6 +262,18 @@ def step_failure(details: str, watcher, steps: dict[str, Step]) -> EnvtrackError
         lines.append(f"  last {len(failed.log)} log lines:")
         lines += [f"    {line}" for line in failed.log]
     return EnvtrackError("\n".join(lines), exit_code=1)
+
+
+def download_failed(details: str, digest: str | None, downloads: dict) -> EnvtrackError | None:
+    """A download BuildKit could not fetch (or whose checksum did not match) as one line: the
+    step, the URL, BuildKit's reason and the ENVTRACK_MIRRORS setting that would point it elsewhere."""
+    found = downloads.get(digest) if digest else None
+    found = found or next((d for d in downloads.values() if d.url in details), None)
+    if found is None:
+        return None
+    reason = details.strip().splitlines()[-1] if details.strip() else "failed"
+    return EnvtrackError(f"{found.position}: {found.kind}: cannot fetch {found.url}: {reason}; {found.hint}",
+                         exit_code=1)
 
 
 def _report(step: Step, state: str, seconds: float) -> StepReport:

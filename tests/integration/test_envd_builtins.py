@@ -1,11 +1,12 @@
 """envd builtins on the real engine: io.http (checksummed, from a loopback server), git_config,
 config.entrypoint, runtime.mount/init/daemon at `up`, config.gpu/shm_size in the container's
-HostConfig, and the one-line failures of install.cuda and an unreachable toolchain."""
+HostConfig, and the one-line failures of install.cuda and a toolchain whose mirror is down."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import socket
 import threading
 import time
 import uuid
@@ -120,9 +121,14 @@ def test_install_cuda_names_the_missing_image(make_project) -> None:
                           "is not in the Engine's image store"), proc.stderr
 
 
-def test_an_unreachable_toolchain_fails_in_one_line(make_project) -> None:
+def test_an_unreachable_toolchain_fails_in_one_line_naming_the_url_and_the_setting(make_project) -> None:
+    with socket.socket() as closed:   # a port nothing listens on: the mirror is down
+        closed.bind(("127.0.0.1", 0))
+        mirror = f"http://127.0.0.1:{closed.getsockname()[1]}/go/"
     project = make_project(f'def build():\n    base(image="{BASE_IMAGE}")\n    install.go(version="1.22")\n')
-    proc = run_cli("build", "--progress", "quiet", cwd=project)
+    proc = run_cli("build", "--progress", "quiet", cwd=project, env={"ENVTRACK_MIRRORS": f"https://go.dev/dl/={mirror}"})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and "build.envd:3:5: install.go: Go's release downloads cannot be reached" in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"envtrack: build.envd:3:5: install.go: cannot fetch {mirror}go1.22.linux-amd64.tar.gz: "), lines
+    assert lines[0].endswith(f"; mirrored by https://go.dev/dl/={mirror} (ENVTRACK_MIRRORS)"), lines

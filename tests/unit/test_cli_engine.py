@@ -110,7 +110,7 @@ def test_doctor_without_an_engine_fails_every_engine_check_with_a_fix(tmp_path):
     checks = json.loads(proc.stdout)
     assert [sorted(c) for c in checks] == [["detail", "fix", "name", "ok"]] * len(checks)
     assert [c["name"] for c in checks] == [
-        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy"]
+        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy", "mirrors"]
     failing = {c["name"]: c for c in checks if not c["ok"]}
     assert {"engine", "storage-driver", "buildkit", "base-image", "disk"} <= set(failing)
     assert all(c["fix"] == "envtrack engine setup" for c in failing.values())

@@ -80,7 +80,7 @@ GOLDEN = {
     "quickstart": "sha256:34eb9f4b3ee05f4621c03a947db29a021a3d4e5af0ec1ce2ebb75785aac95bd7",
     "interleaved": "sha256:a70b0a36acf8939b033923c65c49a508d63605a5babacc2db66713e497069342",
     "quickstart+ca": "sha256:19c6195c8517a9fa3a84f6deba21beb2da546339214ecd15bbfd5eef0c0e813d",
-    "envd_builtins": "sha256:66b132808f9d745b8fdb9b4b439782bcc5f86e6e6d83512b5d1cf930ebb66cda",
+    "envd_builtins": "sha256:8f032d9a564fd57f723616ab037acc33452e262414bfb1e4a9c9388d4ababb02",
 }
 
 

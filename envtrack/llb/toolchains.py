@@ -1,0 +1,216 @@
+"""The envd builtins that download a toolchain, lowered as envd's pkg/lang/ir/v1 does them.
+
+Each downloads what envd downloads, for the version asked (envd's default otherwise) and
+the Engine's architecture (`Context.arch`), and installs it where envd puts it with
+envd's PATH and environment. Archives come through BuildKit's HTTP source
+(`Context.download`: the mirror table applied, content-addressed, cached across builds,
+a checksum verified where envd has one) and are unpacked by a step that mounts them, so
+the archive itself is no layer. Installers that fetch more themselves (rustup, uv, apt,
+R, Julia's Pkg) get the mirrored base URL (`Context.installer_url`) in their own setting.
+
+When a fetch made inside a step fails, the step prints one `envtrack: KIND: ...` line
+naming the URL and the ENVTRACK_MIRRORS setting (envtrack.solve.service shows that line).
+"""
+
+from __future__ import annotations
+
+import re
+from shlex import quote
+
+from envtrack.errors import LocatedError
+from envtrack.frontend.steps import Step
+from envtrack.llb import scripts
+from envtrack.llb.context import Context, apt_mounts, fetch_step
+from envtrack.state import Mkdir, Mkfile, Mount, State
+
+FETCHED = "/tmp/envtrack-download"   # where a step sees the archive BuildKit fetched
+
+# envd's defaults (pkg/lang/ir/v1: golang.go, nodejs.go, pixi.go, agent.go, uv.go, julia.sh)
+GO_VERSION = "1.25.3"
+NODE_VERSION = "25.1.0"
+PIXI_VERSION = "0.62.2"
+CODEX_VERSION = "rust-v0.98.0"   # envd asks GitHub for the newest release first; envtrack plans offline-free, pure
+UV_VERSION = "0.9.22"
+
+GO_URL = "https://go.dev/dl/go{version}.linux-{arch}.tar.gz"
+NODE_URL = "https://nodejs.org/download/release/v{version}/node-v{version}-linux-{arch}.tar.xz"
+PIXI_URL = "https://github.com/prefix-dev/pixi/releases/download/v{version}/pixi-{arch}-unknown-linux-musl.tar.gz"
+CODEX_URL = "https://github.com/openai/codex/releases/download/{version}/codex-{arch}-unknown-linux-musl.tar.gz"
+UV_URL = "https://github.com/astral-sh/uv/releases/download/{version}/uv-{arch}-unknown-linux-gnu.tar.gz"
+RUSTUP_INIT_URL = "https://sh.rustup.rs"
+RUST_DIST_SERVER = "https://static.rust-lang.org"           # rustup's RUSTUP_DIST_SERVER default
+RUSTUP_UPDATE_ROOT = "https://static.rust-lang.org/rustup"  # rustup's RUSTUP_UPDATE_ROOT default
+UV_PYTHON_DOWNLOADS = "https://github.com/astral-sh/python-build-standalone/releases/download"
+
+# Julia: envd pins one release with its checksums (julia.sh).
+JULIA_RELEASES = {
+    "amd64": ("https://julialang-s3.julialang.org/bin/linux/x64/1.10/julia-1.10.10-linux-x86_64.tar.gz",
+              "sha256:6a78a03a71c7ab792e8673dc5cedb918e037f081ceb58b50971dfb7c64c5bf81"),
+    "arm64": ("https://julialang-s3.julialang.org/bin/linux/aarch64/1.10/julia-1.10.10-linux-aarch64.tar.gz",
+              "sha256:a4b157ed68da10471ea86acc05a0ab61c1a6931ee592a9b236be227d72da50ff"),
+}
+
+# Where envd installs each (and the directory it adds to PATH).
+GO_ROOT = "/usr/local/go"
+NODE_HOME = "/opt/nodejs"
+CARGO_HOME = "/opt/rust"
+JULIA_ROOT = "/opt/julia"
+
+# Each upstream's spelling of the Engine's architecture.
+UNAME = {"amd64": "x86_64", "arm64": "aarch64"}
+NODE_ARCH = {"amd64": "x64", "arm64": "arm64"}
+GO_ARCH = {"amd64": "amd64", "arm64": "arm64"}
+
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def version_of(step: Step, default: str) -> str:
+    version = str(step.args.get("version") or default).strip()
+    if not _VERSION.fullmatch(version):
+        raise LocatedError(step.position, f"{step.kind}: version {version!r} is not a release name")
+    return version
+
+
+def arch_name(ctx: Context, step: Step, names: dict):
+    if ctx.arch not in names:
+        raise LocatedError(step.position, f"{step.kind}: envd has no download for the Engine's architecture "
+                                          f"{ctx.arch} (it has {', '.join(sorted(names))})")
+    return names[ctx.arch]
+
+
+def append_path(ctx: Context, directory: str) -> None:
+    """envd's RuntimeEnvPaths: the tool's bin directory after the image's PATH (later steps see it too)."""
+    path = ctx.state.get_env("PATH") or ""
+    if directory not in path.split(":"):
+        ctx.state = ctx.state.add_env("PATH", f"{path}:{directory}".strip(":"))
+
+
+def unpack(ctx: Context, step: Step, source: State, script: str, *, needs: tuple[tuple[str, str], ...] = ()) -> None:
+    """Run SCRIPT with the fetched file under FETCHED. NEEDS: (command, apt package) pairs the
+    script uses, installed from the image's apt sources when the image lacks the command."""
+    lines = [f"if ! command -v {quote(command)} >/dev/null 2>&1; then (\n"
+             f"{scripts.apt_install([package], ca=ctx.ca is not None)}\n) fi" for command, package in needs]
+    mounts = (Mount.bind(FETCHED, source.output, readonly=True),) + (apt_mounts(ctx) if needs else ())
+    ctx.state = fetch_step(ctx, "\n".join([*lines, "set -e", script]), step=step, mounts=mounts)
+
+
+def fail_line(step: Step, what: str, hint: str) -> str:
+    """A shell command printing the one line service.step_failure shows, then failing."""
+    return f"{{ echo {quote(f'envtrack: {step.kind}: {what}; {hint}')} >&2; exit 1; }}"
+
+
+# --- the builtins --------------------------------------------------------------------
+
+def lower_go(ctx: Context, step: Step, index: int) -> None:
+    """envd: go.dev/dl/go<version>.linux-<arch>.tar.gz unpacked into /usr/local (golang.go)."""
+    url = GO_URL.format(version=version_of(step, GO_VERSION), arch=arch_name(ctx, step, GO_ARCH))
+    source = ctx.download(step, url, filename="go.tar.gz")
+    unpack(ctx, step, source, f"rm -rf {GO_ROOT} && tar -C /usr/local -xzf {FETCHED}/go.tar.gz")
+    append_path(ctx, f"{GO_ROOT}/bin")
+
+
+def lower_nodejs(ctx: Context, step: Step, index: int) -> None:
+    """envd: nodejs.org's linux tar.xz for the version, its contents as /opt/nodejs (nodejs.go)."""
+    version = version_of(step, NODE_VERSION).removeprefix("v")
+    url = NODE_URL.format(version=version, arch=arch_name(ctx, step, NODE_ARCH))
+    source = ctx.download(step, url, filename="node.tar.xz")
+    unpack(ctx, step, source, f"mkdir -p {NODE_HOME} && tar -xJ --strip-components=1 -C {NODE_HOME} "
+                              f"-f {FETCHED}/node.tar.xz", needs=(("xz", "xz-utils"),))
+    append_path(ctx, f"{NODE_HOME}/bin")
+
+
+def lower_pixi(ctx: Context, step: Step, index: int) -> None:
+    """envd: pixi's musl release binary as /usr/bin/pixi, and /etc/pixi/config.toml for the
+    mirror and PyPI index options (pixi.go)."""
+    url = PIXI_URL.format(version=PIXI_VERSION, arch=arch_name(ctx, step, UNAME))
+    source = ctx.download(step, url, filename="pixi.tar.gz")
+    unpack(ctx, step, source, f"tar -xzf {FETCHED}/pixi.tar.gz -C /usr/bin pixi && chmod 755 /usr/bin/pixi")
+    config = pixi_config(step.args["use_pixi_mirror"], step.args["pypi_index"])
+    if config:
+        ctx.state = ctx.state.file(Mkdir("/etc/pixi", mode=0o777), Mkfile("/etc/pixi/config.toml", config.encode(),
+                                   mode=0o755), name=f"{step.label}: config", position=step.position)
+
+
+def pixi_config(use_mirror: bool, pypi_index: str | None) -> str:
+    """envd's pixiConfigTemplate, filled."""
+    parts = []
+    if use_mirror:
+        parts.append('[mirrors]\n"https://conda.anaconda.org" = ["https://prefix.dev/"]\n'
+                     '"https://conda.anaconda.org/conda-forge/label" = [\n'
+                     '  "https://conda.anaconda.org/conda-forge/label",\n]\n')
+    if pypi_index:
+        parts.append(f'[pypi-config]\nindex-url = "{pypi_index}"\n')
+    return "".join(parts)
+
+
+def lower_codex(ctx: Context, step: Step, index: int) -> None:
+    """envd: codex's musl release binary as /usr/bin/codex (agent.go)."""
+    arch = arch_name(ctx, step, UNAME)
+    url = CODEX_URL.format(version=version_of(step, CODEX_VERSION), arch=arch)
+    source = ctx.download(step, url, filename="codex.tar.gz")
+    unpack(ctx, step, source, f"tar -xzf {FETCHED}/codex.tar.gz -C /tmp codex-{arch}-unknown-linux-musl && "
+                              f"mv /tmp/codex-{arch}-unknown-linux-musl /usr/bin/codex && chmod 755 /usr/bin/codex")
+
+
+def lower_julia(ctx: Context, step: Step, index: int) -> None:
+    """envd: Julia 1.10.10's linux archive, sha256-checked, unpacked into /opt/julia (julia.go, julia.sh)."""
+    url, checksum = arch_name(ctx, step, JULIA_RELEASES)
+    source = ctx.download(step, url, checksum=checksum, filename="julia.tar.gz")
+    unpack(ctx, step, source, f"mkdir -p {JULIA_ROOT} && tar -xzf {FETCHED}/julia.tar.gz --strip-components=1 "
+                              f"-C {JULIA_ROOT}")
+    append_path(ctx, f"{JULIA_ROOT}/bin")
+
+
+def lower_rust(ctx: Context, step: Step, index: int) -> None:
+    """envd: sh.rustup.rs run with CARGO_HOME=/opt/rust, `-y -q --no-modify-path`; a version
+    is envd's RUSTUP_VERSION (rust.go). rustup fetches itself and the stable toolchain below
+    RUSTUP_UPDATE_ROOT and RUSTUP_DIST_SERVER, which the mirror table sets."""
+    source = ctx.download(step, RUSTUP_INIT_URL, filename="rustup-init.sh")
+    dist = ctx.installer_url(step, RUST_DIST_SERVER)
+    update = ctx.installer_url(step, RUSTUP_UPDATE_ROOT)
+    env = {"RUSTUP_DIST_SERVER": dist, "RUSTUP_UPDATE_ROOT": update}
+    if dist != RUST_DIST_SERVER or update != RUSTUP_UPDATE_ROOT:
+        ctx.runtime_env.update(env)   # a later `rustup component add` uses the same mirror
+    ctx.state = ctx.state.add_env("CARGO_HOME", CARGO_HOME)
+    if step.args.get("version"):
+        ctx.state = ctx.state.add_env("RUSTUP_VERSION", version_of(step, ""))
+    failed = fail_line(step, f"rustup could not install Rust from {dist}", ctx.mirrors.setting_hint(RUST_DIST_SERVER + "/"))
+    script = (f"mkdir -p {CARGO_HOME} && export RUSTUP_DIST_SERVER={quote(dist)} RUSTUP_UPDATE_ROOT={quote(update)} && "
+              f"sh {FETCHED}/rustup-init.sh -y -q --no-modify-path || {failed}")
+    unpack(ctx, step, source, script, needs=(("curl", "curl"),))
+    append_path(ctx, f"{CARGO_HOME}/bin")
+
+
+def lower_uv(ctx: Context, step: Step, index: int) -> None:
+    """envd: uv's release binaries as /usr/bin/uv and /usr/bin/uvx, then `uv python install
+    VERSION` (skipped for a dev base), uv fetching that Python below UV_PYTHON_INSTALL_MIRROR
+    when the mirror table points its downloads elsewhere (uv.go)."""
+    arch = arch_name(ctx, step, UNAME)
+    source = ctx.download(step, UV_URL.format(version=UV_VERSION, arch=arch), filename="uv.tar.gz")
+    folder = f"uv-{arch}-unknown-linux-gnu"
+    script = f"tar -xzf {FETCHED}/uv.tar.gz --strip-components=1 -C /usr/bin {folder}/uv {folder}/uvx"
+    base = next((s for s in ctx.plan.steps if s.kind == "base"), None)
+    if not (base and base.args.get("dev")):
+        version = step.args["python_version"]
+        mirror = ctx.installer_url(step, UV_PYTHON_DOWNLOADS)
+        setting = f"UV_PYTHON_INSTALL_MIRROR={quote(mirror)} " if mirror != UV_PYTHON_DOWNLOADS else ""
+        failed = fail_line(step, f"uv could not download Python {version} from {mirror}",
+                           ctx.mirrors.setting_hint(UV_PYTHON_DOWNLOADS + "/"))
+        script += f"\n{setting}uv python install {quote(version)} || {failed}"
+        if setting:
+            ctx.runtime_env["UV_PYTHON_INSTALL_MIRROR"] = mirror   # later `uv python install`s too
+    unpack(ctx, step, source, script)
+    ctx.runtime_env.update({"UV_LINK_MODE": "copy", "UV_PYTHON_PREFERENCE": "only-managed"})
+
+
+def _prefix(template: str) -> str:
+    """`https://go.dev/dl/go{version}...` -> `https://go.dev/dl/`: what a mirror entry names."""
+    head = template.split("{", 1)[0]
+    return head if "{" not in template else head.rsplit("/", 1)[0] + "/"
+
+
+# Every upstream these builtins fetch from, for `envtrack doctor`.
+UPSTREAM_PREFIXES = tuple(dict.fromkeys(_prefix(t) for t in (
+    GO_URL, NODE_URL, RUSTUP_INIT_URL, RUST_DIST_SERVER + "/", JULIA_RELEASES["amd64"][0].rsplit("/x64/", 1)[0] + "/",
+    PIXI_URL, CODEX_URL, UV_URL, UV_PYTHON_DOWNLOADS + "/",
+)))

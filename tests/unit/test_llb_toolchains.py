@@ -1,0 +1,116 @@
+"""The toolchain builtins lower to envd's upstream URLs for a version and architecture, and to
+the mirrored URLs when a mirror table is set (BuildKit's HTTP source names the URL it fetches)."""
+
+from __future__ import annotations
+
+import pytest
+
+from envtrack.errors import LocatedError
+from envtrack.llb.options import BuildOptions
+from envtrack.mirrors import combine
+from envtrack.solve.service import download_failed
+from tests.unit.test_llb_compile import base, compile_steps, env_of, ops, op_of, step
+
+MIRRORS = combine("https://go.dev/dl/=http://m/go/ https://nodejs.org/download/release/=http://m/node/ "
+                  "https://sh.rustup.rs=http://m/rustup-init.sh https://static.rust-lang.org/=http://m/rust/ "
+                  "https://julialang-s3.julialang.org/=http://m/julia/ https://github.com/=http://m/gh/", None, "cfg")
+
+
+def http_sources(compiled) -> dict[str, dict[str, str]]:
+    """URL -> the HTTP source's attributes, for every download in the graph."""
+    return {op.source.identifier: dict(op.source.attrs) for op in ops(compiled).values()
+            if op.WhichOneof("op") == "source" and op.source.identifier.startswith("http")}
+
+
+def compiled_for(kind: str, *, arch: str = "amd64", mirrors=None, **args):
+    options = BuildOptions(arch=arch, mirrors=mirrors or combine(None, None, ""))
+    return compile_steps(base(), step(2, kind, **args), options=options)
+
+
+CASES = [
+    ("install.go", {"version": "1.22.1"}, "amd64", "https://go.dev/dl/go1.22.1.linux-amd64.tar.gz",
+     "http://m/go/go1.22.1.linux-amd64.tar.gz"),
+    ("install.go", {"version": ""}, "arm64", "https://go.dev/dl/go1.25.3.linux-arm64.tar.gz",
+     "http://m/go/go1.25.3.linux-arm64.tar.gz"),
+    ("install.nodejs", {"version": "20.11.1"}, "amd64",
+     "https://nodejs.org/download/release/v20.11.1/node-v20.11.1-linux-x64.tar.xz",
+     "http://m/node/v20.11.1/node-v20.11.1-linux-x64.tar.xz"),
+    ("install.nodejs", {"version": ""}, "arm64",
+     "https://nodejs.org/download/release/v25.1.0/node-v25.1.0-linux-arm64.tar.xz",
+     "http://m/node/v25.1.0/node-v25.1.0-linux-arm64.tar.xz"),
+    ("install.rust", {"version": ""}, "amd64", "https://sh.rustup.rs", "http://m/rustup-init.sh"),
+    ("install.julia", {}, "amd64",
+     "https://julialang-s3.julialang.org/bin/linux/x64/1.10/julia-1.10.10-linux-x86_64.tar.gz",
+     "http://m/julia/bin/linux/x64/1.10/julia-1.10.10-linux-x86_64.tar.gz"),
+    ("install.julia", {}, "arm64",
+     "https://julialang-s3.julialang.org/bin/linux/aarch64/1.10/julia-1.10.10-linux-aarch64.tar.gz",
+     "http://m/julia/bin/linux/aarch64/1.10/julia-1.10.10-linux-aarch64.tar.gz"),
+    ("install.pixi", {"use_pixi_mirror": False, "pypi_index": None}, "arm64",
+     "https://github.com/prefix-dev/pixi/releases/download/v0.62.2/pixi-aarch64-unknown-linux-musl.tar.gz",
+     "http://m/gh/prefix-dev/pixi/releases/download/v0.62.2/pixi-aarch64-unknown-linux-musl.tar.gz"),
+    ("install.codex", {"version": ""}, "amd64",
+     "https://github.com/openai/codex/releases/download/rust-v0.98.0/codex-x86_64-unknown-linux-musl.tar.gz",
+     "http://m/gh/openai/codex/releases/download/rust-v0.98.0/codex-x86_64-unknown-linux-musl.tar.gz"),
+    ("install.uv", {"python_version": "3.12"}, "amd64",
+     "https://github.com/astral-sh/uv/releases/download/0.9.22/uv-x86_64-unknown-linux-gnu.tar.gz",
+     "http://m/gh/astral-sh/uv/releases/download/0.9.22/uv-x86_64-unknown-linux-gnu.tar.gz"),
+]
+
+
+@pytest.mark.parametrize("kind, args, arch, upstream, mirrored", CASES)
+def test_the_download_is_envds_url_for_the_version_and_arch_or_its_mirror(kind, args, arch, upstream, mirrored):
+    assert upstream in http_sources(compiled_for(kind, arch=arch, **args))
+    compiled = compiled_for(kind, arch=arch, mirrors=MIRRORS, **args)
+    assert list(http_sources(compiled)) == [mirrored]
+    assert [d.url for d in compiled.downloads if d.upstream == upstream] == [mirrored]
+
+
+def test_julia_is_checked_against_envds_checksum():
+    (attrs,) = http_sources(compiled_for("install.julia")).values()
+    assert attrs["http.checksum"] == "sha256:6a78a03a71c7ab792e8673dc5cedb918e037f081ceb58b50971dfb7c64c5bf81"
+
+
+def test_go_unpacks_into_usr_local_and_adds_envds_path():
+    compiled = compiled_for("install.go", version="1.22.1")
+    op = op_of(compiled, "install.go")
+    assert "tar -C /usr/local -xzf /tmp/envtrack-download/go.tar.gz" in op.exec.meta.args[-1]
+    assert [m.dest for m in op.exec.mounts if m.readonly] == ["/tmp/envtrack-download"]
+    assert compiled.image_config.env_dict()["PATH"].endswith(":/usr/local/go/bin")
+
+
+def test_rustup_gets_the_mirrored_dist_server_and_update_root():
+    compiled = compiled_for("install.rust", mirrors=MIRRORS, version="")
+    script = op_of(compiled, "install.rust").exec.meta.args[-1]
+    assert "RUSTUP_DIST_SERVER=http://m/rust " in script and "RUSTUP_UPDATE_ROOT=http://m/rust/rustup " in script
+    env = compiled.image_config.env_dict()
+    assert env["CARGO_HOME"] == "/opt/rust" and env["PATH"].endswith(":/opt/rust/bin")
+    assert env["RUSTUP_DIST_SERVER"] == "http://m/rust"
+    unmirrored = compiled_for("install.rust", version="1.27.1")
+    assert "RUSTUP_DIST_SERVER=https://static.rust-lang.org " in op_of(unmirrored, "install.rust").exec.meta.args[-1]
+    assert env_of(op_of(unmirrored, "install.rust"))["RUSTUP_VERSION"] == "1.27.1"   # envd's meaning of version
+
+
+def test_uv_pythons_come_from_the_mirror_when_one_is_set():
+    mirrors = combine("https://github.com/astral-sh/python-build-standalone/releases/download/=http://m/pbs/",
+                      None, "cfg")
+    script = op_of(compiled_for("install.uv", mirrors=mirrors, python_version="3.12"), "install.uv").exec.meta.args[-1]
+    assert "UV_PYTHON_INSTALL_MIRROR=http://m/pbs uv python install 3.12" in script
+    plain = op_of(compiled_for("install.uv", python_version="3.12"), "install.uv").exec.meta.args[-1]
+    assert "UV_PYTHON_INSTALL_MIRROR" not in plain and "uv python install 3.12" in plain
+
+
+def test_an_unknown_architecture_or_a_bad_version_is_a_located_error():
+    with pytest.raises(LocatedError, match="architecture riscv64"):
+        compiled_for("install.go", arch="riscv64", version="")
+    with pytest.raises(LocatedError, match="not a release name"):
+        compiled_for("install.go", version="1.22/../x")
+
+
+def test_a_failed_fetch_is_one_line_with_the_url_and_the_setting():
+    compiled = compiled_for("install.go", version="1.22.1")
+    ((digest, download),) = compiled.downloads_by_vertex.items()
+    error = download_failed("failed to load cache key: connection refused", digest, compiled.downloads_by_vertex)
+    assert error.message == ("build.envd:2:5: install.go: cannot fetch https://go.dev/dl/go1.22.1.linux-amd64.tar.gz: "
+                             "failed to load cache key: connection refused; set ENVTRACK_MIRRORS="
+                             "'https://go.dev/dl/=MIRROR_URL/' to fetch it from a mirror")
+    assert "\n" not in error.message
