@@ -1,0 +1,109 @@
+"""The toolchain builtins download what envd downloads, on the real Engine, from stand-ins of
+their upstreams (tests/support/downloads.py) that ENVTRACK_MIRRORS points them at: each tool
+then runs inside with the version asked, a rebuild is answered from BuildKit's cache, and a
+download whose checksum does not match fails at its step in one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import BASE_IMAGE, run_cli
+from support.downloads import Upstreams, script
+
+UV_TOP = "uv-x86_64-unknown-linux-gnu"
+# uv's stand-in: its version, and `python install` fetching below UV_PYTHON_INSTALL_MIRROR as uv does.
+FAKE_UV = script('''case "$1 $2" in
+  "--version ") echo "uv 0.9.22" ;;
+  "python install") python3 -c 'import os, sys, urllib.request
+urllib.request.urlopen(os.environ["UV_PYTHON_INSTALL_MIRROR"] + "/cpython-" + sys.argv[1] + ".tar.gz").read()' "$3" \\
+    && mkdir -p "/root/.local/share/uv/python/cpython-$3" ;;
+  *) exit 2 ;;
+esac''')
+
+TOOLCHAINS = f'''\
+def build():
+    base(image="{BASE_IMAGE}")
+    install.go(version="1.22.1")
+    install.nodejs(version="20.11.1")
+    install.pixi()
+    install.codex()
+    install.rust()
+    install.uv(python_version="3.12")
+'''
+
+
+@pytest.fixture(scope="module")
+def mirrors(tmp_path_factory):
+    upstreams = Upstreams(tmp_path_factory.mktemp("upstreams"))
+    upstreams.go("1.22.1")
+    upstreams.nodejs("20.11.1")
+    upstreams.github_release("prefix-dev/pixi", "v0.62.2", "pixi-x86_64-unknown-linux-musl.tar.gz",
+                             {"pixi": script('echo "pixi 0.62.2"')})
+    upstreams.github_release("openai/codex", "rust-v0.98.0", "codex-x86_64-unknown-linux-musl.tar.gz",
+                             {"codex-x86_64-unknown-linux-musl": script('echo "codex-cli 0.98.0"')})
+    upstreams.github_release("astral-sh/uv", "0.9.22", f"{UV_TOP}.tar.gz",
+                             {f"{UV_TOP}/uv": FAKE_UV, f"{UV_TOP}/uvx": script("exit 0")})
+    pythons = upstreams.folder("https://github.com/") / "astral-sh/python-build-standalone/releases/download"
+    pythons.mkdir(parents=True)
+    (pythons / "cpython-3.12.tar.gz").write_bytes(b"a Python\n")
+    upstreams.rustup("1.83.0")
+    upstreams.julia(b"not the archive envd pinned\n")
+    with upstreams.serve() as setting:
+        yield setting
+
+
+@pytest.fixture()
+def project(tmp_path, docker_client):
+    path = tmp_path / f"toolchains-it-{uuid.uuid4().hex[:6]}"
+    path.mkdir()
+    yield path
+    for image in docker_client.images.list(name=f"envtrack/{path.name}"):
+        docker_client.images.remove(image.id, force=True)
+
+
+def build(project: Path, mirrors: str, *, check: bool = True):
+    return run_cli("build", "--progress", "quiet", "--json", cwd=project, env={"ENVTRACK_MIRRORS": mirrors},
+                   check=check, timeout=1200)
+
+
+def test_each_toolchain_runs_with_its_version_and_a_rebuild_is_cached(project, mirrors, docker_client) -> None:
+    (project / "build.envd").write_text(TOOLCHAINS)
+    first = json.loads(build(project, mirrors).stdout)
+    out = docker_client.containers.run(first["image"], entrypoint=["sh", "-c",
+        "go version; node --version; pixi --version; codex --version; rustc --version; uv --version; "
+        "ls /root/.local/share/uv/python; echo $CARGO_HOME $UV_PYTHON_PREFERENCE"], remove=True).decode()
+    assert out.splitlines() == ["go version go1.22.1 linux/amd64", "v20.11.1", "pixi 0.62.2", "codex-cli 0.98.0",
+                                "rustc 1.83.0", "uv 0.9.22", "cpython-3.12", "/opt/rust only-managed"], out
+
+    docker_client.images.remove(first["image"], force=True)   # nothing to find by tag: BuildKit answers
+    (project / ".envtrack" / "build-stamp.json").unlink()
+    second = json.loads(build(project, mirrors).stdout)
+    assert second["image"] == first["image"]
+    states = [step["state"] for step in second["steps"]]
+    # The base image's source is resolved again (`done`); every download and install is BuildKit's cache.
+    assert states[1:] == ["cached"] * (len(states) - 1), second["steps"]
+
+
+def test_plan_json_shows_each_downloads_effective_url(project, mirrors) -> None:
+    (project / "build.envd").write_text(TOOLCHAINS)
+    proc = run_cli("plan", "--json", cwd=project, env={"ENVTRACK_MIRRORS": mirrors}, check=True)
+    downloads = {d["upstream"]: d for d in json.loads(proc.stdout)["downloads"]}
+    go = downloads["https://go.dev/dl/go1.22.1.linux-amd64.tar.gz"]
+    assert go["url"].endswith("/go/go1.22.1.linux-amd64.tar.gz") and go["url"].startswith("http://172.17.0.1:")
+    assert downloads["https://static.rust-lang.org"]["fetched_by"] == "installer"
+
+
+def test_a_checksum_mismatch_fails_at_the_step_in_one_line(project, mirrors) -> None:
+    (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n    install.julia()\n')
+    proc = build(project, mirrors, check=False)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    served = hashlib.sha256(b"not the archive envd pinned\n").hexdigest()
+    assert lines[0].startswith("envtrack: build.envd:3:5: install.julia: cannot fetch http://172.17.0.1:"), lines
+    assert "julia-1.10.10-linux-x86_64.tar.gz" in lines[0] and "mirrored by https://julialang-s3" in lines[0]
+    assert served in lines[0] or "digest" in lines[0] or "checksum" in lines[0], lines

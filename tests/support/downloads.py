@@ -1,0 +1,95 @@
+"""Stand-ins for the toolchain upstreams envd downloads from, in each upstream's own path layout.
+
+`Upstreams(root)` writes small archives (a `go/bin/go` that prints its version, a Node
+tarball with `bin/node`, a rustup-init stand-in that fetches its toolchain below
+RUSTUP_DIST_SERVER, ...) under one folder per upstream prefix; `serve()` serves them on the
+Docker bridge's gateway (support.gateway_http), which both BuildKit's HTTP source and a
+build step reach, and yields the ENVTRACK_MIRRORS setting that points every upstream there.
+So the URL logic under test is the real one: only the host part of each URL changes.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from support.gateway_http import serve_directory
+
+# Upstream prefix -> the folder standing in for it.
+PREFIXES = {
+    "https://go.dev/dl/": "go",
+    "https://nodejs.org/download/release/": "node",
+    "https://github.com/": "github",
+    "https://sh.rustup.rs": "rustup/rustup-init.sh",
+    "https://static.rust-lang.org/": "rust",
+    "https://julialang-s3.julialang.org/": "julia",
+}
+
+
+def script(text: str) -> bytes:
+    return f"#!/bin/sh\n{text}\n".encode()
+
+
+def write_tar(path: Path, members: dict[str, bytes], mode: str = "w:gz") -> None:
+    """An archive of executable files (and their folders), as release tarballs hold them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, mode) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            archive.addfile(info, io.BytesIO(data))
+
+
+class Upstreams:
+    """Fixture archives for the builtins' default versions on amd64 (this machine's Engine)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def folder(self, upstream: str) -> Path:
+        return self.root / PREFIXES[upstream]
+
+    def go(self, version: str) -> None:
+        write_tar(self.folder("https://go.dev/dl/") / f"go{version}.linux-amd64.tar.gz",
+                  {"go/bin/go": script(f'echo "go version go{version} linux/amd64"')})
+
+    def nodejs(self, version: str) -> None:
+        top = f"node-v{version}-linux-x64"
+        write_tar(self.folder("https://nodejs.org/download/release/") / f"v{version}/{top}.tar.xz",
+                  {f"{top}/bin/node": script(f'echo "v{version}"')}, mode="w:xz")
+
+    def github_release(self, repo: str, tag: str, asset: str, members: dict[str, bytes]) -> None:
+        write_tar(self.folder("https://github.com/") / repo / "releases/download" / tag / asset, members)
+
+    def rustup(self, toolchain: str) -> None:
+        """rustup-init.sh fetches rustup-init below RUSTUP_UPDATE_ROOT, which installs the
+        toolchain its channel file (below RUSTUP_DIST_SERVER) names, as the real pair does."""
+        init = self.folder("https://sh.rustup.rs")
+        init.parent.mkdir(parents=True, exist_ok=True)
+        init.write_bytes(script(
+            'set -e\ncurl -sSf "$RUSTUP_UPDATE_ROOT/dist/$(uname -m)-unknown-linux-gnu/rustup-init" -o /tmp/rustup-init\n'
+            'sh /tmp/rustup-init "$@"'))
+        rust = self.folder("https://static.rust-lang.org/")
+        (rust / "rustup/dist/x86_64-unknown-linux-gnu").mkdir(parents=True, exist_ok=True)
+        (rust / "rustup/dist/x86_64-unknown-linux-gnu/rustup-init").write_bytes(script(
+            'set -e\n[ "$1 $2 $3" = "-y -q --no-modify-path" ]\n'
+            'v=$(curl -sSf "$RUSTUP_DIST_SERVER/dist/channel-rust-stable.toml" | sed -n \'s/^version = "\\(.*\\)"/\\1/p\')\n'
+            'mkdir -p "$CARGO_HOME/bin"\n'
+            'printf \'#!/bin/sh\\necho "rustc %s"\\n\' "$v" > "$CARGO_HOME/bin/rustc"\nchmod 755 "$CARGO_HOME/bin/rustc"'))
+        (rust / "dist").mkdir(exist_ok=True)
+        (rust / "dist/channel-rust-stable.toml").write_text(f'[pkg.rust]\nversion = "{toolchain}"\n')
+
+    def julia(self, data: bytes) -> None:
+        path = self.folder("https://julialang-s3.julialang.org/") / "bin/linux/x64/1.10/julia-1.10.10-linux-x86_64.tar.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve the fixtures; yields ENVTRACK_MIRRORS pointing every upstream at them."""
+        with serve_directory(self.root) as base:
+            yield " ".join(f"{upstream}={base}/{folder}{'' if folder.endswith('.sh') else '/'}"
+                           for upstream, folder in PREFIXES.items())
