@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import glob
 import json
 import os
 import socket
@@ -37,7 +38,18 @@ DPKG_LOCK = "/var/lib/dpkg/lock"
 _RECORD_FILES = {"/var/lib/dpkg": {"status"}, "/var/lib/apt": {"extended_states"},
                  "/var/log/apt": {"history.log"}}
 # Where new venvs, user sites and conda prefixes appear: only new/removed directories count.
+# Every user's ~/.local under /home (a dev environment's user) is one too (_user_locals).
 _HOMES = ("/opt", "/root", "/root/.local", "/home", "/workspace")
+
+
+def _is_user_local(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 4 and parts[1] == "home" and parts[3] == ".local"
+
+
+def _user_locals(root: str) -> List[str]:
+    """/home/USER/.local of every user that has one: where `pip install --user` makes a site."""
+    return [_container_path(root, p) for p in sorted(glob.glob(os.path.join(root, "home", "*", ".local")))]
 
 
 class Dirty:
@@ -64,7 +76,7 @@ class Dirty:
 
 def wants_event(watched: str, name: str, is_dir: bool) -> bool:
     """Whether an event in directory WATCHED (about entry NAME; "" = WATCHED itself) may mean a package changed."""
-    if watched in _HOMES:
+    if watched in _HOMES or _is_user_local(watched):
         return is_dir or name == ""
     names = _RECORD_FILES.get(watched)
     return names is None or name in names
@@ -107,7 +119,7 @@ class Watcher:
             self.dirty.mark()
 
     def wanted(self) -> Set[str]:
-        inside = [p for p in list(_RECORD_FILES) + list(_HOMES)]
+        inside = [p for p in list(_RECORD_FILES) + list(_HOMES)] + _user_locals(self.root)
         sites = find_site_dirs(self.root)
         inside += [_container_path(self.root, d) for d in sites]
         # A dist-info being written (pip byte-compiles before writing RECORD) changes only

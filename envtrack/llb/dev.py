@@ -101,6 +101,7 @@ def user_script(uid: int, gid: int) -> str:
             f"printf '%s\\n' '{DEV_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{DEV_USER}",
             f"chmod 0440 /etc/sudoers.d/{DEV_USER}",
             f"install -d -o {uid} -g {gid} -m 0700 {DEV_HOME}/.config {DEV_HOME}/.cache",
+            f"install -d -o {uid} -g {gid} {DEV_HOME}/.local",   # the agent watches it for a user site
             f"install -d -o {uid} -g {gid} {WORKSPACE}",
         ]
     lines.append(f"printf '%s' {quote(PROMPT)} >> {home}/.bashrc")

@@ -89,12 +89,15 @@ def test_a_dev_environment_is_the_users_over_exec_shell_and_ssh(scratch_project:
     assert _cli(project, env, "exec", "--root", "--", "id", "-un", check=True).stdout.strip() == "root"
 
     installs = "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q tree >/dev/null"
-    if python:
-        installs += " && pip install -q --no-cache-dir tomli"
+    if python:   # into the venv the user owns, and into the user's own site of the system Python
+        installs += (" && pip install -q --no-cache-dir tomli && PIP_BREAK_SYSTEM_PACKAGES=1 "
+                     "/usr/bin/python3 -m pip install -q --no-cache-dir --user six")
     _cli(project, env, "exec", "--", "sh", "-c", installs, check=True)
-    wanted = {"tree", "tomli"} if python else {"tree"}
+    wanted = {"tree", "tomli", "six"} if python else {"tree"}
     rows = _wait_for_rows(project, env, wanted)
     assert wanted <= {row["name"] for row in rows if row["requested"]}, rows
+    if python:
+        assert any(row["name"] == "six" and "/home/envd/.local/" in row["env"] for row in rows), rows
     _cli(project, env, "sync", check=True)
     synced = (project / "build.envd").read_text()
     assert all(f'"{name}=' in synced for name in wanted), synced

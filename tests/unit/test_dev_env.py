@@ -53,3 +53,12 @@ def test_the_entry_is_removed_alone_and_remote_engines_are_reached_through_their
     assert ssh_route("tcp://gpu:2376", "0.0.0.0") == ("gpu", None)
     ports = {"NetworkSettings": {"Ports": {f"{SSHD_PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}]}}}
     assert published_port(ports) == 49153 and published_port({}) is None
+
+
+def test_the_agent_watches_each_users_local_folder_for_a_user_site(tmp_path) -> None:
+    from envtrack.agent.run import _user_locals, wants_event
+
+    (tmp_path / "home" / "envd" / ".local").mkdir(parents=True)
+    (tmp_path / "home" / "other").mkdir()
+    assert _user_locals(str(tmp_path)) == ["/home/envd/.local"]
+    assert wants_event("/home/envd/.local", "lib", True) and not wants_event("/home/envd/.local", "x.txt", False)
