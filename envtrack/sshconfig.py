@@ -116,5 +116,5 @@ def include_from_user_config(path: Path) -> None:
     if line in old.splitlines():
         return
     user_config.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_atomic(user_config, f"# envtrack's environments (written by envtrack up, removed by down)\n{line}\n" + old,
+    write_atomic(user_config, f"# envtrack's dev environments (their Host entries: envtrack up writes them, down removes them)\n{line}\n" + old,
                  mode=None if old else 0o600)

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from envtrack.container.dev import ssh_listen
 from envtrack.container.engine import ContainerInfo, ensure_container, inspect
 from envtrack.container.health import agent_health
 from envtrack.container.supervise import ensure_agent, reconcile_once, stop_agent
@@ -65,7 +66,7 @@ def enable_ssh(project: Project, container: ContainerInfo, *, reused: bool) -> s
     if not user:
         return ""
     from envtrack import sshconfig
-    from envtrack.container.dev import authorize_key, published_port, ssh_listen, ssh_route
+    from envtrack.container.dev import authorize_key, published_port, ssh_route
     from envtrack.endpoints import engine
     from envtrack.engine import api
 
@@ -127,7 +128,7 @@ def ensure_running(project: Project, image: str, *, image_id: str | None = None,
     ensure_state_dir(project.state_dir)
     spec = container_spec(project, image, image_id, runtime_steps(project), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
-                          remote=engine_is_remote(), owner=(os.getuid(), os.getgid()))
+                          remote=engine_is_remote(), owner=(os.getuid(), os.getgid()), ssh=ssh_listen())
     if spec.runtime.dev_user and not spec.copies:
         from envtrack.container.dev import prepare_agent_dir
 

@@ -149,9 +149,11 @@ class ContainerSpec:
         }
 
 
-def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0, 0)) -> Runtime:
+def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0, 0),
+               ssh: tuple[str, int] = ("127.0.0.1", 0)) -> Runtime:
     """The runtime settings of a plan's steps; host paths resolve against PROJECT_DIR and HOME;
-    OWNER is the host user's uid and gid (a dev environment's user is named after it)."""
+    OWNER is the host user's uid and gid (a dev environment's user is named after it) and SSH
+    the (address, port) its SSH server is published on (0: a free port)."""
     mounts, ports, daemons, init = [], [], [], []
     gpus = shm = 0
     entrypoint: tuple[str, ...] = ()
@@ -185,11 +187,10 @@ def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0,
             entrypoint = tuple(args["args"])
     dev_user = ""
     if dev:
-        from envtrack.container.dev import ssh_listen
         from envtrack.devenv import SSHD_PORT, dev_user as user_for
 
         dev_user = user_for(owner[0])
-        ports.append(PortMapping(f"{SSHD_PORT}/tcp", *ssh_listen()))
+        ports.append(PortMapping(f"{SSHD_PORT}/tcp", *ssh))
     return Runtime(tuple(mounts), tuple(ports), gpus, shm, tuple(init), tuple(daemons), entrypoint, dev_user, owner)
 
 
@@ -226,8 +227,8 @@ def state_volume(project: Project) -> str:
 
 def container_spec(project: Project, image: str, image_id: str, steps, *, bundle_dir: Path,
                    host_ca: str | None, home: str = "~", remote: bool = False,
-                   owner: tuple[int, int] = (0, 0)) -> ContainerSpec:
-    runtime = runtime_of(steps, project.dir, home, owner)
+                   owner: tuple[int, int] = (0, 0), ssh: tuple[str, int] = ("127.0.0.1", 0)) -> ContainerSpec:
+    runtime = runtime_of(steps, project.dir, home, owner, ssh)
     if remote:  # runtime.mount host paths name folders on the engine host, as `docker -v` does there
         mounts = [Mount(state_volume(project), STATE_MOUNT), *runtime.mounts]
         copies = [Copy(str(project.dir), WORKSPACE, skip=(project.state_dir.name,)),
