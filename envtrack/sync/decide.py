@@ -11,13 +11,14 @@ envtrack.requirements.format_requirement; where a change is written is decided h
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from envtrack.frontend.steps import Plan
 from envtrack.sync.changes import MANAGERS, NetChange
 from envtrack.sync.forms import conda_entry, pip_entry, unreproducible
 from envtrack.sync.into import Destination
-from envtrack.sync.result import Note
-from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap
+from envtrack.sync.result import Added, Note
+from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, same_file
 from envtrack.requirements import format_requirement, parse_requirement
 
 UNINSTALL = {"pip": "pip uninstall -y {}", "apt": "apt-get remove -y {}", "conda": "conda remove -y {}"}
@@ -40,18 +41,24 @@ class Edits:
     new_installs: dict[str, list[str]] = field(default_factory=dict)   # manager -> entries
     uninstall_commands: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    python_first: bool = False   # write install.python() before the new pip call
+    python_version: str | None = None   # write install.python() before the new pip call ("": the default)
+    insert_at: int = 0           # new statements go before this statement of the target's body
+    added: list[Added] = field(default_factory=list)   # what the rebuilt plan must reach
 
     def of(self, site: CallSite) -> CallEdit:
         return self.calls.setdefault(id(site), (site, CallEdit()))[1]
 
 
 def decide(plan: Plan, source: SourceMap, declared: list[Declared], changes: list[NetChange], *,
-           pin: str, target: str, into_state: Destination) -> Edits:
+           pin: str, target: str, into_state: Destination, envd_file: Path) -> Edits:
     """The edits that make the file declare CHANGES (see the module docstring)."""
     edits = plan_edits(one_per_package(changes), declared, pin, target, run_commands_of(plan))
     drop_written_paths(edits, plan)
+    edits.added += [Added(manager, entry, entry=entry) for manager, entries in edits.new_installs.items()
+                    for entry in entries]
     place_new_packages(edits, plan, source, into_state)
+    if edits.uninstall_commands or any(edits.new_installs.values()):
+        edits.insert_at = insertion_index(plan, source, envd_file, edits.notes)
     return edits
 
 
@@ -62,6 +69,42 @@ def drop_written_paths(edits: Edits, plan: Plan) -> None:
         kind = KIND_OF_MANAGER.get(manager)
         written = {str(n) for step in plan.steps if step.kind == kind for n in step.args.get("name") or []}
         edits.new_installs[manager] = [e for e in entries if e not in written or parse_requirement(manager, e)]
+
+
+def insertion_index(plan: Plan, source: SourceMap, envd_file: Path, notes: list[Note]) -> int:
+    """Where new calls go in the target's body: after the last statement that made a step (itself,
+    or through a helper of this file or a loaded one), so after everything they may undo or need,
+    and before the first statement after it that can return (`if FAST: return`)."""
+    body = source.body
+    lines = [s.position.line for s in plan.steps if same_file(s.position.file, envd_file, plan)]
+    helpers = _functions_making_steps(source, lines, elsewhere=len(lines) < len(plan.steps))
+    # A step's own line proves its statement ran; a helper call counts until something may have returned.
+    ran = [i for i, s in enumerate(body) if any(s.start <= line <= s.end for line in lines)]
+    last = ran[-1] if ran else -1
+    for i in range(last + 1, len(body)):
+        if body[i].calls & helpers:
+            last = i
+        if body[i].may_return:
+            break
+    if last >= 0 and body[last].may_return:
+        notes.append(Note("warning", f"line {body[last].start} may return from {source.target.name.value}() "
+                                     "before the new calls; they are written after it"))
+    return next((i for i in range(last + 1, len(body)) if body[i].may_return), len(body))
+
+
+def _functions_making_steps(source: SourceMap, lines: list[int], *, elsewhere: bool) -> frozenset[str]:
+    """The names whose call makes a step: module-level functions holding a step's line, the loaded
+    names when a step comes from another file, and whatever calls one of those."""
+    target = source.target.name.value
+    found = {name for name, f in source.functions.items()
+             if name != target and any(f.start <= line <= f.end for line in lines)}
+    if elsewhere:
+        found |= source.loaded
+    while True:
+        more = {name for name, f in source.functions.items() if name != target and f.calls & found} - found
+        if not more:
+            return frozenset(found)
+        found |= more
 
 
 def run_commands_of(plan: Plan) -> list[tuple[int, str]]:
@@ -116,6 +159,7 @@ def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: st
                 continue   # an earlier sync already appended it
             if command not in edits.uninstall_commands:
                 edits.uninstall_commands.append(command)
+                edits.added.append(Added(change.manager, entry.requirement.name, command=command))
             edits.notes.append(Note("warning", f"{change.manager} {change.name} was uninstalled but {entry.reason}: "
                                                f"appending run(commands=[\"{command}\"]) to {target}() instead"))
             edits.notes.append(Note("edit", f"appended `{command}`"))
@@ -180,8 +224,24 @@ def place_new_packages(edits: Edits, plan: Plan, source: SourceMap, into_state: 
         else:
             edits.notes.append(Note("edit", f"added {manager} {', '.join(entries)} in a new call"))
             if manager == "pip" and not into_state.has_python:
-                edits.python_first = True
-                edits.notes.append(Note("edit", "added install.python() before it (pip needs a Python environment)"))
+                edits.python_version, why = python_the_base_meets(plan)
+                call = f'install.python(version="{edits.python_version}")' if edits.python_version else "install.python()"
+                edits.notes.append(Note("edit", f"added {call} before it (pip needs a Python environment{why})"))
+
+
+def python_the_base_meets(plan: Plan) -> tuple[str, str]:
+    """The install.python version to write ("" for envd's default) and why, when not the default:
+    the default (3.11) cannot be met on a base whose distribution ships another Python."""
+    from envtrack.builtins import BUILTINS
+    from envtrack.llb.envd import base_image
+    from envtrack.llb.lower import distro_python
+
+    default = next(p.default for p in BUILTINS["install.python"].params if p.name == "version")
+    image = base_image(plan)
+    shipped = distro_python(image)
+    if shipped is None or shipped == default or shipped.startswith(default + "."):
+        return "", ""
+    return shipped, f"; {image} ships Python {shipped}"
 
 
 def _final_install_site(plan: Plan, source: SourceMap) -> CallSite | None:

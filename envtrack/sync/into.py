@@ -2,7 +2,7 @@
 
 The image is what target() returns (or the branch named with `sync --into NAME`): new
 install calls and uninstall commands go to that state alone, written `into=` it and
-placed before the function's `return` (tree._insert_before_return), so every other branch keeps its cache.
+placed before the function's `return` (decide.insertion_index), so every other branch keeps its cache.
 A state is named by its variable when the function assigns it itself, else by its name
 as a string (a state's value is its name, so both mean the same state).
 """

@@ -14,9 +14,21 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Added:
+    """A call sync writes that the rebuilt plan must reach: an install of ENTRY, or the
+    uninstall COMMAND of NAME (which must run after every install naming it)."""
+
+    manager: str
+    name: str
+    entry: str = ""
+    command: str = ""
+
+
+@dataclass(frozen=True)
 class Rewrite:
     text: str
     notes: tuple[Note, ...]
+    added: tuple[Added, ...] = ()
 
     @property
     def changed(self) -> bool:

@@ -23,7 +23,7 @@ from envtrack.sync.decide import UNINSTALL, decide
 from envtrack.sync.into import destination
 from envtrack.sync.result import Rewrite
 from envtrack.sync.sites import declared_packages, map_source
-from envtrack.sync.tree import EditApplier, append_statements
+from envtrack.sync.tree import EditApplier, new_statements
 
 __all__ = ["UNINSTALL", "rewrite_source"]
 
@@ -41,10 +41,10 @@ def rewrite_source(text: str, plan: Plan, changes: list[NetChange], *, envd_file
     source = map_source(module, target)
     declared = declared_packages(plan, source, envd_file)
     into_state = destination(plan, into, source.target, source.quote)
-    edits = decide(plan, source, declared, changes, pin=pin, target=target, into_state=into_state)
+    edits = decide(plan, source, declared, changes, pin=pin, target=target, into_state=into_state,
+                   envd_file=envd_file)
     if not any(n.level == "edit" for n in edits.notes):
         return Rewrite(text, tuple(edits.notes))
-    new_module = module.visit(EditApplier(edits, source))
-    new_module = append_statements(new_module, source, edits, into_state)
-    return Rewrite(new_module.code, tuple(edits.notes))
+    new_module = module.visit(EditApplier(edits, source, new_statements(module, source, edits, into_state)))
+    return Rewrite(new_module.code, tuple(edits.notes), tuple(edits.added))
 

@@ -115,7 +115,7 @@ def apply(proposal: Proposal) -> Path | None:
     if proposal.changed:
         backup_path = _io(project.backups_dir, "write", lambda: backup(project.envd_file, project.backups_dir))
         _io(project.envd_file, "write", lambda: replace_validated(
-            project.envd_file, proposal.old_text, proposal.rewrite.text, lambda temp: _validate(temp, proposal.target, project.envd_file)))
+            project.envd_file, proposal.old_text, proposal.rewrite.text, lambda temp: _validate(temp, proposal.target, project.envd_file, proposal.rewrite)))
     if proposal.up_to_id > proposal.since_id:
         written = "; build.envd was updated, but the next sync will offer the same changes" if proposal.changed else ""
         with _journal_errors(project.journal_path, written):
@@ -151,15 +151,18 @@ def _journal_errors(journal: Path, consequence: str = ""):  # noqa: ANN202
         raise EnvtrackError(f"{journal}: {error.strerror or error}{consequence}") from None
 
 
-def _validate(temp: Path, target: str, old: Path) -> None:
-    """The rewritten file must evaluate and lower to LLB (no Engine needed) before it replaces
-    the user's; when the user's own file does not lower either, that is said instead of a bug."""
+def _validate(temp: Path, target: str, old: Path, rewrite: Rewrite) -> None:
+    """The rewritten file must evaluate, lower to LLB (no Engine needed) and reach every call sync
+    wrote before it replaces the user's; when the user's own file does not lower either, that is
+    said instead of a bug."""
     from envtrack.errors import EnvtrackError
     from envtrack.frontend import load_plan
     from envtrack.llb.compile import compile_plan
+    from envtrack.sync.placement import misplaced
 
     try:
-        compile_plan(load_plan(temp, target=target))
+        plan = load_plan(temp, target=target)
+        compile_plan(plan)
     except EnvtrackError as error:
         message = error.message.replace(str(temp), old.name)
         try:
@@ -168,3 +171,7 @@ def _validate(temp: Path, target: str, old: Path) -> None:
             raise EnvtrackError(f"{own}; fix it and run sync again (nothing written)", exit_code=2) from None
         raise EnvtrackError(f"the rewritten file would not build ({message}); build.envd left unchanged "
                             "(this is a bug in envtrack sync, please report it)") from error
+    problem = misplaced(plan, rewrite.added)
+    if problem:
+        raise EnvtrackError(f"sync cannot place its changes in {old.name}: {problem}; nothing written "
+                            f"(write them by hand: {', '.join(a.entry or a.command for a in rewrite.added)})")

@@ -46,12 +46,25 @@ class Declared:
     reason: str | None            # why not editable, for the warning
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a function body: its lines, the names it calls, whether it can return."""
+
+    start: int
+    end: int
+    calls: frozenset[str]      # called names: `helper`, `lib.f` (and its root `lib`)
+    may_return: bool
+
+
 @dataclass
 class SourceMap:
     module: cst.Module
     target: cst.FunctionDef
     sites: list[CallSite] = field(default_factory=list)
     quote: str = '"'
+    body: tuple[Statement, ...] = ()                             # the target function's statements
+    functions: dict[str, Statement] = field(default_factory=dict)   # module-level functions, whole
+    loaded: frozenset[str] = frozenset()                         # names bound by load() or include()
 
 
 def map_source(module: cst.Module, target: str) -> SourceMap:
@@ -67,7 +80,60 @@ def map_source(module: cst.Module, target: str) -> SourceMap:
     last = function.body.body[-1] if function.body.body else None
     for site in finder.sites:
         site.is_final_statement = site.reason is None and finder.statement_of[id(site)] is last
-    return SourceMap(module, function, finder.sites, _dominant_quote(finder.quotes))
+    positions = wrapper.resolve(PositionProvider)
+    functions = {s.name.value: _statement(s, positions) for s in module.body if isinstance(s, cst.FunctionDef)}
+    return SourceMap(module, function, finder.sites, _dominant_quote(finder.quotes),
+                     tuple(_statement(s, positions) for s in function.body.body), functions, _loaded_names(module))
+
+
+def _statement(node: cst.CSTNode, positions) -> Statement:  # noqa: ANN001 - libcst's position mapping
+    where = positions[node]
+    calls = _Calls()
+    node.visit(calls)
+    return Statement(where.start.line, where.end.line, frozenset(calls.names), calls.returns)
+
+
+class _Calls(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+        self.returns = False
+        self.depth = 0   # inside a nested def or lambda, a return leaves only that
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = dotted_name(node.func)
+        if name:
+            self.names.update({name, name.split(".")[0]})
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self.returns = self.returns or self.depth == 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth += 1
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.depth -= 1
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.depth += 1
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self.depth -= 1
+
+
+def _loaded_names(module: cst.Module) -> frozenset[str]:
+    """Names a module-level `load("f.envd", "g", h="i")` or `lib = include(...)` binds."""
+    names: set[str] = set()
+    for statement in module.body:
+        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+            value = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
+            if not isinstance(value, cst.Call):
+                continue
+            if dotted_name(value.func) == "load":
+                names.update(a.keyword.value if a.keyword else (_string_value(a.value) or "") for a in value.args[1:])
+            elif dotted_name(value.func) == "include" and isinstance(small, cst.Assign):
+                names.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+    return frozenset(names - {""})
 
 
 def declared_packages(plan: Plan, source: SourceMap, envd_file: Path) -> list[Declared]:
@@ -91,7 +157,7 @@ def declared_packages(plan: Plan, source: SourceMap, envd_file: Path) -> list[De
 
 def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts) -> tuple[CallSite | None, str | None]:
     position = step.position
-    if not _same_file(position.file, envd_file, plan):
+    if not same_file(position.file, envd_file, plan):
         return None, f"declared in a loaded file ({_relative(position.file, envd_file)})"
     if counts[(position.file, position.line, position.column)] > 1:
         return None, f"line {position.line} runs more than once (a loop or a helper called twice)"
@@ -106,7 +172,7 @@ def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts)
     return site, None
 
 
-def _same_file(file: str, envd_file: Path, plan: Plan) -> bool:
+def same_file(file: str, envd_file: Path, plan: Plan) -> bool:
     if file == plan.file:
         return True
     try:

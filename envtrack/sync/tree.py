@@ -2,13 +2,16 @@
 
 Every untouched byte stays: entries are removed, replaced and appended inside the list as
 written (comments kept), a call whose list became empty is dropped with its comments kept,
-and new calls go at the end of the target function, before the first statement that can return.
+and new calls go where envtrack.sync.decide.insertion_index says.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import libcst as cst
 
+from envtrack.builtins import BUILTINS
 from envtrack.sync.changes import MANAGERS
 from envtrack.sync.decide import CallEdit, Edits
 from envtrack.sync.into import Destination
@@ -18,41 +21,52 @@ WRAP_AT = 88   # new calls longer than this put one package per line
 
 
 class EditApplier(cst.CSTTransformer):
-    """Applies the per-call edits; drops a call whose list became empty, keeping its comments."""
+    """Applies the per-call edits and puts the new statements at Edits.insert_at of the target's
+    body; drops a call whose list became empty when nothing else is asked of it, keeping its comments."""
 
-    def __init__(self, edits: Edits, source: SourceMap):
+    def __init__(self, edits: Edits, source: SourceMap, new_statements: list[cst.BaseStatement]):
         super().__init__()
         self.by_call = {id(site.call): (site, edit) for site, edit in edits.calls.values()}
         self.quote = source.quote
         self.emptied: set[int] = set()
+        self.target_block = source.target.body
+        self.new_statements = new_statements
+        self.insert_at = edits.insert_at
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         found = self.by_call.get(id(original_node))
         if found is None:
             return updated_node
-        _, edit = found
+        site, edit = found
         args = []
         for position, arg in enumerate(updated_node.args):
             if _is_name_arg(arg, position) and isinstance(arg.value, cst.List):
                 new_list = _edited_list(arg.value, edit, self.quote)
-                if not new_list.elements and len(updated_node.args) == 1:   # nothing else asked of it
+                if not new_list.elements and _asks_nothing_else(site.kind, updated_node.args, arg):
                     self.emptied.add(id(original_node))
                 arg = arg.with_changes(value=new_list)
             args.append(arg)
         return updated_node.with_changes(args=args)
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        inserting = original_node is self.target_block and bool(self.new_statements)
         kept, carried = [], []
-        for original, updated in zip(original_node.body, updated_node.body):
+        for index, (original, updated) in enumerate(zip(original_node.body, updated_node.body)):
+            if inserting and index == self.insert_at:
+                kept.extend(self.new_statements)
             if self._is_emptied(original):
                 carried.extend(updated.leading_lines)
                 carried.extend(_inner_comment_lines(updated))
                 continue
+            if inserting and _is_lone_pass(updated):
+                continue   # the new statements fill the body
             if carried:
                 updated = updated.with_changes(leading_lines=[*carried, *updated.leading_lines])
                 carried = []
             kept.append(updated)
-        if len(kept) == len(updated_node.body):
+        if inserting and self.insert_at >= len(original_node.body):
+            kept.extend(self.new_statements)
+        if not inserting and len(kept) == len(updated_node.body):
             return updated_node
         if not kept:
             kept = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carried)]
@@ -64,7 +78,34 @@ class EditApplier(cst.CSTTransformer):
                 and isinstance(statement.body[0], cst.Expr) and id(statement.body[0].value) in self.emptied)
 
 
+def _asks_nothing_else(kind: str, args: Sequence[cst.Arg], name_arg: cst.Arg) -> bool:
+    """Every argument but the name list is written with its default (`requirements=""`), so the
+    call does nothing once the list is empty."""
+    params = BUILTINS[kind].params
+    for position, arg in enumerate(args):
+        if arg is name_arg:
+            continue
+        param = next((p for p in params if p.name == arg.keyword.value), None) if arg.keyword else (
+            params[position] if position < len(params) and not arg.star else None)
+        if param is None or param.required or _literal(arg.value) != param.default:
+            return False
+    return True
+
+
+def _literal(node: cst.BaseExpression) -> object:
+    """The value of an empty list or a string/bool literal; a marker for anything else."""
+    if isinstance(node, cst.List) and not node.elements:
+        return []
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    return _literal
+
+
 class _CommentLines(cst.CSTVisitor):
+    """Every comment written inside a statement, as full-line comments to keep above the next one."""
+
     def __init__(self) -> None:
         super().__init__()
         self.lines: list[cst.EmptyLine] = []
@@ -73,9 +114,14 @@ class _CommentLines(cst.CSTVisitor):
         if node.comment is not None:
             self.lines.append(node.with_changes(indent=True, whitespace=cst.SimpleWhitespace("")))
 
+    def visit_TrailingWhitespace(self, node: cst.TrailingWhitespace) -> None:
+        if node.comment is not None:   # `install.apt_packages(  # why`: the end of a line of the call
+            self.lines.append(cst.EmptyLine(indent=True, whitespace=cst.SimpleWhitespace(""), comment=node.comment))
+
 
 def _inner_comment_lines(statement: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
-    """The full-line comments written inside a statement (between the lines of its call)."""
+    """The comments written inside a statement: between the lines of its call and at their ends.
+    The comment after the statement's last line stays its entries' (`name=["jq"])  # jq for x`)."""
     finder = _CommentLines()
     for part in statement.body:
         part.visit(finder)
@@ -198,54 +244,19 @@ def _quoted(text: str, quote: str) -> str:
     return f"{quote}{escaped}{quote}"
 
 
-def append_statements(module: cst.Module, source: SourceMap, edits: Edits, into_state: Destination) -> cst.Module:
+def new_statements(module: cst.Module, source: SourceMap, edits: Edits, into_state: Destination) -> list[cst.BaseStatement]:
+    """The calls sync adds, in order: the uninstall commands, then one install call per manager."""
     into = into_state.keyword
     statements = [_run_statement(edits.uninstall_commands, source, module, into)] if edits.uninstall_commands else []
     for manager in MANAGERS:
         entries = edits.new_installs.get(manager)
         if entries:
-            if manager == "pip" and edits.python_first:   # pip packages need a Python environment first
-                python = f"install.python({into.removeprefix(', ')})"
+            if manager == "pip" and edits.python_version is not None:   # pip needs a Python environment first
+                version = [f"version={_quoted(edits.python_version, source.quote)}"] if edits.python_version else []
+                python = f"install.python({', '.join([*version, *([into.removeprefix(', ')] if into else [])])})"
                 statements.append(cst.parse_statement(python + module.default_newline))
             statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, into))
-    if not statements:
-        return module
-    new_body = []
-    for statement in module.body:
-        if isinstance(statement, cst.FunctionDef) and statement.name.value == source.target.name.value:
-            statement = statement.with_changes(body=statement.body.with_changes(
-                body=_insert_before_return([s for s in statement.body.body if not _is_lone_pass(s)], statements)))
-        new_body.append(statement)
-    return module.with_changes(body=new_body)
-
-
-def _insert_before_return(body: list[cst.BaseStatement], statements: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-    """BODY with STATEMENTS at its end, or before the first statement that can return
-    (`return`, `if not GPU: return`): code after a return may never run."""
-    at = next((i for i, statement in enumerate(body) if _may_return(statement)), len(body))
-    return [*body[:at], *statements, *body[at:]]
-
-
-class _ReturnFinder(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found = False
-
-    def visit_Return(self, node: cst.Return) -> bool:
-        self.found = True
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False   # a nested function's return leaves only that function
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-
-def _may_return(statement: cst.BaseStatement) -> bool:
-    finder = _ReturnFinder()
-    statement.visit(finder)
-    return finder.found
+    return statements
 
 
 def _is_lone_pass(statement: cst.BaseStatement) -> bool:

@@ -1,0 +1,115 @@
+"""Where sync puts what it writes, and what an emptied call leaves behind (issues 28, 23)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from envtrack.frontend import load_plan
+from envtrack.llb.compile import compile_plan
+from envtrack.sync.changes import fold_changes
+from envtrack.sync.placement import misplaced
+from envtrack.sync.rewrite import rewrite_source
+
+PIP_ENV = "/usr/local/lib/python3.11/dist-packages"
+
+
+def row(id_: int, manager: str, action: str, name: str, old: str | None = None, new: str | None = None) -> dict:
+    return {"id": id_, "time": "2026-11-29T01:00:00.000Z", "manager": manager, "env": "/" if manager == "apt" else PIP_ENV,
+            "action": action, "name": name, "old_version": old, "new_version": new, "requested": 1, "source": "",
+            "arch": "", "build": "", "reconciled": 0, "detail": ""}
+
+
+def synced(tmp_path: Path, text: str, *rows: dict):
+    """The rewritten text, its notes, and its plan (checked: it lowers and reaches what sync wrote)."""
+    envd = tmp_path / "build.envd"
+    envd.write_text(text)
+    result = rewrite_source(text, load_plan(envd), fold_changes(rows), envd_file=envd)
+    envd.write_text(result.text)
+    plan = load_plan(envd)
+    compile_plan(plan)
+    assert misplaced(plan, result.added) is None
+    return result.text, [n.message for n in result.notes], plan
+
+
+def kinds(plan) -> list[str]:
+    return [s.kind for s in plan.steps]
+
+
+def test_an_uninstall_goes_after_the_install_it_undoes_past_an_early_return(tmp_path: Path) -> None:
+    text, _, plan = synced(tmp_path, (
+        'FAST = False\nPKGS = ["curl"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
+        '    if FAST:\n        return\n    install.apt_packages(name=PKGS)\n'), row(1, "apt", "remove", "curl", "7.88"))
+    assert kinds(plan) == ["base", "install.apt_packages", "run"]
+    assert text.endswith('    install.apt_packages(name=PKGS)\n    run(commands=["apt-get remove -y curl"])\n')
+
+
+def test_new_pip_and_apt_calls_go_after_python_and_base_past_an_early_return(tmp_path: Path) -> None:
+    _, _, plan = synced(tmp_path, (
+        'FAST = False\n\ndef build():\n    if FAST:\n        return\n    base(image="envtrack/base:bookworm")\n'
+        '    install.python()\n'), row(1, "pip", "install", "tomli", None, "2.0.1"), row(2, "apt", "install", "jq", None, "1.6"))
+    assert kinds(plan) == ["base", "install.python", "install.apt_packages", "install.python_packages"]
+
+
+def test_a_return_inside_a_leading_for_does_not_pull_new_calls_before_base(tmp_path: Path) -> None:
+    text, _, plan = synced(tmp_path, (
+        'def build():\n    for i in range(1):\n        if i == 5:\n            return\n'
+        '        base(image="envtrack/base:bookworm")\n    install.python()\n'), row(1, "pip", "install", "six", None, "1.16.0"))
+    assert kinds(plan) == ["base", "install.python", "install.python_packages"]
+    assert text.endswith('    install.python()\n    install.python_packages(name=["six==1.16.0"])\n')
+
+
+def test_new_calls_stay_before_a_final_return_and_after_a_helper_that_makes_steps(tmp_path: Path) -> None:
+    text, _, plan = synced(tmp_path, (
+        'def tools():\n    install.apt_packages(name=["jq"])\n\ndef build():\n'
+        '    base(image="envtrack/base:bookworm")\n    tools()\n    if True:\n        return\n'), row(1, "apt", "install", "tree", None, "2.1"))
+    assert kinds(plan) == ["base", "install.apt_packages", "install.apt_packages"]
+    assert '    tools()\n    install.apt_packages(name=["tree=2.1"])\n    if True:\n' in text
+
+
+def test_emptying_a_call_whose_other_arguments_are_defaults_removes_it(tmp_path: Path) -> None:
+    text, notes, plan = synced(tmp_path, (
+        'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
+        '    install.python_packages(name=["six"], requirements="", local_wheels=[])\n    run(commands=["true"])\n'),
+        row(1, "pip", "remove", "six", "1.16.0"))
+    assert "python_packages" not in text and kinds(plan) == ["base", "install.python", "run"]
+
+
+def test_emptying_a_call_that_still_reads_requirements_keeps_it(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("tomli\n")
+    text, _, _ = synced(tmp_path, (
+        'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
+        '    install.python_packages(name=["six"], requirements="requirements.txt")\n'), row(1, "pip", "remove", "six", "1.16.0"))
+    assert 'install.python_packages(name=[], requirements="requirements.txt")' in text
+
+
+def test_comments_on_the_lines_of_an_emptied_call_are_kept(tmp_path: Path) -> None:
+    text, _, _ = synced(tmp_path, (
+        'def build():\n    base(image="envtrack/base:bookworm")\n'
+        '    install.apt_packages(  # call comment\n        name=[\n            "jq",\n        ],\n    )\n'
+        '    run(commands=["true"])\n'), row(1, "apt", "remove", "jq", "1.6"))
+    assert text == 'def build():\n    base(image="envtrack/base:bookworm")\n    # call comment\n    run(commands=["true"])\n'
+
+
+def test_pip_on_a_base_with_another_python_gets_the_python_that_base_ships(tmp_path: Path) -> None:
+    """envd's default base, ubuntu:22.04, ships 3.10: install.python()'s 3.11 cannot be met there."""
+    text, notes, plan = synced(tmp_path, 'def build():\n    base(image="ubuntu:22.04")\n',
+                               row(1, "pip", "install", "tomli", None, "2.0.1"))
+    assert '    install.python(version="3.10")\n    install.python_packages(name=["tomli==2.0.1"])\n' in text
+    assert any("ubuntu:22.04 ships Python 3.10" in n for n in notes)
+
+
+def test_pip_on_the_default_base_gets_the_default_python(tmp_path: Path) -> None:
+    text, _, _ = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n',
+                        row(1, "pip", "install", "tomli", None, "2.0.1"))
+    assert "    install.python()\n" in text
+
+
+def test_the_placement_check_names_an_uninstall_before_its_install(tmp_path: Path) -> None:
+    from envtrack.sync.result import Added
+
+    envd = tmp_path / "build.envd"
+    envd.write_text('def build():\n    base(image="envtrack/base:bookworm")\n    run(commands=["apt-get remove -y curl"])\n'
+                    '    install.apt_packages(name=["curl"])\n')
+    problem = misplaced(load_plan(envd), (Added("apt", "curl", command="apt-get remove -y curl"),))
+    assert problem == "run('apt-get remove -y curl') would run before the install of curl at line 4"
+    assert "never reached" in misplaced(load_plan(envd), (Added("apt", "jq", entry="jq"),))
