@@ -209,10 +209,23 @@ def _unpickle(payload: bytes):  # noqa: ANN202
         return None
 
 
+# What a child that hit its address-space limit leaves on fd 2: Python's MemoryError, or the
+# Go runtime's abort when an allocation, a thread or a stack could not get memory.
+_MEMORY_SIGNS = ("out of memory", "cannot allocate memory", "MemoryError", "pthread_create failed",
+                 "failed to create new OS thread", "runtime: mmap", "runtime: cannot map pages")
+MAX_MESSAGE = 2000   # characters of one error message: `fail(str(list(range(10000000))))` is not 89 MB of stderr
+
+
+def _bounded(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}... ({len(message)} characters in all)"
+
+
 def _abort_reason(status: int, crash: str, limits: Limits) -> str:
     if "stack exceeds" in crash or "stack overflow" in crash:
         return "evaluation nested too deeply (recursion or deeply nested brackets); the last place it reached is here"
-    if "out of memory" in crash or "cannot allocate memory" in crash or "MemoryError" in crash:
+    if any(sign in crash for sign in _MEMORY_SIGNS):
         return (f"evaluation needed more than {limits.memory_mb} MiB of memory; the last place it reached is here "
                 "(ENVTRACK_EVAL_MEMORY_MB raises the limit)")
     return f"evaluation stopped (exit status {status}) here or after this call"
@@ -241,9 +254,10 @@ def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, 
         try:
             outcome = ("plan", evaluation.run(file, target))
         except LocatedError as error:
-            outcome = ("located", error.position.file, error.position.line, error.position.column, error.reason)
+            outcome = ("located", error.position.file, error.position.line, error.position.column,
+                       _bounded(error.reason))
         except EnvtrackError as error:
-            outcome = ("error", error.message, error.exit_code, error.hint)
+            outcome = ("error", _bounded(error.message), error.exit_code, error.hint)
         except MemoryError:
             raise
         except RecursionError:

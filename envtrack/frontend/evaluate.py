@@ -55,18 +55,25 @@ def envd_file(path: str | Path) -> str:
     return posixpath.normpath(text)
 
 
-_UNCONVERTIBLE = re.compile(r'of key "(?P<key>\w+)".*Starlark \*starlark\.(?P<type>\w+) to Python')
+_UNCONVERTIBLE = re.compile(r'(of key "(?P<key>\w+)"|at index (?P<index>\d+) in Starlark tuple)'
+                            r'.*Starlark \*starlark\.(?P<type>\w+) to Python')
 
 
 def _conversion_message(builtin: Builtin, message: str) -> str:
-    """`While converting value <function f> of key "dev" ...` -> `for parameter 'dev': got function, want bool`."""
+    """`While converting value <function f> of key "dev" ...` -> `for parameter 'dev': got function, want bool`
+    (positional arguments too: index 0 is the call-site id the rewrite adds)."""
     found = _UNCONVERTIBLE.search(message)
     if found is None:
         return message
-    params = {p.name: p for p in builtin.params}
-    param = params.get(found["key"])
+    if found["key"]:
+        param = next((p for p in builtin.params if p.name == found["key"]), None)
+        name = found["key"]
+    else:
+        index = int(found["index"]) - 1
+        param = builtin.params[index] if 0 <= index < len(builtin.params) else None
+        name = param.name if param else f"argument {index + 1}"
     want = f", want {param.type}" if param is not None else ""
-    return f"for parameter {found['key']!r}: got {found['type'].lower()}{want}"
+    return f"for parameter {name!r}: got {found['type'].lower()}{want}"
 
 
 def _with_suggestion(message: str) -> str:
@@ -130,6 +137,7 @@ class Evaluation:
         self.last_position: Position | None = None   # the last builtin call, for errors without a place
         self.next_site = 1
         # starlark-go keeps no reference to the callables it is given: we must.
+        self.unknown_messages: dict[str, str] = {}   # flat name of a member envd lacks -> its message
         self.callbacks: dict[str, Any] = {
             builtin.flat_name: self._callback(builtin) for builtin in BUILTINS.values()
         }
@@ -185,7 +193,7 @@ class Evaluation:
         self.files[file] = rewritten
         for flat_name, message in rewritten.unknown.items():
             if flat_name not in self.callbacks:
-                self.callbacks[flat_name] = self._unknown_callback(message)
+                self.callbacks[flat_name] = self._unknown_callback(flat_name, message)
         self.starlark.set(**{name: self.callbacks[name] for name in rewritten.unknown})
         for site_id, site in rewritten.sites.items():
             self.sites[site_id] = (rewritten, site)
@@ -322,14 +330,17 @@ class Evaluation:
         call.__name__ = builtin.flat_name  # starlark-go names the failing builtin by this
         return call
 
-    def _unknown_callback(self, message: str) -> Callable[..., None]:
-        """A call of a member envd does not have fails when it runs, at its own place."""
+    def _unknown_callback(self, flat_name: str, message: str) -> Callable[..., None]:
+        """A call of a member envd does not have fails when it runs, at its own place (also when
+        starlark-go cannot hand it its arguments: _builtin_error finds the message by the name)."""
         def call(site_id: Any = None, *args: Any, **kwargs: Any) -> None:
             found = self.sites.get(site_id) if isinstance(site_id, int) else None
             where = Position(found[0].file, found[1].line, found[1].column) if found else Position(_DRIVER, 1, 1)
             self.pending = LocatedError(where, message)
             raise _CallbackFailed
 
+        call.__name__ = flat_name
+        self.unknown_messages[flat_name] = message
         return call
 
     def _evaluate_value(self, builtin: Builtin, bound: dict[str, Any], position: Position) -> Any:
@@ -376,6 +387,8 @@ class Evaluation:
         except EvalError as error:
             raise self._eval_error(error) from None
         except Exception as error:  # the binding itself failed (it cannot build its own error)
+            if "EvalError" in str(error):
+                raise MemoryError from None   # no memory left to build the error: bounded.py says so
             raise self._unreadable(source, filename, error) from None
 
     def _unreadable(self, source: str, filename: str, error: Exception) -> LocatedError:
@@ -413,6 +426,8 @@ class Evaluation:
         builtin = BY_FLAT_NAME.get(error.function_name)
         if builtin is not None:
             message = f"{builtin.kind}: {_conversion_message(builtin, message)}"
+        elif error.function_name in self.unknown_messages:   # `install.cudaa(lambda x: x)`: the name is the mistake
+            message = self.unknown_messages[error.function_name]
         frames = [m for m in _FRAME.finditer(error.backtrace or "") if m["file"] in self.files]
         if not frames:  # no user frame in the backtrace: the last call we saw is the best place
             main = self.loading[0] if self.loading else _DRIVER

@@ -417,8 +417,12 @@ def _namespace_member(tokens: list[tokenize.TokenInfo], i: int, file: str) -> tu
         return _constant(tokens, i, file, kind)
     unknown = ""
     if member not in members:
-        known = ", ".join(f"{ns.string}.{m}" for m in sorted(members) if f"{ns.string}.{m}" not in CONSTANT_NAMESPACES)
-        unknown = f"unknown function {kind} (known: {known})"
+        import difflib
+
+        names = [f"{ns.string}.{m}" for m in sorted(members) if f"{ns.string}.{m}" not in CONSTANT_NAMESPACES]
+        close = difflib.get_close_matches(kind, names, n=1, cutoff=0.75)
+        unknown = (f"unknown function {kind} (did you mean {close[0]}?)" if close
+                   else f"unknown function {kind} (known: {', '.join(names)})")
     if not _is_op(_at(tokens, i + 3), "("):
         if unknown:
             raise LocatedError(_pos(file, ns), unknown)
