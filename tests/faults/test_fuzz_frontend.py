@@ -1,4 +1,5 @@
-"""Seeded fuzz of the frontend: mutated build.envd bytes give a Plan or one located error.
+"""Seeded fuzz of the frontend: mutated build.envd bytes give a Plan or one located error, and every
+Plan lowers to LLB or fails at a place.
 
 The golden plan cases are cut, spliced and salted with the bytes that used to crash
 the interpreter (NUL, invalid UTF-8, escapes cut before multi-byte characters, lone
@@ -18,6 +19,7 @@ import pytest
 
 from envtrack.errors import EnvtrackError, LocatedError
 from envtrack.frontend import load_plan
+from envtrack.llb.compile import compile_plan
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "plan"
 SOURCES = sorted((p / "build.envd").read_bytes() for p in GOLDEN.iterdir() if (p / "build.envd").is_file())
@@ -53,6 +55,19 @@ def check_position(error: LocatedError, context: str) -> None:
     assert 1 <= error.position.column <= len(lines[error.position.line - 1]) + 1, f"{context}\n{error.message}"
 
 
+def lowers_or_fails_at_a_position(plan, context: str) -> int:
+    """Every plan the frontend accepts lowers to LLB (no Engine needed) or fails at a place: 1 if it lowered."""
+    try:
+        compile_plan(plan)
+    except LocatedError as error:
+        check_position(error, context)
+        assert "\n" not in error.message, context
+        return 0
+    except Exception as error:  # noqa: BLE001 - KeyError: 0 from an empty host path was one
+        pytest.fail(f"{context}\nlowering escaped as {type(error).__name__}: {error}")
+    return 1
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mutants_end_in_a_plan_or_a_located_error(seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in LIMITS.items():
@@ -60,14 +75,15 @@ def test_mutants_end_in_a_plan_or_a_located_error(seed: int, tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     (tmp_path / "helpers.envd").write_text('def helper():\n    run(commands=["x"])\n')
     rng = random.Random(seed)
-    outcomes = {"plan": 0, "located": 0}
+    outcomes = {"plan": 0, "located": 0, "lowered": 0}
     for index in range(COUNT // len(SEEDS)):
         data = mutate(rng, rng.choice(SOURCES))
         Path("build.envd").write_bytes(data)
         context = f"seed {seed} mutant {index}: {data[:400]!r}"
         try:
-            load_plan("build.envd")
+            plan = load_plan("build.envd")
             outcomes["plan"] += 1
+            outcomes["lowered"] += lowers_or_fails_at_a_position(plan, context)
         except LocatedError as error:
             check_position(error, context)
             assert "\n" not in error.message, context
@@ -78,4 +94,4 @@ def test_mutants_end_in_a_plan_or_a_located_error(seed: int, tmp_path: Path, mon
             assert "no such file" in error.message or "cannot load" in error.message, f"{context}\n{error.message}"
         except Exception as error:  # noqa: BLE001 - the violation this suite looks for
             pytest.fail(f"{context}\nescaped as {type(error).__name__}: {error}")
-    assert outcomes["located"] > 0 and outcomes["plan"] > 0
+    assert outcomes["located"] > 0 and outcomes["plan"] > 0 and outcomes["lowered"] > 0
