@@ -10,7 +10,7 @@ envtrack.requirements.format_requirement; where a change is written is decided h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from envtrack.frontend.steps import Plan
@@ -133,7 +133,7 @@ def one_per_package(changes: list[NetChange]) -> list[NetChange]:
 def plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, target: str,
                 run_commands: list[tuple[int, str]]) -> Edits:
     by_name: dict[tuple[str, str], list[Declared]] = {}
-    for entry in declared:
+    for entry in _keep_variables_filled(declared, changes):
         by_name.setdefault((entry.requirement.manager, entry.requirement.name), []).append(entry)
     edits = Edits()
     for change in sorted(changes, key=lambda c: (MANAGERS.index(c.manager) if c.manager in MANAGERS else 9, c.last_id)):
@@ -147,12 +147,26 @@ def plan_edits(changes: list[NetChange], declared: list[Declared], pin: str, tar
     return edits
 
 
+def _keep_variables_filled(declared: list[Declared], changes: list[NetChange]) -> list[Declared]:
+    """A variable emptied by removals would leave its call with nothing to install (which does not
+    build): its entries stay as written, and their removals are appended with that reason."""
+    gone = {(c.manager, c.name) for c in changes if c.removed}
+    by_site: dict[int, list[Declared]] = {}
+    for entry in declared:
+        if entry.site is not None and entry.site.via.startswith("variable"):
+            by_site.setdefault(id(entry.site), []).append(entry)
+    emptied = {key for key, entries in by_site.items()
+               if all((e.requirement.manager, e.requirement.name) in gone for e in entries)}
+    return [replace(e, site=None, reason=f"removing it would leave {e.site.via} empty (line {e.site.line} needs one)")
+            if e.site is not None and id(e.site) in emptied else e for e in declared]
+
+
 def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: str,
             run_commands: list[tuple[int, str]]) -> None:
     for entry in entries:
         if entry.site is not None:
             edits.of(entry.site).removed.add(entry.index)
-            edits.notes.append(Note("edit", f"line {entry.site.line}: removed {change.manager} {entry.text}"))
+            edits.notes.append(Note("edit", f"{entry.site.where}: removed {change.manager} {entry.text}"))
         else:
             command = UNINSTALL[change.manager].format(entry.requirement.name)
             if _uninstalled_after(entry, change, run_commands):
@@ -188,7 +202,7 @@ def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, ta
         return
     if effective.site is not None:
         edits.of(effective.site).replaced[effective.index] = wanted
-        edits.notes.append(Note("edit", f"line {effective.site.line}: {effective.text} -> {wanted}"))
+        edits.notes.append(Note("edit", f"{effective.site.where}: {effective.text} -> {wanted}"))
         return
     edits.notes.append(Note("warning", f"{change.manager} {change.name} is now {change.version} but {effective.reason}: "
                                        f"adding {wanted!r} at the end of {target}() instead"))

@@ -28,9 +28,19 @@ class CallSite:
     call: cst.Call
     line: int
     column: int                                   # 0-based, as libcst counts
-    elements: tuple[cst.Element, ...] | None      # the literal `name` list, when it is one
+    elements: tuple[cst.Element, ...] | None      # the literal list that feeds `name`, when there is one
     reason: str | None
     is_final_statement: bool = False
+    values: cst.List | None = None   # that list: the call's own, a module variable's, or a loop's iterable
+    via: str = ""                    # "" (written in the call), "variable PKGS", "loop"
+    values_line: int = 0             # where that list is written
+
+    @property
+    def where(self) -> str:
+        """`line 4`, or `line 1 (variable TOOLS, read at line 12)` for notes."""
+        if not self.via:
+            return f"line {self.line}"
+        return f"line {self.values_line} ({self.via} of the call at line {self.line})"
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class SourceMap:
 def map_source(module: cst.Module, target: str) -> SourceMap:
     """Every install call in MODULE, with its position and whether it is editable."""
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    finder = _CallFinder(target)
+    finder = _CallFinder(target, module)
     wrapper.visit(finder)
     function = next((s for s in module.body if isinstance(s, cst.FunctionDef) and s.name.value == target), None)
     if function is None:
@@ -79,7 +89,7 @@ def map_source(module: cst.Module, target: str) -> SourceMap:
         raise EnvtrackError(f"no function {target}() in the envd file", exit_code=2)
     last = function.body.body[-1] if function.body.body else None
     for site in finder.sites:
-        site.is_final_statement = site.reason is None and finder.statement_of[id(site)] is last
+        site.is_final_statement = site.reason is None and not site.via and finder.statement_of[id(site)] is last
     positions = wrapper.resolve(PositionProvider)
     functions = {s.name.value: _statement(s, positions) for s in module.body if isinstance(s, cst.FunctionDef)}
     return SourceMap(module, function, finder.sites, _dominant_quote(finder.quotes),
@@ -139,35 +149,45 @@ def _loaded_names(module: cst.Module) -> frozenset[str]:
 def declared_packages(plan: Plan, source: SourceMap, envd_file: Path) -> list[Declared]:
     """The packages every install step of PLAN names, in plan order, with their editable text."""
     counts: dict[tuple[str, int, int], int] = {}
+    ordinals = []   # how many earlier steps ran the same call: a loop's iteration
     for step in plan.steps:
         key = (step.position.file, step.position.line, step.position.column)
+        ordinals.append(counts.get(key, 0))
         counts[key] = counts.get(key, 0) + 1
     declared = []
     for order, step in enumerate(plan.steps):
         manager = MANAGER_OF_KIND.get(step.kind)
         if manager is None:
             continue
-        site, reason = _site_of(step, source, envd_file, plan, counts)
+        site, reason = _site_of(step, source, envd_file, plan, counts, ordinals[order])
         for index, text in enumerate(step.args.get("name") or []):
             requirement = parse_requirement(manager, str(text))
             if requirement is not None:
-                declared.append(Declared(requirement, str(text), step, order, site, index, reason))
+                at = ordinals[order] if site is not None and site.via == "loop" else index
+                declared.append(Declared(requirement, str(text), step, order, site, at, reason))
     return declared
 
 
-def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts) -> tuple[CallSite | None, str | None]:
+def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts,
+             ordinal: int) -> tuple[CallSite | None, str | None]:
     position = step.position
     if not same_file(position.file, envd_file, plan):
         return None, f"declared in a loaded file ({_relative(position.file, envd_file)})"
-    if counts[(position.file, position.line, position.column)] > 1:
-        return None, f"line {position.line} runs more than once (a loop or a helper called twice)"
     site = _find_site(step, source)
+    runs = counts[(position.file, position.line, position.column)]
+    if runs > 1 and (site is None or site.via != "loop"):
+        return None, f"line {position.line} runs more than once (a loop or a helper called twice)"
     if site is None:
         return None, f"no install call found at line {position.line}"
     if site.reason is not None:
         return None, f"line {position.line}: {site.reason}"
-    literal = tuple(_string_value(e.value) for e in site.elements or ())
-    if list(literal) != [str(n) for n in step.args.get("name") or []]:
+    literal = [_string_value(e.value) for e in site.elements or ()]
+    names = [str(n) for n in step.args.get("name") or []]
+    if site.via == "loop":
+        written = len(literal) == runs and literal[ordinal:ordinal + 1] == names
+    else:
+        written = literal == names
+    if not written:
         return None, f"line {position.line}: the names are not all written as string literals"
     return site, None
 
@@ -219,11 +239,15 @@ def _dominant_quote(counts: dict[str, int]) -> str:
 class _CallFinder(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, module: cst.Module):
         super().__init__()
         self.target = target
         self.functions: list[str] = []
         self.loops = 0
+        self.loop_lists: list[tuple[cst.For, cst.List | None]] = []
+        self.uses = _name_uses(module)
+        self.module_lists = _module_lists(module)
+        self.module_functions = {s.name.value for s in module.body if isinstance(s, cst.FunctionDef)}
         self.statement: cst.SimpleStatementLine | None = None
         self.sites: list[CallSite] = []
         self.statement_of: dict[int, cst.SimpleStatementLine | None] = {}
@@ -237,9 +261,11 @@ class _CallFinder(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self.loops += 1
+        self.loop_lists.append((node, node.iter if isinstance(node.iter, cst.List) else None))
 
     def leave_For(self, original_node: cst.For) -> None:
         self.loops -= 1
+        self.loop_lists.pop()
 
     def visit_While(self, node: cst.While) -> None:
         self.loops += 1
@@ -262,30 +288,92 @@ class _CallFinder(cst.CSTVisitor):
         if kind not in MANAGER_OF_KIND:
             return
         start = self.get_metadata(PositionProvider, node).start
-        elements = _name_list(node)
-        site = CallSite(kind, node, start.line, start.column, elements, self._reason(node, elements))
+        values, via, reason = self._values(node)
+        site = CallSite(kind, node, start.line, start.column, tuple(values.elements) if values else None, reason,
+                        values=values, via=via, values_line=self._line_of(values) if values else start.line)
         self.sites.append(site)
         self.statement_of[id(site)] = self.statement
 
-    def _reason(self, node: cst.Call, elements) -> str | None:
-        if self.functions != [self.target]:
+    def _values(self, node: cst.Call) -> tuple[cst.List | None, str, str | None]:
+        """The list literal whose entries become this call's `name`, how it gets there, and why
+        there is none. Edited where it is written only when nothing else reads it: a variable or a
+        helper used once in the file, the iterable of a loop whose variable only fills `name=[p]`."""
+        arg = _name_arg(node)
+        if self.functions[:1] != [self.target] and not self._helper_used_once():
             where = self.functions[-1] + "()" if self.functions else "module level"
-            return f"called from {where}, not directly in {self.target}()"
-        if self.loops:
-            return "inside a loop"
+            if self.functions[-1:] != ["build"] and len(self.functions) == 1 and self.functions[0] != self.target:
+                return None, "", f"called from {where}, which the file calls more than once"
+            return None, "", f"called from {where}, not directly in {self.target}()"
         if not _is_whole_statement(self.statement, node):
-            return "part of a larger expression"
-        if elements is None:
-            return "the name list is a variable or an expression"
-        return None
+            return None, "", "part of a larger expression"
+        if self.loops:
+            return self._loop_values(arg)
+        if arg is not None and isinstance(arg.value, cst.List):
+            return arg.value, "", None
+        if arg is not None and isinstance(arg.value, cst.Name):
+            name = arg.value.value
+            if name in self.module_lists and self.uses.get(name) == 2:   # its assignment and this call
+                return self.module_lists[name], f"variable {name}", None
+            return None, "", f"the name list {name} is read elsewhere too (or is not a list literal)"
+        return None, "", "the name list is an expression"
+
+    def _line_of(self, node: cst.CSTNode) -> int:
+        try:
+            return self.get_metadata(PositionProvider, node).start.line
+        except KeyError:
+            return 0
+
+    def _helper_used_once(self) -> bool:
+        """Inside one module-level helper that the file calls once (its def and that call); not
+        build(), the default target, which is an environment of its own."""
+        return (len(self.functions) == 1 and self.functions[0] in self.module_functions
+                and self.functions[0] != "build" and self.uses.get(self.functions[0]) == 2)
+
+    def _loop_values(self, arg: cst.Arg | None) -> tuple[cst.List | None, str, str | None]:
+        loop, values = self.loop_lists[-1]
+        single = (arg is not None and isinstance(arg.value, cst.List) and len(arg.value.elements) == 1
+                  and isinstance(arg.value.elements[0].value, cst.Name))
+        variable = arg.value.elements[0].value.value if single else None
+        if (self.loops == 1 and values is not None and variable is not None and isinstance(loop.target, cst.Name)
+                and loop.target.value == variable and self.uses.get(variable) == 2
+                and len(loop.body.body) == 1 and not loop.orelse):
+            return values, "loop", None
+        return None, "", "inside a loop"
 
 
-def _name_list(call: cst.Call) -> tuple[cst.Element, ...] | None:
+def _name_arg(call: cst.Call) -> cst.Arg | None:
     for position, arg in enumerate(call.args):
         is_name = arg.keyword.value == "name" if arg.keyword else (position == 0 and not arg.star)
         if is_name:
-            return tuple(arg.value.elements) if isinstance(arg.value, cst.List) else None
+            return arg
     return None
+
+
+def _name_uses(module: cst.Module) -> dict[str, int]:
+    """How often each name is written anywhere in MODULE (definitions and assignments included)."""
+    counter = _NameCounter()
+    module.visit(counter)
+    return counter.counts
+
+
+class _NameCounter(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.counts[node.value] = self.counts.get(node.value, 0) + 1
+
+
+def _module_lists(module: cst.Module) -> dict[str, cst.List]:
+    """Module-level `NAME = [...]` assignments (one target, a list literal)."""
+    found: dict[str, cst.List] = {}
+    for statement in module.body:
+        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+            if (isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)
+                    and isinstance(small.value, cst.List)):
+                found[small.targets[0].target.value] = small.value
+    return found
 
 
 def _is_whole_statement(statement: cst.SimpleStatementLine | None, call: cst.Call) -> bool:

@@ -27,6 +27,7 @@ class EditApplier(cst.CSTTransformer):
     def __init__(self, edits: Edits, source: SourceMap, new_statements: list[cst.BaseStatement]):
         super().__init__()
         self.by_call = {id(site.call): (site, edit) for site, edit in edits.calls.values()}
+        self.by_list = {id(site.values): edit for site, edit in edits.calls.values() if site.values is not None}
         self.quote = source.quote
         self.emptied: set[int] = set()
         self.target_block = source.target.body
@@ -37,16 +38,17 @@ class EditApplier(cst.CSTTransformer):
         found = self.by_call.get(id(original_node))
         if found is None:
             return updated_node
-        site, edit = found
-        args = []
+        site, _ = found
         for position, arg in enumerate(updated_node.args):
-            if _is_name_arg(arg, position) and isinstance(arg.value, cst.List):
-                new_list = _edited_list(arg.value, edit, self.quote)
-                if not new_list.elements and _asks_nothing_else(site.kind, updated_node.args, arg):
-                    self.emptied.add(id(original_node))
-                arg = arg.with_changes(value=new_list)
-            args.append(arg)
-        return updated_node.with_changes(args=args)
+            if (_is_name_arg(arg, position) and not site.via and isinstance(arg.value, cst.List)
+                    and not arg.value.elements and _asks_nothing_else(site.kind, updated_node.args, arg)):
+                self.emptied.add(id(original_node))
+        return updated_node
+
+    def leave_List(self, original_node: cst.List, updated_node: cst.List) -> cst.List:
+        """The entries of a list that feeds an install call: in the call, a variable or a loop."""
+        edit = self.by_list.get(id(original_node))
+        return updated_node if edit is None else _edited_list(updated_node, edit, self.quote)
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
         inserting = original_node is self.target_block and bool(self.new_statements)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from envtrack.errors import EnvtrackError
 from envtrack.frontend import load_plan
 from envtrack.sync.changes import fold_changes
 from envtrack.sync.files import replace_validated
+from envtrack.llb.compile import compile_plan
+from envtrack.sync.placement import misplaced
 from envtrack.sync.rewrite import UNINSTALL, rewrite_source
 
 COUNT = int(os.environ.get("ENVTRACK_FUZZ_SYNC", "180"))
@@ -37,7 +40,8 @@ KIND = {"pip": "install.python_packages", "apt": "install.apt_packages"}
 @dataclass
 class Variant:
     lines: list[str] = field(default_factory=list)
-    install_lines: set[int] = field(default_factory=set)   # 0-based lines of install-call statements
+    install_lines: set[int] = field(default_factory=set)   # 0-based lines sync may edit: install calls and
+                                                           # the lists feeding them (variable, loop, helper)
 
     def add(self, text: str, install: bool = False) -> None:
         for line in text.split("\n"):
@@ -52,8 +56,9 @@ class Variant:
 
 def variant(rng: random.Random) -> Variant:
     v = Variant()
-    v.add("# generated variant\nGPU = False\n")
-    v.add('def extra():\n    install.apt_packages(name=["curl"])\n')
+    v.add("# generated variant\nGPU = False")
+    v.add('TOOLS = ["htop", "tree"]\n', install=True)
+    v.add('def extra():\n    install.apt_packages(name=["curl"])\n', install=True)
     v.add("def build():")
     v.add('    base(image="envtrack/base:bookworm")')
     v.add("    install.python()")
@@ -69,8 +74,10 @@ def variant(rng: random.Random) -> Variant:
             v.add(f"    # note {rng.randint(0, 99)}")
         elif choice < 0.72:
             v.add("    extra()")
+        elif choice < 0.76:
+            v.add('    for p in ["jq", "tree"]:\n        install.apt_packages(name=[p])', install=True)
         elif choice < 0.79:
-            v.add('    for p in ["jq", "tree"]:\n        install.apt_packages(name=[p])')
+            v.add("    install.apt_packages(name=TOOLS)", install=True)
         elif choice < 0.86:
             v.add('    install.python_packages(name=[], requirements="requirements.txt")', install=True)
         elif not returned:
@@ -170,6 +177,30 @@ def contains_all(needed: list[str], have: list[str]) -> bool:
     return True
 
 
+def placement_problem(plan, gone: set[str]) -> str | None:
+    """Each call sync writes comes after the steps it needs, judged from the plan alone: base()
+    first, install.python before any pip install, and no install of a package that ended up
+    removed (GONE) after its uninstall (the package would stay)."""
+    seen_python = False
+    removed: dict[str, int] = {}
+    for index, step in enumerate(plan.steps):
+        if step.kind == "base" and index:
+            return f"step {index}: base() after other steps"
+        seen_python = seen_python or step.kind == "install.python"
+        if step.kind == "install.python_packages" and not seen_python:
+            return f"step {index}: a pip install before install.python()"
+        for command in step.args.get("commands") or [] if step.kind == "run" else []:
+            for verb in UNINSTALL.values():
+                prefix = verb.format("")
+                if str(command).startswith(prefix):
+                    removed[str(command)[len(prefix):]] = index
+        for name in step.args.get("name") or [] if step.kind in ("install.apt_packages", "install.python_packages") else []:
+            bare = re.split(r"[=<>~!\[ ;@]", str(name), maxsplit=1)[0]
+            if bare in removed and bare in gone:
+                return f"step {index}: installs {bare} after the uninstall at step {removed[bare]}"
+    return None
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sync_rewrites_keep_their_invariants(seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
@@ -181,10 +212,16 @@ def test_sync_rewrites_keep_their_invariants(seed: int, tmp_path: Path) -> None:
         envd.write_text(v.text)
         plan = load_plan(envd)
         changes = fold_changes(rows)
-        out = rewrite_source(v.text, plan, changes, envd_file=envd).text
+        result = rewrite_source(v.text, plan, changes, envd_file=envd)
+        out = result.text
 
         envd.write_text(out)
         new_plan = load_plan(envd)                                          # re-plans
+        compile_plan(new_plan)                                              # and lowers (no Engine)
+        gone = {c.name for c in changes if c.removed} - {c.name for c in changes if not c.removed}
+        problem = placement_problem(new_plan, gone)
+        assert problem is None, f"{context}\n--- out:\n{out}\n{problem}"
+        assert misplaced(new_plan, result.added) is None, f"{context}\n--- out:\n{out}"
         assert contains_all(comments(v.text), comments(out)), f"{context}\n--- out:\n{out}"   # comments kept
         untouched = [line for n, line in enumerate(v.lines) if n not in v.install_lines]
         assert subsequence(untouched, out.split("\n")), f"{context}\n--- out:\n{out}"    # lines outside edits

@@ -113,3 +113,46 @@ def test_the_placement_check_names_an_uninstall_before_its_install(tmp_path: Pat
     problem = misplaced(load_plan(envd), (Added("apt", "curl", command="apt-get remove -y curl"),))
     assert problem == "run('apt-get remove -y curl') would run before the install of curl at line 4"
     assert "never reached" in misplaced(load_plan(envd), (Added("apt", "jq", entry="jq"),))
+
+
+# -- issue 23: edits at the value's source ------------------------------------------------
+
+def test_a_removal_from_a_module_variable_is_edited_where_the_list_is_written(tmp_path: Path) -> None:
+    text, notes, plan = synced(tmp_path, (
+        'TOOLS = ["jq", "less"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
+        '    install.apt_packages(name=TOOLS)\n'), row(1, "apt", "remove", "less", "590"))
+    assert text.startswith('TOOLS = ["jq"]\n') and "run(" not in text
+    assert "line 1 (variable TOOLS of the call at line 5): removed apt less" in notes
+
+
+def test_a_version_change_in_a_helper_called_once_is_edited_in_the_helper(tmp_path: Path) -> None:
+    text, notes, _ = synced(tmp_path, (
+        'def py():\n    install.python_packages(name=["six==1.15.0"])\n\ndef build():\n'
+        '    base(image="envtrack/base:bookworm")\n    install.python()\n    py()\n'),
+        row(1, "pip", "upgrade", "six", "1.15.0", "1.16.0"))
+    assert '    install.python_packages(name=["six==1.16.0"])\n' in text and text.count("six") == 1
+
+
+def test_a_removal_from_a_loop_over_a_literal_is_edited_in_the_loop(tmp_path: Path) -> None:
+    text, _, plan = synced(tmp_path, (
+        'def build():\n    base(image="envtrack/base:bookworm")\n    for p in ["jq", "less"]:\n'
+        '        install.apt_packages(name=[p])\n'), row(1, "apt", "remove", "less", "590"))
+    assert '    for p in ["jq"]:\n' in text and "run(" not in text
+    assert [s.args["name"] for s in plan.steps[1:]] == [["jq"]]
+
+
+def test_a_variable_that_feeds_several_calls_is_appended_to_with_the_reason(tmp_path: Path) -> None:
+    text, notes, _ = synced(tmp_path, (
+        'TOOLS = ["jq", "less"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
+        '    install.apt_packages(name=TOOLS)\n    install.apt_packages(name=TOOLS)\n'), row(1, "apt", "remove", "less", "590"))
+    assert text.startswith('TOOLS = ["jq", "less"]\n')
+    assert text.endswith('    run(commands=["apt-get remove -y less"])\n')
+    assert any("the name list TOOLS is read elsewhere too" in n for n in notes)
+
+
+def test_a_variable_emptied_by_removals_stays_and_the_removal_is_appended(tmp_path: Path) -> None:
+    text, notes, _ = synced(tmp_path, (
+        'TOOLS = ["less"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
+        '    install.apt_packages(name=TOOLS)\n'), row(1, "apt", "remove", "less", "590"))
+    assert text.startswith('TOOLS = ["less"]\n') and text.endswith('    run(commands=["apt-get remove -y less"])\n')
+    assert any("would leave variable TOOLS empty" in n for n in notes)
