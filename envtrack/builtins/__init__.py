@@ -10,8 +10,9 @@ stubs and the Go functions behind them):
 * `host_inputs`: the arguments that name host files the build reads, and their role;
 * `packages`: for install calls whose `name` list `sync` edits and `up --locked` pins,
   the package manager whose spelling is used for both;
-* `upstream`: what the builtin downloads that a machine without internet cannot reach,
-  and how to provide it instead (the build fails with that one line when it is missing).
+* `upstream`: an image the builtin needs that envtrack does not download itself, and how
+  to provide it (the build fails with that one line when it is missing). The toolchains
+  envd downloads are downloaded (envtrack/llb/toolchains.py).
 
 The frontend binds arguments from it (frontend/builtins.py), lowering dispatches on its
 names (llb/lower.py), llb/host.py reads `host_inputs`, the build stamp, labels,
@@ -69,7 +70,7 @@ class Packages:
 
 @dataclass(frozen=True)
 class Upstream:
-    source: str         # what cannot be reached, in words
+    source: str         # what is needed, in words
     provide: str        # how to provide it instead
 
 
@@ -95,7 +96,6 @@ def _b(kind: str, *params: Param, **facts: Any) -> Builtin:
 
 
 _OPTIONAL_VERSION = Param("version", STR, "", optional=True)
-_LOCAL_IMAGE = "a local image that has it: base(image=...) after `docker load`"
 
 BUILTINS: dict[str, Builtin] = {
     b.kind: b
@@ -110,19 +110,14 @@ BUILTINS: dict[str, Builtin] = {
         # --- install --------------------------------------------------------------
         _b("install.python", Param("version", STR, "3.11"), label="version"),
         _b("install.conda", Param("use_mamba", BOOL, False)),
-        _b("install.pixi", Param("use_pixi_mirror", BOOL, False), Param("pypi_index", STR, "", optional=True),
-           upstream=Upstream("pixi's release downloads", _LOCAL_IMAGE)),
+        _b("install.pixi", Param("use_pixi_mirror", BOOL, False), Param("pypi_index", STR, "", optional=True)),
         _b("install.uv", Param("python_version", STR, "3.11"), label="python_version"),
-        _b("install.r_lang", upstream=Upstream("the R distribution's apt repository", _LOCAL_IMAGE)),
-        _b("install.julia", upstream=Upstream("Julia's release downloads", _LOCAL_IMAGE)),
-        _b("install.rust", _OPTIONAL_VERSION, label="version",
-           upstream=Upstream("the Rust toolchain installer's downloads", _LOCAL_IMAGE)),
-        _b("install.go", _OPTIONAL_VERSION, label="version",
-           upstream=Upstream("Go's release downloads", _LOCAL_IMAGE)),
-        _b("install.nodejs", _OPTIONAL_VERSION, label="version",
-           upstream=Upstream("Node.js release downloads", _LOCAL_IMAGE)),
-        _b("install.codex", _OPTIONAL_VERSION, label="version",
-           upstream=Upstream("the Codex release downloads", _LOCAL_IMAGE)),
+        _b("install.r_lang"),
+        _b("install.julia"),
+        _b("install.rust", _OPTIONAL_VERSION, label="version"),
+        _b("install.go", _OPTIONAL_VERSION, label="version"),
+        _b("install.nodejs", _OPTIONAL_VERSION, label="version"),
+        _b("install.codex", _OPTIONAL_VERSION, label="version"),
         _b("install.apt_packages", Param("name", STR_LIST, []), label="name", packages=Packages("apt")),
         _b("install.python_packages", Param("name", STR_LIST, []), Param("requirements", STR, ""),
            Param("local_wheels", STR_LIST, []), label="name", packages=Packages("pip"),
@@ -130,12 +125,9 @@ BUILTINS: dict[str, Builtin] = {
         _b("install.conda_packages", Param("name", STR_LIST, []), Param("channel", STR_LIST, []),
            Param("env_file", STR, ""), label="name", packages=Packages("conda"),
            host_inputs=(HostInput("env_file", "env_file"),)),
-        _b("install.r_packages", Param("name", STR_LIST), label="name",
-           upstream=Upstream("CRAN", "config.cran_mirror(url=...) naming a reachable mirror")),
-        _b("install.julia_packages", Param("name", STR_LIST), label="name",
-           upstream=Upstream("the Julia package server", "config.julia_pkg_server(url=...)")),
-        _b("install.vscode_extensions", Param("name", STR_LIST), label="name",
-           upstream=Upstream("the VS Code extension marketplace", "io.copy(...) the .vsix files in")),
+        _b("install.r_packages", Param("name", STR_LIST), label="name"),
+        _b("install.julia_packages", Param("name", STR_LIST), label="name"),
+        _b("install.vscode_extensions", Param("name", STR_LIST), label="name"),
         _b("install.cuda", Param("version", STR), Param("cudnn", STR, "8", optional=True), label="version",
            upstream=Upstream("the nvidia/cuda images", "`docker load` the named image")),
         # --- config ---------------------------------------------------------------
@@ -149,8 +141,7 @@ BUILTINS: dict[str, Builtin] = {
         _b("config.shm_size", Param("size", INT), stage=CONTAINER, label="size"),
         _b("config.cran_mirror", Param("url", STR, ""), stage=IMAGE, label="url"),
         _b("config.julia_pkg_server", Param("url", STR, ""), stage=IMAGE, label="url"),
-        _b("config.rstudio_server",
-           upstream=Upstream("RStudio Server's downloads", _LOCAL_IMAGE)),
+        _b("config.rstudio_server"),
         _b("config.repo", Param("url", STR), Param("description", STR, ""), stage=IMAGE, label="url"),
         _b("config.owner", Param("uid", INT), Param("gid", INT), stage=IMAGE, label="uid"),
         _b("config.ca_certificates", Param("path", STR), stage=IMAGE, label="path",

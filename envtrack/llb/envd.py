@@ -2,8 +2,8 @@
 
 Each function takes the lowering Context, the Step and its index, like those in
 envtrack.llb.lower. What envd does for each (pkg/lang/ir/v1) is said where envtrack
-follows it; where envtrack does better or cannot reach an upstream, the README's
-builtin table says so too.
+follows it; where envtrack differs, the README's builtin table says so too. The
+toolchains envd downloads are in envtrack.llb.toolchains.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from envtrack.builtins import BUILTINS
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
 from envtrack.llb import conda, scripts, toolchains
-from envtrack.llb.context import (PIP_ENV, PIP_MOUNTS, PYTHON_INSTALL_ENV, Context, apt_mounts, fetch_step,
-                                    python_install_mounts)
+from envtrack.llb.context import PYTHON_INSTALL_ENV, Context, fetch_step, python_install_mounts
 from envtrack.project import BASE_IMAGE
-from envtrack.state import Copy, Mkdir, Mkfile, State
+from envtrack.state import Copy, Mkdir, Mkfile
 
 ENVD_DEFAULT_IMAGE = BUILTINS["base"].params[0].default   # what envd's install.cuda rewrites
 CUDA_REPO = "nvidia/cuda"
@@ -148,27 +147,19 @@ def lower_jupyter(ctx: Context, step: Step, index: int) -> None:
     ctx.ports.append(f"{JUPYTER_PORT}/tcp")
 
 
-# --- toolchains this machine cannot download ----------------------------------------------
+# --- RStudio Server -------------------------------------------------------------------------
 
-TOOL_PROBES = {"install.r_lang": "R", "config.rstudio_server": "rstudio-server"}
-
-
-def lower_upstream(ctx: Context, step: Step, index: int) -> None:
-    """A toolchain envd downloads from its upstream: used when the base image already has it,
-    otherwise the step fails with one line naming the upstream and how to provide it."""
-    upstream = BUILTINS[step.kind].upstream
-    probe = TOOL_PROBES.get(step.kind)
-    message = f"envtrack: {step.kind}: {upstream.source} cannot be reached from here; provide {upstream.provide}"
-    ctx.state = fetch_step(ctx, scripts.require_tool(probe, message), step=step)
+RSERVER = "/usr/lib/rstudio-server/bin/rserver"   # what envd runs; envd installs no RStudio Server
+RSTUDIO_PORT = 8787                                 # envd's RStudioServerPortInContainer
 
 
-def lower_upstream_packages(ctx: Context, step: Step, index: int) -> None:
-    """R, Julia packages and VS Code extensions: their indexes are not reachable either."""
-    upstream = BUILTINS[step.kind].upstream
-    if not step.args["name"]:
-        raise LocatedError(step.position, f"{step.kind}: no packages named")
-    message = f"envtrack: {step.kind}: {upstream.source} cannot be reached from here; provide it with {upstream.provide}"
-    ctx.state = fetch_step(ctx, scripts.require_tool(None, message), step=step)
+def lower_rstudio_server(ctx: Context, step: Step, index: int) -> None:
+    """envd runs the base image's RStudio Server and downloads none (editor.go, compile.go)."""
+    message = (f"envtrack: {step.kind}: the base image has no {RSERVER}; envd runs the base image's RStudio "
+               f"Server and installs none: use a base image that has it")
+    ctx.state = ctx.state.run(shell=f"[ -x {RSERVER} ] || {{ echo {scripts.quote(message)} >&2; exit 1; }}",
+                              name=step.label, position=step.position)
+    ctx.ports.append(f"{RSTUDIO_PORT}/tcp")
 
 
 LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
@@ -195,7 +186,9 @@ LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
     "runtime.daemon": lower_runtime_only,
     "runtime.mount": lower_mount,
     "io.http": lower_http,
-    **{kind: lower_upstream for kind in TOOL_PROBES},
-    **{kind: lower_upstream_packages for kind in ("install.r_packages", "install.julia_packages",
-                                                   "install.vscode_extensions")},
+    "install.r_lang": toolchains.lower_r_lang,
+    "install.r_packages": toolchains.lower_r_packages,
+    "install.julia_packages": toolchains.lower_julia_packages,
+    "install.vscode_extensions": toolchains.lower_vscode_extensions,
+    "config.rstudio_server": lower_rstudio_server,
 }

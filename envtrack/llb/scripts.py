@@ -149,12 +149,6 @@ def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str |
     return "\n".join(lines)
 
 
-def require_tool(command: str | None, message: str) -> str:
-    """Succeed when the base image already has COMMAND, else fail with MESSAGE (one line)."""
-    check = f"command -v {quote(command)} >/dev/null 2>&1 && exit 0\n" if command else ""
-    return f"{check}echo {quote(message)} >&2\nexit 1"
-
-
 def run_commands(commands: Sequence[str]) -> str:
     return "\n".join(["set -e", *commands])
 

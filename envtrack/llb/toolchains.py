@@ -29,7 +29,7 @@ FETCHED = "/tmp/envtrack-download"   # where a step sees the archive BuildKit fe
 GO_VERSION = "1.25.3"
 NODE_VERSION = "25.1.0"
 PIXI_VERSION = "0.62.2"
-CODEX_VERSION = "rust-v0.98.0"   # envd asks GitHub for the newest release first; envtrack plans offline-free, pure
+CODEX_VERSION = "rust-v0.98.0"   # envd asks GitHub for the newest release first; a plan here stays pure
 UV_VERSION = "0.9.22"
 
 GO_URL = "https://go.dev/dl/go{version}.linux-{arch}.tar.gz"
@@ -85,12 +85,14 @@ def append_path(ctx: Context, directory: str) -> None:
         ctx.state = ctx.state.add_env("PATH", f"{path}:{directory}".strip(":"))
 
 
-def unpack(ctx: Context, step: Step, source: State, script: str, *, needs: tuple[tuple[str, str], ...] = ()) -> None:
+def unpack(ctx: Context, step: Step, source: State, script: str, *, needs: tuple[tuple[str, str], ...] = (),
+           apt: bool = False) -> None:
     """Run SCRIPT with the fetched file under FETCHED. NEEDS: (command, apt package) pairs the
-    script uses, installed from the image's apt sources when the image lacks the command."""
+    script uses, installed from the image's apt sources when the image lacks the command;
+    APT: the script runs apt itself (apt's cache mounts)."""
     lines = [f"if ! command -v {quote(command)} >/dev/null 2>&1; then (\n"
              f"{scripts.apt_install([package], ca=ctx.ca is not None)}\n) fi" for command, package in needs]
-    mounts = (Mount.bind(FETCHED, source.output, readonly=True),) + (apt_mounts(ctx) if needs else ())
+    mounts = (Mount.bind(FETCHED, source.output, readonly=True),) + (apt_mounts(ctx) if needs or apt else ())
     ctx.state = fetch_step(ctx, "\n".join([*lines, "set -e", script]), step=step, mounts=mounts)
 
 
@@ -203,6 +205,122 @@ def lower_uv(ctx: Context, step: Step, index: int) -> None:
     ctx.runtime_env.update({"UV_LINK_MODE": "copy", "UV_PYTHON_PREFERENCE": "only-managed"})
 
 
+# --- R, Julia packages and VS Code extensions (envd: r.go, julia.go, editor.go) -------------
+
+CRAN_KEY_URL = "https://cloud.r-project.org/bin/linux/ubuntu/marutter_pubkey.asc"
+CRAN_UBUNTU = "https://cloud.r-project.org/bin/linux/ubuntu"
+CRAN_KEYRING = "/usr/share/keyrings/r-project.asc"
+CRAN_DEFAULT = "https://cran.rstudio.com"        # envd's repository for install.r_packages
+R_LIBRARY = "/usr/local/lib/R/site-library"
+JULIA_PKG_SERVER = "https://pkg.julialang.org"   # Julia's default package server
+JULIA_DEPOT = f"{JULIA_ROOT}/user_packages"
+OPEN_VSX_FILE = "https://open-vsx.org/api/{publisher}/{name}/{version}/file/{publisher}.{name}-{version}.vsix"
+VSCODE_EXTENSIONS = "/root/.vscode-server/extensions"
+VSCODE_PLATFORM = {"amd64": "linux-x64", "arm64": "linux-arm64"}
+
+
+def lower_r_lang(ctx: Context, step: Step, index: int) -> None:
+    """envd adds CRAN's Ubuntu repository (jammy-cran40, signed by its key) and apt-installs
+    r-base (r.go); that repository is for Ubuntu, so on a Debian base r-base comes from the
+    base's own Debian archive."""
+    if "ubuntu" not in ctx.base_image:
+        ctx.state = fetch_step(ctx, scripts.apt_install(["r-base"], ca=ctx.ca is not None), step=step,
+                               mounts=apt_mounts(ctx))
+        return
+    key = ctx.download(step, CRAN_KEY_URL, filename="r-project.asc")
+    repo = ctx.installer_url(step, CRAN_UBUNTU)
+    source = f"deb [signed-by={CRAN_KEYRING}] {repo} jammy-cran40/"
+    failed = fail_line(step, f"apt could not install r-base from {repo}", ctx.mirrors.setting_hint(CRAN_UBUNTU + "/"))
+    script = "\n".join([f"cp {FETCHED}/r-project.asc {CRAN_KEYRING}",
+                        f"echo {quote(source)} > /etc/apt/sources.list.d/r-project.list",
+                        f"(\n{scripts.apt_install(['r-base'], ca=ctx.ca is not None)}\n) || {failed}"])
+    unpack(ctx, step, key, script, apt=True)
+
+
+def plan_setting(ctx: Context, kind: str) -> str:
+    """A config.* URL set anywhere in the plan (envd's settings are global, not ordered)."""
+    found = next((s for s in ctx.plan.steps if s.kind == kind and s.args.get("url")), None)
+    return found.args["url"] if found else ""
+
+
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def names_of(step: Step) -> list[str]:
+    """The names asked for; each is written into an R or Julia expression, so only names."""
+    if not step.args["name"]:
+        raise LocatedError(step.position, f"{step.kind}: no packages named")
+    for name in step.args["name"]:
+        if not _PACKAGE.fullmatch(str(name)):
+            raise LocatedError(step.position, f"{step.kind}: {name!r} is not a package name")
+    return list(step.args["name"])
+
+
+def lower_r_packages(ctx: Context, step: Step, index: int) -> None:
+    """envd: `R -e 'options(repos = MIRROR); install.packages(c(...), lib = ...)'` with
+    config.cran_mirror's URL or cran.rstudio.com (r.go), through the mirror table. R only
+    warns about a package it could not install; envtrack fails the step in one line."""
+    names = names_of(step)
+    upstream = plan_setting(ctx, "config.cran_mirror") or CRAN_DEFAULT
+    repo = ctx.installer_url(step, upstream)
+    vector = "c(" + ", ".join(f'"{n}"' for n in names) + ")"
+    failed = fail_line(step, f"R could not install {' '.join(names)} from {repo}",
+                       ctx.mirrors.setting_hint(upstream.rstrip("/") + "/"))
+    install = f'options(repos = "{repo}"); install.packages({vector}, lib = "{R_LIBRARY}")'
+    check = f'for (p in {vector}) if (!requireNamespace(p, lib.loc = "{R_LIBRARY}", quietly = TRUE)) quit(status = 1)'
+    script = "\n".join([
+        "command -v R >/dev/null 2>&1 || " + fail_line(step, "R is not installed", "call install.r_lang() first"),
+        f"mkdir -p {R_LIBRARY}",
+        f"R -q -e {quote(install)} || {failed}",
+        f"Rscript -e {quote(check)} || {failed}",
+    ])
+    ctx.state = fetch_step(ctx, script, step=step)
+
+
+def lower_julia_packages(ctx: Context, step: Step, index: int) -> None:
+    """envd: `julia -e 'using Pkg; Pkg.add([...])'` with JULIA_DEPOT_PATH=/opt/julia/user_packages
+    (julia.go); Pkg fetches from config.julia_pkg_server's URL, or Julia's package server
+    through the mirror table."""
+    names = names_of(step)
+    server = plan_setting(ctx, "config.julia_pkg_server") or ctx.installer_url(step, JULIA_PKG_SERVER)
+    ctx.state = ctx.state.file(Mkdir(JULIA_DEPOT), name=f"{step.label}: depot", position=step.position)
+    append_path(ctx, f"{JULIA_ROOT}/bin")
+    ctx.state = ctx.state.add_env("JULIA_DEPOT_PATH", JULIA_DEPOT)
+    env = {"JULIA_PKG_SERVER": server} if server != JULIA_PKG_SERVER else {}
+    ctx.runtime_env.update(env)
+    packages = ", ".join(f'"{n}"' for n in names)
+    failed = fail_line(step, f"Julia's Pkg could not add {' '.join(names)} from {server}",
+                       ctx.mirrors.setting_hint(JULIA_PKG_SERVER + "/"))
+    script = f"julia -e {quote(f'using Pkg; Pkg.add([{packages}])')} || {failed}"
+    ctx.state = fetch_step(ctx, script, step=step, env=env)
+
+
+def extension_parts(step: Step, name: str) -> tuple[str, str, str]:
+    """envd's ParsePlugin: `publisher.extension-1.2.3` -> (publisher, extension, version)."""
+    found = re.fullmatch(r"([^.\s]+)\.([^\s]+?)(?:-(\d[^\s-]*))?", name)
+    if not found:
+        raise LocatedError(step.position, f"{step.kind}: {name!r} is not publisher.extension[-version]")
+    publisher, extension, version = found.groups()
+    if not version:
+        raise LocatedError(step.position, f"{step.kind}: {name!r} names no version; envd asks Open VSX for the "
+                                          f"newest at build time, envtrack plans pure: write {name}-VERSION")
+    return publisher, extension, version
+
+
+def lower_vscode_extensions(ctx: Context, step: Step, index: int) -> None:
+    """envd: each extension's .vsix from Open VSX, its `extension/` folder copied to
+    ~/.vscode-server/extensions/<publisher>.<name>-<version>@<platform> (editor.go)."""
+    platform = arch_name(ctx, step, VSCODE_PLATFORM)
+    for name in names_of(step):
+        publisher, extension, version = extension_parts(step, name)
+        url = OPEN_VSX_FILE.format(publisher=publisher, name=extension, version=version)
+        source = ctx.download(step, url, filename="extension.vsix")
+        target = f"{VSCODE_EXTENSIONS}/{publisher}.{extension}-{version}@{platform}"
+        unpack(ctx, step, source, f"rm -rf /tmp/vsix {quote(target)} && unzip -q {FETCHED}/extension.vsix 'extension/*' "
+                                  f"-d /tmp/vsix && mkdir -p {VSCODE_EXTENSIONS} && mv /tmp/vsix/extension {quote(target)}",
+               needs=(("unzip", "unzip"),))
+
+
 def _prefix(template: str) -> str:
     """`https://go.dev/dl/go{version}...` -> `https://go.dev/dl/`: what a mirror entry names."""
     head = template.split("{", 1)[0]
@@ -212,5 +330,6 @@ def _prefix(template: str) -> str:
 # Every upstream these builtins fetch from, for `envtrack doctor`.
 UPSTREAM_PREFIXES = tuple(dict.fromkeys(_prefix(t) for t in (
     GO_URL, NODE_URL, RUSTUP_INIT_URL, RUST_DIST_SERVER + "/", JULIA_RELEASES["amd64"][0].rsplit("/x64/", 1)[0] + "/",
-    PIXI_URL, CODEX_URL, UV_URL, UV_PYTHON_DOWNLOADS + "/",
+    PIXI_URL, CODEX_URL, UV_URL, UV_PYTHON_DOWNLOADS + "/", CRAN_UBUNTU + "/", CRAN_DEFAULT + "/",
+    JULIA_PKG_SERVER + "/", OPEN_VSX_FILE,
 )))

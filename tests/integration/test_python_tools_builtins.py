@@ -1,6 +1,6 @@
-"""install.uv and config.jupyter on the real engine (both from the Python package index): uv
-falls back to the system Python when its own downloads are unreachable, and the notebook
-server answers on the host through its published port."""
+"""config.jupyter on the real engine (from the Python package index): the notebook server
+answers on the host through its published port. install.uv downloads uv's release binary as
+envd does: tests/integration/test_toolchain_downloads.py covers it."""
 
 from __future__ import annotations
 
@@ -24,14 +24,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_install_uv_gives_uv_and_a_python_of_that_version(project: Path, docker_client) -> None:
-    (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n    install.uv(python_version="3.11")\n')
-    run_cli("build", "--progress", "quiet", cwd=project, check=True)
-    out = docker_client.containers.run(f"envtrack/{project.name}:latest", entrypoint=[
-        "sh", "-c", "uv --version && uv venv -q /tmp/v --python 3.11 && /tmp/v/bin/python --version"], remove=True)
-    assert out.decode().startswith("uv ") and "Python 3.11" in out.decode()
 
 
 def test_jupyter_is_reachable_through_its_published_port(project: Path) -> None:

@@ -53,6 +53,9 @@ def mirrors(tmp_path_factory):
     (pythons / "cpython-3.12.tar.gz").write_bytes(b"a Python\n")
     upstreams.rustup("1.83.0")
     upstreams.julia(b"not the archive envd pinned\n")
+    upstreams.vsix("tamasfe", "even-better-toml", "0.19.2")
+    upstreams.folder("https://pkg.julialang.org/").mkdir(parents=True)
+    (upstreams.folder("https://pkg.julialang.org/") / "registries").write_text("General\n")
     with upstreams.serve() as setting:
         yield setting
 
@@ -107,3 +110,30 @@ def test_a_checksum_mismatch_fails_at_the_step_in_one_line(project, mirrors) -> 
     assert lines[0].startswith("envtrack: build.envd:3:5: install.julia: cannot fetch http://172.17.0.1:"), lines
     assert "julia-1.10.10-linux-x86_64.tar.gz" in lines[0] and "mirrored by https://julialang-s3" in lines[0]
     assert served in lines[0] or "digest" in lines[0] or "checksum" in lines[0], lines
+
+
+# Julia's stand-in: Pkg.add asks the package server in JULIA_PKG_SERVER first, as Pkg does.
+FAKE_JULIA = "\n".join([
+    "mkdir -p /opt/julia/bin",
+    "printf '%s\\n' '#!/bin/sh' "
+    "'python3 -c \"import os, urllib.request; urllib.request.urlopen(os.environ[\\\"JULIA_PKG_SERVER\\\"] + \\\"/registries\\\").read()\"' "
+    "'echo \"$2\" > \"$JULIA_DEPOT_PATH/added\"' > /opt/julia/bin/julia",
+    "chmod 755 /opt/julia/bin/julia",
+])
+
+
+def test_vscode_extensions_and_julia_packages_come_through_the_mirrors(project, mirrors, docker_client) -> None:
+    (project / "build.envd").write_text(f'''\
+def build():
+    base(image="{BASE_IMAGE}")
+    install.vscode_extensions(name=["tamasfe.even-better-toml-0.19.2"])
+    run(commands={FAKE_JULIA.splitlines()!r})
+    install.julia_packages(name=["JSON"])
+''')
+    image = json.loads(build(project, mirrors).stdout)["image"]
+    out = docker_client.containers.run(image, entrypoint=["sh", "-c",
+        "cat /root/.vscode-server/extensions/tamasfe.even-better-toml-0.19.2@linux-x64/package.json; echo; "
+        "cat $JULIA_DEPOT_PATH/added; echo $JULIA_PKG_SERVER"], remove=True).decode()
+    lines = out.splitlines()
+    assert lines[0] == '{"name": "even-better-toml", "version": "0.19.2"}', out
+    assert lines[1] == 'using Pkg; Pkg.add(["JSON"])' and lines[2].endswith("/julia-pkg"), out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +27,8 @@ PREFIXES = {
     "https://sh.rustup.rs": "rustup/rustup-init.sh",
     "https://static.rust-lang.org/": "rust",
     "https://julialang-s3.julialang.org/": "julia",
+    "https://open-vsx.org/": "open-vsx",
+    "https://pkg.julialang.org/": "julia-pkg",
 }
 
 
@@ -86,6 +89,15 @@ class Upstreams:
         path = self.folder("https://julialang-s3.julialang.org/") / "bin/linux/x64/1.10/julia-1.10.10-linux-x86_64.tar.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+    def vsix(self, publisher: str, name: str, version: str) -> None:
+        """An Open VSX .vsix (a zip whose `extension/` folder is the extension) at its API file path."""
+        path = (self.folder("https://open-vsx.org/") / f"api/{publisher}/{name}/{version}/file"
+                / f"{publisher}.{name}-{version}.vsix")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("extension.vsixmanifest", "<PackageManifest/>")
+            archive.writestr("extension/package.json", f'{{"name": "{name}", "version": "{version}"}}')
 
     @contextmanager
     def serve(self) -> Iterator[str]:

@@ -1,7 +1,8 @@
 """A directory served over HTTP where containers and build steps reach the host.
 
-No registry, conda channel or private package index is reachable from this machine, so tests
-that need one serve a directory of their own on the Docker bridge's gateway address.
+Tests stand a directory of their own in for a conda channel, a private package index or a
+toolchain's upstream (support/downloads.py), served on the Docker bridge's gateway address:
+BuildKit's HTTP source (in the host's namespace) and build steps (in a container's) both reach it.
 """
 
 from __future__ import annotations

@@ -114,3 +114,62 @@ def test_a_failed_fetch_is_one_line_with_the_url_and_the_setting():
                              "failed to load cache key: connection refused; set ENVTRACK_MIRRORS="
                              "'https://go.dev/dl/=MIRROR_URL/' to fetch it from a mirror")
     assert "\n" not in error.message
+
+
+def script_of(compiled, kind: str, nth: int = 0) -> str:
+    return op_of(compiled, kind, nth).exec.meta.args[-1]
+
+
+def test_r_lang_uses_crans_ubuntu_repository_as_envd_or_debians_r_base():
+    ubuntu = compile_steps(base(image="ubuntu:22.04"), step(2, "install.r_lang"),
+                           options=BuildOptions(mirrors=combine("https://cloud.r-project.org/=http://m/cran/", None, "cfg")))
+    assert list(http_sources(ubuntu)) == ["http://m/cran/bin/linux/ubuntu/marutter_pubkey.asc"]
+    script = script_of(ubuntu, "install.r_lang")
+    assert "deb [signed-by=/usr/share/keyrings/r-project.asc] http://m/cran/bin/linux/ubuntu jammy-cran40/" in script
+    assert "install -y --no-install-recommends r-base" in script
+    debian = compile_steps(base(), step(2, "install.r_lang"))
+    assert http_sources(debian) == {} and "r-base" in script_of(debian, "install.r_lang")
+    assert "r-project" not in script_of(debian, "install.r_lang")
+
+
+def test_r_packages_come_from_the_cran_mirror_setting_or_envds_default_through_the_table():
+    mirrors = combine("https://cran.rstudio.com/=http://m/cran/", None, "cfg")
+    plain = compile_steps(base(), step(2, "install.r_packages", name=["jsonlite", "data.table"]), options=BuildOptions(mirrors=mirrors))
+    script = script_of(plain, "install.r_packages")
+    assert 'options(repos = "http://m/cran"); install.packages(c("jsonlite", "data.table"), lib = "/usr/local/lib/R/site-library")' in script
+    assert "envtrack: install.r_packages: R could not install jsonlite data.table from http://m/cran" in script
+    chosen = compile_steps(base(), step(2, "install.r_packages", name=["jsonlite"]),
+                           step(3, "config.cran_mirror", url="https://cloud.r-project.org"))
+    assert 'options(repos = "https://cloud.r-project.org")' in script_of(chosen, "install.r_packages")
+    with pytest.raises(LocatedError, match="not a package name"):
+        compile_steps(base(), step(2, "install.r_packages", name=['x"); system("id']))
+
+
+def test_julia_packages_use_envds_depot_and_the_mirrored_package_server():
+    mirrors = combine("https://pkg.julialang.org/=http://m/julia-pkg/", None, "cfg")
+    compiled = compile_steps(base(), step(2, "install.julia_packages", name=["JSON", "CSV"]), options=BuildOptions(mirrors=mirrors))
+    op = op_of(compiled, "install.julia_packages")
+    assert """julia -e 'using Pkg; Pkg.add(["JSON", "CSV"])'""" in op.exec.meta.args[-1]
+    assert env_of(op)["JULIA_PKG_SERVER"] == "http://m/julia-pkg" and env_of(op)["JULIA_DEPOT_PATH"] == "/opt/julia/user_packages"
+    assert compiled.image_config.env_dict()["JULIA_PKG_SERVER"] == "http://m/julia-pkg"
+    plain = op_of(compile_steps(base(), step(2, "install.julia_packages", name=["JSON"])), "install.julia_packages")
+    assert "JULIA_PKG_SERVER" not in env_of(plain)
+
+
+def test_vscode_extensions_come_from_open_vsx_into_envds_folder():
+    compiled = compiled_for("install.vscode_extensions", arch="arm64", name=["ms-python.python-2024.2.1"])
+    assert list(http_sources(compiled)) == [
+        "https://open-vsx.org/api/ms-python/python/2024.2.1/file/ms-python.python-2024.2.1.vsix"]
+    assert ("mv /tmp/vsix/extension /root/.vscode-server/extensions/ms-python.python-2024.2.1@linux-arm64"
+            in script_of(compiled, "install.vscode_extensions"))
+    mirrored = compiled_for("install.vscode_extensions", name=["ms-python.python-2024.2.1"],
+                            mirrors=combine("https://open-vsx.org/=http://m/vsx/", None, "cfg"))
+    assert list(http_sources(mirrored)) == ["http://m/vsx/api/ms-python/python/2024.2.1/file/ms-python.python-2024.2.1.vsix"]
+    with pytest.raises(LocatedError, match="names no version"):
+        compiled_for("install.vscode_extensions", name=["ms-python.python"])
+
+
+def test_rstudio_server_runs_the_base_images_own_as_envd_and_publishes_its_port():
+    compiled = compiled_for("config.rstudio_server")
+    assert "[ -x /usr/lib/rstudio-server/bin/rserver ]" in script_of(compiled, "config.rstudio_server")
+    assert "8787/tcp" in compiled.image_config.exposed_ports and http_sources(compiled) == {}
