@@ -337,7 +337,7 @@ def load_store() -> ContextStore:
 
 
 def save_store(store: ContextStore) -> Path:
-    """Write the contexts file atomically (a temp file in the same folder, then rename)."""
+    """Write the contexts file atomically (fsutil.write_atomic)."""
     path = store_path()
     _write_json(path, store.to_json())
     _resolved.cache_clear()
@@ -345,10 +345,9 @@ def save_store(store: ContextStore) -> Path:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    from envtrack.fsutil import write_atomic
+
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def project_context_path(project_dir: Path) -> Path:

@@ -1,6 +1,9 @@
 """The one way envtrack replaces a file: write beside it, fsync, rename over it.
 
-A reader (or a crash) sees either the old bytes or the new ones, never half a file.
+A reader (or a crash) sees either the old bytes or the new ones, never half a file. The
+temporary file's name carries its writer's pid (`.build.envd.PID.XXXX.tmp`), so one left by
+a killed command is known for an orphan and removed by the next write there (and by every
+command that takes the project lock).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ def write_atomic(path: str | Path, data: str | bytes, mode: int | None = None, *
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_orphans(path.parent, path.name)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -38,6 +42,37 @@ def write_atomic(path: str | Path, data: str | bytes, mode: int | None = None, *
         _fsync_dir(path.parent)
     finally:
         temp.unlink(missing_ok=True)
+
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def remove_orphans(directory: Path, name: str = "") -> None:
+    """Delete write_atomic's temporary files in DIRECTORY (for file NAME, or any) whose writer is dead."""
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    prefix = f".{name}." if name else "."
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(_TEMP_SUFFIX)):
+            continue
+        pid = entry[:-len(_TEMP_SUFFIX)].split(".")[-2]   # .NAME.PID.RANDOM.tmp
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True   # someone else's process
+    return True
 
 
 def _mode_for(path: Path) -> int:

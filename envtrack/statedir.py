@@ -3,7 +3,8 @@
 Commands that change the environment or the project's files (`up`, `down`, `sync`,
 `snapshot`) take the lock, so two at once run one after the other instead of racing on
 the container, the journal bookmark or build.envd. The lock is `flock(2)` on a file: the
-kernel drops it when its holder dies, so a killed command never leaves a stale lock.
+kernel drops it when its holder dies, so a killed command never leaves a stale lock (a forked
+child, which shares the lock, is killed with its parent: frontend/bounded.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Iterator
 
 from envtrack.agent.layout import STATE_DIR_MODE, STATE_FILE_MODE
 from envtrack.errors import EnvtrackError
+from envtrack.fsutil import remove_orphans
 
 LOCK_NAME = "lock"
 LOCK_TIMEOUT_ENV = "ENVTRACK_LOCK_TIMEOUT"
@@ -75,6 +77,8 @@ def project_lock(state_dir: Path, command: str, timeout: float | None = None) ->
         raise EnvtrackError(f"cannot open the project lock {path}: {error.strerror}") from None
     try:
         _acquire(fd, path, command, _lock_timeout() if timeout is None else timeout)
+        for directory in (state_dir.parent, state_dir):   # what a killed command left half-written
+            remove_orphans(directory)
         os.ftruncate(fd, 0)
         os.write(fd, f"{command} {os.getpid()}\n".encode())
         yield

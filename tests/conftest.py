@@ -182,6 +182,14 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check:
     return proc
 
 
+def names_of(directory: Path):
+    """The Engine names of the project in DIRECTORY (container, image_repo, volume, ...), from
+    envtrack's one function for them: never spelled by hand in a test."""
+    from envtrack.project import Project
+
+    return Project.at(directory).names
+
+
 @contextmanager
 def project_dir(docker_client, tmp_path_factory, prefix: str, build_envd: str, *, up: bool = True):
     """A fresh project directory (unique name) holding BUILD_ENVD, up'ed unless UP is False;
@@ -195,5 +203,5 @@ def project_dir(docker_client, tmp_path_factory, prefix: str, build_envd: str, *
         yield path
     finally:
         run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
+        for image in docker_client.images.list(name=names_of(path).image_repo):
             docker_client.images.remove(image.id, force=True)

@@ -176,8 +176,11 @@ def _container_path(root: str, path: str) -> str:
 
 
 def log(message: str) -> None:
-    sys.stderr.write("%s envtrack-agent: %s\n" % (journal.utc_now(), message))
-    sys.stderr.flush()
+    try:
+        sys.stderr.write("%s envtrack-agent: %s\n" % (journal.utc_now(), message))
+        sys.stderr.flush()
+    except OSError:
+        pass   # agent.log on a full disk: the status file (or the host) says why recording stopped
 
 
 class Agent:
@@ -193,6 +196,7 @@ class Agent:
         # Command lines belong to the processes of the environment being watched: its own root, or
         # the companion's view of it (/proc/1/root, same PID namespace); never a copied tree's.
         self.installers = Installers(enabled=root == "/" or root.startswith("/proc/"))
+        self.failure: Optional[str] = None   # why the last rescan recorded nothing (a full disk)
 
     def start(self) -> int:
         """Baseline for a new container, else reconcile with the last recorded inventory."""
@@ -239,16 +243,28 @@ class Agent:
         for row in rows:
             log("%s %s %s %s -> %s" % (row["manager"], row["action"], row["name"], row["old_version"], row["new_version"]))
 
+    def _recorded(self, failure: Optional[str]) -> None:
+        """Remember whether recording works; a change is said in the status file at once."""
+        if failure != self.failure:
+            self.failure = failure
+            self.heartbeat()
+
     def heartbeat(self) -> None:
         status = {"pid": os.getpid(), "container": self.container, "started": self.started,
                   "heartbeat": journal.utc_now(), "heartbeat_seconds": HEARTBEAT_SECONDS,
                   # the same moment as seconds: the host ages it without loading datetime (`exec`)
                   "heartbeat_unix": round(time.time(), 3)}
+        if self.failure:
+            status["recording_failure"] = self.failure
         path = os.path.join(self.state_dir, STATUS_FILE)
         tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(status, handle)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as handle:
+                json.dump(status, handle)
+            os.replace(tmp, path)
+        except OSError as error:   # a full disk: the heartbeat goes stale, and the host says why
+            log("cannot write %s: %s" % (path, error))
+            return
         hand_over(self.state_dir)
 
     def loop(self) -> None:
@@ -279,10 +295,18 @@ class Agent:
                     if not self.rescan():
                         time.sleep(DPKG_RETRY_SECONDS)
                         dirty.mark()
+                    self._recorded(None)
                 except Exception as error:  # noqa: BLE001 - keep watching; the next rescan retries
                     log("rescan failed: %r" % (error,))
+                    self._recorded(str(error))
+                    dirty.mark()   # what was not recorded is recorded once it can be
+                    time.sleep(HEARTBEAT_SECONDS if _is_full(error) else DPKG_RETRY_SECONDS)
         finally:
             watcher.stop()
+
+
+def _is_full(error: Exception) -> bool:
+    return "full" in str(error) or getattr(error, "errno", None) == 28   # SQLITE_FULL, ENOSPC
 
 
 STATE_FILES = (JOURNAL_FILE, JOURNAL_FILE + "-wal", JOURNAL_FILE + "-shm", STATUS_FILE, AGENT_LOG)

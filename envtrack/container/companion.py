@@ -28,7 +28,7 @@ def agent_image() -> str:
 
 
 def companion_name(project: Project) -> str:
-    return f"{project.container_name}-agent"
+    return project.names.companion
 
 
 @dataclass(frozen=True)

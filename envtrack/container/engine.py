@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from envtrack.container.spec import ContainerSpec, Copy
 
 
-class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname labels pid")):
+class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname labels pid oom_killed exit_code",
+                               defaults=(False, 0))):
     """What the commands read about a container, from one inspect (not a dataclass: see
     envtrack.errors.Position): name, id, status (running | exited | created | ...), image (the
-    reference it was created from), hostname, labels (dict) and pid (its init process on the
-    Engine's host; 0 when not running)."""
+    reference it was created from), hostname, labels (dict), pid (its init process on the
+    Engine's host; 0 when not running), oom_killed (the kernel killed it for memory) and
+    exit_code (its last exit)."""
 
     __slots__ = ()
 
@@ -34,7 +36,17 @@ class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname l
         config, state = document.get("Config") or {}, document.get("State") or {}
         return cls(document.get("Name", "").lstrip("/"), document["Id"], state.get("Status", "unknown"),
                    config.get("Image") or "", config.get("Hostname") or "", dict(config.get("Labels") or {}),
-                   int(state.get("Pid") or 0))
+                   int(state.get("Pid") or 0), bool(state.get("OOMKilled")), int(state.get("ExitCode") or 0))
+
+    def describe_state(self) -> str:
+        """`running`, or how it ended: `exited (OOM-killed: out of memory)`, `exited (code 137: killed)`."""
+        if self.running or self.status == "created":
+            return self.status
+        if self.oom_killed:
+            return f"{self.status} (OOM-killed: it ran out of memory)"
+        if self.exit_code == 137:
+            return f"{self.status} (code 137: killed)"
+        return f"{self.status} (code {self.exit_code})" if self.exit_code else self.status
 
     @property
     def running(self) -> bool:

@@ -17,10 +17,12 @@ from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 
 
-class AgentHealth(namedtuple("AgentHealth", "running pid started heartbeat heartbeat_age")):
+class AgentHealth(namedtuple("AgentHealth", "running pid started heartbeat heartbeat_age stopped",
+                             defaults=(None,))):
     """What the status file and /proc say (not a dataclass: see envtrack.errors.Position):
     running (bool), pid, started and heartbeat (ISO stamps) and heartbeat_age (seconds), each
-    None when unknown."""
+    None when unknown; stopped: why nothing is being recorded although the agent may run
+    (a full `.envtrack/`), else None."""
 
     __slots__ = ()
 
@@ -31,8 +33,15 @@ class AgentHealth(namedtuple("AgentHealth", "running pid started heartbeat heart
     def describe(self) -> str:
         return "not running" if not self.running else f"silent for {self.heartbeat_age or 0:.0f} s"
 
+    def summary(self) -> str:
+        """`status`'s word for the agent."""
+        if self.stopped:
+            return f"recording stopped: {self.stopped}"
+        return "healthy" if self.healthy else ("running, no recent heartbeat" if self.running else "not running")
+
     def to_json(self) -> dict:
-        return {"running": self.running, "healthy": self.healthy, "pid": self.pid, "started": self.started,
+        return {"running": self.running, "healthy": self.healthy, "recording_stopped": self.stopped,
+                "pid": self.pid, "started": self.started,
                 "heartbeat": self.heartbeat,
                 "heartbeat_age_seconds": None if self.heartbeat_age is None else round(self.heartbeat_age, 1)}
 
@@ -60,7 +69,10 @@ def check_agent(project: Project) -> AgentCheck:
     if not container.running:
         return AgentCheck(f"warning: {project.container_name} is {container.status}; "
                           "the next `envtrack up` reconciles what changed before it stopped", None, None)
-    return AgentCheck(None, container, agent_health(project, container))
+    health = agent_health(project, container)
+    if health.stopped:   # a restart cannot help: say why, once per command
+        return AgentCheck(f"warning: recording has stopped in {project.container_name}: {health.stopped}", None, None)
+    return AgentCheck(None, container, health)
 
 
 def read_status_file(project: Project, container=None) -> dict:
@@ -105,7 +117,39 @@ def agent_health(project: Project, container: ContainerInfo | None) -> AgentHeal
     if container is not None and container.running and pid and \
             str(status.get("container", "")) in (container.id[:12], container.hostname):
         running = process_alive(stat_and_cmdline(container, pid))
-    return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status))
+    stopped = state_dir_full(project) if container is not None and container.running else None
+    if stopped is None and running and isinstance(status.get("recording_failure"), str):
+        stopped = f"the agent cannot write the journal ({status['recording_failure']})"
+    return AgentHealth(running, pid, status.get("started"), status.get("heartbeat"), _age(status), stopped)
+
+
+FULL_BELOW_BYTES = 256 * 1024   # less than this free: SQLite cannot grow the journal by a batch
+
+
+def recording_stopped(project: Project) -> str | None:
+    """Why the running container's changes are not being journaled, or None."""
+    container = inspect(project.container_name)
+    return agent_health(project, container).stopped if container is not None else None
+
+
+def state_dir_full(project: Project) -> str | None:
+    """Why the project's `.envtrack/` can take no more, or None (a remote Engine's volume is
+    not looked at here: its agent says so in its status file)."""
+    import os
+
+    from envtrack.container.state import engine_is_remote
+
+    if engine_is_remote():
+        return None
+    try:
+        found = os.statvfs(project.state_dir)
+    except OSError:
+        return None
+    free = found.f_bavail * found.f_frsize
+    if free >= FULL_BELOW_BYTES:
+        return None
+    return (f"{project.state_dir} is full ({free // 1024} KiB free), so nothing is journaled; "
+            "free space there and the agent records what it missed")
 
 
 def process_alive(stat_and_cmdline: bytes) -> bool:
@@ -144,3 +188,39 @@ def _local_proc(container: ContainerInfo) -> Path | None:
         return proc if (proc / "1").is_dir() else None
     except OSError:
         return None
+
+
+def oom_kills(container: ContainerInfo) -> int:
+    """How many processes the kernel's OOM killer has ended in CONTAINER: its memory cgroup's
+    `oom_kill` count (cgroup v2 memory.events, v1 memory.oom_control); 0 when unknown (a remote Engine)."""
+    if not container.pid:
+        return 0
+    try:
+        cgroups = Path(f"/proc/{container.pid}/cgroup").read_text()
+    except OSError:
+        return 0
+    if container.id not in cgroups:
+        return 0
+    for line in cgroups.splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "memory":
+            found = _oom_kill_count(Path("/sys/fs/cgroup/memory", path.lstrip("/"), "memory.oom_control"))
+        elif controllers == "":
+            found = _oom_kill_count(Path("/sys/fs/cgroup", path.lstrip("/"), "memory.events"))
+        else:
+            continue
+        if found:
+            return found
+    return 0
+
+
+def _oom_kill_count(path: Path) -> int:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return 0
+    counts = dict(line.split(None, 1) for line in lines if " " in line)
+    try:
+        return int(counts.get("oom_kill", "0"))
+    except ValueError:
+        return 0

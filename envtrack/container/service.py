@@ -11,6 +11,7 @@ from pathlib import Path
 from envtrack.container.dev import ssh_listen
 from envtrack.container.engine import ContainerInfo, ensure_container, inspect
 from envtrack.container.health import agent_health
+from envtrack.container.identity import adopt_legacy
 from envtrack.container.supervise import ensure_agent, reconcile_once, stop_agent
 from envtrack.container.spec import FINGERPRINT_LABEL, container_spec, state_volume
 from envtrack.container.state import engine_is_remote, journal_for
@@ -51,6 +52,7 @@ def _client():
 def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build: bool = True,
        locked: bool = False, lock: str | None = None) -> UpResult:
     """Everything `envtrack up` does: the image to run, the container, the agent."""
+    project = adopt_legacy(project)
     image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock)
     outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
     agent = start_agent(project, outcome.container)
@@ -312,6 +314,7 @@ def remove(project: Project) -> RemoveOutcome:
     """Reconcile (the agent may have died, or not scanned the last change yet), then remove the container."""
     from envtrack.engine import api
 
+    project = adopt_legacy(project)
     container = inspect(project.container_name)
     if container is None:
         return RemoveOutcome(False, 0)
@@ -364,6 +367,18 @@ def shell_command(project: Project) -> list[str]:
     return ["bash", "-l"] if has_bash else ["sh", "-l"]
 
 
+def _state_detail(container: ContainerInfo | None) -> str:
+    """How the container is, with what the kernel's OOM killer did to it."""
+    if container is None:
+        return "absent"
+    from envtrack.container.health import oom_kills
+
+    kills = oom_kills(container) if container.running else 0
+    if kills:
+        return f"{container.status}; the OOM killer ended {kills} process(es) in it: it ran out of memory"
+    return container.describe_state()
+
+
 def change_counts(project: Project) -> dict:
     """Recorded changes and, per package table (baseline, inventory), how many packages it holds."""
     from contextlib import closing
@@ -388,15 +403,19 @@ def status(project: Project, container: ContainerInfo | None = None) -> dict:
     from envtrack.endpoints import current
 
     container = container or inspect(project.container_name)
+    if container is None:   # perhaps a pre-identity container, renamed to this project's name now
+        project = adopt_legacy(project)
+        container = inspect(project.container_name)
     health = agent_health(project, container)
     endpoints = current()
-    agent = "healthy" if health.healthy else ("running, no recent heartbeat" if health.running else "not running")
     return {
         "project": project.name,
         "container": project.container_name,
         "state": container.status if container is not None else "absent",
+        "state_detail": _state_detail(container),
+        "oom_killed": container.oom_killed if container is not None else False,
         "image": container.image if container is not None else None,
-        "agent": agent,
+        "agent": health.summary(),
         "agent_detail": health.to_json(),
         "changes": change_counts(project),
         "journal": str(project.journal_path),

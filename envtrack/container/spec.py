@@ -25,6 +25,8 @@ from envtrack.project import Project
 # A path of its own: installing Debian's ca-certificates in the container rewrites the default bundle.
 CA_MOUNT = "/etc/envtrack/runtime-ca.pem"
 FINGERPRINT_LABEL = "envtrack.container.fingerprint"
+PROJECT_LABEL = "envtrack.project"
+PROJECT_DIR_LABEL = "envtrack.project.dir"   # which directory owns it (not in the fingerprint)
 PROCESS_LOGS = "/var/log/envtrack"   # init, daemon and entrypoint output inside the container
 
 # The container's own system python3 runs the agent from the bundle (a venv's or conda's python
@@ -222,7 +224,7 @@ def exposed_ports(steps) -> tuple[PortMapping, ...]:
 
 def state_volume(project: Project) -> str:
     """The named volume that holds a remote container's state folder (journal, agent status, log)."""
-    return f"{project.container_name}-state"
+    return project.names.volume
 
 
 def container_spec(project: Project, image: str, image_id: str, steps, *, bundle_dir: Path,
@@ -249,7 +251,7 @@ def _labels(project: Project, runtime: Runtime) -> tuple[tuple[str, str], ...]:
     from envtrack.devenv import OWNER_LABEL, USER_LABEL
 
     dev = ((USER_LABEL, runtime.dev_user), (OWNER_LABEL, "%d:%d" % runtime.dev_owner)) if runtime.dev_user else ()
-    return (("envtrack.project", project.name),) + dev
+    return ((PROJECT_LABEL, project.name), (PROJECT_DIR_LABEL, str(project.dir))) + dev
 
 
 def _agent_dir(project: Project, runtime: Runtime) -> list[Mount]:

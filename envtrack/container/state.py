@@ -167,7 +167,7 @@ def _install(fetched: Path, journal: Path) -> None:
     from contextlib import closing
 
     journal.parent.mkdir(parents=True, exist_ok=True)
-    staged = journal.with_name(f".{journal.name}.{os.getpid()}.tmp")
+    staged = journal.with_name(f".{journal.name}.{os.getpid()}.fetched.tmp")   # fsutil's orphan pattern
     staged.unlink(missing_ok=True)
     with closing(sqlite3.connect(fetched)) as source, closing(sqlite3.connect(staged)) as target:
         source.backup(target)   # folds a WAL in, whatever state the files were copied in

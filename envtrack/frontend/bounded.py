@@ -102,7 +102,7 @@ def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # n
     read_end, write_end = os.pipe()
     crash_log = open(os.memfd_create("envtrack-eval-stderr"), "w+b")  # as the progress page: no tempfile import
     try:
-        process = _start(file, target, limits, write_end, progress_fd, crash_log.fileno())
+        process = _start(file, target, limits, write_end, progress_fd, crash_log.fileno(), read_end)
         os.close(write_end)
         write_end = -1
         payload, timed_out = _collect(read_end, limits.seconds, progress.is_fetching)
@@ -134,11 +134,14 @@ class _Forked:
         return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
-def _start(file: str, target: str, limits: Limits, result_fd: int, progress_fd: int, crash_fd: int):  # noqa: ANN202
+def _start(file: str, target: str, limits: Limits, result_fd: int, progress_fd: int, crash_fd: int,
+           parent_end: int):  # noqa: ANN202
     budget = limits.memory_mb * 1024 * 1024
     if "starlark_go" not in sys.modules and threading.active_count() == 1:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
+            _die_with(parent, parent_end)
             _child(file, target, budget, limits.max_steps, result_fd, progress_fd, crash_fd)
         return _Forked(pid)
     # The Go runtime does not survive a fork (its threads stay behind), nor do other threads' locks.
@@ -148,6 +151,25 @@ def _start(file: str, target: str, limits: Limits, result_fd: int, progress_fd: 
     argv = [sys.executable, "-c", code, file, target, str(budget), str(limits.max_steps),
             str(result_fd), str(progress_fd), str(crash_fd)]
     return subprocess.Popen(argv, pass_fds=(result_fd, progress_fd, crash_fd), env=env, stdin=subprocess.DEVNULL)
+
+
+def _die_with(parent: int, parent_end: int) -> None:
+    """A forked child holds copies of every descriptor, the project lock's among them: it must
+    not outlive a parent that was killed (a later command would wait on the lock for ever).
+    So the kernel kills it with its parent, and it drops the pipe's read end, so a result
+    larger than the pipe's buffer fails to write instead of blocking with nobody reading."""
+    os.close(parent_end)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _address_space() -> int:

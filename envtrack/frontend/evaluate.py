@@ -33,7 +33,6 @@ from envtrack.frontend.transform import (
     transform,
 )
 
-DEFAULT_FILE = "build.envd"
 _DRIVER = "<envtrack>"
 _FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): in ", re.MULTILINE)
 _LOCATION_PREFIX = re.compile(r"^.*?:\d+:\d+: ")
@@ -47,12 +46,9 @@ MAX_SOURCE_BYTES = 16 * 1024 * 1024   # an envd file (or a loaded one) larger th
 
 def envd_file(path: str | Path) -> str:
     """The file to evaluate, spelled as the user gave it (positions use this spelling)."""
-    text = str(path)
-    if Path(text).is_dir():
-        text = posixpath.join(text, DEFAULT_FILE)
-    if not Path(text).is_file():
-        raise EnvtrackError(f"{text}: no such envd file", exit_code=2)
-    return posixpath.normpath(text)
+    from envtrack.project import envd_path   # the directory -> build.envd rule has one home
+
+    return envd_path(path)
 
 
 _UNCONVERTIBLE = re.compile(r'(of key "(?P<key>\w+)"|at index (?P<index>\d+) in Starlark tuple)'

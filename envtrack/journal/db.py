@@ -16,13 +16,11 @@ import os
 import sqlite3
 from datetime import datetime, timezone
 from typing import Dict, Iterable, List, Optional, Tuple
+from urllib.parse import quote
 
+from envtrack.journal.schema import SCHEMA_VERSION, newer_schema_message
 from envtrack.records import Package, PackageChange
 
-# Version 0: journals written before the schema had a number (same tables, made by
-# sqlite-utils; sync_state added by the host on first sync). Version 1 adds nothing but the
-# number, so migrating 0 -> 1 only creates missing tables.
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10000   # the agent may be writing at the same moment
 
 PACKAGE_COLUMNS = ("manager", "env", "name", "version", "requested", "arch", "source", "build", "taken_at")
@@ -85,8 +83,7 @@ def _migrate(db: sqlite3.Connection, where: str) -> None:
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         db.close()
-        raise JournalError("%s: journal schema version %d is newer than this envtrack understands (%d): "
-                           "a newer envtrack wrote it; upgrade this one" % (where, version, SCHEMA_VERSION))
+        raise JournalError(newer_schema_message(where, version))
     if version < SCHEMA_VERSION:
         db.executescript("BEGIN;" + _SCHEMA + "PRAGMA user_version = %d; COMMIT;" % SCHEMA_VERSION)
 
@@ -175,7 +172,7 @@ def open_readonly(path) -> sqlite3.Connection:
     """The journal at PATH for reading only (a read-only project, a dry run); never creates,
     migrates or writes. Tables an older journal lacks raise sqlite3.OperationalError."""
     try:
-        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        db = sqlite3.connect(_uri(path, "mode=ro"), uri=True)
         db.execute("PRAGMA busy_timeout = 5000")
         try:
             db.execute("PRAGMA schema_version").fetchone()
@@ -185,11 +182,21 @@ def open_readonly(path) -> sqlite3.Connection:
             # A WAL journal in a read-only directory: SQLite cannot make the -shm file a reader
             # needs. Nobody can be writing there, so read the file as it is.
             db.close()
-            db = sqlite3.connect("file:%s?immutable=1" % path, uri=True)
+            db = sqlite3.connect(_uri(path, "immutable=1"), uri=True)
+        version = schema_version(db)
     except sqlite3.Error as error:
         raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
+    if version > SCHEMA_VERSION:
+        db.close()
+        raise JournalError(newer_schema_message(path, version))
     db.row_factory = sqlite3.Row
     return db
+
+
+def _uri(path, query: str) -> str:
+    """An SQLite file: URI for PATH: `#`, `?` and `%` in a directory name are data, not URI syntax
+    (unquoted, `?` would start the query and SQLite would open, and create, another file)."""
+    return "file:%s?%s" % (quote(os.path.abspath(str(path)), safe="/"), query)
 
 
 def read_changes_at(path, since_id: int = 0) -> List[Dict]:

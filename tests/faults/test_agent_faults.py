@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import project_dir, run_cli
+from conftest import names_of, project_dir, run_cli
 
 BUILD_ENVD = """\
 def build():
@@ -37,7 +37,7 @@ def project(docker_client, tmp_path_factory):
 
 
 def container(docker_client, project: Path):
-    return docker_client.containers.get(f"envtrack-{project.name}")
+    return docker_client.containers.get(names_of(project).container)
 
 
 def behind_envtracks_back(docker_client, project: Path, script: str, *, detach: bool = False) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import project_dir, run_cli
+from conftest import names_of, project_dir, run_cli
 
 BUILD_ENVD = """\
 def build():
@@ -147,7 +147,7 @@ def test_changes_while_the_agent_is_down_are_reconciled_on_the_next_up(project: 
         assert time.monotonic() < deadline, "the agent did not die"
         time.sleep(0.2)
     # Behind envtrack's back: `envtrack exec` would restart the agent first.
-    installed = docker_client.containers.get(f"envtrack-{project.name}").exec_run(
+    installed = docker_client.containers.get(names_of(project).container).exec_run(
         ["sh", "-c", "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install -q packaging==24.0"])
     assert installed.exit_code == 0, installed.output
     time.sleep(1)
@@ -163,7 +163,7 @@ def test_changes_while_the_agent_is_down_are_reconciled_on_the_next_up(project: 
 def test_a_stopped_container_loses_nothing_and_recording_resumes_after_up(project: Path, docker_client) -> None:
     before = rows(project)
     assert before, "earlier tests recorded nothing"
-    docker_client.containers.get(f"envtrack-{project.name}").stop(timeout=2)
+    docker_client.containers.get(names_of(project).container).stop(timeout=2)
     assert rows(project) == before
 
     out = run_cli("up", "--progress", "quiet", cwd=project, check=True).stdout

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import names_of, run_cli
 
 QUIET = ["env", "DEBIAN_FRONTEND=noninteractive", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1"]
 PYTHON_BASE = """\
@@ -120,7 +120,7 @@ def test_round_trip_without_python_records_from_a_companion(project: Path, docke
     synced = (project / "build.envd").read_text()
     assert '"tree=' in synced and 'jq' not in synced, synced
     cli(project, "down")
-    assert not docker_client.containers.list(all=True, filters={"name": f"envtrack-{project.name}"}), \
+    assert not docker_client.containers.list(all=True, filters={"name": names_of(project).container}), \
         "down leaves neither the environment nor its companion"
     cli(project, "up", "--progress", "quiet")
     cli(project, "exec", "--", "tree", "--version")

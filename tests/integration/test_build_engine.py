@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, names_of, run_cli
 from support.gateway_http import serve_directory
 
 CHAIN = """\
@@ -198,7 +198,7 @@ def test_the_image_config_reads_back_literally_without_an_extra_layer(docker_cli
     changed = build_json(directory)
     assert changed["image_id"] != result["image_id"]
     assert docker_client.images.get(changed["image"]).attrs["RootFS"] == image.attrs["RootFS"]
-    tags = [tag for found in docker_client.images.list(f"envtrack/{directory.name}") for tag in found.tags]
+    tags = [tag for found in docker_client.images.list(names_of(directory).image_repo) for tag in found.tags]
     assert len(tags) == 3 and not [tag for tag in tags if ":raw-" in tag]   # two builds and :latest
 
 

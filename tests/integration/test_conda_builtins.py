@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 from support.gateway_http import serve_directory
 
 
@@ -68,7 +68,7 @@ def build():
 ''')
     try:
         run_cli("build", "--progress", "quiet", cwd=project, check=True)
-        image = f"envtrack/{project.name}:latest"
+        image = f"{names_of(project).image_repo}:latest"
         out = docker_client.containers.run(image, entrypoint=["sh", "-c",
                                            "cat /opt/conda/envs/envd/share/envtrack-hello.txt; "
                                            "cat /opt/conda/envs/envd/conda-meta/history; conda list; "
@@ -90,7 +90,7 @@ def build():
         packages = read_conda(str(meta), prefixes=["/opt/conda/envs/envd"])
         assert [(p.name, p.version, p.requested) for p in packages] == [("envtrack-hello", "1.0", True)]
     finally:
-        for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+        for found in docker_client.images.list(name=names_of(project).image_repo):
             docker_client.images.remove(found.id, force=True)
 
 
@@ -120,5 +120,5 @@ def build():
         assert "envtrack-hello" in listed and "envtrack-extra" in listed
     finally:
         run_cli("down", cwd=project)
-        for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+        for found in docker_client.images.list(name=names_of(project).image_repo):
             docker_client.images.remove(found.id, force=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 
 PAYLOAD = b"served on loopback\n"
 
@@ -44,7 +44,7 @@ def make_project(docker_client, tmp_path):
     yield make
     for path in made:
         run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=f"envtrack/{path.name}"):
+        for image in docker_client.images.list(name=names_of(path).image_repo):
             docker_client.images.remove(image.id, force=True)
 
 
@@ -62,7 +62,7 @@ def build():
 """)
     (project / "shared").mkdir()
     run_cli("build", "--progress", "quiet", cwd=project, check=True)
-    image = f"envtrack/{project.name}:latest"
+    image = f"{names_of(project).image_repo}:latest"
     out = docker_client.containers.run(image, entrypoint=["cat", "/home/envd/extra_source/data.txt", "/root/.gitconfig"],
                                        remove=True)
     assert out.startswith(PAYLOAD) and b"name = Envd User" in out and b"editor = vim" in out

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 from support.tls_front import TlsFront, make_certificates
 
 ENGINE_SOCKET = "/var/run/docker.sock"
@@ -80,9 +80,9 @@ def project(remote, docker_client, tmp_path_factory):
     finally:
         run_cli("down", cwd=path, env=remote.env)
         for engine in {id(remote.engine): remote.engine, id(docker_client): docker_client}.values():
-            for image in engine.images.list(name=f"envtrack/{path.name}"):
+            for image in engine.images.list(name=names_of(path).image_repo):
                 engine.images.remove(image.id, force=True)
-            for volume in engine.volumes.list(filters={"name": f"envtrack-{path.name}-state"}):
+            for volume in engine.volumes.list(filters={"name": names_of(path).volume}):
                 volume.remove(force=True)
 
 
@@ -126,9 +126,9 @@ def test_a_lock_from_the_local_engine(project: Path, docker_client) -> None:
 def test_up_copies_the_workspace_agent_and_ca_and_keeps_state_in_a_volume(remote: Target, project: Path) -> None:
     out = cli(remote, "up", "--progress", "quiet", cwd=project).stdout
     assert out.startswith("created ")
-    container = remote.engine.containers.get(f"envtrack-{project.name}")
+    container = remote.engine.containers.get(names_of(project).container)
     assert [m["Type"] for m in container.attrs["Mounts"]] == ["volume"]   # nothing bind-mounted from here
-    assert container.attrs["Mounts"][0]["Name"] == f"envtrack-{project.name}-state"
+    assert container.attrs["Mounts"][0]["Name"] == names_of(project).volume
     shown = cli(remote, "exec", "--", "sh", "-c", 'cat marker.txt; test -s "$PIP_CERT" && echo ca; '
                 "test -e .envtrack || echo no-local-state; cat /etc/remotetest/settings.ini", cwd=project).stdout
     assert shown.splitlines() == ["from the laptop", "ca", "no-local-state", "copied at build time"]
@@ -140,7 +140,7 @@ def test_shell_runs_the_docker_cli_against_the_same_engine(remote: Target, proje
     assert (proc.returncode, proc.stdout) == (4, "from the laptop\n"), proc.stderr
     info = json.loads(cli(remote, "status", "--json", cwd=project).stdout)
     assert (info["state"], info["agent"]) == ("running", "healthy"), info
-    assert info["journal_home"] == f"volume envtrack-{project.name}-state on {remote.address}"
+    assert info["journal_home"] == f"volume {names_of(project).volume} on {remote.address}"
 
 
 def wait_for_changes(remote, project: Path, count: int) -> list[dict]:
@@ -222,7 +222,7 @@ def test_a_standalone_builder_on_tcp_with_tls(docker_client, certificates, tmp_p
                                       ENVTRACK_BUILDKIT_TLS_KEY=""))
             assert no_tls.returncode == 1 and "Traceback" not in no_tls.stderr
         finally:
-            for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+            for found in docker_client.images.list(name=names_of(project).image_repo):
                 docker_client.images.remove(found.id, force=True)
 
 
@@ -241,5 +241,5 @@ def test_a_standalone_builder_on_a_unix_socket(docker_client, tmp_path) -> None:
             out = docker_client.containers.run(json.loads(proc.stdout)["image"], ["cat", "/built.txt"], remove=True)
             assert out.decode().strip() == marker
         finally:
-            for found in docker_client.images.list(name=f"envtrack/{project.name}"):
+            for found in docker_client.images.list(name=names_of(project).image_repo):
                 docker_client.images.remove(found.id, force=True)

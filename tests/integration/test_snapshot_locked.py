@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, names_of, run_cli
 
 OLD_SIX = "1.15.0"   # not the newest six: the lock, not the index, chose it
 
@@ -30,7 +30,7 @@ def project(docker_client, tmp_path_factory):
     assert up.returncode == 0, up.stdout + up.stderr
     yield directory
     run_cli("down", "--file", str(directory))
-    for image in docker_client.images.list(name=f"envtrack/{directory.name}"):
+    for image in docker_client.images.list(name=names_of(directory).image_repo):
         docker_client.images.remove(image.id, force=True)
 
 
@@ -62,7 +62,7 @@ def test_unavailable_pinned_version_is_named(project):
 def test_diff_of_an_up_environment_against_its_image_names_a_runtime_pip_install(project):
     install = run_cli("exec", "--file", str(project), "--", "python3", "-m", "pip", "install", "-q", "tomli")
     assert install.returncode == 0, install.stdout + install.stderr
-    proc = run_cli("diff", "--json", f"envtrack/{project.name}:latest", str(project))
+    proc = run_cli("diff", "--json", f"{names_of(project).image_repo}:latest", str(project))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["summary"] == {"added": 1, "removed": 0, "changed": 0}, proc.stdout

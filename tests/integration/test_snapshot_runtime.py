@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 
 CA_PATH = "/etc/envtrack/host-ca.crt"
 ENV = {"PIP_CERT": CA_PATH, "SSL_CERT_FILE": CA_PATH, "REQUESTS_CA_BUNDLE": CA_PATH,
@@ -57,7 +57,7 @@ def environment(docker_client, tmp_path_factory):
     project.mkdir()
     (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n')
     container = docker_client.containers.run(
-        BASE_IMAGE, ["sleep", "infinity"], name=f"envtrack-{project.name}", detach=True,
+        BASE_IMAGE, ["sleep", "infinity"], name=names_of(project).container, detach=True,
         labels={"envtrack.role": "test"},
     )
     try:

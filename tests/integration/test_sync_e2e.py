@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, names_of, run_cli
 
 PIP_ENV = ["env", "PIP_BREAK_SYSTEM_PACKAGES=1", "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1",
            "DEBIAN_FRONTEND=noninteractive"]
@@ -96,7 +96,7 @@ def run(docker_client, tmp_path_factory) -> Run:
         yield Run(project, recorded, original, synced, report, rebuild, versions, tree_version, second)
     finally:
         run_cli("down", cwd=project)
-        for image in docker_client.images.list(name=f"envtrack/{project.name}"):
+        for image in docker_client.images.list(name=names_of(project).image_repo):
             docker_client.images.remove(image.id, force=True)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import project_dir, run_cli
+from conftest import names_of, project_dir, run_cli
 
 BUILD_ENVD = """\
 def build():
@@ -40,12 +40,12 @@ def status(project: Path) -> dict:
 
 def test_up_creates_then_reuses_the_container(project: Path, docker_client) -> None:
     assert up(project).startswith("created ")
-    first = docker_client.containers.get(f"envtrack-{project.name}")
+    first = docker_client.containers.get(names_of(project).container)
     assert up(project).startswith("reused ")
-    assert docker_client.containers.get(f"envtrack-{project.name}").id == first.id
+    assert docker_client.containers.get(names_of(project).container).id == first.id
     info = status(project)
     assert (info["state"], info["agent"]) == ("running", "healthy"), info
-    assert info["image"].startswith(f"envtrack/{project.name}:")
+    assert info["image"].startswith(f"{names_of(project).image_repo}:")
 
 
 def test_runtime_environment(project: Path) -> None:
@@ -61,7 +61,7 @@ def test_exec_propagates_the_exit_code_and_streams(project: Path) -> None:
 
 
 def test_a_new_image_recreates_the_container_with_a_new_baseline(project: Path, docker_client) -> None:
-    before = docker_client.containers.get(f"envtrack-{project.name}").id
+    before = docker_client.containers.get(names_of(project).container).id
     # A package only this container has: the new container must not journal it as removed.
     run_cli("exec", "--", "sh", "-c", f"d={SITE}/localonly-1.0.dist-info && mkdir $d && "
             "printf 'Metadata-Version: 2.1\\nName: localonly\\nVersion: 1.0\\n' > $d/METADATA && "
@@ -73,7 +73,7 @@ def test_a_new_image_recreates_the_container_with_a_new_baseline(project: Path, 
         time.sleep(0.2)
     (project / "build.envd").write_text(BUILD_ENVD.replace('"one"', '"two"'))
     assert up(project).startswith("recreated ")
-    assert docker_client.containers.get(f"envtrack-{project.name}").id != before
+    assert docker_client.containers.get(names_of(project).container).id != before
     assert run_cli("exec", "--", "sh", "-c", "echo $STAGE", cwd=project, check=True).stdout == "two\n"
     assert status(project)["agent"] == "healthy"
     assert status(project)["changes"]["total"] == 1   # a new image is a new baseline, not changes
@@ -81,7 +81,7 @@ def test_a_new_image_recreates_the_container_with_a_new_baseline(project: Path, 
 
 def test_down_removes_the_container_and_keeps_the_journal(project: Path, docker_client) -> None:
     assert run_cli("down", cwd=project, check=True).returncode == 0
-    assert not docker_client.containers.list(all=True, filters={"name": f"envtrack-{project.name}"})
+    assert not docker_client.containers.list(all=True, filters={"name": names_of(project).container})
     assert (project / ".envtrack" / "journal.db").exists()
     info = status(project)
     assert (info["state"], info["agent"]) == ("absent", "not running")
