@@ -184,3 +184,26 @@ class Project(namedtuple("Project", "envd_file name volume")):  # not a dataclas
     @property
     def container_name(self) -> str:
         return self.names.container
+
+
+def open_project(file: str | Path | None = None, *, envd_optional: bool = False) -> Project:
+    """The project a command acts on (FILE, default the working directory): found, its journal
+    checked, and made the one whose envtrack context chooses the command's Engine.
+
+    Commands call this once, at their start; Project.find itself has no side effect. A journal
+    from a newer envtrack is refused here, before the command writes anything. ENVD_OPTIONAL:
+    a directory whose build.envd is gone is still its project (`down` removes its container).
+    """
+    from envtrack.endpoints import use_project_dir
+    from envtrack.journal.schema import newer_schema
+
+    directory = Path(file or ".")
+    if envd_optional and directory.is_dir() and not (directory / DEFAULT_FILE).exists():
+        project = Project.at(directory)
+    else:
+        project = Project.find(file)
+    refusal = newer_schema(project.journal_path)
+    if refusal:
+        raise EnvtrackError(refusal)
+    use_project_dir(project.dir)
+    return project

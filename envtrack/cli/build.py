@@ -8,7 +8,7 @@ import json
 def build(file: str | None, progress: str, builder: str | None, bake_ca: bool, as_json: bool) -> None:
     """Build the environment on BuildKit, in exactly the order build.envd says."""
     from envtrack.solve.service import build_project
-    from envtrack.cli.env import open_project
+    from envtrack.project import open_project
 
     result = build_project(open_project(file), progress=progress, builder=builder, bake_ca=bake_ca)
     print(json.dumps(result.to_json(), indent=2, sort_keys=True) if as_json else result.summary())

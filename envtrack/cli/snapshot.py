@@ -11,10 +11,10 @@ from envtrack.errors import EnvtrackError
 
 def snapshot(file: str | None, output: str | None, check: bool, as_json: bool) -> int:
     """Lock the running environment's packages, or check it against the lock (for CI)."""
-    from envtrack.project import Project
+    from envtrack.project import open_project
     from envtrack.snapshot import service
 
-    taken = service.snapshot(Project.find(file), output, check=check, on_progress=None if as_json else _progress)
+    taken = service.snapshot(open_project(file), output, check=check, on_progress=None if as_json else _progress)
     if taken.drift is not None:
         return _print_drift(taken.drift, as_json)
     if as_json:

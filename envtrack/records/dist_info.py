@@ -108,6 +108,8 @@ class _Dist:
 # Installers that extract the wheel's own RECORD first and, once done, rewrite it listing the
 # INSTALLER (and REQUESTED) they wrote after it (pip's _install_wheel; uv does the same).
 _RECORD_REWRITERS = ("pip", "uv")
+_NO_INSTALLER = "<none>"
+_DPKG_SITES = "/usr/lib/python3"   # Debian's packages' own site (pip installs elsewhere): their RECORD is whole
 # A RECORD with no INSTALLER beside it is a wheel mid-extraction (pip byte-compiles before
 # writing INSTALLER) or a Debian package's (dpkg keeps the build's old mtime): only after this
 # long is a fresh one taken as an installer that writes no INSTALLER at all.
@@ -141,7 +143,10 @@ def _read_dist(path: str) -> Optional[_Dist]:
         if not dist_info_finished(path):
             return None  # an installer is still writing it; its completion wakes the agent
         meta = read_text(os.path.join(path, "METADATA"))
-        installer = (read_text(os.path.join(path, "INSTALLER")) or "").strip()
+        found = read_text(os.path.join(path, "INSTALLER"))
+        # Past the grace period with no INSTALLER: an installer that writes none, or (far more
+        # often) a pip or uv run cut short by a crash after extracting the wheel.
+        installer = _NO_INSTALLER if found is None else found.strip()
     elif os.path.isdir(path):
         meta = read_text(os.path.join(path, "PKG-INFO"))
         installer = (read_text(os.path.join(path, "INSTALLER")) or "").strip()
@@ -227,6 +232,10 @@ def read_site(root: str, site_dir: str) -> List[Package]:
         elif dist.installer == "uv":
             # uv writes REQUESTED into every dist-info it installs: it says nothing here.
             requested = dist.name not in required_by_others
+        elif dist.installer == _NO_INSTALLER and not env.startswith(_DPKG_SITES):
+            # Cut short: whatever wanted it may never have been installed, so being top-level
+            # proves nothing; only a REQUESTED marker (written after INSTALLER) would.
+            requested = dist.requested_marker
         else:  # conda, Debian, unknown: top-level packages are the requested ones
             requested = dist.requested_marker or dist.name not in required_by_others
         packages.append(Package("pip", dist.name, dist.version, env, requested, source=dist.source))

@@ -31,9 +31,14 @@ def redact_url(url: str) -> str:
             userinfo = _MASK  # a lone user part over http(s) is a token
         netloc = userinfo + "@" + host
     query = "&".join(_redact_query_item(item) for item in parts.query.split("&")) if parts.query else ""
-    if netloc == parts.netloc and query == parts.query:
+    path = _CHANNEL_TOKEN.sub(r"\1" + _MASK, parts.path)
+    if netloc == parts.netloc and query == parts.query and path == parts.path:
         return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
+# anaconda.org's token channels: https://conda.anaconda.org/t/TOKEN/CHANNEL (conda masks it too).
+_CHANNEL_TOKEN = re.compile(r"((?:^|/)t/)(?!\*\*\*\*(?:/|$))[^/]+(?=/|$)")
 
 
 def _redact_query_item(item: str) -> str:
@@ -52,6 +57,10 @@ _SECRET_OPTION = re.compile(
     r"(?:bearer\s+|basic\s+)?(?!\*\*\*\*)[^\s'\"]+")
 
 
+# `Acquire::http::Proxy=user:pass@proxy:3128`: credentials with no scheme in front (apt takes them).
+_BARE_CREDENTIALS = re.compile(r"(?:(?<=[=\"'])|(?<!\S))([^\s:@/'\"=]+):(?!\*\*\*\*@)[^\s@/'\"=]+@(?=[\w\[])")
+
+
 def redact_text(text: str) -> str:
     """A command line or log line with every URL redacted and secret-named options masked.
 
@@ -59,4 +68,5 @@ def redact_text(text: str) -> str:
     Commandline with `-o Acquire::http::Proxy=http://user:pass@proxy`) or a source.
     """
     text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = _BARE_CREDENTIALS.sub(lambda m: m.group(1) + ":" + _MASK + "@", text)
     return _SECRET_OPTION.sub(lambda m: m.group(1) + _MASK, text)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from envtrack.project import Project
+from envtrack.project import Project, open_project
 from envtrack.sync.changes import NetChange, fold_changes
 from envtrack.sync.journal import last_synced_id, mark_synced, read_changes_since
 from envtrack.sync.result import Note, Rewrite
@@ -66,15 +66,27 @@ def sync(file: str | None, *, pin: str = "exact", target: str = "build", into: s
     from envtrack.container.state import journal_for
     from envtrack.statedir import project_lock
 
-    project = Project.find(file)
+    project = open_project(file)
     with project_lock(project.state_dir, "sync"):
         warning = agent_warning(project)   # restarts a dead agent, which reconciles
         journal_for(project)  # a remote Engine's journal is fetched first
         catch_up(project)     # a journal no agent keeps (live recording off) is brought up to date
         proposal = replace(propose(project, pin=pin, target=target, into=into), agent_warning=warning)
+        if not proposal.changed:
+            _refuse_if_not_recording(project)
         write = not dry_run and (not proposal.changed or confirm is None or confirm(proposal))
         backup = apply(proposal) if write else None
     return Outcome(proposal, write, backup)
+
+
+def _refuse_if_not_recording(project: Project) -> None:
+    """Nothing to write is no news when recording has stopped (a full `.envtrack/`): say why, exit 1."""
+    from envtrack.container.health import recording_stopped
+    from envtrack.errors import EnvtrackError
+
+    stopped = recording_stopped(project)
+    if stopped:
+        raise EnvtrackError(f"nothing journaled to write, but recording has stopped: {stopped}")
 
 
 def propose(project: Project, *, pin: str = "exact", target: str = "build", into: str | None = None) -> Proposal:
