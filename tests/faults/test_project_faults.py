@@ -205,3 +205,37 @@ def test_exit_137_is_explained_and_down_works_without_build_envd(docker_client, 
         assert down.returncode == 0 and "removed" in down.stdout, (down.stdout, down.stderr)
         assert not docker_client.containers.list(all=True, filters={"name": names_of(project).container})
         (project / "build.envd").write_text(BUILD_ENVD)   # for the fixture's own down
+
+
+PLANT = r"""
+set -e
+site=$(/opt/envtrack/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+mkdir -p /tmp/cut/cutshort-1.0.dist-info && cd /tmp/cut/cutshort-1.0.dist-info
+printf 'Name: cutshort\nVersion: 1.0\n\n' > METADATA
+printf 'cutshort-1.0.dist-info/METADATA,,\n' > RECORD
+touch -d '-10 minutes' RECORD
+mv /tmp/cut/cutshort-1.0.dist-info "$site/"
+mkdir -p /tmp/fake/conda-meta
+echo '{"name": "tokpkg", "version": "1.0", "build": "0", "channel": "https://conda.anaconda.org/t/S3CRET-CONDA/mychan"}' \
+    > /tmp/fake/conda-meta/tokpkg-1.0-0.json
+mv /tmp/fake /opt/fakeconda
+apt-get update -q -o Acquire::Retries=3 >/dev/null 2>&1
+apt-get -o Acquire::http::Proxy::unused.invalid=proxyuser:S3CRET-BARE@127.0.0.1:9 install -y -q --no-install-recommends bc >/dev/null
+"""
+
+
+def test_records_faults_on_the_real_engine(docker_client, tmp_path) -> None:
+    """A wheel cut short (RECORD, no INSTALLER, long ago) stays a dependency; an apt proxy
+    without a scheme and a conda token channel are masked in everything envtrack writes."""
+    with project_at(docker_client, tmp_path / f"records-{uuid.uuid4().hex[:6]}") as project:
+        result = docker_client.containers.get(names_of(project).container).exec_run(["sh", "-c", PLANT])
+        assert result.exit_code == 0, result.output.decode(errors="replace")
+        found = lambda: {(r["manager"], r["name"]): r for r in rows(project)}
+        wait_until(lambda: {("pip", "cutshort"), ("conda", "tokpkg"), ("apt", "bc")} <= found().keys(), "three rows")
+        assert found()[("pip", "cutshort")]["requested"] is False
+        assert "cutshort" not in run_cli("sync", "--dry-run", cwd=project, check=True).stdout
+        written = [p.read_bytes() for p in (project / ".envtrack").rglob("*") if p.is_file()]
+        shown = run_cli("log", "--json", cwd=project, check=True).stdout
+        for secret in ("S3CRET-CONDA", "S3CRET-BARE"):
+            assert secret not in shown and not any(secret.encode() in data for data in written), secret
+        assert "/t/****/mychan" in shown and "proxyuser:****@" in shown, shown
