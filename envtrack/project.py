@@ -25,6 +25,7 @@ from collections import namedtuple
 from pathlib import Path
 
 from envtrack.agent.layout import JOURNAL_FILE
+from envtrack.devenv import HOST_SUFFIX
 from envtrack.errors import EnvtrackError
 
 DEFAULT_FILE = "build.envd"
@@ -43,7 +44,7 @@ class Names(namedtuple("Names", "container image_repo volume companion host_alia
 def resource_names(name: str, volume: str | None = None) -> Names:
     """The one spelling of the names a project's NAME gives (VOLUME: a migrated project's old volume)."""
     return Names(f"envtrack-{name}", f"envtrack/{name}", volume or f"envtrack-{name}-state",
-                 f"envtrack-{name}-agent", f"{name}.envtrack")
+                 f"envtrack-{name}-agent", f"{name}{HOST_SUFFIX}")
 
 
 def envd_path(path: str | Path) -> str:

@@ -17,7 +17,6 @@ import re
 import subprocess
 from pathlib import Path
 
-from envtrack.devenv import HOST_SUFFIX
 from envtrack.errors import EnvtrackError
 from envtrack.fsutil import write_atomic
 
@@ -38,7 +37,9 @@ def config_path() -> Path:
 
 
 def host_alias(project_name: str) -> str:
-    return f"{project_name}{HOST_SUFFIX}"
+    from envtrack.project import resource_names   # every name a project gives has one spelling
+
+    return resource_names(project_name).host_alias
 
 
 def key_pair() -> tuple[Path, str]:

@@ -7,12 +7,7 @@ import os
 import sys
 
 from envtrack.errors import EnvtrackError
-
-
-def _project(file: str | None):
-    from envtrack.project import Project
-
-    return Project.find(file)
+from envtrack.project import open_project
 
 
 def warn_about_agent(project):
@@ -65,7 +60,7 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
         from envtrack.snapshot.locked import split_up_arguments
 
         file, lock = split_up_arguments(file, lock)
-    project = _project(file)
+    project = open_project(file)
     project.require_writable_state("envtrack up")   # before a build that could take minutes
     from envtrack.statedir import project_lock
 
@@ -91,7 +86,7 @@ def down(file: str | None) -> None:
     from envtrack.container import service as env_container
     from envtrack.statedir import project_lock
 
-    project = _project(file)
+    project = open_project(file, envd_optional=True)
     with project_lock(project.state_dir, "down"):
         outcome = env_container.remove(project)
     if outcome.warning:
@@ -107,11 +102,11 @@ def status(file: str | None, as_json: bool) -> None:
     """The container, its image, the agent's health and how many changes are recorded."""
     from envtrack.container import service as env_container
 
-    info = env_container.status(_project(file))
+    info = env_container.status(open_project(file))
     if as_json:
         print(json.dumps(info, sort_keys=True))
         return
-    print(f"container  {info['container']} ({info['state']})")
+    print(f"container  {info['container']} ({info['state_detail']})")
     print(f"image      {info['image'] or '-'}")
     print(f"agent      {info['agent']}")
     counts = info["changes"]
@@ -129,7 +124,7 @@ def shell(file: str | None, root: bool = False) -> int:
     from envtrack.agent.layout import WORKSPACE
     from envtrack.container import service as env_container
 
-    project = _project(file)
+    project = open_project(file)
     container = env_container.require_running(project)
     command = env_container.shell_command(project)
     user, env, relay = _session(project, container, root)
@@ -149,7 +144,7 @@ def exec_(file: str | None, command: list[str], root: bool = False) -> int:
     """Run a command in the project's container: envtrack exec -- CMD ARGS. Exits with its code."""
     if not command:
         raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)
-    project = _project(file)
+    project = open_project(file)
     container = warn_about_agent(project)
     user, env, relay = _session(project, container, root)
     return _run(project, command, user, env, relay)
@@ -159,7 +154,10 @@ def _run(project, command: list[str], user: str | None, env: list[str], relay: i
     from envtrack.container.run import exec_stream
 
     try:
-        return exec_stream(project.container_name, command, user=user, env=env)
+        code = exec_stream(project.container_name, command, user=user, env=env)
+        if code == KILLED_EXIT:
+            explain_kill(project, command)
+        return code
     finally:
         if relay is not None:
             from envtrack.container.agent_relay import stop_relay
@@ -167,11 +165,39 @@ def _run(project, command: list[str], user: str | None, env: list[str], relay: i
             stop_relay(relay)
 
 
+KILLED_EXIT = 128 + 9   # SIGKILL: the OOM killer's signal, and `docker kill`'s
+
+
+def explain_kill(project, command: list[str]) -> None:
+    """One stderr line for an exit 137, which the command itself never explains."""
+    import time
+
+    from envtrack.container.engine import inspect
+    from envtrack.container.health import oom_kills
+
+    name = project.container_name
+    container = inspect(name)
+    for _ in range(5):   # a container being killed still says "running" for a moment
+        if container is None or not container.running:
+            break
+        time.sleep(0.1)
+        container = inspect(name)
+    if container is None:
+        why = f"{name} was removed meanwhile"
+    elif not container.running:
+        why = f"{name} is {container.describe_state()}"
+    elif oom_kills(container):
+        why = f"the kernel's OOM killer ended it: {name} ran out of memory"
+    else:
+        why = "it got SIGKILL (the OOM killer, or `kill -9`)"
+    print(f"envtrack: `{command[0]}` was killed (exit 137): {why}", file=sys.stderr)
+
+
 def ssh(file: str | None, command: list[str]) -> int:
     """Log in to a dev environment over SSH (or run COMMAND there): ssh PROJECT.envtrack, short."""
     from envtrack.container.service import ssh_argv
 
-    argv = ssh_argv(_project(file), command)
+    argv = ssh_argv(open_project(file), command)
     sys.stdout.flush()
     try:
         os.execvp(argv[0], argv)
@@ -185,7 +211,7 @@ def log(file: str | None, since: str | None, as_json: bool) -> None:
     from envtrack.journal.db import JournalError
     from envtrack.journal.history import SinceError, load_changes, render
 
-    project = _project(file)
+    project = open_project(file)
     warn_about_agent(project)
     try:
         rows = load_changes(journal_for(project), since)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import names_of, run_cli
 
 OWNER = 4242
 BASES = {
@@ -103,7 +103,7 @@ def test_a_dev_environment_is_the_users_over_exec_shell_and_ssh(scratch_project:
     assert all(f'"{name}=' in synced for name in wanted), synced
 
     config = Path(env["HOME"]) / ".config" / "envtrack" / "ssh_config"
-    alias = f"{project.name}.envtrack"
+    alias = names_of(project).host_alias
     login = ["ssh", "-F", str(config), "-o", "BatchMode=yes", alias]
     probe = "python -c 'print(1)'" if python else "echo 1"
     answer = subprocess.run([*login, probe], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
