@@ -58,18 +58,10 @@ def _journaled_container(project: Project) -> str | None:
     """The container the local journal (a remote Engine's fetched copy) was recorded in."""
     from envtrack.journal import db as journal_db
 
-    if not project.journal_path.exists():
-        return None
     try:
-        db = journal_db.open_readonly(project.journal_path)
+        return journal_db.query(project.journal_path, lambda db: journal_db.get_meta(db, "container"), None)
     except journal_db.JournalError:
-        return None
-    try:
-        return journal_db.get_meta(db, "container")
-    except Exception:  # noqa: BLE001 - an old or damaged journal proves nothing
-        return None
-    finally:
-        db.close()
+        return None   # an unreadable journal proves nothing
 
 
 def _rename(container_id: str, name: str) -> None:

@@ -253,22 +253,11 @@ def reconcile_from_host(project: Project, info: ContainerInfo) -> int:
 
 def catch_up(project: Project) -> int:
     """Before `sync`: reconcile a journal the host keeps (no agent could run); 0 otherwise."""
-    from contextlib import closing
-
     from envtrack.journal import db as journal_db
 
-    if not project.journal_path.exists():
-        return 0
-    import sqlite3
-
     try:
-        with closing(journal_db.open_readonly(project.journal_path)) as db:
-            if journal_db.recorder(db) != "host":
-                return 0
-    except sqlite3.DatabaseError as error:
-        if "no such table" in str(error):   # an older journal, without the meta table: an agent kept it
-            return 0
-        raise EnvtrackError(f"{project.journal_path}: cannot use the journal ({error})") from None
+        if journal_db.query(project.journal_path, journal_db.recorder, None) != "host":
+            return 0   # an agent keeps it (an older journal without the meta table too)
     except journal_db.JournalError as error:
         raise EnvtrackError(str(error)) from None
     container = inspect(project.container_name)
@@ -381,19 +370,16 @@ def _state_detail(container: ContainerInfo | None) -> str:
 
 def change_counts(project: Project) -> dict:
     """Recorded changes and, per package table (baseline, inventory), how many packages it holds."""
-    from contextlib import closing
-
     from envtrack.journal import db as journal_db
 
-    journal = journal_for(project)
-    if not journal.exists():
-        return {"total": 0, "requested": 0, "reconciled": 0}
+    def counted(db) -> dict:  # noqa: ANN001
+        counts = journal_db.change_counts(db)
+        counts.update({f"{table}_packages": sum(journal_db.count_packages(db, table).values())
+                       for table in journal_db.PACKAGE_TABLES})
+        return counts
+
     try:
-        with closing(journal_db.open_journal(journal)) as db:
-            counts = journal_db.change_counts(db)
-            counts.update({f"{table}_packages": sum(journal_db.count_packages(db, table).values())
-                           for table in journal_db.PACKAGE_TABLES})
-            return counts
+        return journal_db.query(journal_for(project), counted, {"total": 0, "requested": 0, "reconciled": 0})
     except journal_db.JournalError as error:
         raise EnvtrackError(str(error)) from None
 

@@ -15,11 +15,12 @@ import json
 import os
 import sqlite3
 from datetime import datetime, timezone
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 from urllib.parse import quote
 
 from envtrack.journal.schema import SCHEMA_VERSION, newer_schema_message
 from envtrack.records import Package, PackageChange
+from envtrack.records.redact import redact_text, redact_url
 
 BUSY_TIMEOUT_MS = 10000   # the agent may be writing at the same moment
 
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS sync_state (
     last_change_time TEXT NOT NULL,   -- to notice a journal that was emptied and started over
     synced_at TEXT NOT NULL);
 """ + "".join(_PACKAGE_TABLE.format(name=name) for name in PACKAGE_TABLES)
+
+
+T = TypeVar("T")
 
 
 class JournalError(Exception):
@@ -164,7 +168,9 @@ def record_batch(db: sqlite3.Connection, rows: List[Dict[str, object]],
 
 
 def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Dict]:
-    """Changes with id > SINCE_ID, oldest first; `detail` decoded, flags as bools."""
+    """Changes with id > SINCE_ID, oldest first; `detail` decoded, flags as bools, and sources and
+    command lines redacted again (an older agent's journal may hold credentials): every
+    reader, `log` and sync alike, gets its rows from here."""
     return _decoded(db.execute(_CHANGES_SINCE, (since_id,)))
 
 
@@ -199,20 +205,31 @@ def _uri(path, query: str) -> str:
     return "file:%s?%s" % (quote(os.path.abspath(str(path)), safe="/"), query)
 
 
-def read_changes_at(path, since_id: int = 0) -> List[Dict]:
-    """read_changes on the journal at PATH, opened read-only (the agent is the one writer), so
-    a read-only project can be read; [] when it has no changes table yet."""
+def query(path, read: Callable[[sqlite3.Connection], T], default: T) -> T:
+    """READ(db) on the journal at PATH, opened read-only: the one way the host reads it.
+
+    DEFAULT when there is no journal yet, or it predates the table READ needs (an older
+    agent's: nothing of that kind was recorded); JournalError, naming the file, for a newer
+    schema or a damaged file. Read-only, so a read-only project and a dry run can read too.
+    """
+    if not os.path.exists(str(path)):
+        return default
     db = open_readonly(path)
     try:
-        return read_changes(db, since_id)
+        return read(db)
     except sqlite3.OperationalError as error:
         if "no such table" in str(error):
-            return []
+            return default
         raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
     except sqlite3.DatabaseError as error:
         raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
     finally:
         db.close()
+
+
+def read_changes_at(path, since_id: int = 0) -> List[Dict]:
+    """read_changes on the journal at PATH (see query); [] when nothing was recorded yet."""
+    return query(path, lambda db: read_changes(db, since_id), [])
 
 
 _CHANGES_SINCE = "SELECT * FROM changes WHERE id > ? ORDER BY id"
@@ -228,8 +245,18 @@ def _decoded(found) -> List[Dict]:
             row["detail"] = json.loads(row["detail"] or "{}")
         except ValueError:
             row["detail"] = {}
-        rows.append(row)
+        rows.append(redacted(row))
     return rows
+
+
+def redacted(row: Dict) -> Dict:
+    """ROW (a copy) with its source and command line redacted again: a journal written by an
+    older agent may hold credentials, and what envtrack prints or writes from it must not."""
+    row = dict(row, source=redact_url(row.get("source") or ""))
+    detail = row.get("detail")
+    if isinstance(detail, dict) and isinstance(detail.get("commandline"), str):
+        row["detail"] = dict(detail, commandline=redact_text(detail["commandline"]))
+    return row
 
 
 def change_counts(db: sqlite3.Connection) -> Dict[str, int]:

@@ -6,7 +6,6 @@ containers); a bad --since raises SinceError, which the CLI reports as bad input
 
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional
 
 from envtrack.journal.db import JournalError, read_changes_at
@@ -16,27 +15,13 @@ def load_changes(path, since: Optional[str]) -> List[Dict]:
     """Rows after ID SINCE, or at/after the ISO time SINCE; all rows when None."""
     if since is not None and not since.isdigit() and not since[:4].isdigit():
         raise SinceError("--since %r: expected a change ID or an ISO time like 2026-11-29T01:02" % since)
-    if not os.path.exists(str(path)):
-        return []
     if since is None or since.isdigit():
-        return [redacted(row) for row in read_changes_at(path, int(since or 0))]
-    return [redacted(row) for row in read_changes_at(path) if row["time"] >= since]
+        return read_changes_at(path, int(since or 0))
+    return [row for row in read_changes_at(path) if row["time"] >= since]
 
 
 class SinceError(JournalError):
     """A --since value that is neither a change ID nor an ISO time (bad input)."""
-
-
-def redacted(row: Dict) -> Dict:
-    """ROW with its source and command line redacted again: a journal written by an older agent
-    may hold credentials, and what envtrack prints or writes from it must not."""
-    from envtrack.records import redact_text, redact_url
-
-    row = dict(row, source=redact_url(row.get("source") or ""))
-    detail = row.get("detail")
-    if isinstance(detail, dict) and isinstance(detail.get("commandline"), str):
-        row["detail"] = dict(detail, commandline=redact_text(detail["commandline"]))
-    return row
 
 
 def render(rows: List[Dict]) -> str:

@@ -18,28 +18,17 @@ def _open(journal: Path):
 
 
 def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
-    """Journal rows with id > SINCE_ID, oldest first; [] when nothing was recorded yet."""
-    if not journal.exists():
-        return []
-    from envtrack.journal.history import redacted
-
-    return [redacted(row) for row in journal_db.read_changes_at(journal, since_id)]
+    """Journal rows with id > SINCE_ID, oldest first (redacted); [] when nothing was recorded yet."""
+    return journal_db.read_changes_at(journal, since_id)
 
 
 def last_synced_id(journal: Path, envd_file: Path) -> int:
     """The bookmark; 0 when the bookmarked change is no longer the journal's (it started over)."""
-    if not journal.exists():
-        return 0
-    import sqlite3
+    def bookmarked(db) -> int:  # noqa: ANN001
+        mark = journal_db.read_bookmark(db, str(envd_file))
+        return mark[0] if mark is not None and journal_db.has_change(db, *mark) else 0
 
-    with closing(journal_db.open_readonly(journal)) as db:   # a dry run in a read-only project reads too
-        try:
-            mark = journal_db.read_bookmark(db, str(envd_file))
-            return mark[0] if mark is not None and journal_db.has_change(db, *mark) else 0
-        except sqlite3.DatabaseError as error:
-            if "no such table" in str(error):   # no bookmark table yet: nothing was synced
-                return 0
-            raise journal_db.JournalError("%s: cannot use the journal (%s)" % (journal, error)) from None
+    return journal_db.query(journal, bookmarked, 0)
 
 
 def mark_synced(journal: Path, envd_file: Path, change_id: int, change_time: str | None) -> None:

@@ -327,7 +327,7 @@ def test_redact_text_keeps_ordinary_command_lines() -> None:
 
 
 def test_rows_from_an_older_journal_are_redacted_when_read_on_the_host() -> None:
-    from envtrack.journal.history import redacted
+    from envtrack.journal.db import redacted   # every reader's rows come out of the journal through it
 
     row = {"id": 1, "source": "https://u:pw@h.example/x.whl?token=tok", "detail": {
         "commandline": "apt-get -o Acquire::http::Proxy=http://u:pxpw@p:3128 install jq"}}
