@@ -194,14 +194,23 @@ def names_of(directory: Path):
 def project_dir(docker_client, tmp_path_factory, prefix: str, build_envd: str, *, up: bool = True):
     """A fresh project directory (unique name) holding BUILD_ENVD, up'ed unless UP is False;
     afterwards its container is removed (`down`) and its images too."""
-    path = tmp_path_factory.mktemp(prefix) / f"{prefix}-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
+    with project_at(docker_client, tmp_path_factory.mktemp(prefix) / f"{prefix}-{uuid.uuid4().hex[:6]}",
+                    build_envd, up=up) as path:
+        yield path
+
+
+@contextmanager
+def project_at(docker_client, path: Path, build_envd: str, *, up: bool = True):
+    """PATH (made here) as a project holding BUILD_ENVD, up'ed unless UP is False; afterwards
+    its container is removed (`down`) and its images too."""
+    path.mkdir(parents=True)
     (path / "build.envd").write_text(build_envd)
     try:
         if up:
             run_cli("up", "--progress", "quiet", cwd=path, check=True)
         yield path
     finally:
+        repo = names_of(path).image_repo
         run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=names_of(path).image_repo):
+        for image in docker_client.images.list(name=repo):
             docker_client.images.remove(image.id, force=True)

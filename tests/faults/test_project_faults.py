@@ -11,12 +11,12 @@ import signal
 import subprocess
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from conftest import installed_envtrack, names_of, run_cli
+from conftest import project_at as shared_project_at
 
 BUILD_ENVD = """\
 def build():
@@ -27,20 +27,8 @@ QUIET = "export PIP_DISABLE_PIP_VERSION_CHECK=1; "
 NEWER = "newer than this envtrack understands"
 
 
-@contextmanager
 def project_at(docker_client, path: Path, build_envd: str = BUILD_ENVD, *, up: bool = True):
-    """PATH as a project holding BUILD_ENVD, up'ed unless UP is False; removed with its images afterwards."""
-    path.mkdir(parents=True)
-    (path / "build.envd").write_text(build_envd)
-    try:
-        if up:
-            run_cli("up", "--progress", "quiet", cwd=path, check=True)
-        yield path
-    finally:
-        repo = names_of(path).image_repo
-        run_cli("down", cwd=path)
-        for image in docker_client.images.list(name=repo):
-            docker_client.images.remove(image.id, force=True)
+    return shared_project_at(docker_client, path, build_envd, up=up)
 
 
 def rows(project: Path) -> list[dict]:
