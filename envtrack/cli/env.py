@@ -77,6 +77,8 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
     else:
         if apt_note:
             print(f"  {apt_note}")
+        if result.ssh_warning:
+            print(result.ssh_warning, file=sys.stderr)
         login = f"   log in: {result.ssh} (or envtrack ssh)" if result.ssh else ""
         print(f"  enter it: envtrack shell{login}   changes: envtrack log")
 

@@ -41,6 +41,7 @@ class UpResult:
     outcome: UpOutcome
     agent: str       # a short description for the user
     ssh: str = ""    # how to log in to a dev environment ("" for others)
+    ssh_warning: str = ""   # why a dev environment has no SSH login (the environment itself works)
 
 
 def _client():
@@ -56,7 +57,11 @@ def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build:
     image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock)
     outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
     agent = start_agent(project, outcome.container)
-    return UpResult(image, outcome, agent, enable_ssh(project, outcome.container, reused=outcome.verb == "reused"))
+    try:
+        return UpResult(image, outcome, agent, enable_ssh(project, outcome.container, reused=outcome.verb == "reused"))
+    except EnvtrackError as error:
+        hint = f" ({error.hint})" if error.hint else ""
+        return UpResult(image, outcome, agent, ssh_warning=f"warning: no SSH login: {error.message}{hint}")
 
 
 def enable_ssh(project: Project, container: ContainerInfo, *, reused: bool) -> str:

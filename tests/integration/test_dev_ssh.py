@@ -122,3 +122,31 @@ def test_a_dev_environment_is_the_users_over_exec_shell_and_ssh(scratch_project:
     _cli(project, env, "down", check=True)
     assert alias not in config.read_text()
     assert not list((project / ".envtrack").rglob("ssh-agent-*.sock"))   # the relays' sockets went with them
+
+
+def test_a_remote_engines_dev_environment_is_reached_through_the_engine_host(scratch_project: Path, ssh_home: dict,
+                                                                              peer_engine) -> None:
+    """Over tcp:// the SSH server is published on the engine host, and the entry jumps through it.
+
+    Here the engine host is this machine, which runs no sshd of its own: the test connects with
+    the jump turned off, so what it shows is the server, the key and the published port of a
+    container on a remote Engine (the route itself is tests/unit/test_dev_env.py's)."""
+    project = scratch_project
+    env = {**ssh_home, **peer_engine.env("tcp")}
+    (project / "build.envd").write_text(f"def build():\n    {BASES['bookworm']}\n")
+    try:
+        _cli(project, env, "up", "--progress", "quiet", check=True)
+        config = Path(env["HOME"]) / ".config" / "envtrack" / "ssh_config"
+        alias = f"{project.name}.envtrack"
+        assert f"Host {alias}\n" in config.read_text() and "  ProxyJump 127.0.0.1\n" in config.read_text()
+        answer = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ProxyJump=none", alias,
+                                 "python -c 'print(1)'; ssh-add -l"], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, **ssh_home})
+        assert answer.returncode == 0 and answer.stdout.split("\n")[0] == "1", answer
+        assert ssh_home["fingerprint"] in answer.stdout   # ForwardAgent: the agent over SSH
+    finally:
+        _cli(project, env, "down")
+        client = peer_engine.client()
+        for image in client.images.list(name=f"envtrack/{project.name}"):
+            client.images.remove(image.id, force=True)
+    assert alias not in config.read_text()

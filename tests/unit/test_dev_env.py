@@ -62,3 +62,15 @@ def test_the_agent_watches_each_users_local_folder_for_a_user_site(tmp_path) -> 
     (tmp_path / "home" / "other").mkdir()
     assert _user_locals(str(tmp_path)) == ["/home/envd/.local"]
     assert wants_event("/home/envd/.local", "lib", True) and not wants_event("/home/envd/.local", "x.txt", False)
+
+
+def test_a_named_key_without_its_public_half_is_one_clear_error(tmp_path, monkeypatch) -> None:
+    import pytest
+
+    from envtrack import sshconfig
+    from envtrack.errors import EnvtrackError
+
+    monkeypatch.setenv(sshconfig.KEY_ENV, str(tmp_path / "id_missing"))
+    with pytest.raises(EnvtrackError) as raised:
+        sshconfig.key_pair()
+    assert "id_missing.pub" in raised.value.message and sshconfig.KEY_ENV in raised.value.hint
