@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from envtrack.records import canonical_name, redact_text
 
 PROC = "/proc"
-SCAN_INTERVAL_SECONDS = 0.01   # at most this often, however many events an install makes
+SCAN_INTERVAL_SECONDS = 0.05   # at most this often, however many events an install makes
 FORGET_AFTER_SECONDS = 30.0    # an exited run still explains the batch its last writes join
 
 _PIP_REQUIREMENT = re.compile(
@@ -46,8 +46,8 @@ _PIP_VALUED = frozenset("""
 --refresh-package --no-build-package --no-binary-package --only-binary-package --tag --rev --branch
 -w --with --pip-args --suffix --python-preference --override --build-constraint -b --overrides
 """.split())
-_CONDA_VALUED = frozenset("-c --channel -n --name -p --prefix --file --override-channels-x "
-                          "--repodata-fn --solver --platform --subdir -r --root-prefix".split())
+_CONDA_VALUED = frozenset("-c --channel -n --name -p --prefix --file --repodata-fn --solver --platform --subdir "
+                          "-r --root-prefix".split())
 _APT_VALUED = frozenset("-o --option -c --config-file -t --target-release -a --host-architecture".split())
 
 

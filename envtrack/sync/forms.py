@@ -83,18 +83,6 @@ def conda_channel(change: NetChange) -> str | None:
     return channel if all(c not in channel for c in "/:") else None
 
 
-def conda_url_channel(change: NetChange) -> str | None:
-    """A URL channel (`-c http://host/channel`) the call must name in `channel=[...]`."""
-    if change.manager != "conda" or MASK in change.source:
-        return None
-    channels = [str(c) for c in _detail(change).get("channels") or [] if "/" in str(c)]
-    source = change.source.rstrip("/")
-    for channel in channels:
-        if source.startswith(channel.rstrip("/")):
-            return channel
-    return None
-
-
 def unreproducible(change: NetChange) -> str | None:
     """Why a build cannot reproduce CHANGE and what would make it reproducible; None when it can."""
     detail = _detail(change)
