@@ -189,3 +189,15 @@ def test_parse_workers_rejects_truncated_data():
 def test_the_buildkit_check_names_a_bad_builder_in_one_line():
     check = doctor.check_buildkit("ftp://buildkitd:1")
     assert (check.ok, check.detail) == (False, "--builder 'ftp://buildkitd:1': use unix:///PATH, tcp://HOST:PORT")
+
+
+def test_mirrors_check_shows_where_each_upstream_goes_and_fails_on_a_bad_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("ENVTRACK_MIRRORS", "https://go.dev/dl/=http://m/go/ https://github.com/=http://m/gh/")
+    check = doctor.check_mirrors()
+    assert check.ok and check.detail.startswith("from ENVTRACK_MIRRORS: ")
+    assert "https://go.dev/dl/ -> http://m/go/" in check.detail
+    assert "https://github.com/astral-sh/uv/releases/download/ -> http://m/gh/astral-sh/uv/releases/download/" in check.detail
+    monkeypatch.setenv("ENVTRACK_MIRRORS", "https://go.dev/dl/")
+    bad = doctor.check_mirrors()
+    assert not bad.ok and "ENVTRACK_MIRRORS" in bad.detail and bad.fix

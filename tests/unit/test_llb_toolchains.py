@@ -3,6 +3,8 @@ the mirrored URLs when a mirror table is set (BuildKit's HTTP source names the U
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from envtrack.errors import LocatedError
@@ -173,3 +175,16 @@ def test_rstudio_server_runs_the_base_images_own_as_envd_and_publishes_its_port(
     compiled = compiled_for("config.rstudio_server")
     assert "[ -x /usr/lib/rstudio-server/bin/rserver ]" in script_of(compiled, "config.rstudio_server")
     assert "8787/tcp" in compiled.image_config.exposed_ports and http_sources(compiled) == {}
+
+
+def test_plan_json_lists_each_download_and_a_bad_mirror_setting_is_bad_input(tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "build.envd").write_text('def build():\n    base(image="envtrack/base:bookworm")\n    install.go(version="1.22.1")\n')
+    env = {"ENVTRACK_MIRRORS": "https://go.dev/dl/=http://m/go/", "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = run_cli("plan", "--json", cwd=tmp_path, env=env, check=True)
+    (download,) = json.loads(proc.stdout)["downloads"]
+    assert download["url"].startswith("http://m/go/go1.22.1.linux-") and download["fetched_by"] == "buildkit"
+    bad = run_cli("plan", "--json", cwd=tmp_path, env=dict(env, ENVTRACK_MIRRORS="https://go.dev/dl/"))
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "envtrack: ENVTRACK_MIRRORS: 'https://go.dev/dl/' is not UPSTREAM_PREFIX=MIRROR_PREFIX"]
