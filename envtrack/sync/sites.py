@@ -1,9 +1,11 @@
 """Find the install calls of build.envd in its libcst tree and decide which can be edited. Pure.
 
-A declared package is edited in place only when its call is written once, literally,
-directly in the target function: `install.python_packages(name=["six", "tomli"])`.
-Anything else (a list held in a variable, a loop, a helper function, a loaded file)
-is evaluated by the frontend but not editable as text; sync then writes a new call.
+A declared package is edited where its list literal is written when that list feeds only
+this call, once: in the call (`install.python_packages(name=["six", "tomli"])`), a module
+variable read once (`TOOLS = [...]`), a helper the file calls once, or the iterable of a loop
+whose variable only fills `name=[p]`. Anything else (a list read by several calls, a helper
+called twice, an expression, a loaded file) is evaluated by the frontend but not editable
+as text; sync then writes a new call and says why.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class CallSite:
 
     @property
     def where(self) -> str:
-        """`line 4`, or `line 1 (variable TOOLS, read at line 12)` for notes."""
+        """`line 4`, or `line 1 (variable TOOLS of the call at line 12)`, for notes."""
         if not self.via:
             return f"line {self.line}"
         return f"line {self.values_line} ({self.via} of the call at line {self.line})"

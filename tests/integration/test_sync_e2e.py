@@ -55,8 +55,8 @@ def exec_in(project: Path, *command: str) -> str:
     return cli("exec", "--", *command, project=project).stdout
 
 
-def wait_for_rows(journal: Path, timeout: float = 90) -> list[dict]:
-    """Journal rows once the agent has recorded every expected change (it writes asynchronously)."""
+def wait_for_rows(journal: Path, timeout: float = 90, expected: set = EXPECTED_ROWS) -> list[dict]:
+    """Journal rows once the agent has recorded every EXPECTED (manager, name, action) (it writes asynchronously)."""
     deadline = time.monotonic() + timeout
     rows: list[dict] = []
     while time.monotonic() < deadline:
@@ -64,10 +64,10 @@ def wait_for_rows(journal: Path, timeout: float = 90) -> list[dict]:
             with sqlite3.connect(journal) as db:
                 db.row_factory = sqlite3.Row
                 rows = [dict(r) for r in db.execute("SELECT * FROM changes ORDER BY id")]
-            if EXPECTED_ROWS <= {(r["manager"], r["name"].lower(), r["action"]) for r in rows}:
+            if expected <= {(r["manager"], r["name"].lower(), r["action"]) for r in rows}:
                 return rows
         time.sleep(1)
-    pytest.fail(f"the agent did not record {sorted(EXPECTED_ROWS)} within {timeout}s; journal has {rows}")
+    pytest.fail(f"the agent did not record {sorted(expected)} within {timeout}s; journal has {rows}")
 
 
 @pytest.fixture(scope="module")
