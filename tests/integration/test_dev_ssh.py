@@ -137,7 +137,7 @@ def test_a_remote_engines_dev_environment_is_reached_through_the_engine_host(scr
     try:
         _cli(project, env, "up", "--progress", "quiet", check=True)
         config = Path(env["HOME"]) / ".config" / "envtrack" / "ssh_config"
-        alias = f"{project.name}.envtrack"
+        alias = names_of(project).host_alias
         assert f"Host {alias}\n" in config.read_text() and "  ProxyJump 127.0.0.1\n" in config.read_text()
         answer = subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ProxyJump=none", alias,
                                  "python -c 'print(1)'; ssh-add -l"], capture_output=True, text=True, timeout=60,
@@ -147,6 +147,6 @@ def test_a_remote_engines_dev_environment_is_reached_through_the_engine_host(scr
     finally:
         _cli(project, env, "down")
         client = peer_engine.client()
-        for image in client.images.list(name=f"envtrack/{project.name}"):
+        for image in client.images.list(name=names_of(project).image_repo):
             client.images.remove(image.id, force=True)
     assert alias not in config.read_text()
