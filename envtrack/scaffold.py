@@ -48,8 +48,8 @@ def _pyproject_dependencies(path: Path) -> tuple[str, ...]:
 
 def render(found: Found) -> str:
     lines = [
-        "# Written by `envtrack init`. envd's own default base is ubuntu:22.04; no registry is",
-        "# reachable here, so this starts from the local image `envtrack engine setup` makes.",
+        "# Written by `envtrack init`. It starts from envtrack's Debian 12 base (`envtrack engine setup`",
+        "# makes it); envd's default, used without base(), is ubuntu:22.04, pulled from its registry.",
         "def build():",
         f'    base(image="{BASE_IMAGE}")',
         "    install.python()",

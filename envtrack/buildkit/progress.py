@@ -84,6 +84,24 @@ class SolveProgress:
         if state.state != before:
             self.renderer.changed(state)
 
+    # Work outside BuildKit shown as rows of the same view (a pull through the Engine).
+    def begin(self, name: str) -> VertexState:
+        with self.lock:
+            state = VertexState(f"envtrack:{name}", name, len(self.vertices) + 1, started=time.time())
+            self.vertices[state.digest] = state
+            self.renderer.changed(state)
+            return state
+
+    def note(self, state: VertexState, line: str) -> None:
+        with self.lock:
+            state.log.append(line)
+            self.renderer.log(state, [line])
+
+    def end(self, state: VertexState, error: str = "") -> None:
+        with self.lock:
+            state.completed, state.error = time.time(), error
+            self.renderer.changed(state)
+
     def failed(self) -> VertexState | None:
         return next((v for v in self.vertices.values() if v.error), None)
 
@@ -137,6 +155,8 @@ class LiveRenderer:
     def start(self, progress: SolveProgress) -> None:
         from rich.live import Live
 
+        if self.live is not None and self.progress is progress:
+            return   # already showing it (pulls started the view before the solve)
         self.progress = progress
         self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
         self.live.start()
@@ -145,6 +165,7 @@ class LiveRenderer:
         if self.live:
             self.live.update(self._table())
             self.live.stop()
+            self.live = None
 
     def changed(self, vertex: VertexState) -> None:
         if self.live:

@@ -128,8 +128,7 @@ BUILTINS: dict[str, Builtin] = {
         _b("install.r_packages", Param("name", STR_LIST), label="name"),
         _b("install.julia_packages", Param("name", STR_LIST), label="name"),
         _b("install.vscode_extensions", Param("name", STR_LIST), label="name"),
-        _b("install.cuda", Param("version", STR), Param("cudnn", STR, "8", optional=True), label="version",
-           upstream=Upstream("the nvidia/cuda images", "`docker load` the named image")),
+        _b("install.cuda", Param("version", STR), Param("cudnn", STR, "8", optional=True), label="version"),
         # --- config ---------------------------------------------------------------
         _b("config.apt_source", Param("source", STR, "", optional=True), label="source"),
         _b("config.jupyter", Param("token", STR, ""), Param("port", INT, 0), label="port"),

@@ -52,7 +52,7 @@ def _session(project, container, root: bool) -> tuple[str | None, list[str], int
 
 
 def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: bool, locked: bool,
-       lock: str | None) -> None:
+       lock: str | None, pull: bool = False) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
     from envtrack.container import service as env_container
 
@@ -66,7 +66,7 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
 
     with project_lock(project.state_dir, "up"):
         result = env_container.up(project, progress=progress, host_ca=host_ca, build=build, locked=locked,
-                                  lock=lock)
+                                  lock=lock, pull=pull)
         if not as_json:   # at once: the agent's state (recording off says so here) before the apt lists
             print(f"{result.outcome.verb} {project.container_name} ({result.image}); agent {result.agent}",
                   flush=True)

@@ -85,6 +85,8 @@ COMMANDS: tuple[Command, ...] = (
              Opt("builder", ("--builder",), "A standalone buildkitd (unix:///PATH or tcp://HOST:PORT); "
                  "default: the Docker Engine's BuildKit.", envvar="ENVTRACK_BUILDKIT_HOST"),
              Opt("bake_ca", ("--bake-ca",), "Also install the host CA bundle into the image.", False, flag=True),
+             Opt("pull", ("--pull",), "Pull every image build.envd names again, even when the Engine has it "
+                 "(like `docker build --pull`).", False, flag=True),
              _JSON)),
     Command("up", "Build if needed, start (or reuse) the project's container, and start the change agent.",
             "envtrack.cli.env:up",
@@ -96,7 +98,9 @@ COMMANDS: tuple[Command, ...] = (
              Opt("as_json", ("--json",), "Print the container status as JSON.", False, flag=True),
              Opt("locked", ("--locked",), "Build with each requested package at the lock's version "
                  "(envtrack.lock beside build.envd, or a lock file given as FILE / --lock).", False, flag=True),
-             Opt("lock", ("--lock",), "The lock file for --locked."))),
+             Opt("lock", ("--lock",), "The lock file for --locked."),
+             Opt("pull", ("--pull",), "Pull every image build.envd names again, even when the Engine has it "
+                 "(like `docker build --pull`).", False, flag=True))),
     Command("down", "Stop and remove the project's container. The journal stays.", "envtrack.cli.env:down",
             (_PROJECT_FILE,)),
     Command("status", "The container, its image, the agent's health and how many changes are recorded.",

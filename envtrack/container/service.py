@@ -51,10 +51,10 @@ def _client():
 
 
 def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build: bool = True,
-       locked: bool = False, lock: str | None = None) -> UpResult:
+       locked: bool = False, lock: str | None = None, pull: bool = False) -> UpResult:
     """Everything `envtrack up` does: the image to run, the container, the agent."""
     project = adopt_legacy(project)
-    image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock)
+    image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock, pull=pull)
     outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
     agent = start_agent(project, outcome.container)
     try:
@@ -102,7 +102,7 @@ def ssh_argv(project: Project, command: list[str]) -> list[str]:
 
 
 def image_for(project: Project, *, progress: str, build: bool, locked: bool = False,
-              lock: str | None = None) -> tuple[str, str | None]:
+              lock: str | None = None, pull: bool = False) -> tuple[str, str | None]:
     """The image `up` runs and its id when known: the lock's build with --locked, the last
     built image with --no-build, else a build (answered from the stamp when nothing changed)."""
     if locked:
@@ -114,7 +114,7 @@ def image_for(project: Project, *, progress: str, build: bool, locked: bool = Fa
         return f"{project.image_repo}:latest", None
     from envtrack.solve.service import build_project
 
-    result = build_project(project, progress=progress)
+    result = build_project(project, progress=progress, pull=pull)
     return result.image, result.image_id
 
 
@@ -203,22 +203,20 @@ def start_agent(project: Project, container: ContainerInfo) -> str:
 
 
 def _start_companion(project: Project, info: ContainerInfo, why: str) -> str:
-    import docker
-
     from envtrack.container.companion import agent_image, companion_spec
     from envtrack.container.engine import replace_container
     from envtrack.container.supervise import wait_for_agent
+    from envtrack.engine import registry
     from envtrack.journal.db import utc_now
 
     client = _client()
     container = client.containers.get(info.id)   # a rare path: the SDK's objects serve it
     try:
-        client.images.get(agent_image())
-    except docker.errors.ImageNotFound:
+        registry.ensure(registry.ImageUse(agent_image(), "the companion agent's image"))
+    except EnvtrackError as error:
         reconcile_from_host(project, info)
         return (f"off: live recording is off ({why.removeprefix('envtrack-agent: ')}, and the companion agent "
-                f"image {agent_image()} is missing: run `envtrack engine setup`); "
-                "`sync` and `snapshot` reconcile against the baseline")
+                f"image is missing: {error.message}); `sync` and `snapshot` reconcile against the baseline")
     spec = companion_spec(project, container)
     since = utc_now()
     companion = replace_container(client, spec.run_kwargs())
@@ -392,6 +390,7 @@ def change_counts(project: Project) -> dict:
 def status(project: Project, container: ContainerInfo | None = None) -> dict:
     """What `status` shows; CONTAINER when the caller has just inspected it."""
     from envtrack.endpoints import current
+    from envtrack.llb.image_config import images_of
 
     container = container or inspect(project.container_name)
     if container is None:   # perhaps a pre-identity container, renamed to this project's name now
@@ -406,6 +405,7 @@ def status(project: Project, container: ContainerInfo | None = None) -> dict:
         "state_detail": _state_detail(container),
         "oom_killed": container.oom_killed if container is not None else False,
         "image": container.image if container is not None else None,
+        "images": images_of(container.labels) if container is not None else {},
         "agent": health.summary(),
         "agent_detail": health.to_json(),
         "changes": change_counts(project),

@@ -20,11 +20,12 @@ class Unreachable(Exception):
     """No HTTP answer; the text says why in a few words (ssh's own when ssh was in the way)."""
 
 
-def _exchange(method: str, url: str, body: bytes | None, endpoint: EngineEndpoint) -> tuple[int, bytes]:
+def _exchange(method: str, url: str, body: bytes | None, endpoint: EngineEndpoint,
+              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     sock = None
     try:
         sock = dial(endpoint, 60)
-        status, _, data = wire.exchange(sock, method, url, body, {"Content-Type": "application/json"})
+        status, _, data = wire.exchange(sock, method, url, body, {"Content-Type": "application/json", **(headers or {})})
         return status, data
     except OSError as error:
         raise Unreachable(failure_detail(sock, error)) from None
@@ -42,19 +43,55 @@ def ping() -> str | None:
     return None if status == 200 else f"/_ping answered HTTP {status}"
 
 
-def request(method: str, path: str, params: dict | None = None, body: dict | None = None) -> tuple[int, object]:
+def request(method: str, path: str, params: dict | None = None, body: dict | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, object]:
     """One Engine API request; returns (HTTP status, decoded JSON body or None)."""
     url = path + (f"?{urlencode(params, doseq=True)}" if params else "")
     endpoint = engine()
     try:
-        status, data = _exchange(method, url, json.dumps(body).encode() if body is not None else None, endpoint)
+        status, data = _exchange(method, url, json.dumps(body).encode() if body is not None else None, endpoint,
+                                 headers)
     except Unreachable as error:
         raise EnvtrackError(f"cannot reach the Docker Engine at {endpoint.display} ({error})",
                             hint="run `envtrack doctor`") from None
+    return status, _json_or_none(data)
+
+
+def stream_json(method: str, path: str, params: dict, headers: dict[str, str], on_message) -> tuple[int, object]:
+    """A request whose answer streams JSON messages (pull, push): each is handed to ON_MESSAGE as
+    it arrives. Returns (HTTP status, the decoded body of an answer that is not 2xx, else None)."""
+    url = path + (f"?{urlencode(params, doseq=True)}" if params else "")
+    endpoint = engine()
+    sock = None
     try:
-        return status, json.loads(data) if data else None
-    except ValueError:
+        sock = dial(endpoint, None)   # no timeout: a large pull takes as long as it takes
+        wire.send_request(sock, method, url, None, {"Content-Type": "application/json", **headers})
+        reader = sock.makefile("rb")
+        status, fields = wire.read_head(reader)
+        if status >= 300:
+            data = b"".join(wire.iter_body(reader, fields))
+            return status, _json_or_none(data)
+        pending = b""
+        for chunk in wire.iter_body(reader, fields):
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in filter(bytes.strip, lines):
+                on_message(_json_or_none(line) or {})
+        if pending.strip():
+            on_message(_json_or_none(pending) or {})
         return status, None
+    except OSError as error:
+        raise EnvtrackError(f"cannot reach the Docker Engine at {endpoint.display} ({failure_detail(sock, error)})",
+                            hint="run `envtrack doctor`") from None
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _json_or_none(data: bytes) -> object:
+    try:
+        return json.loads(data) if data else None
+    except ValueError:
+        return None
 
 
 def inspect_image(reference: str) -> dict | None:

@@ -2,7 +2,7 @@
 # Idempotent engine setup for a Debian machine (12 or 13) where the user is root:
 #   1. docker.io and debootstrap installed (and docker-buildx on Debian 13, for `docker build` peers),
 #   2. a Docker daemon answering (started in the background if none does),
-#   3. the local base images, envtrack/base:SUITE (no registry is reachable, so we make them):
+#   3. the local base images, envtrack/base:SUITE (made here from Debian's archive with debootstrap):
 #      bullseye (Python 3.9), bookworm (3.11, the default) and trixie (3.13) with debootstrap,
 #      and bookworm-nopython, derived from bookworm without any python3 (environments the
 #      agent must record from a companion container).

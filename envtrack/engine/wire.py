@@ -70,7 +70,10 @@ def _read_body(reader, fields: dict[str, str], method: str) -> bytes:
 
 
 def _read_chunked(reader) -> bytes:
-    chunks = []
+    return b"".join(_chunks(reader))
+
+
+def _chunks(reader):
     while True:
         size_line = reader.readline(65537)
         if not size_line:
@@ -79,6 +82,14 @@ def _read_chunked(reader) -> bytes:
         if size == 0:
             while reader.readline(65537) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
-            return b"".join(chunks)
-        chunks.append(reader.read(size))
+            return
+        yield reader.read(size)
         reader.readline(65537)  # the CRLF after each chunk
+
+
+def iter_body(reader, fields: dict[str, str]):
+    """The body as it arrives, chunk by chunk (a streamed answer: pull or push progress)."""
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        yield from _chunks(reader)
+    else:
+        yield _read_body(reader, fields, "GET")

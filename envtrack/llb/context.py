@@ -102,6 +102,11 @@ class Context:
         self.downloads.append(Download(step.kind, upstream, url, step.position, None,
                                        self.mirrors.setting_hint(upstream)))
         return url
+    pins: dict[str, str] = field(default_factory=dict)   # image ref -> repo@digest (`up --locked`)
+
+    def image(self, ref: str, **kwargs) -> State:
+        """An image source for REF, by its pinned digest when the build is locked."""
+        return State.image(self.pins.get(ref, ref), **kwargs)
 
 
 def fetch_step(ctx: Context, script: str, *, step: Step | None = None, name: str = "",

@@ -14,10 +14,9 @@ from typing import Callable
 
 from envtrack.builtins import BUILTINS
 from envtrack.errors import LocatedError
-from envtrack.frontend.steps import Plan, Step
+from envtrack.frontend.steps import MAIN_STATE, Plan, Step
 from envtrack.llb import conda, scripts, toolchains
 from envtrack.llb.context import PYTHON_INSTALL_ENV, Context, fetch_step, python_install_mounts
-from envtrack.project import BASE_IMAGE
 from envtrack.state import Copy, Mkdir, Mkfile
 
 ENVD_DEFAULT_IMAGE = BUILTINS["base"].params[0].default   # what envd's install.cuda rewrites
@@ -30,13 +29,27 @@ JUPYTER_PORT = 8888                            # envd's port for Jupyter inside 
 # --- the base image ---------------------------------------------------------------
 
 def base_image(plan: Plan) -> str:
-    """The image the build starts from: base()'s, or envtrack's own when base() is not
-    called, replaced by an nvidia/cuda image when install.cuda is called (as envd does)."""
+    """The image the build starts from: base()'s, or envd's default (ubuntu:22.04) when base() is
+    not called, replaced by an nvidia/cuda image when install.cuda is called (as envd does)."""
     base = next((s for s in plan.steps if s.kind == "base"), None)
     cuda = next((s for s in plan.steps if s.kind == "install.cuda"), None)
     if cuda is None:
-        return base.args["image"] if base else BASE_IMAGE
+        return base.args["image"] if base else ENVD_DEFAULT_IMAGE
     return cuda_image(base.args["image"] if base else ENVD_DEFAULT_IMAGE, cuda, dev=bool(base and base.args["dev"]))
+
+
+def image_uses(plan: Plan) -> tuple[tuple[str, str], ...]:
+    """Every image the build reads, with where build.envd names it, in order, each once: the base
+    (install.cuda's, base()'s, or envd's default), image() states, io.copy(image=)."""
+    chooser = next((s for s in plan.steps if s.kind == "install.cuda"), None) or \
+        next((s for s in plan.steps if s.kind == "base"), None)
+    main_used = not plan.states or MAIN_STATE in plan.states_behind(plan.image_state)
+    uses = [(base_image(plan), str(chooser.position) if chooser else f"{plan.file} (no base(): envd's default)")]
+    uses = uses if main_used else []
+    uses += [(d.image, str(d.position)) for d in plan.states if d.origin == "image"]
+    uses += [(s.args["image"], str(s.position)) for s in plan.steps if s.kind == "io.copy" and s.args.get("image")]
+    seen: set[str] = set()
+    return tuple(use for use in uses if not (use[0] in seen or seen.add(use[0])))
 
 
 def cuda_image(image: str, step: Step, *, dev: bool) -> str:

@@ -49,11 +49,12 @@ class Branch:
 
 def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
                 bake_ca: bool = False, merge_op: bool = True, mirrors: MirrorTable = NO_MIRRORS,
-                arch: str = DEFAULT_ARCH, owner: tuple[int, int] = (0, 0)) -> Lowered:
+                arch: str = DEFAULT_ARCH, owner: tuple[int, int] = (0, 0),
+                pins: dict[str, str] | None = None) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
     ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner),
-                  mirrors=mirrors, arch=arch)
+                  mirrors=mirrors, arch=arch, pins=dict(pins or {}))
     defs = {d.name: d for d in plan.states}
     branches: dict[str, Branch] = {}
     for name in plan.states_behind(plan.image_state):

@@ -13,6 +13,22 @@ from dataclasses import dataclass, replace
 from envtrack.agent.layout import WORKSPACE as WORKDIR
 from envtrack.errors import EnvtrackError
 
+IMAGES_LABEL = "envtrack.images"   # JSON {ref: repo@sha256:...}: the registry images a build read
+
+
+def images_label(digests: dict[str, str]) -> dict[str, str]:
+    """The label recording DIGESTS (nothing when the build read no registry image)."""
+    return {IMAGES_LABEL: json.dumps(digests, sort_keys=True, separators=(",", ":"))} if digests else {}
+
+
+def images_of(labels: dict) -> dict[str, str]:
+    """The registry digests an image (or its container) was built from, by its IMAGES_LABEL."""
+    try:
+        found = json.loads((labels or {}).get(IMAGES_LABEL) or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
 
 @dataclass(frozen=True)
 class ImageConfig:

@@ -40,11 +40,11 @@ BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: 
 
 def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
           bake_ca: bool = False, owner: tuple[int, int] = (0, 0), mirrors: MirrorTable = NO_MIRRORS,
-          arch: str = DEFAULT_ARCH) -> Lowered:
+          arch: str = DEFAULT_ARCH, pins: dict[str, str] | None = None) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
     ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner),
-                  mirrors=mirrors, arch=arch)
+                  mirrors=mirrors, arch=arch, pins=dict(pins or {}))
     image = envd.base_image(plan)
     for index, step in enumerate(plan.steps):
         lowering = LOWERINGS.get(step.kind)
@@ -82,7 +82,7 @@ def explicit_ca(plan: Plan, host: HostInputs) -> bytes | None:
 
 def start(ctx: Context, image: str, step: Step | None) -> None:
     try:
-        state = State.image(image, name=step.label if step else f"base {image}",
+        state = ctx.image(image, name=step.label if step else f"base {image}",
                             position=step.position if step else None)
     except ValueError as error:
         if step is None:
@@ -199,7 +199,7 @@ def lower_copy(ctx: Context, step: Step, index: int) -> None:
         raise LocatedError(step.position, f"io.copy: envd_path {target!r} must be an absolute path")
     target = posixpath.normpath(target)
     if step.args.get("image"):  # envd: copy out of another image instead of the host
-        source = State.image(step.args["image"], name=f"copy source {step.args['image']}", position=step.position)
+        source = ctx.image(step.args["image"], name=f"copy source {step.args['image']}", position=step.position)
         ctx.state = ctx.state.file(Copy(source.output, step.args["host_path"], target), name=step.label,
                                    position=step.position)
         return

@@ -45,13 +45,16 @@ class BuildOptions:
     # The Engine's architecture, which toolchain downloads are for. Not in the fingerprint,
     # for merge_op's reason; the download URLs it picks are in the graph's digest anyway.
     arch: str = DEFAULT_ARCH
+    # Image references built from a digest instead of their tag (`up --locked`): (ref, repo@digest).
+    image_pins: tuple[tuple[str, str], ...] = ()
 
     def fingerprint(self) -> dict:
         """JSON-shaped digest of every field, for the build stamp."""
         ca = hashlib.sha256(self.ca_bundle).hexdigest() if self.ca_bundle is not None else None
-        return {"bake_ca": self.bake_ca, "ca_bundle": ca, "owner": list(self.owner),
-                "proxies": sorted([k, v] for k, v in self.proxy_env.items()),
-                "mirrors": [list(pair) for pair in self.mirrors.pairs]}
+        found = {"bake_ca": self.bake_ca, "ca_bundle": ca, "owner": list(self.owner),
+                 "proxies": sorted([k, v] for k, v in self.proxy_env.items()),
+                 "mirrors": [list(pair) for pair in self.mirrors.pairs]}
+        return {**found, "image_pins": [list(pin) for pin in self.image_pins]} if self.image_pins else found
 
 
 def default_build_options(*, bake_ca: bool = False, environ: dict[str, str] | None = None) -> BuildOptions:

@@ -5,7 +5,10 @@ a syntax error points at an exact line and column, and `json` (C-accelerated) re
 5,000-package lock in a few milliseconds. Rendering is canonical (sorted packages, fixed
 key order, no timestamps), so snapshotting the same environment twice gives the same bytes.
 
-    {"envtrack_lock": 1, "image": {...}, "base": {...}, "envd": {...}}
+    {"envtrack_lock": 1, "image": {...}, "base": {...}, "envd": {...}, "images": {REF: REPO@DIGEST}}
+
+`images` (only when the build read registry images) holds the digest each image reference
+resolved to when the environment was built: `up --locked` builds from them.
     {"manager": "apt", "env": "/", "name": "jq", "version": "1.6-2.1", "arch": "amd64", "requested": true}
 """
 
@@ -47,6 +50,7 @@ class Lock:
     base: ImageRef = ImageRef()         # build.envd's base(image=...)
     envd_file: str = ""                 # build.envd, relative to the lock's directory
     envd_sha256: str = ""
+    images: dict[str, str] = field(default_factory=dict)  # registry images the build read: ref -> repo@sha256:...
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # header keys we do not know
 
     def header(self) -> dict[str, Any]:
@@ -55,6 +59,7 @@ class Lock:
             "image": self.image.to_json(),
             "base": self.base.to_json(),
             "envd": {"file": self.envd_file, "sha256": self.envd_sha256},
+            **({"images": dict(sorted(self.images.items()))} if self.images else {}),
             **self.extra,
         }
 
@@ -223,12 +228,14 @@ def _column_of(key: str, line: str) -> int:
 
 def _lock_from(header: dict[str, Any], packages: list[Package], file: str) -> Lock:
     image, base, envd = header.get("image", {}), header.get("base", {}), header.get("envd", {})
-    known = {"envtrack_lock", "image", "base", "envd"}
+    known = {"envtrack_lock", "image", "base", "envd", "images"}
+    images = header.get("images") if isinstance(header.get("images"), dict) else {}
     return Lock(
         packages=tuple(packages),
         image=ImageRef(str(image.get("ref", "")), str(image.get("id", ""))),
         base=ImageRef(str(base.get("ref", "")), str(base.get("id", ""))),
         envd_file=str(envd.get("file", "")),
         envd_sha256=str(envd.get("sha256", "")),
+        images={str(ref): str(digest) for ref, digest in images.items()},
         extra={k: v for k, v in header.items() if k not in known},
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 from envtrack.snapshot.lock import DEFAULT_LOCK
-from envtrack.snapshot.pin import Pin, PinnedPlan, pin_plan
+from envtrack.snapshot.pin import Pin, pin_plan
 
 # What each installer prints when a pinned version does not exist; {name}/{version} are escaped.
 _MISSING = {
@@ -46,21 +46,17 @@ def _looks_like_lock(path: Path) -> bool:
         return handle.read(64).lstrip().startswith(b'{"envtrack_lock"')
 
 
-def locked_plan(project: Project, lock_path: Path) -> PinnedPlan:
+def build_locked(project: Project, lock_path: Path, **build_options):
+    """Build with the lock's versions, and each image from the digest the lock's build read (a
+    moved tag changes nothing); BuildResult as from envtrack.solve.service.build_project."""
     from envtrack.frontend import load_plan
     from envtrack.snapshot.sources import read_lock_file
-
-    lock = read_lock_file(lock_path)
-    return pin_plan(load_plan(project.envd_file), lock, str(lock_path))
-
-
-def build_locked(project: Project, lock_path: Path, **build_options):
-    """Build with the lock's versions; BuildResult as from envtrack.solve.service.build_project."""
     from envtrack.solve.service import build_project
 
-    pinned = locked_plan(project, lock_path)
+    lock = read_lock_file(lock_path)
+    pinned = pin_plan(load_plan(project.envd_file), lock, str(lock_path))
     try:
-        return build_project(project, plan=pinned.plan, **build_options)
+        return build_project(project, plan=pinned.plan, pins=lock.images, **build_options)
     except EnvtrackError as error:
         raise explain_failure(error, pinned.pins, lock_path) from error
 

@@ -75,8 +75,31 @@ def check_drift(lock_path: Path, current: Lock, container_name: str) -> Drift:
 
     locked = read_lock_file(lock_path)
     stale, info = drift_notes(locked, current)
+    moved, unchecked = moved_tags(locked.images)
+    stale, info = stale + moved, info + unchecked
     return Drift(diff_packages(locked.packages, current.packages), Side(str(lock_path), locked),
                  Side(f"container {container_name}", current), tuple(stale), tuple(info))
+
+
+def moved_tags(images: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Each locked image whose tag now names another digest in its registry (drift: a new
+    `up` would build on it), and the ones that could not be asked (notes)."""
+    from envtrack.engine.registry import remote_digest
+    from envtrack.errors import EnvtrackError
+
+    moved, unchecked = [], []
+    for ref, pinned in sorted(images.items()):
+        if "@" in ref:
+            continue   # named by digest in build.envd: it cannot move
+        try:
+            now = remote_digest(ref)
+        except EnvtrackError as error:
+            unchecked.append(f"tag {ref} not checked: {error.message}")
+            continue
+        if now and now != pinned.rpartition("@")[2]:
+            moved.append(f"tag {ref} moved in its registry: {pinned.rpartition('@')[2][:19]} (locked) -> {now[:19]}; "
+                         "`up --locked` builds the locked one")
+    return moved, unchecked
 
 
 def write_lock(lock_path: Path, lock: Lock) -> bool:

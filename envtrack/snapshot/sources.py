@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from envtrack.errors import EnvtrackError
 from envtrack.project import Project
+from envtrack.llb.image_config import images_of
 from envtrack.records import Package
 from envtrack.snapshot.lock import ImageRef, Lock, package_from_json, parse_lock
 from envtrack.snapshot.report import Side
@@ -132,7 +133,9 @@ def project_lock(project: Project, container: Any, engine: Engine, lock_dir: Pat
         base=base_image(project, engine),
         envd_file=Path(envd_file).as_posix(),
         envd_sha256=hashlib.sha256(project.envd_file.read_bytes()).hexdigest(),
+        images=images_of(container.attrs.get("Config", {}).get("Labels") or {}),
     )
+
 
 
 def base_image(project: Project, engine: Engine) -> ImageRef:

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from envtrack import __version__
@@ -21,7 +21,7 @@ from envtrack.engine import api
 from envtrack.solve import stamp
 from envtrack.errors import EnvtrackError
 from envtrack.frontend.steps import Plan, Step
-from envtrack.llb.image_config import ImageConfig
+from envtrack.llb.image_config import ImageConfig, images_label
 from envtrack.llb.options import BuildOptions, default_build_options
 from envtrack.project import Project
 
@@ -46,6 +46,7 @@ class BuildResult:
     image_config: ImageConfig
     steps: tuple[StepReport, ...] = ()
     seconds: float = 0.0
+    images: dict = field(default_factory=dict)   # every image read: ref -> {"digest": repo@sha256 or "", "id"}
 
     def summary(self) -> str:
         return f"{self.image} ({'cached' if self.cached else 'built'} in {self.seconds:.1f} s)"
@@ -53,16 +54,20 @@ class BuildResult:
     def to_json(self) -> dict:
         return {"image": self.image, "image_id": self.image_id, "cached": self.cached,
                 "seconds": round(self.seconds, 3), "image_config": self.image_config.to_json(),
-                "steps": [s.__dict__ for s in self.steps]}
+                "steps": [s.__dict__ for s in self.steps], "images": self.images}
 
 
 def build_project(project: Project, *, progress: str = "auto", builder: str | None = None,
-                  plan: Plan | None = None, bake_ca: bool = False) -> BuildResult:
-    options = default_build_options(bake_ca=bake_ca)
-    if plan is None and (stamped := cached_build(project, options, progress=progress)) is not None:
+                  plan: Plan | None = None, bake_ca: bool = False, pull: bool = False,
+                  pins: dict[str, str] | None = None) -> BuildResult:
+    """Build PROJECT. PULL refreshes every image it names from its registry first (`docker build
+    --pull`); PINS builds those image references from the given `repo@digest` instead."""
+    options = replace(default_build_options(bake_ca=bake_ca), image_pins=tuple(sorted((pins or {}).items())))
+    if plan is None and not pull and (stamped := cached_build(project, options, progress=progress)) is not None:
         return stamped
     from envtrack.frontend import load_plan
     from envtrack.llb.compile import compile_plan
+    from envtrack.llb.envd import image_uses
 
     started = time.monotonic()
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
@@ -74,31 +79,89 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
 
         options = replace(options, merge_op=supports_merge_op(builder))
     compiled = compile_plan(plan, options)
-    base = _base_image(plan, compiled.base_image)
-    config = final_config(project, compiled.image_config, base)
+    view = LazyProgress(progress)
+    found = pull_images(image_uses(plan), dict(options.image_pins), refresh=pull, view=view)
+    base = found.get(compiled.base_image)
+    images = {ref: image_record(ref, doc, dict(options.image_pins)) for ref, doc in found.items()}
+    config = final_config(project, compiled.image_config, base, images)
     tag = short_digest(compiled.digest, config)
     image = f"{project.image_repo}:{tag}"
 
     existing = api.inspect_image(image)
     if existing is not None:
+        view.stop()
         api.tag_image(image, project.image_repo, "latest")
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
         _announce_cached(progress, reports)
-        result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started)
+        result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started, images)
         _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
         return result
 
-    from envtrack.buildkit.progress import SolveProgress, renderer_for
-
-    watcher = SolveProgress(renderer_for(progress))
+    watcher = view.get()
     image_id = _solve_and_export(compiled, config, image, project, builder, watcher)
     reports = tuple(_report(step, watcher.vertices[d].state if d in watcher.vertices else "cached",
                             watcher.vertices[d].duration if d in watcher.vertices else 0.0)
                     for d, step in compiled.steps_by_vertex.items())
     cached = all(r.state == "cached" for r in reports)
-    result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started)
+    result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started, images)
     _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
     return result
+
+
+class LazyProgress:
+    """The build's progress view, made (rich imported, a live table started) only when a pull or
+    a solve has something to show."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.watcher = None
+
+    def get(self):
+        if self.watcher is None:
+            from envtrack.buildkit.progress import SolveProgress, renderer_for
+
+            self.watcher = SolveProgress(renderer_for(self.mode))
+        return self.watcher
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.renderer.stop()
+
+
+def pull_images(uses: tuple[tuple[str, str], ...], pins: dict[str, str], *, refresh: bool,
+                view: LazyProgress) -> dict[str, dict]:
+    """Each image the build reads (ref -> its inspect), pulled through the Engine when missing or
+    when REFRESH (`--pull`) asks; a pinned ref is pulled by its digest. Each pull is a row of the
+    build view, its layers' progress that row's log."""
+    from envtrack.engine import registry
+
+    found: dict[str, dict] = {}
+    for ref, where in uses:
+        wanted = pins.get(ref, ref)
+        local = None if refresh and wanted == ref else api.inspect_image(wanted)
+        if local is not None:
+            found[ref] = local
+            continue
+        watcher = view.get()
+        watcher.renderer.start(watcher)
+        row = watcher.begin(f"pull {wanted}")
+        try:
+            found[ref] = registry.ensure(registry.ImageUse(wanted, where), refresh=True,
+                                         progress=lambda line, row=row: watcher.note(row, line))
+        except EnvtrackError as error:
+            watcher.end(row, "pull failed")
+            view.stop()
+            raise
+        watcher.end(row)
+    return found
+
+
+def image_record(ref: str, found: dict, pins: dict[str, str]) -> dict:
+    """What a build records of an image it read: the registry digest (`repo@sha256:...`; "" for an
+    image no registry gave) and the Engine's image id."""
+    from envtrack.engine.registry import repo_digest
+
+    return {"digest": pins.get(ref) or repo_digest(found, ref), "id": found.get("Id", "")}
 
 
 def cached_build(project: Project, options: BuildOptions, *, progress: str = "auto") -> BuildResult | None:
@@ -116,7 +179,7 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
     reports = tuple(StepReport(**dict(step, state="cached", seconds=0.0)) for step in result["steps"])
     _announce_cached(progress, reports)
     return BuildResult(result["image"], result["image_id"], True, _config_from_json(result["image_config"]),
-                       reports, time.monotonic() - started)
+                       reports, time.monotonic() - started, result.get("images") or {})
 
 
 def _config_from_json(data: dict) -> ImageConfig:
@@ -153,14 +216,16 @@ def _owner(project: Project) -> dict:
     return stamp.owner(project.envd_file, project.name)
 
 
-def final_config(project: Project, config: ImageConfig, base: dict | None) -> ImageConfig:
-    """The plan's config over the base image's own (env merged, base CMD kept), plus envtrack labels."""
+def final_config(project: Project, config: ImageConfig, base: dict | None, images: dict | None = None) -> ImageConfig:
+    """The plan's config over the base image's own (env merged, base CMD kept), plus envtrack labels
+    (the digests of the registry images read among them, so the image says what it was built from)."""
     base_config = (base or {}).get("Config") or {}
     env = dict(item.split("=", 1) for item in base_config.get("Env") or [] if "=" in item)
     env.update(config.env_dict())
     cmd = config.cmd or tuple(base_config.get("Cmd") or DEFAULT_CMD)
     labels = {"envtrack.envd.sha256": hashlib.sha256(project.envd_file.read_bytes()).hexdigest(),
               "envtrack.version": __version__, "envtrack.project": project.name}
+    labels.update(images_label({ref: record["digest"] for ref, record in (images or {}).items() if record["digest"]}))
     return replace(config, env=tuple(env.items()), cmd=cmd).with_labels(**labels)
 
 
@@ -175,20 +240,6 @@ def _display_path(path: Path) -> str:
         return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
     except ValueError:
         return str(path)
-
-
-def _base_image(plan: Plan, image: str) -> dict | None:
-    """The base image's record in the Engine; a missing one fails here, in one line, naming it."""
-    base = (next((s for s in plan.steps if s.kind == "install.cuda"), None)
-            or next((s for s in plan.steps if s.kind == "base"), None))
-    if base is None:
-        return None
-    found = api.inspect_image(image)
-    if found is None:
-        raise EnvtrackError(f"{base.position}: base image {image} is not in the Engine's image store",
-                            exit_code=1, hint="no registry is reachable: `envtrack engine setup` creates "
-                                              "envtrack/base:bookworm, or `docker load`/`docker import` yours")
-    return found
 
 
 def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, builder: str | None,

@@ -9,7 +9,7 @@ plain-HTTP registry without configuration):
   port; `auth=True` puts it behind htpasswd (bcrypt, `htpasswd -B`), as a private registry is.
 - `push_local(image, ref)`: a local image of the system Engine pushed under any name.
 - `ensure_hub_mirror()`: the long-lived registry at HUB_MIRROR_ADDRESS standing in for Docker
-  Hub (`library/ubuntu:22.04`, `library/python:3.11-slim`), for the peer Engine `hub` started
+  Hub (`library/ubuntu:22.04`, `library/python:3.11-slim`, an `nvidia/cuda` image), for the peer Engine `hub` started
   with `--registry-mirror` pointing at it; it outlives the session, like the peer Engines.
 
 `ensure_tools()` apt-installs docker-registry and apache2-utils when missing (root), so a fresh
@@ -40,7 +40,8 @@ HUB_MIRROR_ADDRESS = "127.0.0.1:23765"
 HUB_MIRROR_ROOT = Path("/var/lib/envtrack-peer/hub-registry")
 HUB_MIRROR_PIDFILE = Path("/run/envtrack-peer/hub-registry.pid")
 # What Docker Hub would serve, made from the local bases (nothing here can download the real ones).
-HUB_IMAGES = {"library/ubuntu:22.04": "envtrack/base:bookworm", "library/python:3.11-slim": "envtrack/base:bookworm"}
+HUB_IMAGES = {"library/ubuntu:22.04": "envtrack/base:bookworm", "library/python:3.11-slim": "envtrack/base:bookworm",
+              "nvidia/cuda:11.6.2-cudnn8-runtime-ubuntu22.04": "envtrack/base:bookworm"}
 
 
 class RegistryError(Exception):

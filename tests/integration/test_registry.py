@@ -1,0 +1,175 @@
+"""Images build.envd names come from registries, as `docker build` finds them, on real loopback
+registries (tests/support/registry.py): a base only a registry has, credentials as the docker
+CLI keeps them, envd's default base through the hub Engine's mirror, and a moved tag that
+`up --locked` ignores."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import project_dir, run_cli
+from support.registry import SYSTEM_ENGINE, push_local
+
+BOOKWORM, BULLSEYE = "envtrack/base:bookworm", "envtrack/base:bullseye"
+
+
+def docker(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], env={**os.environ, **(env or SYSTEM_ENGINE)}, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def pulled(docker_client):
+    """References a test pulls into the system Engine, untagged again afterwards."""
+    refs: list[str] = []
+    yield refs
+    for ref in refs:
+        docker("rmi", "--no-prune", ref)
+
+
+def write_envd(project: Path, base_ref: str, *lines: str) -> None:
+    body = "".join(f"    {line}\n" for line in lines)
+    (project / "build.envd").write_text(f'def build():\n    base(image="{base_ref}")\n{body}')
+
+
+def build_json(project: Path, env: dict | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = run_cli("build", "--progress", "plain", "--json", cwd=project, env=env)
+    return proc, (json.loads(proc.stdout) if proc.returncode == 0 else {})
+
+
+def test_a_base_only_the_registry_has_is_pulled_and_its_digest_recorded(open_registry, scratch_project, pulled):
+    ref = open_registry.ref(f"team/base:{uuid.uuid4().hex[:6]}")
+    digest = push_local(BOOKWORM, ref)
+    pulled.append(ref)
+    assert docker("image", "inspect", ref).returncode != 0   # only the registry has it
+    write_envd(scratch_project, ref, 'run(commands=["echo pulled > /pulled"])')
+
+    proc, result = build_json(scratch_project)
+
+    assert proc.returncode == 0, proc.stderr
+    assert f"pull {ref}" in proc.stderr and "Pulling from team/base" in proc.stderr   # a row of the build view
+    repository = ref.rsplit(":", 1)[0]
+    assert result["images"][ref]["digest"] == f"{repository}@{digest}"
+    labels = json.loads(docker("image", "inspect", result["image"]).stdout)[0]["Config"]["Labels"]
+    assert json.loads(labels["envtrack.images"]) == {ref: f"{repository}@{digest}"}
+    again, cached = build_json(scratch_project)   # answered from the stamp: the record stays
+    assert cached["cached"] and cached["images"] == result["images"]
+
+
+def test_pulls_take_credentials_as_the_docker_cli_keeps_them(auth_registry, scratch_project, pulled, tmp_path):
+    logged_in = auth_registry.login(tmp_path / "docker")
+    ref = auth_registry.ref(f"private/base:{uuid.uuid4().hex[:6]}")
+    push_local(BOOKWORM, ref, docker_config=logged_in)
+    pulled.append(ref)
+    write_envd(scratch_project, ref)
+
+    anonymous = run_cli("build", "--progress", "quiet", cwd=scratch_project,
+                        env={"DOCKER_CONFIG": str(tmp_path / "nobody")})
+    assert anonymous.returncode == 1
+    last = anonymous.stderr.strip().splitlines()[-1]
+    assert f"build.envd:2:5: cannot pull {ref}: {auth_registry.address}: unauthorized" in last
+    assert last.endswith(f"run `docker login {auth_registry.address}`") and "Traceback" not in anonymous.stderr
+
+    with_login = run_cli("build", "--progress", "quiet", cwd=scratch_project, env={"DOCKER_CONFIG": str(logged_in)})
+    assert with_login.returncode == 0, with_login.stderr
+
+    docker("rmi", "--no-prune", ref)   # again, through a credential helper this time
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir()
+    helper = helper_dir / "docker-credential-envtrack-test"
+    helper.write_text("#!/bin/sh\nread server\n"
+                      f'[ "$1" = get ] && [ "$server" = "{auth_registry.address}" ] || exit 1\n'
+                      f"echo '{{\"ServerURL\": \"'$server'\", \"Username\": \"{auth_registry.username}\", "
+                      f"\"Secret\": \"{auth_registry.password}\"}}'\n")
+    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "config.json").write_text(json.dumps({"credsStore": "envtrack-test"}))
+    (scratch_project / "build.envd").write_text((scratch_project / "build.envd").read_text() + "    run(commands=['true'])\n")
+    through_helper = run_cli("build", "--progress", "plain", cwd=scratch_project,
+                             env={"DOCKER_CONFIG": str(store), "PATH": f"{helper_dir}:{os.environ['PATH']}"})
+    assert through_helper.returncode == 0, through_helper.stderr
+    assert f"pull {ref}" in through_helper.stderr
+
+
+def test_a_missing_image_and_an_unreachable_registry_are_one_line_each(open_registry, scratch_project):
+    for ref, reason in ((open_registry.ref("team/absent:1"), "not found"), ("127.0.0.1:9/team/base:1", "unreachable")):
+        write_envd(scratch_project, ref)
+        proc = run_cli("build", "--progress", "quiet", cwd=scratch_project)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith(
+            f"envtrack: build.envd:2:5: cannot pull {ref}: {ref.split('/')[0]}: {reason} ("), proc.stderr
+
+
+def test_a_file_without_base_builds_from_envds_default_through_the_engines_mirror(hub_engine, tmp_path):
+    env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
+    docker("rmi", "ubuntu:22.04", env=env)
+    project = tmp_path / f"nobase-{uuid.uuid4().hex[:6]}"
+    project.mkdir()
+    (project / "build.envd").write_text('def build():\n    run(commands=["echo default > /default"])\n')
+    try:
+        proc, result = build_json(project, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "pull ubuntu:22.04" in proc.stderr
+        assert result["images"]["ubuntu:22.04"]["digest"].startswith("ubuntu@sha256:")
+    finally:
+        docker("rmi", "-f", f"envtrack/{project.name}:latest", env=env)
+
+
+def test_install_cuda_pulls_its_nvidia_cuda_image_like_any_base(hub_engine, tmp_path):
+    env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
+    image = "nvidia/cuda:11.6.2-cudnn8-runtime-ubuntu22.04"
+    docker("rmi", image, env=env)
+    project = tmp_path / f"cuda-{uuid.uuid4().hex[:6]}"
+    project.mkdir()
+    (project / "build.envd").write_text('def build():\n    base(image="ubuntu:22.04")\n    install.cuda(version="11.6.2")\n')
+    try:
+        proc, result = build_json(project, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"pull {image}" in proc.stderr and list(result["images"]) == [image]
+    finally:
+        docker("rmi", "-f", f"envtrack/{project.name}:latest", env=env)
+
+
+def test_up_locked_builds_from_the_locked_digest_after_the_tag_moved(open_registry, docker_client, tmp_path_factory,
+                                                                    pulled):
+    ref = open_registry.ref(f"team/moving:{uuid.uuid4().hex[:6]}")
+    repository = ref.rsplit(":", 1)[0]
+    v1 = push_local(BOOKWORM, ref)
+    pulled.append(ref)
+    text = f'def build():\n    base(image="{ref}")\n    run(commands=["true"])\n'
+    with project_dir(docker_client, tmp_path_factory, "moved", text) as project:
+        status = json.loads(run_cli("status", "--json", cwd=project, check=True).stdout)
+        assert status["images"] == {ref: f"{repository}@{v1}"}
+        run_cli("snapshot", cwd=project, check=True)
+        assert json.loads((project / "envtrack.lock").read_text().splitlines()[0])["images"] == {
+            ref: f"{repository}@{v1}"}
+
+        v2 = push_local(BULLSEYE, ref)   # the tag moves
+        assert v2 != v1
+        check = run_cli("snapshot", "--check", cwd=project)
+        assert check.returncode == 1 and f"tag {ref} moved in its registry" in check.stdout, check.stdout
+        docker("rmi", "--no-prune", ref)
+        docker("rmi", "--no-prune", f"{repository}@{v1}")   # so the locked build pulls it by digest
+
+        locked = run_cli("up", "--locked", "--progress", "plain", cwd=project)
+        assert locked.returncode == 0, locked.stderr
+        assert f"pull {repository}@{v1}" in locked.stderr
+        assert debian_major(project) == "12"   # v1: bookworm, whatever the tag says now
+        pulled.append(f"{repository}@{v1}")
+
+        fresh = run_cli("up", "--pull", "--progress", "quiet", cwd=project)
+        assert fresh.returncode == 0, fresh.stderr
+        assert debian_major(project) == "11"   # the tag's image now: bullseye
+
+
+def debian_major(project: Path) -> str:
+    proc = run_cli("exec", "--", "cat", "/etc/debian_version", cwd=project, check=True)
+    return proc.stdout.strip().split(".")[0]
