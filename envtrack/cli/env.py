@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 from envtrack.errors import EnvtrackError
 from envtrack.project import open_project
@@ -52,9 +53,14 @@ def _session(project, container, root: bool) -> tuple[str | None, list[str], int
 
 
 def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: bool, locked: bool,
-       lock: str | None, pull: bool = False) -> None:
+       lock: str | None, pull: bool = False, from_ref: str | None = None) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
     from envtrack.container import service as env_container
+
+    if from_ref:
+        from envtrack.share import pull_environment
+
+        pull_environment(Path(file or "."), from_ref, on_line=lambda line: print(line, file=sys.stderr))
 
     if locked:
         from envtrack.snapshot.locked import split_up_arguments
@@ -66,7 +72,7 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
 
     with project_lock(project.state_dir, "up"):
         result = env_container.up(project, progress=progress, host_ca=host_ca, build=build, locked=locked,
-                                  lock=lock, pull=pull)
+                                  lock=lock, pull=pull, image=from_ref)
         if not as_json:   # at once: the agent's state (recording off says so here) before the apt lists
             print(f"{result.outcome.verb} {project.container_name} ({result.image}); agent {result.agent}",
                   flush=True)

@@ -87,6 +87,9 @@ COMMANDS: tuple[Command, ...] = (
              Opt("bake_ca", ("--bake-ca",), "Also install the host CA bundle into the image.", False, flag=True),
              Opt("pull", ("--pull",), "Pull every image build.envd names again, even when the Engine has it "
                  "(like `docker build --pull`).", False, flag=True),
+             Opt("cache_to", ("--cache-to", "--export-cache"), "Export the build cache to this registry "
+                 "reference (BuildKit's registry cache, every step), where the BuildKit can."),
+             Opt("cache_from", ("--cache-from", "--import-cache"), "Import a build cache from this registry reference."),
              _JSON)),
     Command("up", "Build if needed, start (or reuse) the project's container, and start the change agent.",
             "envtrack.cli.env:up",
@@ -99,6 +102,8 @@ COMMANDS: tuple[Command, ...] = (
              Opt("locked", ("--locked",), "Build with each requested package at the lock's version "
                  "(envtrack.lock beside build.envd, or a lock file given as FILE / --lock).", False, flag=True),
              Opt("lock", ("--lock",), "The lock file for --locked."),
+             Opt("from_ref", ("--from",), "Run this pushed environment (REGISTRY/NAME:TAG) instead of building; "
+                 "its build.envd and lock are written here when missing."),
              Opt("pull", ("--pull",), "Pull every image build.envd names again, even when the Engine has it "
                  "(like `docker build --pull`).", False, flag=True))),
     Command("down", "Stop and remove the project's container. The journal stays.", "envtrack.cli.env:down",
@@ -134,9 +139,17 @@ COMMANDS: tuple[Command, ...] = (
              Opt("check", ("--check",), "Compare the running environment with the lock; exit 1 on drift.", False,
                  flag=True),
              Opt("as_json", ("--json",), "Print a JSON report.", False, flag=True))),
+    Command("push", "Push the environment (the running container, else the built image) with its build.envd "
+            "and lock attached.", "envtrack.cli.share:push",
+            (Opt("ref", (), "REGISTRY/NAME:TAG (default: the one last pushed or pulled here)."), _PROJECT_FILE,
+             Opt("progress", ("--progress",), "Build progress when it builds: auto, plain, quiet.", "auto"))),
+    Command("pull", "Pull a pushed environment and write its build.envd and lock here (never over existing files).",
+            "envtrack.cli.share:pull",
+            (Opt("ref", (), "REGISTRY/NAME:TAG, as given to `envtrack push`.", required=True),
+             Opt("directory", ("--dir", "-C"), "The project directory (default: .)."))),
     Command("diff", "Show packages added, removed and changed from A to B. Exit 0 equal, 1 different, 2 error.",
             "envtrack.cli.snapshot:diff",
-            (Opt("a", (), "Lock file, image, container, or project directory "
+            (Opt("a", (), "Lock file, image (REGISTRY/NAME:TAG: pulled, its pushed lock read), container, or project directory "
                  "(prefix lock:/image:/container:/project: to force).", required=True),
              Opt("b", (), "The same kinds as A.", required=True),
              Opt("as_json", ("--json",), "Print a JSON report.", False, flag=True))),

@@ -51,10 +51,12 @@ def _client():
 
 
 def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build: bool = True,
-       locked: bool = False, lock: str | None = None, pull: bool = False) -> UpResult:
-    """Everything `envtrack up` does: the image to run, the container, the agent."""
+       locked: bool = False, lock: str | None = None, pull: bool = False, image: str | None = None) -> UpResult:
+    """Everything `envtrack up` does: the image to run (IMAGE, a pulled one, instead of a build),
+    the container, the agent."""
     project = adopt_legacy(project)
-    image, image_id = image_for(project, progress=progress, build=build, locked=locked, lock=lock, pull=pull)
+    image, image_id = (image, None) if image else image_for(project, progress=progress, build=build, locked=locked,
+                                                            lock=lock, pull=pull)
     outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
     agent = start_agent(project, outcome.container)
     try:

@@ -23,6 +23,9 @@ from envtrack.records import Package, redact_url
 
 LOCK_VERSION = 1
 DEFAULT_LOCK = "envtrack.lock"
+# `envtrack push` attaches the lock and build.envd to the pushed image as these labels (their text).
+LOCK_LABEL = "envtrack.lock"
+ENVD_LABEL = "envtrack.envd"
 MANAGERS = ("apt", "pip", "conda")
 
 # Field order of a package line; optional text fields are written only when set.

@@ -19,7 +19,7 @@ from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 from envtrack.llb.image_config import images_of
 from envtrack.records import Package
-from envtrack.snapshot.lock import ImageRef, Lock, package_from_json, parse_lock
+from envtrack.snapshot.lock import LOCK_LABEL, ImageRef, Lock, package_from_json, parse_lock
 from envtrack.snapshot.report import Side
 
 PREFIXES = ("lock", "image", "container", "project")
@@ -85,16 +85,27 @@ def read_project(spec: str, engine: Engine) -> Side:
 
 
 def read_image(spec: str, engine: Engine) -> Side:
-    import docker
+    """A local image, or one in a registry the reference names (pulled again, so a teammate's
+    latest push is what is compared; the local copy when that fails). An image `envtrack push`
+    made is read from the lock it carries, without running anything."""
+    from envtrack.engine import api, registry
+    from envtrack.engine.credentials import DOCKER_HUB, registry_of
 
-    try:
-        image = engine.client.images.get(spec)
-    except docker.errors.ImageNotFound:
-        raise EnvtrackError(
-            f"{spec}: not a lock file, project directory, running container or local image", exit_code=2
-        ) from None
-    packages = inventory_of_image(engine, image.id, spec)
-    return Side(f"image {spec}", Lock(packages, image=ImageRef(spec, image.id)))
+    found = api.inspect_image(spec)
+    if registry_of(spec) != DOCKER_HUB:
+        try:
+            found = registry.pull(spec)
+        except EnvtrackError:
+            if found is None:
+                raise
+    if found is None:
+        raise EnvtrackError(f"{spec}: not a lock file, project directory, running container or local image "
+                            "(to compare a pushed image, name its registry: HOST/NAME:TAG)", exit_code=2)
+    pushed = ((found.get("Config") or {}).get("Labels") or {}).get(LOCK_LABEL)
+    if pushed:
+        return Side(f"image {spec} (the lock pushed with it)", parse_lock(pushed, f"{spec} ({LOCK_LABEL} label)"))
+    packages = inventory_of_image(engine, found["Id"], spec)
+    return Side(f"image {spec}", Lock(packages, image=ImageRef(spec, found["Id"])))
 
 
 def read_container(spec: str, engine: Engine) -> Side:

@@ -59,11 +59,12 @@ class BuildResult:
 
 def build_project(project: Project, *, progress: str = "auto", builder: str | None = None,
                   plan: Plan | None = None, bake_ca: bool = False, pull: bool = False,
-                  pins: dict[str, str] | None = None) -> BuildResult:
+                  pins: dict[str, str] | None = None, cache: SharedCache | None = None) -> BuildResult:
     """Build PROJECT. PULL refreshes every image it names from its registry first (`docker build
     --pull`); PINS builds those image references from the given `repo@digest` instead."""
     options = replace(default_build_options(bake_ca=bake_ca), image_pins=tuple(sorted((pins or {}).items())))
-    if plan is None and not pull and (stamped := cached_build(project, options, progress=progress)) is not None:
+    cache = cache or SharedCache()
+    if plan is None and not (pull or cache.to) and (stamped := cached_build(project, options, progress=progress)) is not None:
         return stamped
     from envtrack.frontend import load_plan
     from envtrack.llb.compile import compile_plan
@@ -88,7 +89,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     image = f"{project.image_repo}:{tag}"
 
     existing = api.inspect_image(image)
-    if existing is not None:
+    if existing is not None and not cache.to:   # exporting the cache needs the solve
         view.stop()
         api.tag_image(image, project.image_repo, "latest")
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
@@ -98,7 +99,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
         return result
 
     watcher = view.get()
-    image_id = _solve_and_export(compiled, config, image, project, builder, watcher)
+    image_id = _solve_and_export(compiled, config, image, project, builder, watcher, cache)
     reports = tuple(_report(step, watcher.vertices[d].state if d in watcher.vertices else "cached",
                             watcher.vertices[d].duration if d in watcher.vertices else 0.0)
                     for d, step in compiled.steps_by_vertex.items())
@@ -242,8 +243,17 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+@dataclass(frozen=True)
+class SharedCache:
+    """`build --cache-to/--cache-from REF` (envd's --export-cache/--import-cache): BuildKit's
+    registry cache, exported with mode=max (every step) and imported before solving."""
+
+    to: str = ""
+    source: str = ""
+
+
 def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, builder: str | None,
-                      watcher) -> str:
+                      watcher, cache: SharedCache = SharedCache()) -> str:
     from envtrack.buildkit.client import SolveFailure, connect
 
     raw = f"{project.image_repo}:raw-{image.rsplit(':', 1)[1]}"
@@ -251,8 +261,7 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
     watcher.renderer.start(watcher)
     try:
         with connect(builder) as buildkit:
-            buildkit.solve(compiled.definition, exporter="moby", exporter_attrs={"name": raw},
-                           on_status=watcher.on_status)
+            _solve_sharing_cache(buildkit, compiled.definition, raw, watcher, cache)
             _apply_config(buildkit, dockerfile, raw, image)
     except SolveFailure as failure:
         watcher.renderer.stop()
@@ -268,6 +277,27 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
     if image_id is None:
         raise EnvtrackError(f"BuildKit exported {image}, but the Engine has no such image")
     return image_id
+
+
+def _solve_sharing_cache(buildkit, definition: bytes, raw: str, watcher, cache: SharedCache) -> None:
+    """The solve, exporting and importing CACHE; a BuildKit that cannot export a registry cache
+    (the Engine's own on its graph-driver image store: Engine 20.10, and 26 without the
+    containerd store) is said in one line, and the build goes on without the export."""
+    from envtrack.buildkit.client import SolveFailure
+
+    solve = lambda to: buildkit.solve(definition, exporter="moby", exporter_attrs={"name": raw},  # noqa: E731
+                                      on_status=watcher.on_status, cache_to=to, cache_from=cache.source)
+    try:
+        solve(cache.to)
+    except SolveFailure as failure:
+        if not cache.to or "cache exporter" not in failure.details.lower():
+            raise
+        import sys
+
+        reason = " ".join(failure.details.split())[:160]
+        print(f"envtrack: this BuildKit cannot export a build cache to a registry ({reason}); "
+              f"building without --cache-to {cache.to}", file=sys.stderr, flush=True)
+        solve("")
 
 
 def _apply_config(buildkit, dockerfile: str, raw: str, image: str) -> None:

@@ -74,7 +74,8 @@ class Registry:
         """The registry's current digest of NAME:TAG (Docker-Content-Digest), None when it has none."""
         request = urllib.request.Request(f"http://{self.address}/v2/{name}/manifests/{tag}", method="HEAD", headers={
             "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
-                      "application/vnd.oci.image.manifest.v1+json"})
+                      "application/vnd.docker.distribution.manifest.list.v2+json, "
+                      "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"})
         if self.username:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")

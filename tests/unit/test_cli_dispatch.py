@@ -16,13 +16,14 @@ def parse(name, *words):
 
 
 def test_plain_build_command_lines_are_parsed_here():
-    assert parse("build") == {"file": None, "progress": "auto", "builder": None, "bake_ca": False, "pull": False,
-                              "as_json": False}
+    defaults = {"builder": None, "bake_ca": False, "pull": False, "cache_to": None, "cache_from": None}
+    assert parse("build") == {"file": None, "progress": "auto", **defaults, "as_json": False}
     assert parse("build", "proj", "--progress", "plain", "--json") == {
-        "file": "proj", "progress": "plain", "builder": None, "bake_ca": False, "pull": False, "as_json": True}
+        "file": "proj", "progress": "plain", **defaults, "as_json": True}
     assert parse("build", "--progress=quiet", "--builder", "unix:///x")["builder"] == "unix:///x"
     assert parse("build", "--bake-ca")["bake_ca"] is True
     assert parse("build", "--pull")["pull"] is True
+    assert parse("build", "--export-cache", "r:1/c:1")["cache_to"] == "r:1/c:1"
 
 
 def test_anything_unusual_is_left_to_the_framework():
