@@ -108,34 +108,33 @@ def test_a_missing_image_and_an_unreachable_registry_are_one_line_each(open_regi
             f"envtrack: build.envd:2:5: cannot pull {ref}: {ref.split('/')[0]}: {reason} ("), proc.stderr
 
 
-def test_a_file_without_base_builds_from_envds_default_through_the_engines_mirror(hub_engine, tmp_path):
+def build_on_hub(hub_engine, tmp_path: Path, text: str, fresh: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Build TEXT on the hub Engine after untagging FRESH there, so the build must pull it."""
     env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
-    docker("rmi", "ubuntu:22.04", env=env)
-    project = tmp_path / f"nobase-{uuid.uuid4().hex[:6]}"
+    docker("rmi", fresh, env=env)
+    project = tmp_path / f"hub-{uuid.uuid4().hex[:6]}"
     project.mkdir()
-    (project / "build.envd").write_text('def build():\n    run(commands=["echo default > /default"])\n')
+    (project / "build.envd").write_text(text)
     try:
-        proc, result = build_json(project, env=env)
-        assert proc.returncode == 0, proc.stderr
-        assert "pull ubuntu:22.04" in proc.stderr
-        assert result["images"]["ubuntu:22.04"]["digest"].startswith("ubuntu@sha256:")
+        return build_json(project, env=env)
     finally:
         docker("rmi", "-f", f"envtrack/{project.name}:latest", env=env)
+
+
+def test_a_file_without_base_builds_from_envds_default_through_the_engines_mirror(hub_engine, tmp_path):
+    text = 'def build():\n    run(commands=["echo default > /default"])\n'
+    proc, result = build_on_hub(hub_engine, tmp_path, text, "ubuntu:22.04")
+    assert proc.returncode == 0, proc.stderr
+    assert "pull ubuntu:22.04" in proc.stderr
+    assert result["images"]["ubuntu:22.04"]["digest"].startswith("ubuntu@sha256:")
 
 
 def test_install_cuda_pulls_its_nvidia_cuda_image_like_any_base(hub_engine, tmp_path):
-    env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
     image = "nvidia/cuda:11.6.2-cudnn8-runtime-ubuntu22.04"
-    docker("rmi", image, env=env)
-    project = tmp_path / f"cuda-{uuid.uuid4().hex[:6]}"
-    project.mkdir()
-    (project / "build.envd").write_text('def build():\n    base(image="ubuntu:22.04")\n    install.cuda(version="11.6.2")\n')
-    try:
-        proc, result = build_json(project, env=env)
-        assert proc.returncode == 0, proc.stderr
-        assert f"pull {image}" in proc.stderr and list(result["images"]) == [image]
-    finally:
-        docker("rmi", "-f", f"envtrack/{project.name}:latest", env=env)
+    text = 'def build():\n    base(image="ubuntu:22.04")\n    install.cuda(version="11.6.2")\n'
+    proc, result = build_on_hub(hub_engine, tmp_path, text, image)
+    assert proc.returncode == 0, proc.stderr
+    assert f"pull {image}" in proc.stderr and list(result["images"]) == [image]
 
 
 def test_up_locked_builds_from_the_locked_digest_after_the_tag_moved(open_registry, docker_client, tmp_path_factory,
@@ -173,3 +172,30 @@ def test_up_locked_builds_from_the_locked_digest_after_the_tag_moved(open_regist
 def debian_major(project: Path) -> str:
     proc = run_cli("exec", "--", "cat", "/etc/debian_version", cwd=project, check=True)
     return proc.stdout.strip().split(".")[0]
+
+
+def test_a_remote_engine_pulls_and_pushes_with_this_machines_credentials(peer_engine, auth_registry, tmp_path):
+    """DOCKER_HOST=tcp:// with TLS: the remote Engine pulls the base and pushes the environment,
+    with the login of this machine's DOCKER_CONFIG."""
+    login = auth_registry.login(tmp_path / "docker")
+    ref = auth_registry.ref(f"remote/base:{uuid.uuid4().hex[:6]}")
+    push_local(BOOKWORM, ref, docker_config=login)
+    remote = {**peer_engine.env("tcp"), "DOCKER_CONTEXT": "", "DOCKER_CONFIG": str(login)}
+    project = tmp_path / f"remote-{uuid.uuid4().hex[:6]}"
+    project.mkdir()
+    write_envd(project, ref, 'run(commands=["echo remote > /remote"])')
+    pushed_ref = auth_registry.ref(f"remote/env:{uuid.uuid4().hex[:6]}")
+    try:
+        proc, result = build_json(project, env=remote)
+        assert proc.returncode == 0, proc.stderr
+        assert f"pull {ref}" in proc.stderr and result["images"][ref]["digest"]
+        pushed = run_cli("push", pushed_ref, "--progress", "quiet", cwd=project, env=remote)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "from the image" in pushed.stdout   # nothing running: the built image
+        repo, tag = pushed_ref.split("/", 1)[1].rsplit(":", 1)
+        assert auth_registry.manifest_digest(repo, tag) == pushed.stdout.split("@")[1].split()[0]
+    finally:
+        peer = {**peer_engine.env(), "DOCKER_CONTEXT": ""}
+        built = docker("images", "-q", f"envtrack/{project.name}", env=peer).stdout.split()
+        for name in (pushed_ref, ref, *built):
+            docker("rmi", "-f", name, env=peer)
