@@ -214,7 +214,7 @@ def _start_companion(project: Project, info: ContainerInfo, why: str) -> str:
     client = _client()
     container = client.containers.get(info.id)   # a rare path: the SDK's objects serve it
     try:
-        registry.ensure(registry.ImageUse(agent_image(), "the companion agent's image"))
+        registry.ensure(agent_image(), where="the companion agent's image")
     except EnvtrackError as error:
         reconcile_from_host(project, info)
         return (f"off: live recording is off ({why.removeprefix('envtrack-agent: ')}, and the companion agent "

@@ -9,7 +9,6 @@ failure is one line naming the reference, the registry and the reason.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import quote
 
@@ -19,14 +18,6 @@ from envtrack.errors import EnvtrackError
 
 Progress = Callable[[str], None]   # one human-readable line of pull/push progress
 PROGRESS_EVERY = 1.0               # seconds between two "Downloading" lines of one layer
-
-
-@dataclass(frozen=True)
-class ImageUse:
-    """An image a build reads, and where build.envd names it (`FILE:LINE:COL`, or a description)."""
-
-    ref: str
-    where: str
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -62,13 +53,10 @@ def pull(ref: str, progress: Progress | None = None, *, where: str = "") -> dict
     return found
 
 
-def ensure(use: ImageUse, *, refresh: bool = False, progress: Progress | None = None) -> dict:
-    """USE's image in the Engine, pulled when missing (or always with REFRESH, like `--pull`)."""
-    if not refresh:
-        found = api.inspect_image(use.ref)
-        if found is not None:
-            return found
-    return pull(use.ref, progress, where=use.where)
+def ensure(ref: str, *, where: str = "", progress: Progress | None = None) -> dict:
+    """REF's image in the Engine (its inspect), pulled when missing, as `docker run` does."""
+    found = api.inspect_image(ref)
+    return found if found is not None else pull(ref, progress, where=where)
 
 
 def push(ref: str, progress: Progress | None = None) -> str:

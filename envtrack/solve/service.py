@@ -131,25 +131,25 @@ class LazyProgress:
 
 def pull_images(uses: tuple[tuple[str, str], ...], pins: dict[str, str], *, refresh: bool,
                 view: LazyProgress) -> dict[str, dict]:
-    """Each image the build reads (ref -> its inspect), pulled through the Engine when missing or
-    when REFRESH (`--pull`) asks; a pinned ref is pulled by its digest. Each pull is a row of the
-    build view, its layers' progress that row's log."""
+    """Each image the build reads (ref -> its inspect), pulled through the Engine when missing, or
+    when REFRESH (`--pull`) asks and the Engine's copy came from a registry (one made here, like
+    envtrack/base:SUITE, has nowhere to be pulled from); a pinned ref is pulled by its digest.
+    Each pull is a row of the build view, its layers' progress that row's log."""
     from envtrack.engine import registry
 
     found: dict[str, dict] = {}
     for ref, where in uses:
         wanted = pins.get(ref, ref)
-        local = None if refresh and wanted == ref else api.inspect_image(wanted)
-        if local is not None:
+        local = api.inspect_image(wanted)
+        if local is not None and not (refresh and wanted == ref and local.get("RepoDigests")):
             found[ref] = local
             continue
         watcher = view.get()
         watcher.renderer.start(watcher)
         row = watcher.begin(f"pull {wanted}")
         try:
-            found[ref] = registry.ensure(registry.ImageUse(wanted, where), refresh=True,
-                                         progress=lambda line, row=row: watcher.note(row, line))
-        except EnvtrackError as error:
+            found[ref] = registry.pull(wanted, lambda line, row=row: watcher.note(row, line), where=where)
+        except EnvtrackError:
             watcher.end(row, "pull failed")
             view.stop()
             raise
