@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from envtrack.engine import api, registry
 from envtrack.errors import EnvtrackError
@@ -117,8 +116,8 @@ class Pulled:
     kept: tuple[str, ...]      # files that were there already and differ from the pushed ones
 
 
-def pull_environment(directory: Path, ref: str, on_line=None) -> Pulled:
-    """Pull REF and put its build.envd and lock into DIRECTORY, never over a file already there."""
+def pull_environment(project: Project, ref: str, on_line=None) -> Pulled:
+    """Pull REF and put its build.envd and lock into PROJECT's directory, never over a file already there."""
     found = registry.pull(ref, on_line)
     labels = (found.get("Config") or {}).get("Labels") or {}
     if ENVD_LABEL not in labels:
@@ -126,7 +125,7 @@ def pull_environment(directory: Path, ref: str, on_line=None) -> Pulled:
                             hint="push an environment with `envtrack push REF`")
     written, kept = [], []
     for name, text in ((DEFAULT_FILE, labels[ENVD_LABEL]), (DEFAULT_LOCK, labels.get(LOCK_LABEL, ""))):
-        target = directory / name
+        target = project.dir / name
         if not text:
             continue
         if target.exists():
@@ -135,5 +134,5 @@ def pull_environment(directory: Path, ref: str, on_line=None) -> Pulled:
             continue
         write_atomic(target, text, 0o644)
         written.append(name)
-    remember_ref(Project.find(directory), ref)
+    remember_ref(project, ref)
     return Pulled(ref, found["Id"], tuple(written), tuple(kept))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 from envtrack.errors import EnvtrackError
 from envtrack.project import open_project
@@ -57,10 +56,11 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
     from envtrack.container import service as env_container
 
-    if from_ref:
+    if from_ref:   # the teammate's build.envd and lock first: the project is theirs from here on
         from envtrack.share import pull_environment
 
-        pull_environment(Path(file or "."), from_ref, on_line=lambda line: print(line, file=sys.stderr))
+        pull_environment(open_project(file, envd_optional=True), from_ref,
+                         on_line=lambda line: print(line, file=sys.stderr))
 
     if locked:
         from envtrack.snapshot.locked import split_up_arguments

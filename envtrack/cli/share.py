@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 def _say(line: str) -> None:
@@ -12,11 +11,11 @@ def _say(line: str) -> None:
 
 def push(ref: str | None, file: str | None, progress: str) -> None:
     """Push the environment with its build.envd and lock attached."""
-    from envtrack.project import Project
+    from envtrack.project import open_project
     from envtrack.share import push_environment
     from envtrack.statedir import project_lock
 
-    project = Project.find(file)
+    project = open_project(file)
     with project_lock(project.state_dir, "push"):
         pushed = push_environment(project, ref, progress=progress, on_line=None if progress == "quiet" else _say)
     print(f"pushed {pushed.ref}@{pushed.digest} from {pushed.source}")
@@ -24,9 +23,10 @@ def push(ref: str | None, file: str | None, progress: str) -> None:
 
 def pull(ref: str, directory: str | None) -> None:
     """Pull a pushed environment; write its build.envd and lock here."""
+    from envtrack.project import open_project
     from envtrack.share import pull_environment
 
-    pulled = pull_environment(Path(directory or "."), ref, on_line=_say)
+    pulled = pull_environment(open_project(directory, envd_optional=True), ref, on_line=_say)
     print(f"pulled {pulled.ref} ({pulled.image_id[:19]})"
           + (f"; wrote {', '.join(pulled.written)}" if pulled.written else ""))
     for name in pulled.kept:

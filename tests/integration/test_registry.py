@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import project_dir, run_cli
+from conftest import names_of, project_dir, run_cli
 from support.registry import SYSTEM_ENGINE, push_local
 
 BOOKWORM, BULLSEYE = "envtrack/base:bookworm", "envtrack/base:bullseye"
@@ -118,7 +118,9 @@ def build_on_hub(hub_engine, tmp_path: Path, text: str, fresh: str) -> tuple[sub
     try:
         return build_json(project, env=env)
     finally:
-        docker("rmi", "-f", f"envtrack/{project.name}:latest", env=env)
+        built = docker("images", "-q", names_of(project).image_repo, env=env).stdout.split()
+        for image in built:
+            docker("rmi", "-f", image, env=env)
 
 
 def test_a_file_without_base_builds_from_envds_default_through_the_engines_mirror(hub_engine, tmp_path):
@@ -196,6 +198,6 @@ def test_a_remote_engine_pulls_and_pushes_with_this_machines_credentials(peer_en
         assert auth_registry.manifest_digest(repo, tag) == pushed.stdout.split("@")[1].split()[0]
     finally:
         peer = {**peer_engine.env(), "DOCKER_CONTEXT": ""}
-        built = docker("images", "-q", f"envtrack/{project.name}", env=peer).stdout.split()
+        built = docker("images", "-q", names_of(project).image_repo, env=peer).stdout.split()
         for name in (pushed_ref, ref, *built):
             docker("rmi", "-f", name, env=peer)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import uuid
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 
 
 def test_a_cache_exported_on_one_engine_makes_the_step_cached_on_another(open_registry, mergeop_engine, hub_engine,
@@ -37,5 +37,8 @@ def test_a_cache_exported_on_one_engine_makes_the_step_cached_on_another(open_re
         assert len(said) == 1 and said[0].endswith(f"building without --cache-to {cache}-hub"), refused.stderr
     finally:
         for env in (exporter, importer):
-            subprocess.run(["docker", "rmi", "-f", f"envtrack/{project.name}:latest"], capture_output=True,
-                           env={**os.environ, **env})
+            engine = {**os.environ, **env}
+            built = subprocess.run(["docker", "images", "-q", names_of(project).image_repo], capture_output=True,
+                                   text=True, env=engine).stdout.split()
+            for image in built:
+                subprocess.run(["docker", "rmi", "-f", image], capture_output=True, env=engine)

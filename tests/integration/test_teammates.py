@@ -8,7 +8,7 @@ import json
 import subprocess
 import uuid
 
-from conftest import BASE_IMAGE, project_dir, run_cli
+from conftest import BASE_IMAGE, names_of, project_dir, run_cli
 
 
 def test_two_teammates_share_run_and_compare_environments_through_a_registry(open_registry, docker_client,
@@ -28,7 +28,7 @@ def test_two_teammates_share_run_and_compare_environments_through_a_registry(ope
                 assert (bob / "build.envd").read_text() == text
                 up = run_cli("up", "--from", first, "--progress", "quiet", cwd=bob, check=True)
                 assert first in up.stdout
-                assert not list(docker_client.images.list(name=f"envtrack/{bob.name}"))   # nothing was built
+                assert not list(docker_client.images.list(name=names_of(bob).image_repo))   # nothing was built
                 shared = run_cli("exec", "--", "cat", "/shared", cwd=bob, check=True)
                 assert shared.stdout.strip() == "shared"
                 same = run_cli("diff", first, ".", cwd=bob)
