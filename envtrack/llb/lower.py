@@ -28,6 +28,12 @@ from envtrack.llb.options import DEFAULT_ARCH
 from envtrack.mirrors import MirrorTable
 from envtrack.state import Copy, Mkdir, Mkfile, ProxyEnv, Rm, State
 
+# Python that Debian/Ubuntu releases ship, by image tag: sync writes install.python with the one a base meets.
+DISTRO_PYTHON = {
+    "buster": "3.7", "10": "3.7", "bullseye": "3.9", "11": "3.9", "bookworm": "3.11", "12": "3.11",
+    "trixie": "3.13", "13": "3.13", "focal": "3.8", "20.04": "3.8", "jammy": "3.10", "22.04": "3.10",
+    "noble": "3.12", "24.04": "3.12",
+}
 NO_MIRRORS = MirrorTable()
 BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: nothing to install
 
@@ -258,6 +264,14 @@ LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
 
 
 # --- helpers -------------------------------------------------------------------------
+
+def distro_python(image: str) -> str | None:
+    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    tag = re.sub(r"-(slim|minimal).*$", "", tag)
+    if tag in DISTRO_PYTHON and (name.endswith(("debian", "ubuntu")) or not tag[0].isdigit()):
+        return DISTRO_PYTHON[tag]
+    return None
+
 
 def image_config(ctx: Context, *, baked: bool) -> ImageConfig:
     env = dict(ctx.state.env)
