@@ -76,3 +76,27 @@ def _pin_suffix(manager: str, version: str, pin: str) -> str:
         return f"={version}"
     major_minor = ".".join(version.split(".")[:2])
     return f"={major_minor}"
+
+
+def local_paths(requirements_text: str) -> list[str]:
+    """The project paths a requirements file installs from (`-e .`, `./pkg`, `../lib`, `file:./x`):
+    pip reads them relative to its working directory, which is the project's. Remote URLs,
+    names and options are not paths; absolute paths name the machine building, so they are
+    left to pip as written."""
+    found: list[str] = []
+    for raw in requirements_text.splitlines():
+        line = re.split(r"(^|\s)#", raw, maxsplit=1)[0].strip()
+        for prefix in ("-e ", "--editable ", "--editable="):
+            if line.startswith(prefix):
+                line = line[len(prefix):].strip()
+                break
+        else:
+            if line.startswith("-"):
+                continue
+        target = line.split(";", 1)[0].strip()
+        if target.startswith("file:") and not target.startswith("file:/"):
+            target = target[len("file:"):]
+        target = target.split("#", 1)[0].split("[", 1)[0].strip()
+        if target in (".", "..") or target.startswith(("./", "../")):
+            found.append(target.rstrip("/") or ".")
+    return list(dict.fromkeys(found))

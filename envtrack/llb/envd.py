@@ -150,13 +150,12 @@ def lower_http(ctx: Context, step: Step, index: int) -> None:
 
 def lower_jupyter(ctx: Context, step: Step, index: int) -> None:
     """envd adds `jupyter` to the pip installs and runs the notebook server as a service;
-    the server starts at `up` (envtrack.container.spec)."""
-    if not ctx.has_python:
-        error = LocatedError(step.position, "config.jupyter: no Python environment yet")
-        error.hint = "call install.python() before config.jupyter(...)"
-        raise error
-    ctx.state = fetch_step(ctx, scripts.pip_install(["jupyter"], None, []), step=step,
-                           mounts=python_install_mounts(ctx), env=PYTHON_INSTALL_ENV)
+    the server starts at `up` (envtrack.container.spec). Without install.python() it goes
+    into the image's own Python, as install.python_packages does."""
+    script = scripts.pip_install(["jupyter"], None, [], python=scripts.VENV_PYTHON if ctx.has_python else None,
+                                 ca=ctx.ca is not None)
+    mounts = python_install_mounts(ctx) + (() if ctx.has_python else apt_mounts(ctx))
+    ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env=PYTHON_INSTALL_ENV)
     ctx.ports.append(f"{JUPYTER_PORT}/tcp")
 
 

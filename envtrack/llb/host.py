@@ -1,8 +1,10 @@
 """Read the host files a plan names (the only I/O of compiling), checked and size-limited.
 
-io.copy trees, pip requirements and local wheels, conda env files and the CA bundle of
-config.ca_certificates travel inside the LLB definition as file contents, so their total
-is limited: the gRPC message carrying the definition must stay under the daemon's limit.
+io.copy trees, pip requirements and local wheels (with the project directories a requirements
+file installs from, `-e .`), conda env files and the CA bundle of config.ca_certificates travel
+inside the LLB definition as file contents, so their total is limited: the gRPC message
+carrying the definition must stay under the daemon's limit. Being content, they key the
+step's cache: a change to a file rebuilds from the step that reads it.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from pathlib import Path
 from envtrack.builtins import BUILTINS, HostInput
 from envtrack.errors import LocatedError
 from envtrack.frontend.steps import Plan, Step
+from envtrack.requirements import local_paths
 
 # gRPC servers accept 4 MiB messages by default; leave room for the rest of the request.
 INLINE_LIMIT = 3 * 1024 * 1024
+# Never part of a Python package's source: envtrack's state, VCS data, caches of the host's Pythons.
+PROJECT_SKIPPED = frozenset({".envtrack", ".git", "__pycache__", ".venv"})
 
 
 @dataclass(frozen=True)
 class HostFile:
-    role: str            # "requirements" | "wheel" | "env_file" | "copy" | "ca"
-    name: str            # file name (or path relative to the copied directory; "" for its root)
+    role: str            # "requirements" | "wheel" | "env_file" | "copy" | "ca" | "project"
+    name: str            # file name (or path relative to the copied directory, or for "project"
+                         # to the project directory; "" for a copied directory's root)
     data: bytes | None   # None for a directory
     mode: int = 0o644
 
@@ -46,6 +52,7 @@ def read_host_inputs(plan: Plan) -> HostInputs:
     for index, step in enumerate(plan.steps):
         try:
             files = tuple(files_for(step, base_dir))
+            files += tuple(project_files(step, base_dir, files, skip=Path(plan.file)))
         except LocatedError as error:
             raise HostInputError(index, error, dict(inputs)) from None
         if not files:
@@ -76,6 +83,42 @@ def files_for(step: Step, base_dir: Path) -> list[HostFile]:
     return files
 
 
+def project_files(step: Step, base_dir: Path, files: tuple[HostFile, ...], *, skip: Path) -> list[HostFile]:
+    """The project directories STEP's requirements file installs from (`-e .`, `./pkg`), as pip
+    run in the project directory would read them; SKIP (build.envd) is no package's source,
+    so editing it does not rebuild the install."""
+    found: list[HostFile] = []
+    for requirements in (f for f in files if f.role == "requirements"):
+        for name in local_paths(requirements.data.decode("utf-8", "replace")):
+            root = (base_dir / name).resolve()
+            if not root.is_relative_to(base_dir.resolve()):
+                raise LocatedError(step.position, f"{step.kind}: {requirements.name} installs {name}, outside the "
+                                                  f"project directory {base_dir.resolve()}; envtrack builds from "
+                                                  "the project's files")
+            found += read_project_dir(step, base_dir, root, skip)
+    return list({f.name: f for f in found}.values())
+
+
+def read_project_dir(step: Step, base_dir: Path, root: Path, skip: Path) -> list[HostFile]:
+    """ROOT's files and directories, named relative to the project (BASE_DIR)."""
+    if not root.is_dir():
+        raise LocatedError(step.position, f"{step.kind}: {root.relative_to(base_dir.resolve()) or '.'}: "
+                                          "not a directory of the project")
+    project, skipped = base_dir.resolve(), skip.resolve()
+    entries = [HostFile("project", root.relative_to(project).as_posix(), None, file_mode(root))]
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in PROJECT_SKIPPED)
+        for name in dirnames:
+            path = Path(directory, name)
+            entries.append(HostFile("project", path.relative_to(project).as_posix(), None, file_mode(path)))
+        for name in sorted(filenames):
+            path = Path(directory, name)
+            if path.is_file() and path != skipped:
+                entries.append(HostFile("project", path.relative_to(project).as_posix(), path.read_bytes(),
+                                        file_mode(path)))
+    return entries
+
+
 def skips_host(step: Step) -> bool:
     """io.copy(image=...) copies from an image, not from the host."""
     return bool(step.args.get("image"))
@@ -94,7 +137,22 @@ def tracked_paths(step: Step, base_dir: Path) -> list[Path] | None:
             return None
         if not host_input.tree:
             paths += [base_dir / os.path.expanduser(name) for name in named_paths(step, host_input)]
+    if installs_project_dirs(step, base_dir):
+        return None
     return paths
+
+
+def installs_project_dirs(step: Step, base_dir: Path) -> bool:
+    """Whether STEP's requirements file installs project directories (trees, like io.copy's)."""
+    found = BUILTINS.get(step.kind)
+    for host_input in found.host_inputs if found else ():
+        for name in named_paths(step, host_input) if host_input.role == "requirements" else ():
+            try:
+                if local_paths((base_dir / os.path.expanduser(name)).read_text(encoding="utf-8", errors="replace")):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def named_paths(step: Step, host_input: HostInput) -> list[str]:

@@ -15,18 +15,18 @@ import re
 from typing import Callable
 from urllib.parse import urlsplit
 
-from envtrack.builtins import BUILD, stage_of
+from envtrack.builtins import BUILD, BUILTINS, stage_of
 from envtrack.errors import LocatedError
 from envtrack.hostca import CA_ENV_NAMES
 from envtrack.frontend.steps import Plan, Step
 from envtrack.llb import conda, dev, envd, scripts
 from envtrack.llb.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_INSTALL_ENV, Context, Lowered,
                                     apt_mounts, fetch_step, inputs_mount, python_install_mounts)
-from envtrack.llb.host import HostInputs
+from envtrack.llb.host import HostFile, HostInputs
 from envtrack.llb.image_config import WORKDIR, ImageConfig
 from envtrack.llb.options import DEFAULT_ARCH
 from envtrack.mirrors import MirrorTable
-from envtrack.state import Copy, Mkdir, Mkfile, ProxyEnv, Rm, State
+from envtrack.state import Copy, Mkdir, Mkfile, Mount, ProxyEnv, Rm, State
 
 # Python that Debian/Ubuntu releases ship, by image tag: sync writes install.python with the one a base meets.
 DISTRO_PYTHON = {
@@ -34,6 +34,7 @@ DISTRO_PYTHON = {
     "trixie": "3.13", "13": "3.13", "focal": "3.8", "20.04": "3.8", "jammy": "3.10", "22.04": "3.10",
     "noble": "3.12", "24.04": "3.12",
 }
+PYTHON_DEFAULT = BUILTINS["install.python"].params[0].default   # envd's 3.11
 NO_MIRRORS = MirrorTable()
 BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: nothing to install
 
@@ -101,11 +102,14 @@ def lower_base(ctx: Context, step: Step, index: int) -> None:
 
 
 def lower_python(ctx: Context, step: Step, index: int) -> None:
+    """Python VERSION on any base (scripts.install_python says which interpreter), a venv of it
+    for the installs after it. envd's "3" and "" are its default, 3.11."""
     version = str(step.args["version"]).strip()
-    if not re.fullmatch(r"3(\.\d+){0,2}", version):
-        raise LocatedError(step.position, f"install.python: version {version!r} is not a Python 3 version")
-    # No refusal by the image's name (an image named ubuntu:22.04 may well have 3.11, and envd's
-    # default base is that name): the install script says in one line what the image lacks.
+    if version in ("", "3"):
+        version = PYTHON_DEFAULT
+    if not re.fullmatch(r"3(\.\d+){1,2}", version):
+        raise LocatedError(step.position, f"install.python: version {version!r} is not a Python 3 version "
+                                          "like '3.11'")
     ctx.state = fetch_step(ctx, scripts.install_python(version, ca=ctx.ca is not None), step=step,
                            mounts=apt_mounts(ctx))
     ctx.state = ctx.state.add_env("VIRTUAL_ENV", scripts.VENV).add_env(
@@ -121,18 +125,40 @@ def lower_apt(ctx: Context, step: Step, index: int) -> None:
 
 
 def lower_pip(ctx: Context, step: Step, index: int) -> None:
-    if not ctx.has_python:
-        error = LocatedError(step.position, "install.python_packages: no Python environment yet")
-        error.hint = "call install.python() before install.python_packages(...)"
-        raise error
+    """Into install.python()'s venv, else into the image's own Python (as envd with
+    python:3.11-slim). A requirements file naming project directories (`-e .`) is installed
+    in the project's files, mounted where `up` mounts the project, as envd mounts the build
+    context: an editable install keeps working against the live project."""
     files = ctx.host.get(index, ())
     requirements = next((f.name for f in files if f.role == "requirements"), None)
     wheels = [f.name for f in files if f.role == "wheel"]
     if not (step.args["name"] or requirements or wheels):
         raise LocatedError(step.position, "install.python_packages: nothing to install")
-    mounts = python_install_mounts(ctx) + inputs_mount(files)
-    script = scripts.pip_install(step.args["name"], requirements, wheels)
+    project = project_mount(step, files)
+    mounts = python_install_mounts(ctx) + inputs_mount(tuple(f for f in files if f.role != "project")) + project
+    if not ctx.has_python:
+        mounts += apt_mounts(ctx)   # a distribution's Python may need its pip package
+    script = scripts.pip_install(step.args["name"], step.args["requirements"] if project else requirements, wheels,
+                                 python=scripts.VENV_PYTHON if ctx.has_python else None,
+                                 project=WORKDIR if project else None, ca=ctx.ca is not None)
     ctx.state = fetch_step(ctx, script, step=step, mounts=mounts, env=PYTHON_INSTALL_ENV)
+
+
+def project_mount(step: Step, files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
+    """The project files a requirements file installs from, with that file at its place among
+    them, as a writable scratch copy at WORKDIR (a build backend writes its egg-info there)."""
+    tree = [f for f in files if f.role == "project"]
+    if not tree:
+        return ()
+    requirements = next(f for f in files if f.role == "requirements")
+    place = posixpath.normpath(step.args["requirements"])
+    actions = [Mkdir(f"/{f.name}", mode=f.mode) if f.data is None else Mkfile(f"/{f.name}", f.data, mode=f.mode)
+               for f in tree if f.name != "."]
+    if posixpath.dirname(place):
+        actions.append(Mkdir(f"/{posixpath.dirname(place)}"))
+    actions.append(Mkfile(f"/{place}", requirements.data, mode=0o644))
+    state = State.scratch().file(*actions, name="project files")
+    return (Mount.bind(WORKDIR, state, readonly=False),)
 
 
 def lower_conda(ctx: Context, step: Step, index: int) -> None:
@@ -264,14 +290,6 @@ LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
 
 
 # --- helpers -------------------------------------------------------------------------
-
-def distro_python(image: str) -> str | None:
-    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
-    tag = re.sub(r"-(slim|minimal).*$", "", tag)
-    if tag in DISTRO_PYTHON and (name.endswith(("debian", "ubuntu")) or not tag[0].isdigit()):
-        return DISTRO_PYTHON[tag]
-    return None
-
 
 def image_config(ctx: Context, *, baked: bool) -> ImageConfig:
     env = dict(ctx.state.env)

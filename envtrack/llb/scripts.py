@@ -12,6 +12,7 @@ from typing import Sequence
 APT_CACHE = "/var/cache/apt"
 APT_LISTS = "/var/lib/apt/lists"
 VENV = "/opt/envtrack/venv"
+VENV_PYTHON = f"{VENV}/bin/python"
 PIP_CACHE = "/root/.cache/pip"
 CONDA_PKGS = "/var/cache/envtrack/conda-pkgs"
 INPUTS = "/run/envtrack/inputs"     # host files a step reads (requirements, wheels, env files)
@@ -32,9 +33,28 @@ def apt_install(packages: Sequence[str], *, ca: bool = False) -> str:
     or versions the mirror no longer has). So adding a package usually downloads only
     that package.
     """
-    options = f" -o Acquire::https::CAInfo={CA_PATH}" if ca else ""
+    options = apt_options(ca)
     install = f"apt-get{options} install -y --no-install-recommends {words(packages)}"
-    update = f'apt-get{options} update && printf %s "$sig" > "$stamp"'
+    return "\n".join([
+        apt_lists(ca=ca),
+        f"if ! {install}; then",
+        f"  echo 'envtrack: retrying with fresh package lists' >&2",
+        f"  {apt_update(ca)}",
+        f"  {install}",
+        "fi",
+    ])
+
+
+def apt_options(ca: bool) -> str:
+    return f" -o Acquire::https::CAInfo={CA_PATH}" if ca else ""
+
+
+def apt_update(ca: bool) -> str:
+    return f'apt-get{apt_options(ca)} update && printf %s "$sig" > "$stamp"'
+
+
+def apt_lists(*, ca: bool = False) -> str:
+    """Package lists in the cache mount, refreshed when stale (see apt_install)."""
     return "\n".join([
         "set -e",
         # Debian images delete downloaded .debs after each install, which would keep the cache empty.
@@ -44,30 +64,59 @@ def apt_install(packages: Sequence[str], *, ca: bool = False) -> str:
         'sig="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | md5sum)"',
         'if [ "$(cat "$stamp" 2>/dev/null)" != "$sig" ] || '
         f'[ -n "$(find "$stamp" -mmin +{LISTS_MAX_AGE_MINUTES} 2>/dev/null)" ]; then',
-        f"  {update}",
-        "fi",
-        f"if ! {install}; then",
-        f"  echo 'envtrack: retrying with fresh package lists' >&2",
-        f"  {update}",
-        f"  {install}",
+        f"  {apt_update(ca)}",
         "fi",
     ])
 
 
-def install_python(version: str, *, ca: bool = False) -> str:
-    """Debian's python3 plus a venv at VENV (Debian's own pip refuses installs, PEP 668)."""
-    check = "\n".join([
-        "have=\"$(python3 -c 'import platform; print(platform.python_version())')\"",
-        f'case "$have" in {quote(version)}|{quote(version)}.*) ;; *)',
-        f'  echo "envtrack: install.python(version={version!r}) cannot be met: '
-        'the base image provides Python $have" >&2',
-        "  exit 1 ;;",
-        "esac",
-    ])
+CONDA_ROOT = "/opt/conda"                  # envd's conda root, and its environment `envd`
+CONDA_ENV = f"{CONDA_ROOT}/envs/envd"
+
+
+def install_python(version: str, *, micromamba: str | None = None, channel: str = "defaults",
+                   ca: bool = False) -> str:
+    """Python VERSION and a venv of it at VENV (a distribution's own pip refuses installs, PEP 668).
+
+    The interpreter is, first match: one the image has (`pythonX.Y`, `python3`); the
+    distribution's python3 when its package is that version; else micromamba (the binary at
+    MICROMAMBA, fetched by BuildKit) creates envd's environment CONDA_ENV with python=VERSION
+    from conda channel CHANNEL, as envd does on every base.
+    """
+    matches = (f"import sys; v='%d.%d.%d' % sys.version_info[:3]; w={version!r}; "
+               "sys.exit(0 if v == w or v.startswith(w + '.') else 1)")
+    if micromamba:
+        create = (f"MAMBA_ROOT_PREFIX={CONDA_ROOT} {quote(micromamba)} create -y -p {CONDA_ENV} "
+                  f"-c {quote(channel)} {quote('python=' + version)}")
+    else:
+        create = (f"echo {quote(f'envtrack: install.python: neither the image nor its distribution has Python {version}')}"
+                  " >&2; exit 1")
+    wrong = f"envtrack: install.python: the venv's Python is not {version}"
     return "\n".join([
-        apt_install(["python3", "python3-venv", "python3-pip"], ca=ca),
-        check,
-        f"[ -x {VENV}/bin/python ] || python3 -m venv {VENV}",
+        "set -e",
+        f"matches() {{ \"$1\" -c {quote(matches)} 2>/dev/null; }}",
+        'found=""',
+        f"for name in {quote('python' + version)} python3; do",
+        '  candidate="$(command -v "$name" || true)"',
+        '  if [ -n "$candidate" ] && matches "$candidate"; then found="$candidate"; break; fi',
+        "done",
+        'if [ -z "$found" ] && command -v apt-get >/dev/null 2>&1; then',
+        f"  ( {apt_lists(ca=ca)}\n  )",
+        "  packaged=\"$(apt-cache policy python3 | sed -n 's/^ *Candidate: *\\([0-9]*:\\)\\{0,1\\}//p')\"",
+        f'  case "$packaged" in {quote(version)}|{quote(version)}.*|{quote(version)}-*)',
+        f"    ( {apt_install(['python3', 'python3-venv'], ca=ca)}\n    )",
+        "    found=/usr/bin/python3 ;;",
+        "  esac",
+        "fi",
+        'if [ -n "$found" ]; then',
+        '  if ! "$found" -c "import ensurepip" 2>/dev/null && command -v apt-get >/dev/null 2>&1; then',
+        f"    ( {apt_install(['python3-venv'], ca=ca)}\n    )",   # Debian keeps ensurepip in a package of its own
+        "  fi",
+        "else",
+        f"  {create}",
+        f"  found={CONDA_ENV}/bin/python",
+        "fi",
+        f'[ -x {VENV}/bin/python ] || "$found" -m venv {VENV}',
+        f"matches {VENV}/bin/python || {{ echo {quote(wrong)} >&2; exit 1; }}",
     ])
 
 
@@ -77,31 +126,39 @@ UV_RETRY_MINUTES = 60                    # after pip could not install uv, how l
                                          # transient index failure must not cost a day of pip speed)
 
 
-def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence[str]) -> str:
-    """Install into the venv with uv, else pip. REQUIREMENTS and WHEELS are file names under INPUTS.
+def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence[str], *,
+                python: str | None = VENV_PYTHON, project: str | None = None, ca: bool = False) -> str:
+    """Install into PYTHON with uv, else pip. REQUIREMENTS and WHEELS are file names under INPUTS.
 
     uv resolves and installs the same packages in a fraction of pip's time (pip alone takes most
     of a second to start); it lives in a cache mount, installed there by pip on first use, so
     images do not carry it. Without it (no package index that has it) and whenever uv fails,
     pip does the install, so a step never fails where pip would have succeeded. pip's index
     settings (config.pip_index) are handed to uv under uv's names.
+
+    PYTHON None is the image's own Python (no install.python(), as envd uses python:3.11-slim's).
+    PROJECT is where the project's files are mounted when the requirements file installs from
+    them (`-e .`): pip runs there, reading REQUIREMENTS at its place in the project, as envd runs
+    it in the build context.
     """
-    python = f"{VENV}/bin/python"
     tool = f"{UV_CACHE}/tool"
+    py = quote(python) if python else '"$python"'   # the venv's path as written: its scripts keep their digests
     targets = []
     if names:
         targets.append(words(names))
     if requirements:
-        targets.append(f"-r {quote(f'{INPUTS}/{requirements}')}")
+        targets.append(f"-r {quote(f'{project}/{requirements}' if project else f'{INPUTS}/{requirements}')}")
     if wheels:
         targets.append(words([f"{INPUTS}/{w}" for w in wheels]))
     return "\n".join([
         "set -e",
+        *([] if python else [image_python(ca=ca)]),
+        *([f"cd {quote(project)}"] if project else []),
         f"uv={tool}/bin/uv",
         f"unavailable={UV_CACHE}/unavailable",
         f'if [ ! -x "$uv" ] && [ -z "$(find "$unavailable" -mmin -{UV_RETRY_MINUTES} 2>/dev/null)" ]; then',
         f"  rm -rf {tool}.new",
-        f"  if {python} -m pip install -q --target {tool}.new {quote(UV_REQUIREMENT)} >/dev/null 2>&1; then",
+        f"  if {py} -m pip install -q --target {tool}.new {quote(UV_REQUIREMENT)} >/dev/null 2>&1; then",
         f"    rm -rf {tool} && mv {tool}.new {tool}",
         "  else",
         f'    rm -rf {tool}.new && touch "$unavailable"',
@@ -112,11 +169,31 @@ def pip_install(names: Sequence[str], requirements: str | None, wheels: Sequence
         'if [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then export UV_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL"; fi',
         'if [ -n "${PIP_TRUSTED_HOST:-}" ]; then export UV_INSECURE_HOST="$PIP_TRUSTED_HOST"; fi',
         "install() {",
-        f'  if [ -x "$uv" ] && "$uv" pip install --python {python} "$@"; then return 0; fi',
+        f'  if [ -x "$uv" ] && "$uv" pip install --python {py} "$@"; then return 0; fi',
         "  if [ -x \"$uv\" ]; then echo 'envtrack: uv could not install this; retrying with pip' >&2; fi",
-        f'  {python} -m pip install "$@"',
+        f'  {py} -m pip install "$@"',
         "}",
         *(f"install {target}" for target in targets),
+    ])
+
+
+def image_python(*, ca: bool = False) -> str:
+    """Set $python to the image's own python3 (or python), with pip: a distribution's Python
+    gets its pip package when it lacks one. Installs into it go where pip puts them for that
+    Python (Debian's: /usr/local/lib/pythonX.Y/dist-packages, beside the packages dpkg owns),
+    so its EXTERNALLY-MANAGED marker, written for interactive use, does not stop the build."""
+    missing = "envtrack: install.python_packages: the base image has no Python; call install.python() first"
+    no_pip = "envtrack: install.python_packages: the image's Python $python has no pip; call install.python() first"
+    return "\n".join([
+        'python="$(command -v python3 || command -v python || true)"',
+        f'if [ -z "$python" ]; then echo {quote(missing)} >&2; exit 1; fi',
+        "export PIP_BREAK_SYSTEM_PACKAGES=1 UV_BREAK_SYSTEM_PACKAGES=1",
+        'if ! "$python" -m pip --version >/dev/null 2>&1; then',
+        '  if command -v apt-get >/dev/null 2>&1 && dpkg -S "$(readlink -f "$python")" >/dev/null 2>&1; then',
+        f"    ( {apt_install(['python3-pip'], ca=ca)}\n    )",
+        "  fi",
+        f'  "$python" -m pip --version >/dev/null 2>&1 || {{ echo "{no_pip}" >&2; exit 1; }}',
+        "fi",
     ])
 
 

@@ -94,7 +94,7 @@ def test_apt_uses_locked_cache_mounts_and_skips_fresh_lists():
 
 def test_python_installs_a_venv_that_later_steps_and_the_image_use():
     compiled = compile_steps(base(), python(), pip(3, "six"), run(4, "python -c 'import six'"))
-    assert "python3 -m venv /opt/envtrack/venv" in op_of(compiled, "install.python").exec.meta.args[2]
+    assert '"$found" -m venv /opt/envtrack/venv' in op_of(compiled, "install.python").exec.meta.args[2]
     for kind in ("install.python_packages", "run"):
         assert env_of(op_of(compiled, kind))["PATH"].startswith("/opt/envtrack/venv/bin:")
     pip_op = op_of(compiled, "install.python_packages").exec
@@ -109,19 +109,26 @@ def test_python_installs_a_venv_that_later_steps_and_the_image_use():
     assert config.working_dir == "/workspace"
 
 
-def test_pip_before_python_is_a_located_error_with_a_hint():
-    with pytest.raises(LocatedError) as caught:
-        compile_steps(base(), pip(2, "six"))
-    assert caught.value.position.line == 2
-    assert "install.python()" in caught.value.hint
+def test_pip_without_install_python_goes_into_the_image_s_own_python():
+    exec_op = op_of(compile_steps(base(image="python:3.11-slim"), pip(2, "six")), "install.python_packages").exec
+    script = exec_op.meta.args[2]
+    assert 'python="$(command -v python3 || command -v python || true)"' in script
+    assert '"$uv" pip install --python "$python"' in script and '"$python" -m pip install "$@"' in script
+    assert "/opt/envtrack/venv" not in script
+    assert {m.dest for m in exec_op.mounts if m.mountType == pb.CACHE} >= {scripts.PIP_CACHE, scripts.APT_LISTS}
 
 
 def test_any_python_version_is_asked_for_whatever_the_image_is_named():
-    for image, version in (("ubuntu:22.04", "3.11"), ("debian:bookworm", "3.9")):
-        compile_steps(base(image=image), python(2, version=version))   # the build says what an image lacks
-    with pytest.raises(LocatedError) as caught:
-        compile_steps(base(), python(2, version="2.7"))
-    assert caught.value.position.line == 2
+    for image, version in (("ubuntu:22.04", "3.11"), ("debian:bookworm", "3.9"), ("python:3.12-slim", "3.10.4")):
+        script = op_of(compile_steps(base(image=image), python(2, version=version)), "install.python").exec.meta.args[2]
+        assert f"w='\"'\"'{version}'\"'\"'" in script and f"for name in python{version} python3" in script
+    for default in ("", "3"):
+        script = op_of(compile_steps(base(), python(2, version=default)), "install.python").exec.meta.args[2]
+        assert "for name in python3.11 python3" in script    # envd's default
+    for wrong in ("2.7", "3.x", "311"):
+        with pytest.raises(LocatedError) as caught:
+            compile_steps(base(), python(2, version=wrong))
+        assert caught.value.position.line == 2
 
 
 def test_every_fetching_step_gets_the_ca_as_a_readonly_bind_and_nothing_is_baked():
@@ -205,6 +212,58 @@ def test_requirements_and_wheels_are_embedded_and_mounted(tmp_path):
     assert f"{scripts.INPUTS}/pkg-1.0-py3-none-any.whl" in script
     (inputs,) = [m for m in exec_op.mounts if m.dest == scripts.INPUTS]
     assert inputs.readonly
+
+
+def project_with_editable_requirements(root):
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("X = 1\n")
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "junk.pyc").write_bytes(b"junk")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref\n")
+    (root / "setup.py").write_text("from setuptools import setup; setup(name='pkg')\n")
+    (root / "requirements.txt").write_text("-e .\nsix  # a name\n")
+    (root / "build.envd").write_text("def build(): pass\n")
+
+
+def project_digests(root, **changes):
+    for name, text in changes.items():
+        (root / name).write_text(text)
+    compiled = compile_steps(base(), python(), pip(3, requirements="requirements.txt"), run(4, "true"),
+                             file=str(root / "build.envd"))
+    return {s.kind: d for d, s in compiled.steps_by_vertex.items()}, compiled
+
+
+def test_editable_requirements_mount_the_project_files_and_key_the_step_on_them(tmp_path):
+    project_with_editable_requirements(tmp_path)
+    digests, compiled = project_digests(tmp_path)
+    exec_op = op_of(compiled, "install.python_packages").exec
+    assert "cd /workspace" in exec_op.meta.args[2] and "-r /workspace/requirements.txt" in exec_op.meta.args[2]
+    (project,) = [m for m in exec_op.mounts if m.dest == "/workspace"]
+    assert not project.readonly                      # the build backend writes its egg-info there
+    definition = pb.Definition()
+    definition.ParseFromString(compiled.definition)
+    written = set()
+    for data in getattr(definition, "def"):
+        op = pb.Op()
+        op.ParseFromString(data)
+        written |= {a.mkfile.path for a in op.file.actions if a.HasField("mkfile")}
+    assert {"/pkg/__init__.py", "/setup.py", "/requirements.txt"} <= written
+    assert not any(".git" in p or "__pycache__" in p or p == "/build.envd" for p in written)
+    same, _ = project_digests(tmp_path, **{"build.envd": "def build():\n    pass\n"})
+    assert same == digests                           # build.envd is no package source
+    changed, _ = project_digests(tmp_path, **{"pkg/__init__.py": "X = 2\n"})
+    assert changed["install.python"] == digests["install.python"]
+    assert changed["install.python_packages"] != digests["install.python_packages"]
+
+
+def test_requirements_outside_the_project_are_a_located_error(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "requirements.txt").write_text("../elsewhere\n")
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(LocatedError) as caught:
+        compile_steps(base(), python(), pip(3, requirements="requirements.txt"), file=str(tmp_path / "p" / "build.envd"))
+    assert caught.value.position.line == 3 and "outside the project" in caught.value.reason
 
 
 def test_missing_host_files_are_located_errors(tmp_path):
@@ -308,3 +367,11 @@ def test_the_config_dockerfile_quotes_values_so_they_read_back_literally():
     assert 'ENV A="x \\"\\$HOME\\" \\\\ y"' in lines and 'LABEL "k"="\\$v"' in lines
     with pytest.raises(EnvtrackError, match="line break"):
         ImageConfig(env=(("A", "one\ntwo"),)).to_dockerfile("raw")
+
+
+def test_requirements_local_paths_are_the_project_paths_pip_reads():
+    from envtrack.requirements import local_paths
+
+    text = ("-e .\nsix==1.0  # ./not-this\n./pkg[extra] ; python_version > '3'\n--editable=../lib\n"
+            "file:./other#egg=other\n-r other.txt\nhttps://example.invalid/x.whl\n/abs/path\n")
+    assert local_paths(text) == [".", "./pkg", "../lib", "./other"]

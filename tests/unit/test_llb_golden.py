@@ -116,7 +116,7 @@ def test_changing_step_k_changes_digests_from_k_on_only(k):
     if changed_step.kind == "run":
         args = {**changed_step.args, "commands": changed_step.args["commands"] + ["true"]}
     elif changed_step.kind == "install.python":
-        args = {"version": "3"}
+        args = {"version": "3.12"}
     else:
         args = {**changed_step.args, "name": changed_step.args["name"] + ["file"]}
     steps[k] = Step(changed_step.kind, args, changed_step.position)
