@@ -158,7 +158,7 @@ def project_mount(step: Step, files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
         actions.append(Mkdir(f"/{posixpath.dirname(place)}"))
     actions.append(Mkfile(f"/{place}", requirements.data, mode=0o644))
     state = State.scratch().file(*actions, name="project files")
-    return (Mount.bind(WORKDIR, state, readonly=False),)
+    return (Mount.bind(WORKDIR, state.output, readonly=False),)
 
 
 def lower_conda(ctx: Context, step: Step, index: int) -> None:

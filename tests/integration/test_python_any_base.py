@@ -75,3 +75,69 @@ def steps_run(progress: str) -> list[str]:
         elif number not in names and not rest.startswith("CACHED") and not rest[:1].isdigit():
             names[number] = rest
     return [names.get(number, "") for number in done]
+
+
+# envd's README quick start, byte for byte (github.com/tensorchord/envd, README.md, "build.envd").
+ENVD_QUICK_START = '''\
+def build():
+    base(dev=True)
+    install.conda()
+    install.python()
+    # Configure the pip index if needed.
+    # config.pip_index(url = "https://pypi.tuna.tsinghua.edu.cn/simple")
+    install.python_packages(name = [
+        "numpy",
+    ])
+    shell("fish")
+'''
+
+
+def test_envd_readme_quick_start_builds_unchanged_on_ubuntu_22_04(hub_engine, tmp_path: Path) -> None:
+    """ubuntu:22.04 is pulled from the hub Engine's Docker Hub (the loopback stand-in)."""
+    project = tmp_path / "envd-quick-start"
+    project.mkdir()
+    (project / "build.envd").write_text(ENVD_QUICK_START)
+    env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
+    docker_on(hub_engine, "pull", "ubuntu:22.04")   # from the hub Engine's Docker Hub: the loopback registry
+    try:
+        run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)
+        out = run_cli_in_image(hub_engine, "envtrack/envd-quick-start:latest",
+                               "python --version && python -c 'import numpy; print(numpy.__name__)' && fish --version")
+        assert out.splitlines()[0].startswith("Python 3.11") and "numpy" in out and "fish" in out, out
+    finally:
+        remove_images(hub_engine, "envtrack/envd-quick-start")
+
+
+def test_python_slim_packages_without_install_python(hub_engine, tmp_path: Path) -> None:
+    project = tmp_path / "slim-packages"
+    project.mkdir()
+    (project / "build.envd").write_text('def build():\n    base(image="python:3.11-slim")\n'
+                                        '    install.python_packages(name=["six"])\n')
+    env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
+    docker_on(hub_engine, "pull", "python:3.11-slim")
+    try:
+        run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)
+        out = run_cli_in_image(hub_engine, "envtrack/slim-packages:latest",
+                               "python3 --version && python3 -c 'import six; print(six.__name__)'")
+        assert out.startswith("Python 3.11") and "six" in out, out
+    finally:
+        remove_images(hub_engine, "envtrack/slim-packages")
+
+
+def docker_on(engine, *args: str) -> str:
+    import os
+    import subprocess
+
+    proc = subprocess.run(["docker", *args], env={**os.environ, **engine.env(), "DOCKER_CONTEXT": ""},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def run_cli_in_image(engine, image: str, command: str) -> str:
+    return docker_on(engine, "run", "--rm", "--entrypoint", "sh", image, "-c", command)
+
+
+def remove_images(engine, repository: str) -> None:
+    for ref in docker_on(engine, "images", "--format", "{{.Repository}}:{{.Tag}}", repository).split():
+        docker_on(engine, "rmi", "-f", ref)
