@@ -56,6 +56,11 @@ def conda_requested_names(history: str) -> Set[str]:
     return requested
 
 
+def _asked_for(requested_spec: object) -> bool:
+    """conda writes the string "None" into a dependency's record, micromamba and rattler ""."""
+    return bool(requested_spec) and str(requested_spec) != "None"
+
+
 def _channel(record: Dict) -> str:
     channel = record.get("channel") or record.get("schannel") or ""
     return redact_url(str(channel))
@@ -75,7 +80,7 @@ def read_conda_prefix(root: str, prefix: str) -> List[Package]:
         if not isinstance(record, dict) or not record.get("name"):
             continue
         name = str(record["name"]).lower()
-        is_requested = name in requested or bool(record.get("requested_spec"))
+        is_requested = name in requested or _asked_for(record.get("requested_spec"))
         packages.append(Package("conda", name, str(record.get("version", "")), env, is_requested,
                                 source=_channel(record),
                                 build=str(record.get("build") or record.get("build_string") or "")))

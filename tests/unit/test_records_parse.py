@@ -335,3 +335,29 @@ def test_rows_from_an_older_journal_are_redacted_when_read_on_the_host() -> None
     assert clean["source"] == "https://u:****@h.example/x.whl?token=****"
     assert "pxpw" not in clean["detail"]["commandline"] and "pw@" not in json.dumps(clean)
     assert row["source"].endswith("token=tok")  # the caller's row is left alone
+
+
+def test_conda_mamba_and_micromamba_records_read_alike(tmp_path: Path) -> None:
+    """conda writes "None" as a dependency's requested_spec and Python-quoted specs; micromamba
+    writes JSON-quoted specs and "" for dependencies: the same packages, the same requested flags."""
+    histories = {
+        "conda": "==> 2026-12-03 10:00:00 <==\n# cmd: /opt/conda/bin/conda install -y -n envd numpy\n"
+                 "# conda version: 25.9.1\n+conda-forge/linux-64::numpy-2.1.0-py311_0\n"
+                 "# update specs: ['numpy']\n==> 2026-12-03 10:05:00 <==\n# cmd: conda remove -y zlib\n"
+                 "# remove specs: ['zlib']\n",
+        "micromamba": '==> 2026-12-03 10:00:00 <==\n# cmd: micromamba install -y -n envd numpy\n'
+                      '# conda version: 3.8.0\n+https://conda.anaconda.org/conda-forge/linux-64::numpy-2.1.0-py311_0\n'
+                      '# update specs: ["numpy"]\n==> 2026-12-03 10:05:00 <==\n# cmd: micromamba remove -y zlib\n'
+                      '# remove specs: ["zlib"]\n',
+    }
+    dependency_spec = {"conda": "None", "micromamba": ""}
+    for tool, history in histories.items():
+        meta = tmp_path / tool / "opt/conda/envs/envd/conda-meta"
+        write(meta / "history", history)
+        write(meta / "numpy-2.1.0-py311_0.json", json.dumps({"name": "numpy", "version": "2.1.0", "build": "py311_0",
+                                                             "requested_spec": "numpy"}))
+        write(meta / "libopenblas-0.3.27-0.json", json.dumps({"name": "libopenblas", "version": "0.3.27", "build": "0",
+                                                              "requested_spec": dependency_spec[tool]}))
+        conda = {p.name: (p.version, p.requested, p.env) for p in records.read_conda(str(tmp_path / tool))}
+        assert conda == {"numpy": ("2.1.0", True, "/opt/conda/envs/envd"),
+                         "libopenblas": ("0.3.27", False, "/opt/conda/envs/envd")}, tool
