@@ -77,10 +77,10 @@ def vertex_digests(definition: bytes) -> list[str]:
 
 
 GOLDEN = {
-    "quickstart": "sha256:34eb9f4b3ee05f4621c03a947db29a021a3d4e5af0ec1ce2ebb75785aac95bd7",
-    "interleaved": "sha256:a70b0a36acf8939b033923c65c49a508d63605a5babacc2db66713e497069342",
-    "quickstart+ca": "sha256:19c6195c8517a9fa3a84f6deba21beb2da546339214ecd15bbfd5eef0c0e813d",
-    "envd_builtins": "sha256:8f032d9a564fd57f723616ab037acc33452e262414bfb1e4a9c9388d4ababb02",
+    "quickstart": "sha256:3ebf872bd362ca75c77e4aaff4a471daeb1437817fbe36a4da4f8a56e3ee9f4a",
+    "interleaved": "sha256:6c97992aa405d22531429561b9d01102557223354273843523a95c77ab7c3894",
+    "quickstart+ca": "sha256:39cbef91da57087018ebca8b4b34f930e0392430b58038406ceb786beaa7d008",
+    "envd_builtins": "sha256:880d7331e9fc78c368c7eb6f48446f1876acd8b1cfd7addf9d3e36c10a8ed4f9",
 }
 
 
@@ -144,5 +144,5 @@ def test_quickstart_definition_bytes_are_golden():
     """Names and source maps are not in digests, but they are in the bytes sent."""
     definition = compile_plan(quickstart()).definition
     assert hashlib.sha256(definition).hexdigest() == (
-        "1ffba07ec3a3d3458cef11e9059a41f1412f59b4a6a369db45bd45931ff8eb75"
+        "2a387b803651b2dcbfc02cffc9fc33a161325d2679700d373e516bde67d86b77"
     )
