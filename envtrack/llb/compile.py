@@ -33,7 +33,8 @@ class CompiledBuild:
 def compile_plan(plan: Plan, options: BuildOptions | None = None) -> CompiledBuild:
     options = options or BuildOptions()
     common = {"ca_bundle": options.ca_bundle, "proxy_env": options.proxy_env, "owner": options.owner,
-              "mirrors": options.mirrors, "arch": options.arch, "pins": dict(options.image_pins)}
+              "mirrors": options.mirrors, "arch": options.arch, "pins": dict(options.image_pins),
+              "conda_tool": options.conda_tool}
     try:
         host = read_host_inputs(plan)
     except HostInputError as failed:

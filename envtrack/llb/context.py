@@ -14,7 +14,7 @@ from envtrack.hostca import CA_ENV_NAMES
 from envtrack.llb import scripts
 from envtrack.llb.host import HostFile, HostInputs
 from envtrack.llb.image_config import ImageConfig
-from envtrack.llb.options import DEFAULT_ARCH
+from envtrack.llb.options import CONDA_INSTALLERS, DEFAULT_ARCH
 from envtrack.mirrors import MirrorTable
 from envtrack.state import CacheSharing, Mkfile, Mount, ProxyEnv, State
 from envtrack.state.vertex import Output
@@ -78,6 +78,7 @@ class Context:
     labels: dict[str, str] = field(default_factory=dict)
     outputs: list[tuple[Output, Step]] = field(default_factory=list)
     mirrors: MirrorTable = field(default_factory=MirrorTable)
+    conda_tool: str = CONDA_INSTALLERS           # BuildOptions.conda_tool
     arch: str = DEFAULT_ARCH                     # the Engine's, which toolchains are downloaded for
     downloads: list[Download] = field(default_factory=list)
 

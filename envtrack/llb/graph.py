@@ -24,7 +24,7 @@ from envtrack.llb import dev, envd, fallback, scripts
 from envtrack.llb.context import APT_LISTS_ID, BAKED_CA, Context, Lowered, fetch_step
 from envtrack.llb.host import HostInputs
 from envtrack.llb.lower import LOWERINGS, NO_MIRRORS, explicit_ca, explicit_owner, image_config, start
-from envtrack.llb.options import DEFAULT_ARCH
+from envtrack.llb.options import CONDA_INSTALLERS, DEFAULT_ARCH
 from envtrack.mirrors import MirrorTable
 from envtrack.state import Mkfile, ProxyEnv, State
 
@@ -49,12 +49,12 @@ class Branch:
 
 def lower_graph(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
                 bake_ca: bool = False, merge_op: bool = True, mirrors: MirrorTable = NO_MIRRORS,
-                arch: str = DEFAULT_ARCH, owner: tuple[int, int] = (0, 0),
+                arch: str = DEFAULT_ARCH, conda_tool: str = CONDA_INSTALLERS, owner: tuple[int, int] = (0, 0),
                 pins: dict[str, str] | None = None) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
     ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner),
-                  mirrors=mirrors, arch=arch, pins=dict(pins or {}))
+                  mirrors=mirrors, arch=arch, pins=dict(pins or {}), conda_tool=conda_tool)
     defs = {d.name: d for d in plan.states}
     branches: dict[str, Branch] = {}
     for name in plan.states_behind(plan.image_state):

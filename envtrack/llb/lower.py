@@ -23,8 +23,9 @@ from envtrack.llb import conda, dev, envd, scripts
 from envtrack.llb.context import (APT_LISTS_ID, BAKED_CA, CONDA_MOUNTS, PYTHON_INSTALL_ENV, Context, Lowered,
                                     apt_mounts, fetch_step, inputs_mount, python_install_mounts)
 from envtrack.llb.host import HostFile, HostInputs
+from envtrack.llb.toolchains import fail_line
 from envtrack.llb.image_config import WORKDIR, ImageConfig
-from envtrack.llb.options import DEFAULT_ARCH
+from envtrack.llb.options import CONDA_INSTALLERS, DEFAULT_ARCH
 from envtrack.mirrors import MirrorTable
 from envtrack.state import Copy, Mkdir, Mkfile, Mount, ProxyEnv, Rm, State
 
@@ -41,11 +42,11 @@ BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: 
 
 def lower(plan: Plan, host: HostInputs, *, ca_bundle: bytes | None, proxy_env: dict[str, str],
           bake_ca: bool = False, owner: tuple[int, int] = (0, 0), mirrors: MirrorTable = NO_MIRRORS,
-          arch: str = DEFAULT_ARCH, pins: dict[str, str] | None = None) -> Lowered:
+          arch: str = DEFAULT_ARCH, conda_tool: str = CONDA_INSTALLERS, pins: dict[str, str] | None = None) -> Lowered:
     ca_bundle = explicit_ca(plan, host) or ca_bundle
     ca = State.scratch().file(Mkfile("/ca.pem", ca_bundle, mode=0o444), name="host CA bundle") if ca_bundle else None
     ctx = Context(plan=plan, host=host, ca=ca, proxy=ProxyEnv.from_mapping(proxy_env), owner=explicit_owner(plan, owner),
-                  mirrors=mirrors, arch=arch, pins=dict(pins or {}))
+                  mirrors=mirrors, arch=arch, pins=dict(pins or {}), conda_tool=conda_tool)
     image = envd.base_image(plan)
     for index, step in enumerate(plan.steps):
         lowering = LOWERINGS.get(step.kind)
@@ -110,8 +111,12 @@ def lower_python(ctx: Context, step: Step, index: int) -> None:
     if not re.fullmatch(r"3(\.\d+){1,2}", version):
         raise LocatedError(step.position, f"install.python: version {version!r} is not a Python 3 version "
                                           "like '3.11'")
-    ctx.state = fetch_step(ctx, scripts.install_python(version, ca=ctx.ca is not None), step=step,
-                           mounts=apt_mounts(ctx))
+    url = ctx.installer_url(step, conda.micromamba_url(ctx, step))
+    failed = fail_line(step, f"could not fetch micromamba from {url} for Python {version}",
+                       ctx.mirrors.setting_hint(url))
+    script = scripts.install_python(version, micromamba_url=url, channel_alias=ctx.installer_url(step, conda.CHANNEL_ALIAS),
+                                    failed=failed, ca=ctx.ca is not None)
+    ctx.state = fetch_step(ctx, script, step=step, mounts=apt_mounts(ctx))
     ctx.state = ctx.state.add_env("VIRTUAL_ENV", scripts.VENV).add_env(
         "PATH", f"{scripts.VENV}/bin:{ctx.state.get_env('PATH')}")
     ctx.has_python = True

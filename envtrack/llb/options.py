@@ -23,6 +23,8 @@ PROXY_NAMES = frozenset({"http_proxy", "https_proxy", "ftp_proxy", "no_proxy", "
 # `uname -m` (and the Engine's `docker info` Architecture) -> the OCI/Go name lowering uses.
 ARCH_NAMES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 DEFAULT_ARCH = "amd64"
+CONDA_ENV_VAR = "ENVTRACK_CONDA"
+CONDA_INSTALLERS, CONDA_RATTLER = "installer", "rattler"   # its values
 
 
 def oci_arch(machine: str) -> str:
@@ -47,13 +49,17 @@ class BuildOptions:
     arch: str = DEFAULT_ARCH
     # Image references built from a digest instead of their tag (`up --locked`): (ref, repo@digest).
     image_pins: tuple[tuple[str, str], ...] = ()
+    # What install.conda installs: envd's installers (Miniconda, micromamba) or, chosen with
+    # ENVTRACK_CONDA=rattler, envtrack's conda-compatible command on py-rattler from the
+    # Python package index, for machines no conda installer download reaches.
+    conda_tool: str = CONDA_INSTALLERS
 
     def fingerprint(self) -> dict:
         """JSON-shaped digest of every field, for the build stamp."""
         ca = hashlib.sha256(self.ca_bundle).hexdigest() if self.ca_bundle is not None else None
         found = {"bake_ca": self.bake_ca, "ca_bundle": ca, "owner": list(self.owner),
                  "proxies": sorted([k, v] for k, v in self.proxy_env.items()),
-                 "mirrors": [list(pair) for pair in self.mirrors.pairs]}
+                 "mirrors": [list(pair) for pair in self.mirrors.pairs], "conda_tool": self.conda_tool}
         return {**found, "image_pins": [list(pin) for pin in self.image_pins]} if self.image_pins else found
 
 
@@ -66,7 +72,15 @@ def default_build_options(*, bake_ca: bool = False, environ: dict[str, str] | No
     proxies = {k: v for k, v in environ.items() if k.lower() in PROXY_NAMES and v}
     return BuildOptions(ca_bundle=bundle.read_bytes() if bundle.is_file() else None,
                         proxy_env=proxies, bake_ca=bake_ca, owner=(os.getuid(), os.getgid()), mirrors=read_mirrors(environ),
-                        arch=oci_arch(platform.machine()))
+                        arch=oci_arch(platform.machine()), conda_tool=conda_tool(environ))
+
+
+def conda_tool(environ: dict[str, str]) -> str:
+    value = environ.get(CONDA_ENV_VAR, "").strip() or CONDA_INSTALLERS
+    if value not in (CONDA_INSTALLERS, CONDA_RATTLER):
+        raise EnvtrackError(f"{CONDA_ENV_VAR}={value!r}: expected {CONDA_INSTALLERS!r} (envd's Miniconda or "
+                            f"micromamba, the default) or {CONDA_RATTLER!r}", exit_code=2)
+    return value
 
 
 def read_mirrors(environ: dict[str, str] | None = None) -> MirrorTable:

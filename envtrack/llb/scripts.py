@@ -73,23 +73,29 @@ CONDA_ROOT = "/opt/conda"                  # envd's conda root, and its environm
 CONDA_ENV = f"{CONDA_ROOT}/envs/envd"
 
 
-def install_python(version: str, *, micromamba: str | None = None, channel: str = "defaults",
+def install_python(version: str, *, micromamba_url: str, channel_alias: str, failed: str = "",
                    ca: bool = False) -> str:
     """Python VERSION and a venv of it at VENV (a distribution's own pip refuses installs, PEP 668).
 
     The interpreter is, first match: one the image has (`pythonX.Y`, `python3`); the
-    distribution's python3 when its package is that version; else micromamba (the binary at
-    MICROMAMBA, fetched by BuildKit) creates envd's environment CONDA_ENV with python=VERSION
-    from conda channel CHANNEL, as envd does on every base.
+    distribution's python3 when its package is that version; else micromamba, fetched from
+    MICROMAMBA_URL by the step (only then: a BuildKit download would be fetched by every
+    build), creates envd's environment CONDA_ENV with python=VERSION from conda-forge below
+    CHANNEL_ALIAS, as envd does on every base. FAILED: the command printing the step's one
+    line when the fetch fails.
     """
     matches = (f"import sys; v='%d.%d.%d' % sys.version_info[:3]; w={version!r}; "
                "sys.exit(0 if v == w or v.startswith(w + '.') else 1)")
-    if micromamba:
-        create = (f"MAMBA_ROOT_PREFIX={CONDA_ROOT} {quote(micromamba)} create -y -p {CONDA_ENV} "
-                  f"-c {quote(channel)} {quote('python=' + version)}")
-    else:
-        create = (f"echo {quote(f'envtrack: install.python: neither the image nor its distribution has Python {version}')}"
-                  " >&2; exit 1")
+    micromamba = "/tmp/envtrack-micromamba"
+    create = "\n".join([
+        f"  ( {download_tool(ca=ca)}\n  )",
+        f'  {{ if command -v curl >/dev/null 2>&1; then curl -fsSL -o {micromamba} {quote(micromamba_url)}; '
+        f"else wget -q -O {micromamba} {quote(micromamba_url)}; fi; }} || {failed or 'exit 1'}",
+        f"  chmod 755 {micromamba}",
+        f"  MAMBA_ROOT_PREFIX={CONDA_ROOT} {micromamba} create -y -p {CONDA_ENV} --channel-alias {quote(channel_alias)} "
+        f"-c conda-forge {quote('python=' + version)}",
+        f"  rm -f {micromamba}",
+    ])
     wrong = f"envtrack: install.python: the venv's Python is not {version}"
     return "\n".join([
         "set -e",
@@ -112,7 +118,7 @@ def install_python(version: str, *, micromamba: str | None = None, channel: str 
         f"    ( {apt_install(['python3-venv'], ca=ca)}\n    )",   # Debian keeps ensurepip in a package of its own
         "  fi",
         "else",
-        f"  {create}",
+        create,
         f"  found={CONDA_ENV}/bin/python",
         "fi",
         f'[ -x {VENV}/bin/python ] || "$found" -m venv {VENV}',
@@ -206,6 +212,38 @@ def install_conda_tool(tool: str, *, ca: bool = False) -> str:
     ])
 
 
+def install_miniconda(installer: str, root: str) -> str:
+    """envd's install_conda.sh: batch install into ROOT, conda in root's bash, caches trimmed."""
+    return "\n".join([
+        f"bash {quote(installer)} -b -u -p {root}",
+        "touch ~/.bashrc",
+        f"grep -q {root}/etc/profile.d/conda.sh ~/.bashrc || "
+        f"printf '%s\\n' '. {root}/etc/profile.d/conda.sh' 'conda activate base' >> ~/.bashrc",
+        f"find {root}/ -follow -type f -name '*.a' -delete",
+        f"find {root}/ -follow -type f -name '*.js.map' -delete",
+        f"{root}/bin/conda clean -afy",
+    ])
+
+
+def install_micromamba(binary: str, root: str) -> str:
+    """envd's installMicroMamba steps after the copy: /usr/bin/conda is micromamba, bash initialised."""
+    return "\n".join([
+        f"install -m 755 {quote(binary)} {root}/bin/micromamba",
+        f"update-alternatives --install /usr/bin/conda conda {root}/bin/micromamba 1",
+        f"{root}/bin/micromamba shell init --shell bash",
+    ])
+
+
+def download_tool(*, ca: bool = False) -> str:
+    """curl (or wget) for a step that fetches by itself, apt-installed when the image has neither."""
+    return "\n".join([
+        "set -e",
+        "if ! command -v curl >/dev/null 2>&1 && ! command -v wget >/dev/null 2>&1; then",
+        apt_install(["curl", "ca-certificates"], ca=ca),
+        "fi",
+    ])
+
+
 def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str | None, base_image: str,
                   env: str | None = None) -> str:
     """With ENV (install.conda's environment) into it, as envd does; else into the base image's conda."""
@@ -214,15 +252,17 @@ def conda_install(names: Sequence[str], channels: Sequence[str], env_file: str |
     flags = [part for c in channels for part in ("-c", c)]
     lines = [
         "set -e",
-        "if command -v mamba >/dev/null 2>&1; then conda=mamba",
-        "elif command -v conda >/dev/null 2>&1; then conda=conda",
+        # micromamba has no `env update`: envd runs `micromamba update -n envd --file FILE`.
+        "if command -v mamba >/dev/null 2>&1; then conda=mamba; update='env update'",
+        "elif command -v micromamba >/dev/null 2>&1; then conda=micromamba; update='update -y'",
+        "elif command -v conda >/dev/null 2>&1; then conda=conda; update='env update'",
         f"else echo {quote(missing)} >&2; exit 127; fi",
     ]
     target = ["-n", env] if env else []
     if names:
         lines.append(f'"$conda" install -y {words([*target, *flags, *names])}')
     if env_file:
-        lines.append(f'"$conda" env update {words(target)} -f {quote(f"{INPUTS}/{env_file}")}'.replace("  ", " "))
+        lines.append(f'"$conda" $update {words(target)} -f {quote(f"{INPUTS}/{env_file}")}'.replace("  ", " "))
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """install.conda + config.conda_channel + install.conda_packages on the real engine, against a
-real conda-format channel built with py-rattler and served on the Docker bridge gateway
-(no conda channel is reachable from this machine). The agent's reader sees the package."""
+real conda-format channel built with py-rattler and served on the Docker bridge gateway. These
+builds choose envtrack's py-rattler conda command (ENVTRACK_CONDA=rattler, the documented opt-in);
+envd's Miniconda and micromamba are test_conda_installers.py's. The agent's reader sees the package."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from conftest import BASE_IMAGE, names_of, run_cli
 from support.gateway_http import serve_directory
 
+RATTLER = {"ENVTRACK_CONDA": "rattler"}   # the opt-in; without it install.conda downloads envd's installers
 
 
 def build_channel(root: Path) -> Path:
@@ -67,7 +69,7 @@ def build():
     install.conda_packages(name=["envtrack-hello"])
 ''')
     try:
-        run_cli("build", "--progress", "quiet", cwd=project, check=True)
+        run_cli("build", "--progress", "quiet", cwd=project, env=RATTLER, check=True)
         image = f"{names_of(project).image_repo}:latest"
         out = docker_client.containers.run(image, entrypoint=["sh", "-c",
                                            "cat /opt/conda/envs/envd/share/envtrack-hello.txt; "
@@ -106,7 +108,7 @@ def build():
     install.conda_packages(env_file="environment.yml")
 ''')
     try:
-        run_cli("up", "--progress", "quiet", cwd=project, check=True)
+        run_cli("up", "--progress", "quiet", cwd=project, env=RATTLER, check=True)
         proc = run_cli("exec", "--", "conda", "install", "-y", "-c", channel_url, "envtrack-extra", cwd=project)
         assert proc.returncode == 0, proc.stderr
         deadline, rows = time.monotonic() + 30, []

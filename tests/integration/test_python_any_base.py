@@ -97,7 +97,9 @@ def test_envd_readme_quick_start_builds_unchanged_on_ubuntu_22_04(hub_engine, tm
     project = tmp_path / "envd-quick-start"
     project.mkdir()
     (project / "build.envd").write_text(ENVD_QUICK_START)
-    env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
+    # install.conda() downloads envd's Miniconda, sha256-pinned by envd: no stand-in can match it
+    # (test_conda_installers.py shows that check), so this build takes the documented py-rattler conda.
+    env = {**hub_engine.env(), "DOCKER_CONTEXT": "", "ENVTRACK_CONDA": "rattler"}
     docker_on(hub_engine, "pull", "ubuntu:22.04")   # from the hub Engine's Docker Hub: the loopback registry
     try:
         run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)

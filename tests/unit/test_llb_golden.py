@@ -77,10 +77,10 @@ def vertex_digests(definition: bytes) -> list[str]:
 
 
 GOLDEN = {
-    "quickstart": "sha256:3ebf872bd362ca75c77e4aaff4a471daeb1437817fbe36a4da4f8a56e3ee9f4a",
-    "interleaved": "sha256:6c97992aa405d22531429561b9d01102557223354273843523a95c77ab7c3894",
-    "quickstart+ca": "sha256:39cbef91da57087018ebca8b4b34f930e0392430b58038406ceb786beaa7d008",
-    "envd_builtins": "sha256:880d7331e9fc78c368c7eb6f48446f1876acd8b1cfd7addf9d3e36c10a8ed4f9",
+    "quickstart": "sha256:e55d4ba8498bcdd0170be515db4ff808727df8a847b4223f88d7cddd14e163af",
+    "interleaved": "sha256:ac0b9b23d42dcf7a3d31bb5550e2654e1a0a24543c19a9bf908c1a63d4c0ec49",
+    "quickstart+ca": "sha256:1b66fa9e9b11e84c01d5c2ba85f85979661ba29511f7e3196d60201a5620cccb",
+    "envd_builtins": "sha256:6f6cc0dd46170d35106fb1004fdf6384997426de1b783a11bb415b9608e00c93",
 }
 
 
@@ -144,5 +144,5 @@ def test_quickstart_definition_bytes_are_golden():
     """Names and source maps are not in digests, but they are in the bytes sent."""
     definition = compile_plan(quickstart()).definition
     assert hashlib.sha256(definition).hexdigest() == (
-        "2a387b803651b2dcbfc02cffc9fc33a161325d2679700d373e516bde67d86b77"
+        "339b5f7f983486bc22facb7a768f06aeb54e48ddb69a569a7e40f132d554b94e"
     )
