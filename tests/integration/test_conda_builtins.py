@@ -52,6 +52,17 @@ def build_package(package: Path, name: str, channel: Path) -> None:
                    capture_output=True)
 
 
+def journaled_conda_rows(project: Path, name: str, seconds: float = 30) -> list[dict]:
+    """The journal's conda rows for NAME, once the agent has written one (or after SECONDS)."""
+    deadline, rows = time.monotonic() + seconds, []
+    while time.monotonic() < deadline and not rows:
+        log = json.loads(run_cli("log", "--json", cwd=project, check=True).stdout or "[]")
+        rows = [r for r in (log if isinstance(log, list) else log.get("changes", []))
+                if r.get("manager") == "conda" and r.get("name") == name]
+        time.sleep(1)
+    return rows
+
+
 @pytest.fixture(scope="module")
 def channel_url(tmp_path_factory):
     with serve_directory(build_channel(tmp_path_factory.mktemp("conda"))) as url:
@@ -111,12 +122,7 @@ def build():
         run_cli("up", "--progress", "quiet", cwd=project, env=RATTLER, check=True)
         proc = run_cli("exec", "--", "conda", "install", "-y", "-c", channel_url, "envtrack-extra", cwd=project)
         assert proc.returncode == 0, proc.stderr
-        deadline, rows = time.monotonic() + 30, []
-        while time.monotonic() < deadline and not rows:
-            log = json.loads(run_cli("log", "--json", cwd=project, check=True).stdout or "[]")
-            rows = [r for r in (log if isinstance(log, list) else log.get("changes", []))
-                    if r.get("manager") == "conda" and r.get("name") == "envtrack-extra"]
-            time.sleep(1)
+        rows = journaled_conda_rows(project, "envtrack-extra")
         assert rows and rows[-1].get("requested"), "the runtime conda install was not journaled as requested"
         listed = run_cli("exec", "--", "conda", "list", cwd=project, check=True).stdout
         assert "envtrack-hello" in listed and "envtrack-extra" in listed

@@ -5,8 +5,6 @@ checked against envd's checksum, which no stand-in can match: one line naming th
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from conftest import BASE_IMAGE, run_cli
 from support.gateway_http import serve_directory
-from test_conda_builtins import build_channel
+from test_conda_builtins import build_channel, journaled_conda_rows
 
 STANDIN = Path(__file__).resolve().parent.parent / "support" / "micromamba_standin.py"
 MICROMAMBA = "gh/mamba-org/micromamba-releases/releases/download/2.3.3-0/micromamba-linux-64"
