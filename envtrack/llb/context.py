@@ -92,16 +92,19 @@ class Context:
                                        self.mirrors.setting_hint(upstream)))
         return source
 
-    def installer_url(self, step: Step, upstream: str) -> str:
+    def installer_url(self, step: Step, upstream: str, *, fallback: bool = False) -> str:
         """The base URL handed to an installer that fetches below it itself (rustup's dist
         server, uv's Python downloads, a CRAN repository): UPSTREAM through the mirror table.
-        A prefix written with or without its trailing `/` matches either way."""
+        A prefix written with or without its trailing `/` matches either way. A FALLBACK's
+        URL (fetched only when the image cannot serve, like install.python's micromamba) is
+        not listed among the build's downloads."""
         url = self.mirrors.rewrite(upstream)
         if url == upstream and not upstream.endswith("/"):
             slashed = self.mirrors.rewrite(upstream + "/")
             url = slashed.rstrip("/") if slashed != upstream + "/" else upstream
-        self.downloads.append(Download(step.kind, upstream, url, step.position, None,
-                                       self.mirrors.setting_hint(upstream)))
+        if not fallback:
+            self.downloads.append(Download(step.kind, upstream, url, step.position, None,
+                                           self.mirrors.setting_hint(upstream)))
         return url
     pins: dict[str, str] = field(default_factory=dict)   # image ref -> repo@digest (`up --locked`)
 

@@ -111,11 +111,12 @@ def lower_python(ctx: Context, step: Step, index: int) -> None:
     if not re.fullmatch(r"3(\.\d+){1,2}", version):
         raise LocatedError(step.position, f"install.python: version {version!r} is not a Python 3 version "
                                           "like '3.11'")
-    url = ctx.installer_url(step, conda.micromamba_url(ctx, step))
+    url = ctx.installer_url(step, conda.micromamba_url(ctx, step), fallback=True)
     failed = fail_line(step, f"could not fetch micromamba from {url} for Python {version}",
                        ctx.mirrors.setting_hint(url))
-    script = scripts.install_python(version, micromamba_url=url, channel_alias=ctx.installer_url(step, conda.CHANNEL_ALIAS),
-                                    failed=failed, ca=ctx.ca is not None)
+    alias = ctx.installer_url(step, conda.CHANNEL_ALIAS, fallback=True)
+    script = scripts.install_python(version, micromamba_url=url, channel_alias=alias, failed=failed,
+                                    ca=ctx.ca is not None)
     ctx.state = fetch_step(ctx, script, step=step, mounts=apt_mounts(ctx))
     ctx.state = ctx.state.add_env("VIRTUAL_ENV", scripts.VENV).add_env(
         "PATH", f"{scripts.VENV}/bin:{ctx.state.get_env('PATH')}")
