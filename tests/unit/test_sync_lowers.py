@@ -13,7 +13,8 @@ from envtrack.sync.service import _validate
 NOTHING = Rewrite("", ())
 
 LOWERS = 'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
-PLANS_BUT_DOES_NOT_LOWER = 'def build():\n    base(image="envtrack/base:bookworm")\n    install.python_packages(name=["six"])\n'
+# (pip without install.python() lowers now: it goes into the image's own Python)
+PLANS_BUT_DOES_NOT_LOWER = 'def build():\n    base(image="envtrack/base:bookworm")\n    install.apt_packages(name=[])\n'
 
 
 def write(path: Path, text: str) -> Path:
@@ -30,8 +31,8 @@ def test_a_rewrite_that_plans_but_does_not_lower_is_refused_as_a_sync_bug(tmp_pa
     with pytest.raises(EnvtrackError) as caught:
         _validate(write(tmp_path / ".build.envd.tmp", PLANS_BUT_DOES_NOT_LOWER), "build", old, NOTHING)
     message = caught.value.message
-    assert message.startswith("the rewritten file would not build (build.envd:3:5: install.python_packages: "
-                              "no Python environment yet)")
+    assert message.startswith("the rewritten file would not build (build.envd:3:5: install.apt_packages: "
+                              "no packages named)")
     assert ".tmp" not in message and "bug in envtrack sync" in message
 
 
