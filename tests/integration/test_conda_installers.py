@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 from support.gateway_http import serve_directory
 from test_conda_builtins import build_channel, journaled_conda_rows
 
@@ -39,7 +39,7 @@ def project(tmp_path, docker_client):
     path.mkdir()
     yield path
     run_cli("down", cwd=path)
-    for image in docker_client.images.list(name=f"envtrack/{path.name}"):
+    for image in docker_client.images.list(name=names_of(path).image_repo):
         docker_client.images.remove(image.id, force=True)
 
 
@@ -58,7 +58,7 @@ def build():
                   cwd=project, env=env, check=True).stdout
     assert out.splitlines() == ["/opt/conda/bin/micromamba", "hello from a conda channel", "envtrack-hello 1.0 0",
                                 "/opt/conda"], out
-    history = docker_client.containers.get(f"envtrack-{project.name}").exec_run(
+    history = docker_client.containers.get(names_of(project).container).exec_run(
         ["cat", "/opt/conda/envs/envd/conda-meta/history"]).output.decode()
     assert "/conda/conda-forge::envtrack-hello-1.0-0" in history and '# update specs: ["envtrack-hello"]' in history
     # A runtime install by micromamba (as /usr/bin/conda) is journaled like conda's.

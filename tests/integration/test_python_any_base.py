@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import BASE_IMAGE, run_cli
+from conftest import BASE_IMAGE, names_of, run_cli
 
 
 def in_image(docker_client, project: Path, command: str) -> str:
-    return docker_client.containers.run(f"envtrack/{project.name}:latest", entrypoint=["sh", "-c", command],
+    return docker_client.containers.run(f"{names_of(project).image_repo}:latest", entrypoint=["sh", "-c", command],
                                         remove=True).decode()
 
 
@@ -103,11 +103,11 @@ def test_envd_readme_quick_start_builds_unchanged_on_ubuntu_22_04(hub_engine, tm
     docker_on(hub_engine, "pull", "ubuntu:22.04")   # from the hub Engine's Docker Hub: the loopback registry
     try:
         run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)
-        out = run_cli_in_image(hub_engine, "envtrack/envd-quick-start:latest",
+        out = run_cli_in_image(hub_engine, f"{names_of(project).image_repo}:latest",
                                "python --version && python -c 'import numpy; print(numpy.__name__)' && fish --version")
         assert out.splitlines()[0].startswith("Python 3.11") and "numpy" in out and "fish" in out, out
     finally:
-        remove_images(hub_engine, "envtrack/envd-quick-start")
+        remove_images(hub_engine, names_of(project).image_repo)
 
 
 def test_python_slim_packages_without_install_python(hub_engine, tmp_path: Path) -> None:
@@ -119,11 +119,11 @@ def test_python_slim_packages_without_install_python(hub_engine, tmp_path: Path)
     docker_on(hub_engine, "pull", "python:3.11-slim")
     try:
         run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)
-        out = run_cli_in_image(hub_engine, "envtrack/slim-packages:latest",
+        out = run_cli_in_image(hub_engine, f"{names_of(project).image_repo}:latest",
                                "python3 --version && python3 -c 'import six; print(six.__name__)'")
         assert out.startswith("Python 3.11") and "six" in out, out
     finally:
-        remove_images(hub_engine, "envtrack/slim-packages")
+        remove_images(hub_engine, names_of(project).image_repo)
 
 
 def docker_on(engine, *args: str) -> str:
