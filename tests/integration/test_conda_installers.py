@@ -64,12 +64,7 @@ def build():
     # A runtime install by micromamba (as /usr/bin/conda) is journaled like conda's.
     assert run_cli("exec", "--", "conda", "install", "-y", "-n", "envd", "envtrack-extra", cwd=project,
                    env=env).returncode == 0
-    deadline, rows = time.monotonic() + 30, []
-    while time.monotonic() < deadline and not rows:
-        log = json.loads(run_cli("log", "--json", cwd=project, check=True).stdout or "[]")
-        rows = [r for r in (log if isinstance(log, list) else log.get("changes", []))
-                if r.get("manager") == "conda" and r.get("name") == "envtrack-extra"]
-        time.sleep(1)
+    rows = journaled_conda_rows(project, "envtrack-extra")
     assert rows and rows[-1].get("requested"), "the runtime micromamba install was not journaled as requested"
 
 
