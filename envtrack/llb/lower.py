@@ -36,13 +36,6 @@ DISTRO_PYTHON = {
     "noble": "3.12", "24.04": "3.12",
 }
 PYTHON_DEFAULT = BUILTINS["install.python"].params[0].default   # envd's 3.11
-# Python that Debian/Ubuntu releases ship, by image tag. Never a reason to refuse a version
-# (install.python gives any on any base); sync writes it where a runtime pip used that Python.
-DISTRO_PYTHON = {
-    "buster": "3.7", "10": "3.7", "bullseye": "3.9", "11": "3.9", "bookworm": "3.11", "12": "3.11",
-    "trixie": "3.13", "13": "3.13", "focal": "3.8", "20.04": "3.8", "jammy": "3.10", "22.04": "3.10",
-    "noble": "3.12", "24.04": "3.12",
-}
 NO_MIRRORS = MirrorTable()
 BUILTIN_SHELLS = {"base", "sh", "bash"}  # present in every Debian-based image: nothing to install
 
