@@ -84,19 +84,28 @@ def files_for(step: Step, base_dir: Path) -> list[HostFile]:
 
 
 def project_files(step: Step, base_dir: Path, files: tuple[HostFile, ...], *, skip: Path) -> list[HostFile]:
-    """The project directories STEP's requirements file installs from (`-e .`, `./pkg`), as pip
-    run in the project directory would read them; SKIP (build.envd) is no package's source,
+    """The project directories STEP installs from (`-e .`, `./pkg` in its requirements file, or
+    `./vendor/mylib`, `--editable=./vendor/editlib` in its `name` list, as sync writes them), as
+    pip run in the project directory would read them; SKIP (build.envd) is no package's source,
     so editing it does not rebuild the install."""
     found: list[HostFile] = []
-    for requirements in (f for f in files if f.role == "requirements"):
-        for name in local_paths(requirements.data.decode("utf-8", "replace")):
+    for origin, text in _local_path_sources(step, files):
+        for name in local_paths(text):
             root = (base_dir / name).resolve()
             if not root.is_relative_to(base_dir.resolve()):
-                raise LocatedError(step.position, f"{step.kind}: {requirements.name} installs {name}, outside the "
+                raise LocatedError(step.position, f"{step.kind}: {origin} installs {name}, outside the "
                                                   f"project directory {base_dir.resolve()}; envtrack builds from "
                                                   "the project's files")
             found += read_project_dir(step, base_dir, root, skip)
     return list({f.name: f for f in found}.values())
+
+
+def _local_path_sources(step: Step, files: tuple[HostFile, ...]) -> list[tuple[str, str]]:
+    """(where, text) of everything that may name project paths: requirements files and pip's `name` list."""
+    sources = [(f.name, f.data.decode("utf-8", "replace")) for f in files if f.role == "requirements"]
+    if step.kind == "install.python_packages":
+        sources.append(("name", "\n".join(str(n) for n in step.args.get("name") or [])))
+    return sources
 
 
 def read_project_dir(step: Step, base_dir: Path, root: Path, skip: Path) -> list[HostFile]:
@@ -143,7 +152,10 @@ def tracked_paths(step: Step, base_dir: Path) -> list[Path] | None:
 
 
 def installs_project_dirs(step: Step, base_dir: Path) -> bool:
-    """Whether STEP's requirements file installs project directories (trees, like io.copy's)."""
+    """Whether STEP installs project directories (trees, like io.copy's): its `name` list or its
+    requirements file names one."""
+    if step.kind == "install.python_packages" and local_paths("\n".join(str(n) for n in step.args.get("name") or [])):
+        return True
     found = BUILTINS.get(step.kind)
     for host_input in found.host_inputs if found else ():
         for name in named_paths(step, host_input) if host_input.role == "requirements" else ():

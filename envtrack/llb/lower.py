@@ -156,13 +156,14 @@ def project_mount(step: Step, files: tuple[HostFile, ...]) -> tuple[Mount, ...]:
     tree = [f for f in files if f.role == "project"]
     if not tree:
         return ()
-    requirements = next(f for f in files if f.role == "requirements")
-    place = posixpath.normpath(step.args["requirements"])
     actions = [Mkdir(f"/{f.name}", mode=f.mode) if f.data is None else Mkfile(f"/{f.name}", f.data, mode=f.mode)
                for f in tree if f.name != "."]
-    if posixpath.dirname(place):
-        actions.append(Mkdir(f"/{posixpath.dirname(place)}"))
-    actions.append(Mkfile(f"/{place}", requirements.data, mode=0o644))
+    requirements = next((f for f in files if f.role == "requirements"), None)
+    if requirements is not None:   # else only the `name` list installs from the project
+        place = posixpath.normpath(step.args["requirements"])
+        if posixpath.dirname(place):
+            actions.append(Mkdir(f"/{posixpath.dirname(place)}"))
+        actions.append(Mkfile(f"/{place}", requirements.data, mode=0o644))
     state = State.scratch().file(*actions, name="project files")
     return (Mount.bind(WORKDIR, state.output, readonly=False),)
 

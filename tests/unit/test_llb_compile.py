@@ -257,6 +257,28 @@ def test_editable_requirements_mount_the_project_files_and_key_the_step_on_them(
     assert changed["install.python_packages"] != digests["install.python_packages"]
 
 
+def test_project_paths_in_the_name_list_install_from_the_project_keyed_on_its_files(tmp_path):
+    """The forms sync writes for `pip install ./vendor/mylib` and `pip install -e ./vendor/editlib`."""
+    for name in ("mylib", "editlib"):
+        (tmp_path / "vendor" / name).mkdir(parents=True)
+        (tmp_path / "vendor" / name / "setup.py").write_text(f"from setuptools import setup; setup(name='{name}')\n")
+    (tmp_path / "build.envd").write_text("def build(): pass\n")
+
+    def compiled_pip():
+        return compile_steps(base(), python(), pip(3, "six", "./vendor/mylib", "--editable=./vendor/editlib"),
+                             file=str(tmp_path / "build.envd"))
+
+    compiled = compiled_pip()
+    exec_op = op_of(compiled, "install.python_packages").exec
+    assert "cd /workspace" in exec_op.meta.args[2] and "--editable=./vendor/editlib" in exec_op.meta.args[2]
+    assert [m.dest for m in exec_op.mounts if m.dest == "/workspace"] == ["/workspace"]
+    before = {s.kind: d for d, s in compiled.steps_by_vertex.items()}
+    (tmp_path / "vendor" / "editlib" / "setup.py").write_text("from setuptools import setup; setup(name='editlib', version='2')\n")
+    after = {s.kind: d for d, s in compiled_pip().steps_by_vertex.items()}
+    assert after["install.python"] == before["install.python"]
+    assert after["install.python_packages"] != before["install.python_packages"]
+
+
 def test_requirements_outside_the_project_are_a_located_error(tmp_path):
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "requirements.txt").write_text("../elsewhere\n")
