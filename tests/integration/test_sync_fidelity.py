@@ -1,6 +1,6 @@
 """What the user asked for, from each installer and source, comes back after sync and a rebuild
 (issue 23), on the real engine. One environment takes every install (grouped: one `up`, one
-sync), so the suite pays for the environment once:
+sync, one rebuild), so the suite pays for the environment once:
 
   uv pip install (after pip install uv)   tomli-w requested although uv marks everything REQUESTED
   python -m pip install "requests[socks]"  the extra kept; PySocks a dependency
@@ -99,7 +99,13 @@ def fidelity(docker_client, tmp_path_factory):
         evolved = json.loads(cli(project, "exec", "--", "python3", "-c", INVENTORY).stdout)
         sync = cli(project, "sync")
         synced = (project / "build.envd").read_text()
-        yield {"rows": rows, "evolved": evolved, "sync": sync, "synced": synced}
+        cli(project, "down")
+        cli(project, "up", "--progress", "quiet")
+        rebuilt = json.loads(cli(project, "exec", "--", "python3", "-c", INVENTORY).stdout)
+        (project / "vendor" / "editlib" / "editlib" / "__init__.py").write_text("VALUE = 'v2'\n")
+        live = sh(project, "python -c 'import editlib; print(editlib.VALUE)'").strip()
+        yield {"rows": rows, "evolved": evolved, "sync": sync, "synced": synced, "rebuilt": rebuilt, "live": live,
+               "tree": sh(project, "dpkg-query -W -f '${Version}' tree")}
     finally:
         run_cli("down", cwd=project)
         for image in docker_client.images.list(name=f"envtrack/{project.name}"):
@@ -126,3 +132,11 @@ def test_sync_writes_each_source_in_a_form_the_rebuild_reproduces(fidelity) -> N
     warning = next(line for line in fidelity["sync"].stderr.splitlines() + fidelity["sync"].stdout.splitlines()
                    if "hello" in line)
     assert "local .deb" in warning and "config.apt_source" in warning, warning
+
+
+def test_the_rebuilt_environment_has_what_was_asked_for(fidelity) -> None:
+    evolved, rebuilt = fidelity["evolved"], fidelity["rebuilt"]
+    assert {n: v[0] for n, v in rebuilt.items()} == {n: v[0] for n, v in evolved.items()}
+    assert {n for n, (_, requested) in rebuilt.items() if requested} >= ASKED
+    assert fidelity["tree"] == fidelity["rows"][("apt", "tree")]["new_version"]
+    assert fidelity["live"] == "v2", "the editable install must follow the mounted project"
