@@ -28,9 +28,11 @@ EXPECTED = {"before.envd", "after.envd", "journal.json", "options.json", "notes.
 
 
 def copy_inputs(case: Path, directory: Path) -> None:
-    """The files build.envd reads (loaded .envd files, requirements) beside it."""
+    """The files build.envd reads (loaded .envd files, requirements, project packages) beside it."""
     for extra in case.iterdir():
-        if extra.name not in EXPECTED:
+        if extra.is_dir():
+            shutil.copytree(extra, directory / extra.name)
+        elif extra.name not in EXPECTED:
             shutil.copyfile(extra, directory / extra.name)
 
 
