@@ -71,7 +71,9 @@ def remote(request, docker_client, certificates, tmp_path_factory, peer_engine):
 def project(remote, docker_client, tmp_path_factory):
     path = tmp_path_factory.mktemp("remote") / f"remote-it-{uuid.uuid4().hex[:6]}"
     path.mkdir()
-    (path / "build.envd").write_text(BUILD_ENVD)
+    # A step of its own, so that no other transport's run (or an earlier session) on the same
+    # Engine holds this project's later steps in BuildKit's cache: the rebuild test needs a cold one.
+    (path / "build.envd").write_text(BUILD_ENVD + f'    run(commands=["echo {path.name} > /etc/remotetest-id"])\n')
     (path / "marker.txt").write_text("from the laptop\n")
     (path / "conf").mkdir()
     (path / "conf" / "settings.ini").write_text("copied at build time\n")   # io.copy: a host path
