@@ -116,6 +116,12 @@ _DPKG_SITES = "/usr/lib/python3"   # Debian's packages' own site (pip installs e
 NO_INSTALLER_GRACE_SECONDS = 300.0
 
 
+def in_dpkg_site(env: str) -> bool:
+    """Whether ENV is Debian's own site (/usr/lib/python3/dist-packages, /usr/lib/python3.X/...),
+    which only dpkg fills: a package there came with an apt package, never from pip."""
+    return env.startswith(_DPKG_SITES)
+
+
 def dist_info_finished(path: str, now: Optional[float] = None) -> bool:
     """Whether the installer is done with the .dist-info directory PATH.
 
@@ -232,7 +238,7 @@ def read_site(root: str, site_dir: str) -> List[Package]:
         elif dist.installer == "uv":
             # uv writes REQUESTED into every dist-info it installs: it says nothing here.
             requested = dist.name not in required_by_others
-        elif dist.installer == _NO_INSTALLER and not env.startswith(_DPKG_SITES):
+        elif dist.installer == _NO_INSTALLER and not in_dpkg_site(env):
             # Cut short: whatever wanted it may never have been installed, so being top-level
             # proves nothing; only a REQUESTED marker (written after INSTALLER) would.
             requested = dist.requested_marker

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from envtrack.frontend.steps import Plan
+from envtrack.records import in_dpkg_site
 from envtrack.sync.changes import MANAGERS, NetChange
 from envtrack.sync.forms import conda_entry, pip_entry, unreproducible
 from envtrack.sync.into import Destination
@@ -187,7 +188,9 @@ def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, ta
             edits.notes.append(Note("warning", f"{change.manager} {change.name} {change.version}: not written: {reason}"))
         return
     if not entries:
-        if change.requested:
+        # Debian's own site is dpkg's: a package there came with an apt package (python3-pip brings
+        # pip, setuptools, wheel), and the apt call that installed that package reproduces it.
+        if change.requested and not (change.manager == "pip" and in_dpkg_site(change.env)):
             edits.new_installs.setdefault(change.manager, []).append(_entry(change, pin))
         return
     effective = entries[-1]   # the last declaration is what the build ends up installing

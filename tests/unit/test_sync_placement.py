@@ -156,3 +156,16 @@ def test_a_variable_emptied_by_removals_stays_and_the_removal_is_appended(tmp_pa
         '    install.apt_packages(name=TOOLS)\n'), row(1, "apt", "remove", "less", "590"))
     assert text.startswith('TOOLS = ["less"]\n') and text.endswith('    run(commands=["apt-get remove -y less"])\n')
     assert any("would leave variable TOOLS empty" in n for n in notes)
+
+
+def test_python_modules_that_came_with_an_apt_package_are_written_as_that_package(tmp_path: Path) -> None:
+    """`apt-get install python3-pip` fills Debian's own site with pip, setuptools and wheel, which
+    the agent sees as top-level pip packages; the apt call reproduces them, so they are no pins."""
+    dpkg_site = "/usr/lib/python3/dist-packages"
+    rows = [row(1, "apt", "install", "python3-pip", None, "23.0.1+dfsg-1")]
+    rows += [dict(row(n, "pip", "install", name, None, "1.0"), env=dpkg_site)
+             for n, name in enumerate(("pip", "setuptools", "wheel"), 2)]
+    rows.append(row(5, "pip", "install", "tomli", None, "2.0.1"))   # pip's own site: written as before
+    text, _, _ = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n', *rows)
+    assert '"python3-pip=23.0.1+dfsg-1"' in text and '"tomli==2.0.1"' in text, text
+    assert "setuptools" not in text and "wheel" not in text and '"pip==' not in text, text
