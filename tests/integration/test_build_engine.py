@@ -58,15 +58,18 @@ def test_quickstart_builds_a_runnable_image_and_rebuilds_fully_cached(docker_cli
     # uv installs the pip step from its cache mount; the image does not keep uv
     assert output.split() == ["ready", "jq-1.6", "six", "quickstart", "uv", "no-uv"]
     labels = docker_client.images.get(first["image"]).labels
-    assert labels["envtrack.project"] == "quickstart" and len(labels["envtrack.envd.sha256"]) == 64
-    assert docker_client.images.get("envtrack/quickstart:latest").id == first["image_id"]
+    names = names_of(directory)
+    assert labels["envtrack.project"] == names.image_repo.removeprefix("envtrack/")
+    assert labels["envtrack.project"].startswith("quickstart-") and len(labels["envtrack.envd.sha256"]) == 64
+    latest = f"{names.image_repo}:latest"
+    assert docker_client.images.get(latest).id == first["image_id"]
 
-    docker_client.images.get("envtrack/base:bookworm").tag("envtrack/quickstart", "latest")   # moved away
+    docker_client.images.get("envtrack/base:bookworm").tag(names.image_repo, "latest")   # moved away
     again = build_json(directory)
     assert again["cached"] is True
     assert set(states(again)) == {"cached"} and len(again["steps"]) == 5
     assert again["image_id"] == first["image_id"]
-    assert docker_client.images.get("envtrack/quickstart:latest").id == first["image_id"]   # and back
+    assert docker_client.images.get(latest).id == first["image_id"]   # and back
 
 
 @pytest.fixture
@@ -192,7 +195,7 @@ def test_the_image_config_reads_back_literally_without_an_extra_layer(docker_cli
     assert env["LITERAL"] == "$HOME/x ${PATH}" and env["QUOTED"] == 'a"b\\c' and env["ACCENT"] == "caf\u00e9"
     assert config["Entrypoint"] == ["env", "--"] and config["Cmd"] == ["/bin/sh", "-c", 'echo "$LITERAL"']
     assert "8888/tcp" in config["ExposedPorts"] and config["WorkingDir"] == "/workspace"
-    assert image.labels["envtrack.project"] == directory.name
+    assert image.labels["envtrack.project"] == names_of(directory).image_repo.removeprefix("envtrack/")
     # The config is written by a config-only solve: a config change keeps every layer.
     (directory / "build.envd").write_text(CONFIG.replace("/x ", "/y "))
     changed = build_json(directory)
