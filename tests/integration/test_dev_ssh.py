@@ -88,7 +88,8 @@ def test_a_dev_environment_is_the_users_over_exec_shell_and_ssh(scratch_project:
     assert who == [user, str(uid), str(uid)], who
     assert _cli(project, env, "exec", "--root", "--", "id", "-un", check=True).stdout.strip() == "root"
 
-    installs = "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q tree >/dev/null"
+    # install.python() gives a venv; the system Python's own pip is the user's to add, with sudo.
+    installs = f"sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q tree{' python3-pip' if python else ''} >/dev/null"
     if python:   # into the venv the user owns, and into the user's own site of the system Python
         installs += (" && pip install -q --no-cache-dir tomli && PIP_BREAK_SYSTEM_PACKAGES=1 "
                      "/usr/bin/python3 -m pip install -q --no-cache-dir --user six")
