@@ -48,7 +48,8 @@ def write_journal(project: Path, *, version: int | None = None) -> Path:
 
     path = project / ".envtrack" / "journal.db"
     db = journal_db.open_journal(path)
-    journal_db.record_batch(db, [{"time": journal_db.utc_now(), "manager": "pip", "env": "/opt/envtrack/venv",
+    site = "/opt/envtrack/venv/lib/python3.11/site-packages"   # the agent journals a site directory, not the venv
+    journal_db.record_batch(db, [{"time": journal_db.utc_now(), "manager": "pip", "env": site,
                                   "action": "install", "name": "iniconfig", "old_version": None,
                                   "new_version": "2.0.0", "requested": 1, "reconciled": 0, "detail": "{}"}])
     if version is not None:
