@@ -199,9 +199,22 @@ def main(argv):
     return 0
 
 
-if __name__ == "__main__":
+def run(argv):
     try:
-        sys.exit(main(sys.argv[1:]))
+        return main(argv)
     except Exception as error:  # noqa: BLE001 - one line, as conda reports its errors
         print("conda: {}".format(" ".join(str(error).split())), file=sys.stderr)
-        sys.exit(1)
+        return 1
+
+
+if __name__ == "__main__":
+    import faulthandler
+
+    faulthandler.enable()   # a crash inside rattler's native code names the Python frame it came from
+    code = run(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is written and closed by now. Skipping interpreter teardown keeps rattler's
+    # runtime threads from being torn down under a finalizing interpreter, a native crash seen
+    # (exit 139, no output) after installs that had otherwise finished.
+    os._exit(code)
