@@ -115,7 +115,7 @@ def test_env_file_at_build_and_conda_install_at_runtime_are_journaled(channel_ur
 def build():
     base(image="{BASE_IMAGE}")
     install.conda()
-    config.conda_channel(channel="channels:\\n  - {channel_url}\\n")   # envd's default, conda-forge, is unreachable
+    config.conda_channel(channel="channels:\\n  - {channel_url}\\n")   # the local channel stands in for conda-forge, envd's default
     install.conda_packages(env_file="environment.yml")
 ''')
     try:

@@ -201,3 +201,21 @@ def test_a_remote_engine_pulls_and_pushes_with_this_machines_credentials(peer_en
         built = docker("images", "-q", names_of(project).image_repo, env=peer).stdout.split()
         for name in (pushed_ref, ref, *built):
             docker("rmi", "-f", name, env=peer)
+
+
+def test_the_companion_agents_image_is_pulled_when_the_engine_lacks_it(open_registry, scratch_project, pulled):
+    """An environment without python3 records through a companion whose image (ENVTRACK_AGENT_IMAGE,
+    here only in the registry) is pulled by `up`, like every other image envtrack names."""
+    ref = open_registry.ref(f"team/agent:{uuid.uuid4().hex[:6]}")
+    push_local(BOOKWORM, ref)
+    pulled.append(ref)
+    assert docker("image", "inspect", ref).returncode != 0
+    write_envd(scratch_project, "envtrack/base:bookworm-nopython")
+
+    up = run_cli("up", "--progress", "quiet", cwd=scratch_project, env={"ENVTRACK_AGENT_IMAGE": ref})
+
+    assert up.returncode == 0, up.stderr
+    assert "agent started in companion container" in up.stdout, up.stdout
+    assert docker("image", "inspect", ref).returncode == 0   # pulled into the Engine's store
+    status = json.loads(run_cli("status", "--json", cwd=scratch_project, check=True).stdout)
+    assert status["agent"] == "healthy", status
