@@ -108,6 +108,25 @@ def test_a_missing_image_and_an_unreachable_registry_are_one_line_each(open_regi
             f"envtrack: build.envd:2:5: cannot pull {ref}: {ref.split('/')[0]}: {reason} ("), proc.stderr
 
 
+
+def test_a_registry_answering_plain_http_is_a_tls_failure_naming_the_fix(tmp_path, scratch_project):
+    """A registry on an address the Engine does not treat as insecure (loopback is) that speaks
+    plain HTTP: the Engine's HTTPS pull fails, and the line says TLS and what to change."""
+    from support.gateway_http import GATEWAY
+    from support.registry import free_port, start_registry
+
+    registry = start_registry(tmp_path / "plain", address=f"{GATEWAY}:{free_port()}")
+    try:
+        ref = registry.ref("team/base:1")
+        write_envd(scratch_project, ref)
+        proc = run_cli("build", "--progress", "quiet", cwd=scratch_project)
+    finally:
+        registry.stop()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"envtrack: build.envd:2:5: cannot pull {ref}: {registry.address}: TLS failure ("), last
+    assert "insecure-registries" in last, last
+
 def build_on_hub(hub_engine, tmp_path: Path, text: str, fresh: str) -> tuple[subprocess.CompletedProcess, dict]:
     """Build TEXT on the hub Engine after untagging FRESH there, so the build must pull it."""
     env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
