@@ -29,6 +29,7 @@ PREFIXES = {
     "https://julialang-s3.julialang.org/": "julia",
     "https://open-vsx.org/": "open-vsx",
     "https://pkg.julialang.org/": "julia-pkg",
+    "https://cran.rstudio.com/": "cran",
 }
 
 
@@ -98,6 +99,20 @@ class Upstreams:
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("extension.vsixmanifest", "<PackageManifest/>")
             archive.writestr("extension/package.json", f'{{"name": "{name}", "version": "{version}"}}')
+
+    def cran_package(self, name: str, version: str, body: str) -> None:
+        """A pure-R source package and the PACKAGES index R reads, in a CRAN repository's
+        layout (`src/contrib/`): R's install.packages finds it as it finds one on CRAN."""
+        contrib = self.folder("https://cran.rstudio.com/") / "src/contrib"
+        description = (f"Package: {name}\nVersion: {version}\nTitle: A Stand-In Package\n"
+                       f"Description: Stands in for a CRAN package in envtrack's tests.\n"
+                       f"License: MIT\nAuthor: envtrack tests\nMaintainer: envtrack tests <tests@example.org>\n"
+                       f"NeedsCompilation: no\n")
+        files = {f"{name}/DESCRIPTION": description.encode(), f"{name}/NAMESPACE": b"exportPattern(\".\")\n",
+                 f"{name}/R/{name}.R": body.encode()}
+        write_tar(contrib / f"{name}_{version}.tar.gz", files)
+        with (contrib / "PACKAGES").open("a") as index:
+            index.write(f"Package: {name}\nVersion: {version}\nNeedsCompilation: no\n\n")
 
     @contextmanager
     def serve(self) -> Iterator[str]:
