@@ -93,14 +93,14 @@ def build():
 
 
 def test_envd_readme_quick_start_builds_unchanged_on_ubuntu_22_04(hub_engine, tmp_path: Path) -> None:
-    """ubuntu:22.04 is pulled from the hub Engine's Docker Hub (the loopback stand-in)."""
+    """ubuntu:22.04 comes from the hub Engine's Docker Hub (the loopback stand-in): the build pulls
+    it when the Engine lacks it, as `envd build` does."""
     project = tmp_path / "envd-quick-start"
     project.mkdir()
     (project / "build.envd").write_text(ENVD_QUICK_START)
     # install.conda() downloads envd's Miniconda, sha256-pinned by envd: no stand-in can match it
     # (test_conda_installers.py shows that check), so this build takes the documented py-rattler conda.
     env = {**hub_engine.env(), "DOCKER_CONTEXT": "", "ENVTRACK_CONDA": "rattler"}
-    docker_on(hub_engine, "pull", "ubuntu:22.04")   # from the hub Engine's Docker Hub: the loopback registry
     try:
         run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)
         out = run_cli_in_image(hub_engine, f"{names_of(project).image_repo}:latest",
@@ -116,7 +116,6 @@ def test_python_slim_packages_without_install_python(hub_engine, tmp_path: Path)
     (project / "build.envd").write_text('def build():\n    base(image="python:3.11-slim")\n'
                                         '    install.python_packages(name=["six"])\n')
     env = {**hub_engine.env(), "DOCKER_CONTEXT": ""}
-    docker_on(hub_engine, "pull", "python:3.11-slim")
     try:
         run_cli("build", "--progress", "quiet", cwd=project, env=env, check=True, timeout=1800)
         out = run_cli_in_image(hub_engine, f"{names_of(project).image_repo}:latest",
