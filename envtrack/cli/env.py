@@ -125,6 +125,10 @@ def status(file: str | None, as_json: bool) -> None:
     print(f"builder    {info['builder']}")
     if "baseline_packages" in counts:
         print(f"baseline   {counts['baseline_packages']} packages when the container started")
+    for name, url in info["services"].items():
+        print(f"{name:<10} {url}")
+    if info["ports"]:
+        print(f"ports      {', '.join(f'{host} -> {port}' for port, host in info['ports'].items())}")
 
 
 def shell(file: str | None, root: bool = False) -> int:

@@ -21,13 +21,14 @@ if TYPE_CHECKING:
     from envtrack.container.spec import ContainerSpec, Copy
 
 
-class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname labels pid oom_killed exit_code",
-                               defaults=(False, 0))):
+class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname labels pid oom_killed exit_code ports",
+                               defaults=(False, 0, ()))):
     """What the commands read about a container, from one inspect (not a dataclass: see
     envtrack.errors.Position): name, id, status (running | exited | created | ...), image (the
     reference it was created from), hostname, labels (dict), pid (its init process on the
-    Engine's host; 0 when not running), oom_killed (the kernel killed it for memory) and
-    exit_code (its last exit)."""
+    Engine's host; 0 when not running), oom_killed (the kernel killed it for memory),
+    exit_code (its last exit) and ports (("8787/tcp", "127.0.0.1:49153"), ... : each published
+    container port and where the Engine's host listens for it, while it runs)."""
 
     __slots__ = ()
 
@@ -36,7 +37,8 @@ class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname l
         config, state = document.get("Config") or {}, document.get("State") or {}
         return cls(document.get("Name", "").lstrip("/"), document["Id"], state.get("Status", "unknown"),
                    config.get("Image") or "", config.get("Hostname") or "", dict(config.get("Labels") or {}),
-                   int(state.get("Pid") or 0), bool(state.get("OOMKilled")), int(state.get("ExitCode") or 0))
+                   int(state.get("Pid") or 0), bool(state.get("OOMKilled")), int(state.get("ExitCode") or 0),
+                   published_ports(document))
 
     def describe_state(self) -> str:
         """`running`, or how it ended: `exited (OOM-killed: out of memory)`, `exited (code 137: killed)`."""
@@ -51,6 +53,13 @@ class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname l
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+
+def published_ports(document: dict) -> tuple[tuple[str, str], ...]:
+    """(container port, host address:port) for each binding the Engine made, in port order."""
+    bindings = (document.get("NetworkSettings") or {}).get("Ports") or {}
+    return tuple(sorted((port, f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}")
+                        for port, found in bindings.items() for b in (found or ()) if b.get("HostPort")))
 
 
 def inspect(name: str) -> ContainerInfo | None:

@@ -417,4 +417,19 @@ def status(project: Project, container: ContainerInfo | None = None) -> dict:
         "engine": endpoints.engine.describe(),
         "builder": endpoints.builder.describe(),
         "context": endpoints.context,
+        "ports": dict(container.ports) if container is not None else {},
+        "services": services_of(container),
     }
+
+
+def services_of(container: ContainerInfo | None) -> dict[str, str]:
+    """The web services build.envd asked for (config.jupyter, config.rstudio_server) and the URL
+    each answers at on the Engine's host, as envd's `envd envs ls` shows them."""
+    ports = dict(container.ports) if container is not None and container.running else {}
+    if not ports:
+        return {}
+    from envtrack.llb.envd import JUPYTER_PORT   # llb/ loads the LLB stack: only when needed
+    from envtrack.llb.toolchains import RSTUDIO_PORT
+
+    named = {"jupyter": f"{JUPYTER_PORT}/tcp", "rstudio": f"{RSTUDIO_PORT}/tcp"}
+    return {name: f"http://{ports[port]}" for name, port in named.items() if port in ports}

@@ -78,11 +78,12 @@ class Runtime:
     entrypoint: tuple[str, ...] = ()    # config.entrypoint: started once per start
     dev_user: str = ""                  # base(dev=True): the user shell/exec/ssh run as, and an SSH server
     dev_owner: tuple[int, int] = (0, 0)  # that user's uid and gid
+    rstudio: bool = False               # config.rstudio_server: RStudio Server kept running
 
     def main_command(self) -> list[str]:
         """The container's first process: runs init, supervises daemons (and a dev environment's
         SSH server), then waits."""
-        if not (self.init or self.daemons or self.entrypoint or self.dev_user):
+        if not (self.init or self.daemons or self.entrypoint or self.dev_user or self.rstudio):
             return ["sleep", "infinity"]
         lines = [f"mkdir -p {PROCESS_LOGS}",
                  'supervise() { log="$1"; shift; while :; do sh -c "$1" >>"$log" 2>&1; '
@@ -93,6 +94,8 @@ class Runtime:
             from envtrack.container.dev import SSHD_COMMAND
 
             lines.append(f"supervise {PROCESS_LOGS}/sshd.log {shlex.quote(SSHD_COMMAND)} &")
+        if self.rstudio:
+            lines.append(f"supervise {PROCESS_LOGS}/rstudio.log {shlex.quote(rstudio_command())} &")
         for number, command in enumerate(self.daemons, 1):
             lines.append(f"supervise {PROCESS_LOGS}/daemon-{number}.log {shlex.quote(command)} &")
         if self.entrypoint:
@@ -159,7 +162,7 @@ def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0,
     mounts, ports, daemons, init = [], [], [], []
     gpus = shm = 0
     entrypoint: tuple[str, ...] = ()
-    dev = False
+    dev = rstudio = False
     for step in steps:
         args = step.args
         if step.kind == "base":
@@ -181,6 +184,11 @@ def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0,
 
             daemons.append(jupyter_command(args["token"]))
             ports.append(PortMapping(f"{JUPYTER_PORT}/tcp", "127.0.0.1", int(args["port"])))
+        elif step.kind == "config.rstudio_server":
+            from envtrack.llb.toolchains import RSTUDIO_PORT
+
+            rstudio = True
+            ports.append(PortMapping(f"{RSTUDIO_PORT}/tcp", "127.0.0.1", 0))
         elif step.kind == "config.gpu":
             gpus = int(args["count"])
         elif step.kind == "config.shm_size":
@@ -193,7 +201,16 @@ def runtime_of(steps, project_dir: Path, home: str, owner: tuple[int, int] = (0,
 
         dev_user = user_for(owner[0])
         ports.append(PortMapping(f"{SSHD_PORT}/tcp", *ssh))
-    return Runtime(tuple(mounts), tuple(ports), gpus, shm, tuple(init), tuple(daemons), entrypoint, dev_user, owner)
+    return Runtime(tuple(mounts), tuple(ports), gpus, shm, tuple(init), tuple(daemons), entrypoint, dev_user, owner,
+                   rstudio)
+
+
+def rstudio_command() -> str:
+    """envd's `sudo rserver` (the environment runs as root here), kept in the foreground so the
+    container's first process supervises it, as it does the dev environment's sshd."""
+    from envtrack.llb.toolchains import RSERVER
+
+    return f"exec {RSERVER} --server-daemonize=0"
 
 
 def jupyter_command(token: str) -> str:
@@ -208,7 +225,8 @@ def jupyter_command(token: str) -> str:
 # Every step kind runtime_of and exposed_ports read: `up` remembers just these per envd digest
 # (container/service.runtime_steps); tests/unit/test_container_spec_steps.py keeps the list whole.
 RUNTIME_STEPS = ("runtime.mount", "runtime.init", "runtime.daemon", "config.jupyter", "config.gpu",
-                 "config.shm_size", "config.entrypoint", "runtime.expose", "base", "config.owner")
+                 "config.shm_size", "config.entrypoint", "runtime.expose", "base", "config.owner",
+                 "config.rstudio_server")
 
 
 def exposed_ports(steps) -> tuple[PortMapping, ...]:

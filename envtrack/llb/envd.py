@@ -159,21 +159,6 @@ def lower_jupyter(ctx: Context, step: Step, index: int) -> None:
     ctx.ports.append(f"{JUPYTER_PORT}/tcp")
 
 
-# --- RStudio Server -------------------------------------------------------------------------
-
-RSERVER = "/usr/lib/rstudio-server/bin/rserver"   # what envd runs; envd installs no RStudio Server
-RSTUDIO_PORT = 8787                                 # envd's RStudioServerPortInContainer
-
-
-def lower_rstudio_server(ctx: Context, step: Step, index: int) -> None:
-    """envd runs the base image's RStudio Server and downloads none (editor.go, compile.go)."""
-    message = (f"envtrack: {step.kind}: the base image has no {RSERVER}; envd runs the base image's RStudio "
-               f"Server and installs none: use a base image that has it")
-    ctx.state = ctx.state.run(shell=f"[ -x {RSERVER} ] || {{ echo {scripts.quote(message)} >&2; exit 1; }}",
-                              name=step.label, position=step.position)
-    ctx.ports.append(f"{RSTUDIO_PORT}/tcp")
-
-
 LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
     "git_config": lower_git_config,
     "install.cuda": lower_cuda,
@@ -202,5 +187,5 @@ LOWERINGS: dict[str, Callable[[Context, Step, int], None]] = {
     "install.r_packages": toolchains.lower_r_packages,
     "install.julia_packages": toolchains.lower_julia_packages,
     "install.vscode_extensions": toolchains.lower_vscode_extensions,
-    "config.rstudio_server": lower_rstudio_server,
+    "config.rstudio_server": toolchains.lower_rstudio_server,
 }

@@ -321,6 +321,32 @@ def lower_vscode_extensions(ctx: Context, step: Step, index: int) -> None:
                needs=(("unzip", "unzip"),))
 
 
+# --- RStudio Server -------------------------------------------------------------------------
+
+RSERVER = "/usr/lib/rstudio-server/bin/rserver"   # what envd runs (supervisor.go, editor.go)
+RSTUDIO_PORT = 8787                                 # envd's RStudioServerPortInContainer
+# envd runs the base image's RStudio Server and downloads none; on any other base envtrack
+# installs Posit's RStudio Server .deb for Ubuntu 22.04 (also Posit's build for Debian 12), the
+# release below, for the Engine's architecture. Posit publishes no checksum in a file envtrack
+# could pin, so none is checked (as for codex's and pixi's release archives).
+RSTUDIO_VERSION = "2024.12.1-563"
+RSTUDIO_URL = "https://download2.rstudio.org/server/jammy/{arch}/rstudio-server-{version}-{arch}.deb"
+RSTUDIO_ARCH = {"amd64": "amd64", "arm64": "arm64"}
+
+
+def lower_rstudio_server(ctx: Context, step: Step, index: int) -> None:
+    """The base image's RStudio Server when it has one (envd's way), else Posit's .deb fetched by
+    BuildKit (through the mirror table) and apt-installed with its dependencies; container port
+    8787 is exposed and `up` runs rserver, supervised (envtrack.container.spec)."""
+    url = RSTUDIO_URL.format(version=RSTUDIO_VERSION, arch=arch_name(ctx, step, RSTUDIO_ARCH))
+    source = ctx.download(step, url, filename="rstudio-server.deb")
+    install = scripts.apt_install([f"{FETCHED}/rstudio-server.deb"], ca=ctx.ca is not None)
+    failed = fail_line(step, f"apt could not install {url.rsplit('/', 1)[1]} and its dependencies",
+                       "its dependencies come from the image's apt sources")
+    unpack(ctx, step, source, f"[ -x {RSERVER} ] || (\n{install}\n) || {failed}", apt=True)
+    ctx.ports.append(f"{RSTUDIO_PORT}/tcp")
+
+
 def _prefix(template: str) -> str:
     """`https://go.dev/dl/go{version}...` -> `https://go.dev/dl/`: what a mirror entry names."""
     head = template.split("{", 1)[0]
@@ -331,5 +357,5 @@ def _prefix(template: str) -> str:
 UPSTREAM_PREFIXES = tuple(dict.fromkeys(_prefix(t) for t in (
     GO_URL, NODE_URL, RUSTUP_INIT_URL, RUST_DIST_SERVER + "/", JULIA_RELEASES["amd64"][0].rsplit("/x64/", 1)[0] + "/",
     PIXI_URL, CODEX_URL, UV_URL, UV_PYTHON_DOWNLOADS + "/", CRAN_UBUNTU + "/", CRAN_DEFAULT + "/",
-    JULIA_PKG_SERVER + "/", OPEN_VSX_FILE,
+    JULIA_PKG_SERVER + "/", OPEN_VSX_FILE, RSTUDIO_URL,
 )))

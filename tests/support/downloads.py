@@ -11,6 +11,7 @@ So the URL logic under test is the real one: only the host part of each URL chan
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 import zipfile
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ PREFIXES = {
     "https://open-vsx.org/": "open-vsx",
     "https://pkg.julialang.org/": "julia-pkg",
     "https://cran.rstudio.com/": "cran",
+    "https://download2.rstudio.org/": "posit",
 }
 
 
@@ -113,6 +115,27 @@ class Upstreams:
         write_tar(contrib / f"{name}_{version}.tar.gz", files)
         with (contrib / "PACKAGES").open("a") as index:
             index.write(f"Package: {name}\nVersion: {version}\nNeedsCompilation: no\n\n")
+
+    def rstudio_deb(self, version: str, port: int) -> None:
+        """Posit's rstudio-server .deb for Ubuntu 22.04 at its download path, built by dpkg-deb:
+        its /usr/lib/rstudio-server/bin/rserver answers HTTP on PORT (the container's)."""
+        root = self.root / "rstudio-deb"
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "DEBIAN/control").write_text(
+            f"Package: rstudio-server\nVersion: {version}\nArchitecture: amd64\nMaintainer: envtrack tests "
+            "<tests@example.org>\nDescription: stands in for RStudio Server\n")
+        www, bin_dir = root / "usr/lib/rstudio-server/www", root / "usr/lib/rstudio-server/bin"
+        www.mkdir(parents=True)
+        bin_dir.mkdir(parents=True)
+        (www / "index.html").write_text(f"RStudio Server {version} stand-in\n")
+        (bin_dir / "rserver").write_bytes(script(
+            f'[ "$*" = "--server-daemonize=0" ] || exit 2\n'
+            f'exec python3 -m http.server {port} --bind 0.0.0.0 --directory /usr/lib/rstudio-server/www'))
+        (bin_dir / "rserver").chmod(0o755)
+        target = self.folder("https://download2.rstudio.org/") / f"server/jammy/amd64/rstudio-server-{version}-amd64.deb"
+        target.parent.mkdir(parents=True)
+        subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(target)], check=True,
+                       capture_output=True)
 
     @contextmanager
     def serve(self) -> Iterator[str]:

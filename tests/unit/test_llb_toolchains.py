@@ -171,10 +171,40 @@ def test_vscode_extensions_come_from_open_vsx_into_envds_folder():
         compiled_for("install.vscode_extensions", name=["ms-python.python"])
 
 
-def test_rstudio_server_runs_the_base_images_own_as_envd_and_publishes_its_port():
+def test_rstudio_server_is_the_images_own_or_posits_deb_through_the_mirror_and_publishes_its_port():
     compiled = compiled_for("config.rstudio_server")
-    assert "[ -x /usr/lib/rstudio-server/bin/rserver ]" in script_of(compiled, "config.rstudio_server")
-    assert "8787/tcp" in compiled.image_config.exposed_ports and http_sources(compiled) == {}
+    script = script_of(compiled, "config.rstudio_server")
+    assert script.splitlines()[1].startswith("[ -x /usr/lib/rstudio-server/bin/rserver ] || (")
+    assert "install -y --no-install-recommends /tmp/envtrack-download/rstudio-server.deb" in script
+    assert "8787/tcp" in compiled.image_config.exposed_ports
+    assert list(http_sources(compiled)) == [
+        "https://download2.rstudio.org/server/jammy/amd64/rstudio-server-2024.12.1-563-amd64.deb"]
+    mirrored = compiled_for("config.rstudio_server", arch="arm64",
+                            mirrors=combine("https://download2.rstudio.org/=http://m/posit/", None, "cfg"))
+    assert list(http_sources(mirrored)) == ["http://m/posit/server/jammy/arm64/rstudio-server-2024.12.1-563-arm64.deb"]
+
+
+def test_up_supervises_rserver_in_the_foreground_and_publishes_8787_on_a_free_port(tmp_path):
+    from envtrack.container.spec import runtime_of
+
+    runtime = runtime_of([step(2, "config.rstudio_server")], tmp_path, "/root")
+    command = runtime.main_command()[-1]
+    assert ("supervise /var/log/envtrack/rstudio.log "
+            "'exec /usr/lib/rstudio-server/bin/rserver --server-daemonize=0' &") in command
+    assert [(p.container_port, p.host_ip, p.host_port) for p in runtime.ports] == [("8787/tcp", "127.0.0.1", 0)]
+
+
+def test_status_names_each_published_port_and_the_web_services_url():
+    from envtrack.container.engine import ContainerInfo
+    from envtrack.container.service import services_of
+
+    document = {"Id": "c1", "State": {"Status": "running"}, "Config": {},
+                "NetworkSettings": {"Ports": {"8787/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}],
+                                              "2222/tcp": None}}}
+    info = ContainerInfo.from_inspect(document)
+    assert info.ports == (("8787/tcp", "127.0.0.1:49153"),)
+    assert services_of(info) == {"rstudio": "http://127.0.0.1:49153"}
+    assert services_of(info._replace(status="exited")) == {} and services_of(None) == {}
 
 
 def test_plan_json_lists_each_download_and_a_bad_mirror_setting_is_bad_input(tmp_path):
