@@ -162,6 +162,7 @@ def _keep_variables_filled(declared: list[Declared], changes: list[NetChange]) -
             if e.site is not None and id(e.site) in emptied else e for e in declared]
 
 
+
 def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: str,
             run_commands: list[tuple[int, str]]) -> None:
     for entry in entries:

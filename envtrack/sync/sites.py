@@ -3,14 +3,15 @@
 A declared package is edited where its list literal is written when that list feeds only
 this call, once: in the call (`install.python_packages(name=["six", "tomli"])`), a module
 variable read once (`TOOLS = [...]`), a helper the file calls once, or the iterable of a loop
-whose variable only fills `name=[p]`. Anything else (a list read by several calls, a helper
+whose variable only fills `name=[p]`, or an inner list of a loop over lists
+(`for group in [[...], [...]]: ...(name=group)`). Anything else (a list read by several calls, a helper
 called twice, an expression, a loaded file) is evaluated by the frontend but not editable
 as text; sync then writes a new call and says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import libcst as cst
@@ -34,8 +35,9 @@ class CallSite:
     reason: str | None
     is_final_statement: bool = False
     values: cst.List | None = None   # that list: the call's own, a module variable's, or a loop's iterable
-    via: str = ""                    # "" (written in the call), "variable PKGS", "loop"
+    via: str = ""                    # "" (written in the call), "variable PKGS", "loop", "loop list"
     values_line: int = 0             # where that list is written
+    inner_lines: tuple[int, ...] = ()   # "loop list": where each inner list of the iterable is written
 
     @property
     def where(self) -> str:
@@ -177,14 +179,16 @@ def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts,
         return None, f"declared in a loaded file ({_relative(position.file, envd_file)})"
     site = _find_site(step, source)
     runs = counts[(position.file, position.line, position.column)]
-    if runs > 1 and (site is None or site.via != "loop"):
+    if runs > 1 and (site is None or site.via not in ("loop", "loop list")):
         return None, f"line {position.line} runs more than once (a loop or a helper called twice)"
     if site is None:
         return None, f"no install call found at line {position.line}"
     if site.reason is not None:
         return None, f"line {position.line}: {site.reason}"
-    literal = [_string_value(e.value) for e in site.elements or ()]
     names = [str(n) for n in step.args.get("name") or []]
+    if site.via == "loop list":
+        return _iteration_site(site, runs, ordinal, names, position.line)
+    literal = [_string_value(e.value) for e in site.elements or ()]
     if site.via == "loop":
         written = len(literal) == runs and literal[ordinal:ordinal + 1] == names
     else:
@@ -192,6 +196,17 @@ def _site_of(step: Step, source: SourceMap, envd_file: Path, plan: Plan, counts,
     if not written:
         return None, f"line {position.line}: the names are not all written as string literals"
     return site, None
+
+
+def _iteration_site(site: CallSite, runs: int, ordinal: int, names: list[str],
+                    line: int) -> tuple[CallSite | None, str | None]:
+    """The inner list a loop over a list of lists gives its ORDINAL-th iteration, as a site of its own."""
+    outer = site.values.elements if site.values is not None else ()
+    inner = outer[ordinal].value if len(outer) == runs and ordinal < len(outer) else None
+    if not isinstance(inner, cst.List) or [_string_value(e.value) for e in inner.elements] != names:
+        return None, f"line {line}: the names are not all written as string literals"
+    return replace(site, elements=tuple(inner.elements), values=inner, via="loop list",
+                   values_line=site.inner_lines[ordinal] if ordinal < len(site.inner_lines) else site.values_line), None
 
 
 def same_file(file: str, envd_file: Path, plan: Plan) -> bool:
@@ -292,7 +307,8 @@ class _CallFinder(cst.CSTVisitor):
         start = self.get_metadata(PositionProvider, node).start
         values, via, reason = self._values(node)
         site = CallSite(kind, node, start.line, start.column, tuple(values.elements) if values else None, reason,
-                        values=values, via=via, values_line=self._line_of(values) if values else start.line)
+                        values=values, via=via, values_line=self._line_of(values) if values else start.line,
+                        inner_lines=tuple(self._line_of(e.value) for e in values.elements) if via == "loop list" else ())
         self.sites.append(site)
         self.statement_of[id(site)] = self.statement
 
@@ -340,6 +356,13 @@ class _CallFinder(cst.CSTVisitor):
                 and loop.target.value == variable and self.uses.get(variable) == 2
                 and len(loop.body.body) == 1 and not loop.orelse):
             return values, "loop", None
+        # `for group in [["a", "b"], ["c"]]: install.python_packages(name=group)`: each iteration's
+        # list is one inner literal, edited where it is written (declared_packages picks it).
+        grouped = arg is not None and isinstance(arg.value, cst.Name) and isinstance(loop.target, cst.Name)
+        if (grouped and self.loops == 1 and values is not None and loop.target.value == arg.value.value
+                and self.uses.get(arg.value.value) == 2 and len(loop.body.body) == 1 and not loop.orelse
+                and values.elements and all(isinstance(e.value, cst.List) for e in values.elements)):
+            return values, "loop list", None
         return None, "", "inside a loop"
 
 

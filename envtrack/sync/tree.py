@@ -28,6 +28,9 @@ class EditApplier(cst.CSTTransformer):
         super().__init__()
         self.by_call = {id(site.call): (site, edit) for site, edit in edits.calls.values()}
         self.by_list = {id(site.values): edit for site, edit in edits.calls.values() if site.values is not None}
+        # A loop's inner list emptied by removals leaves the loop's list: one iteration fewer.
+        self.groups = {id(site.values) for site, _ in edits.calls.values() if site.via == "loop list"}
+        self.dropped: set[int] = set()
         self.quote = source.quote
         self.emptied: set[int] = set()
         self.target_block = source.target.body
@@ -47,8 +50,16 @@ class EditApplier(cst.CSTTransformer):
 
     def leave_List(self, original_node: cst.List, updated_node: cst.List) -> cst.List:
         """The entries of a list that feeds an install call: in the call, a variable or a loop."""
+        gone = {i for i, e in enumerate(updated_node.elements) if id(e.value) in self.dropped}
+        if gone:
+            updated_node = _edited_list(updated_node, CallEdit(removed=gone), self.quote)
         edit = self.by_list.get(id(original_node))
-        return updated_node if edit is None else _edited_list(updated_node, edit, self.quote)
+        if edit is None:
+            return updated_node
+        edited = _edited_list(updated_node, edit, self.quote)
+        if id(original_node) in self.groups and not edited.elements:
+            self.dropped.add(id(edited))
+        return edited
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
         inserting = original_node is self.target_block and bool(self.new_statements)

@@ -141,6 +141,34 @@ def test_a_removal_from_a_loop_over_a_literal_is_edited_in_the_loop(tmp_path: Pa
     assert [s.args["name"] for s in plan.steps[1:]] == [["jq"]]
 
 
+LOOP_OF_GROUPS = ('def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
+                  '    for group in [\n        ["six==1.15.0", "tomli==2.0.1"],\n        ["idna==3.4"],\n    ]:\n'
+                  '        install.python_packages(name=group)\n')
+
+
+def test_a_version_change_in_a_loop_over_lists_is_edited_in_its_inner_list(tmp_path: Path) -> None:
+    text, notes, plan = synced(tmp_path, LOOP_OF_GROUPS, row(1, "pip", "upgrade", "idna", "3.4", "3.6"),
+                               row(2, "pip", "remove", "tomli", "2.0.1"))
+    assert '        ["six==1.15.0"],\n        ["idna==3.6"],\n' in text and "run(" not in text, text
+    assert [s.args["name"] for s in plan.steps[2:]] == [["six==1.15.0"], ["idna==3.6"]]
+    assert "line 6 (loop list of the call at line 8): idna==3.4 -> idna==3.6" in notes, notes
+
+
+def test_an_inner_list_emptied_by_removals_leaves_the_loop(tmp_path: Path) -> None:
+    text, notes, plan = synced(tmp_path, LOOP_OF_GROUPS, row(1, "pip", "remove", "idna", "3.4"))
+    assert '    for group in [\n        ["six==1.15.0", "tomli==2.0.1"],\n    ]:\n' in text and "run(" not in text, text
+    assert [s.args["name"] for s in plan.steps[2:]] == [["six==1.15.0", "tomli==2.0.1"]]
+    assert "line 6 (loop list of the call at line 8): removed pip idna==3.4" in notes, notes
+
+
+def test_a_loop_over_lists_read_elsewhere_too_is_appended_to(tmp_path: Path) -> None:
+    text, notes, _ = synced(tmp_path, (
+        'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
+        '    for group in [["six==1.15.0"], ["idna==3.4"]]:\n        install.python_packages(name=group)\n'
+        '        install.python_packages(name=group)\n'), row(1, "pip", "remove", "idna", "3.4"))
+    assert '[["six==1.15.0"], ["idna==3.4"]]' in text and text.endswith('    run(commands=["pip uninstall -y idna"])\n')
+
+
 def test_a_variable_that_feeds_several_calls_is_appended_to_with_the_reason(tmp_path: Path) -> None:
     text, notes, _ = synced(tmp_path, (
         'TOOLS = ["jq", "less"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
