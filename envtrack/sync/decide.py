@@ -16,7 +16,7 @@ from pathlib import Path
 from envtrack.frontend.steps import Plan
 from envtrack.records import in_dpkg_site
 from envtrack.sync.changes import MANAGERS, NetChange
-from envtrack.sync.forms import conda_entry, pip_entry, unreproducible
+from envtrack.sync.forms import conda_channel_url, conda_entry, pip_entry, unreproducible
 from envtrack.sync.into import Destination
 from envtrack.sync.result import Added, Note
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, same_file
@@ -42,6 +42,7 @@ class Edits:
     new_installs: dict[str, list[str]] = field(default_factory=dict)   # manager -> entries
     uninstall_commands: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    conda_channels: list[str] = field(default_factory=list)   # URL channels the new conda call names
     python_version: str | None = None   # write install.python() before the new pip call ("": the default)
     insert_at: int = 0           # new statements go before this statement of the target's body
     added: list[Added] = field(default_factory=list)   # what the rebuilt plan must reach
@@ -193,6 +194,9 @@ def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, ta
         # pip, setuptools, wheel), and the apt call that installed that package reproduces it.
         if change.requested and not (change.manager == "pip" and in_dpkg_site(change.env)):
             edits.new_installs.setdefault(change.manager, []).append(_entry(change, pin))
+            channel = conda_channel_url(change)
+            if channel and channel not in edits.conda_channels:
+                edits.conda_channels.append(channel)
         return
     effective = entries[-1]   # the last declaration is what the build ends up installing
     wanted = _entry(change, pin, effective.requirement.head, effective.requirement.tail)
@@ -235,12 +239,15 @@ def place_new_packages(edits: Edits, plan: Plan, source: SourceMap, into_state: 
         entries = edits.new_installs.get(manager)
         if not entries:
             continue
-        if final is not None and final.kind == KIND_OF_MANAGER[manager]:
+        # A URL channel goes into the new call's channel list (the final call's own channels stay its own).
+        joins_final = not (manager == "conda" and edits.conda_channels)
+        if final is not None and final.kind == KIND_OF_MANAGER[manager] and joins_final:
             edits.of(final).appended.extend(entries)
             edits.new_installs[manager] = []
             edits.notes.append(Note("edit", f"line {final.line}: added {manager} {', '.join(entries)} to the final install call"))
         else:
-            edits.notes.append(Note("edit", f"added {manager} {', '.join(entries)} in a new call"))
+            channels = f" from channel {', '.join(edits.conda_channels)}" if manager == "conda" and edits.conda_channels else ""
+            edits.notes.append(Note("edit", f"added {manager} {', '.join(entries)} in a new call{channels}"))
             if manager == "pip" and not into_state.has_python:
                 edits.python_version, why = python_the_base_meets(plan)
                 call = f'install.python(version="{edits.python_version}")' if edits.python_version else "install.python()"

@@ -15,6 +15,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from envtrack.agent.layout import WORKSPACE
+from envtrack.llb.conda import CHANNEL_ALIAS, ENV_NAME as CONDA_ENV
 from envtrack.llb.scripts import VENV
 from envtrack.requirements import format_requirement, parse_requirement
 from envtrack.sync.changes import NetChange
@@ -77,10 +78,45 @@ def _local_path(change: NetChange) -> str | None:
 def conda_channel(change: NetChange) -> str | None:
     """The channel to name in `channel::name` for a conda install: the one it came from, unless
     it is the default one (a URL channel goes into the call's `channel=` list instead)."""
+    typed = _typed_channel(change)
+    if typed is not None:
+        return None if _is_url(typed) or typed in ("defaults", "pkgs/main") else typed
     channel = change.source
     if change.manager != "conda" or not channel or channel in ("defaults", "pkgs/main"):
         return None
     return channel if all(c not in channel for c in "/:") else None
+
+
+def conda_channel_url(change: NetChange) -> str | None:
+    """The URL channel a conda package came from (`conda install -c URL pkg`), to write into the
+    new call's `channel=[...]`; None for a named channel or the configured ones."""
+    if change.manager != "conda" or MASK in change.source:
+        return None
+    typed = _typed_channel(change)
+    if typed is not None:
+        return typed if _is_url(typed) else None
+    source = change.source
+    # No command line was seen: a URL outside conda's channel alias is still where it came from.
+    if _is_url(source) and not source.startswith(CHANNEL_ALIAS):
+        return source
+    return None
+
+
+def _typed_channel(change: NetChange) -> str | None:
+    """The `-c` channel of the command line that the package came from (its record names its URL)."""
+    source = change.source.rstrip("/")
+    for channel in _detail(change).get("channels") or []:
+        channel = str(channel).rstrip("/")
+        if _is_url(channel) and (source == channel or source.startswith(channel + "/")):
+            return channel
+        if not _is_url(channel) and (source == channel or source.endswith("/" + channel)
+                                     or ("/" + channel + "/") in source + "/"):
+            return channel
+    return None
+
+
+def _is_url(channel: str) -> bool:
+    return "://" in channel
 
 
 def unreproducible(change: NetChange) -> str | None:
@@ -94,7 +130,18 @@ def unreproducible(change: NetChange) -> str | None:
         return _pip_unreproducible(change, detail)
     if change.manager == "conda" and MASK in change.source:
         return _redacted(change.source, "config.conda_channel(...)")
+    if change.manager == "conda" and _other_conda_env(change.env):
+        name = posixpath.basename(change.env)
+        return (f"installed into the conda environment {name} ({change.env}), which build.envd does not create "
+                f"(install.conda_packages fills the {CONDA_ENV} environment); install it into {CONDA_ENV}, or create "
+                f"{name} in build.envd with run(commands=[\"conda create -y -n {name} ...\"])")
     return None
+
+
+def _other_conda_env(env: str) -> bool:
+    """A named conda environment other than envd's (`/opt/conda/envs/ml`)."""
+    parent, name = posixpath.split(env.rstrip("/"))
+    return posixpath.basename(parent) == "envs" and name != CONDA_ENV
 
 
 def _pip_unreproducible(change: NetChange, detail) -> str | None:

@@ -268,7 +268,9 @@ def new_statements(module: cst.Module, source: SourceMap, edits: Edits, into_sta
                 version = [f"version={_quoted(edits.python_version, source.quote)}"] if edits.python_version else []
                 python = f"install.python({', '.join([*version, *([into.removeprefix(', ')] if into else [])])})"
                 statements.append(cst.parse_statement(python + module.default_newline))
-            statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, into))
+            channels = edits.conda_channels if manager == "conda" else []
+            extra = f", channel=[{', '.join(_quoted(c, source.quote) for c in channels)}]" if channels else ""
+            statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, extra + into))
     return statements
 
 

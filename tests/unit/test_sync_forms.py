@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from envtrack.sync.changes import NetChange
-from envtrack.sync.forms import pip_entry, unreproducible
+from envtrack.sync.forms import conda_channel_url, conda_entry, pip_entry, unreproducible
 
 VENV_SITE = "/opt/envtrack/venv/lib/python3.11/site-packages"
 
@@ -46,3 +46,26 @@ def test_what_cannot_be_rebuilt_says_why_and_what_would_make_it_reproducible() -
     assert "inside the project" in project_venv and "uv.lock" in project_venv
     for main in ("/usr/lib/python3/dist-packages", "/root/.local/lib/python3.11/site-packages", VENV_SITE):
         assert unreproducible(pip("six", env=main)) is None
+
+
+def conda(name: str, source: str, env: str = "/opt/conda/envs/envd", **detail) -> NetChange:
+    return NetChange("conda", env, name, None, "1.0", True, source=source, detail=detail)
+
+
+def test_a_conda_url_channel_goes_into_the_calls_channel_list_a_named_one_before_the_name() -> None:
+    url = "http://172.17.0.1:8000/channel"
+    typed = conda("hello", url, channels=[url + "/"])
+    assert conda_channel_url(typed) == url and conda_entry(typed, "exact") == "hello=1.0"
+    named = conda("numpy", "https://conda.anaconda.org/conda-forge", channels=["conda-forge"])
+    assert conda_channel_url(named) is None and conda_entry(named, "exact") == "conda-forge::numpy=1.0"
+    # Without a command line seen: the record's URL, unless it is below conda's channel alias.
+    assert conda_channel_url(conda("hello", url)) == url
+    assert conda_channel_url(conda("numpy", "https://conda.anaconda.org/conda-forge")) is None
+    assert conda_channel_url(conda("private", "https://****@127.0.0.1/channel")) is None
+
+
+def test_a_package_in_another_conda_env_says_which_and_how_to_reproduce_it() -> None:
+    line = unreproducible(conda("hello", "conda-forge", env="/opt/conda/envs/ml"))
+    assert "conda environment ml (/opt/conda/envs/ml)" in line and 'conda create -y -n ml' in line, line
+    assert unreproducible(conda("hello", "conda-forge")) is None
+    assert unreproducible(conda("hello", "conda-forge", env="/opt/conda")) is None

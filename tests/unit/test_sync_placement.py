@@ -169,6 +169,20 @@ def test_a_loop_over_lists_read_elsewhere_too_is_appended_to(tmp_path: Path) -> 
     assert '[["six==1.15.0"], ["idna==3.4"]]' in text and text.endswith('    run(commands=["pip uninstall -y idna"])\n')
 
 
+def test_a_conda_package_from_a_url_channel_gets_a_call_naming_that_channel(tmp_path: Path) -> None:
+    url = "http://172.17.0.1:8000/channel"
+    hello = dict(row(1, "conda", "install", "envtrack-hello", None, "1.0"), env="/opt/conda/envs/envd", source=url,
+                 detail='{"channels": ["%s"]}' % url)
+    other = dict(row(2, "conda", "install", "scratch", None, "2.0"), env="/opt/conda/envs/ml", source="conda-forge")
+    text, notes, plan = synced(tmp_path, (
+        'def build():\n    base(image="envtrack/base:bookworm")\n    install.conda(use_mamba=True)\n'
+        '    install.conda_packages(name=["envtrack-extra"])\n'), hello, other)
+    assert text.endswith('    install.conda_packages(name=["envtrack-extra"])\n    install.conda_packages(name=[\n'
+                         f'        "envtrack-hello=1.0",\n    ], channel=["{url}"])\n'), text
+    assert plan.steps[-1].args["channel"] == [url] and "scratch" not in text
+    assert any("scratch" in n and "conda environment ml" in n for n in notes), notes
+
+
 def test_a_variable_that_feeds_several_calls_is_appended_to_with_the_reason(tmp_path: Path) -> None:
     text, notes, _ = synced(tmp_path, (
         'TOOLS = ["jq", "less"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
