@@ -16,7 +16,6 @@ the Engine holds for them (container, companion, images) to the new name the fir
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -66,6 +65,8 @@ def legacy_name(directory: Path) -> str:
 
 def fresh_name(directory: Path) -> str:
     """Basename plus a short hash of the resolved path: Docker-safe and unique per directory."""
+    import hashlib   # only for a new identity: OpenSSL's load is a tenth of `exec`'s start-up
+
     slug = re.sub(r"[^a-z0-9]+", "-", directory.name.lower()).strip("-")[:40].strip("-") or "project"
     digest = hashlib.sha256(str(directory).encode("utf-8", "surrogateescape")).hexdigest()[:_HASH_LENGTH]
     return f"{slug}-{digest}"
