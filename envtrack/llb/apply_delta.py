@@ -1,9 +1,11 @@
 """Replay what changed from LOWER to UPPER onto OUT: the DiffOp+MergeOp fallback for old BuildKit.
 
-Ships into a build step (run as `python3 -c SOURCE OUT LOWER UPPER [LOWER UPPER ...]`): stdlib
-only, Python 3.8. BuildKit v0.8 has no MergeOp/DiffOp, so branches built on a common lower
-state are layered onto another by one step that mounts each LOWER and UPPER read-only and
-OUT writable, and, for each pair in order, walks both trees side by side:
+Ships into build steps (run as `python3 -c SOURCE ...`): stdlib only, Python 3.8. BuildKit
+v0.8 has no MergeOp/DiffOp, so branches built on a common lower state are layered onto
+another in two kinds of step (envtrack.llb.fallback). `--extract DELTA LOWER UPPER` walks one
+branch against its lower state and writes what it changed, small, into DELTA; `--apply OUT
+DELTA...` replays those deltas onto OUT in order. (`OUT LOWER UPPER [LOWER UPPER ...]` does
+both at once, for tests and by hand.) The walk of LOWER and UPPER side by side:
 
 1. deletes from OUT every path LOWER has and UPPER does not (a directory with its contents);
 2. copies every path of UPPER that is new or differs from LOWER: another file type, mode,
@@ -131,11 +133,23 @@ class Replay:
         self.links = {}
         self.directories = []
 
+    def remove(self, dest):
+        remove(dest)
+
+    def put(self, source, dest, source_stat):
+        copy_entry(source, dest, source_stat, self.links)
+
+    def enter(self, dest):
+        """DEST is about to hold changed entries (a directory OUT already has, here)."""
+
     def directory(self, lower, upper, out):
         """Apply the entries of UPPER's directory (LOWER's counterpart, or None: all of it is new)."""
         below, above = entries(lower), entries(upper)
-        for name in below.keys() - above.keys():
-            remove(os.path.join(out, name))
+        gone = below.keys() - above.keys()
+        if gone:
+            self.enter(out)
+        for name in gone:
+            self.remove(os.path.join(out, name))
         for name, upper_stat in above.items():
             lower_stat = below.get(name)
             if untouched(lower_stat, upper_stat):
@@ -143,7 +157,8 @@ class Replay:
             lower_path, upper_path, dest = (os.path.join(lower or "", name), os.path.join(upper, name),
                                             os.path.join(out, name))
             if changed(lower_stat, upper_stat, lower_path, upper_path):
-                copy_entry(upper_path, dest, upper_stat, self.links)
+                self.enter(out)
+                self.put(upper_path, dest, upper_stat)
                 if stat.S_ISDIR(upper_stat.st_mode):
                     self.directories.append((upper_path, dest, upper_stat))
             if stat.S_ISDIR(upper_stat.st_mode):
@@ -157,10 +172,76 @@ class Replay:
             set_metadata(source, dest, source_stat)
 
 
+class Extract(Replay):
+    """The same walk, written down instead of applied: DELTA/tree holds UPPER's new and changed
+    entries (metadata, links and xattrs included) and DELTA/ops the steps in walk order, NUL-ended:
+    `-PATH` remove, `+PATH` put, `dPATH` directory metadata (applied last, deepest first)."""
+
+    def __init__(self, delta):
+        super().__init__(os.path.join(delta, TREE))
+        os.mkdir(self.out)
+        self.ops = open(os.path.join(delta, OPS), "wb")
+
+    def relative(self, dest):
+        return os.fsencode(os.path.relpath(dest, self.out))
+
+    def enter(self, dest):
+        if not os.path.isdir(dest):
+            os.makedirs(dest)
+
+    def remove(self, dest):
+        self.ops.write(b"-" + self.relative(dest) + b"\0")
+
+    def put(self, source, dest, source_stat):
+        copy_entry(source, dest, source_stat, self.links)
+        self.ops.write(b"+" + self.relative(dest) + b"\0")
+
+    def finish(self):
+        super().finish()
+        for _, dest, _ in self.directories:
+            self.ops.write(b"d" + self.relative(dest) + b"\0")
+        self.ops.close()
+
+
+def apply(delta, out):
+    """Replay one extracted DELTA onto OUT: what Replay would have done with its LOWER and UPPER."""
+    tree = os.path.join(delta, TREE)
+    links, directories = {}, []
+    with open(os.path.join(delta, OPS), "rb") as ops:
+        records = ops.read().split(b"\0")[:-1]
+    for record in records:
+        kind, path = record[:1], os.fsdecode(record[1:])
+        source, dest = os.path.join(tree, path), os.path.join(out, path)
+        if kind == b"-":
+            remove(dest)
+        elif kind == b"+":
+            copy_entry(source, dest, os.lstat(source), links)
+        else:
+            directories.append((source, dest))
+    for source, dest in reversed(directories):
+        set_metadata(source, dest, os.lstat(source))
+
+
+TREE, OPS = "tree", "ops"
+USAGE = ("usage: apply_delta OUT LOWER UPPER [LOWER UPPER ...]\n"
+         "       apply_delta --extract DELTA LOWER UPPER\n"
+         "       apply_delta --apply OUT DELTA [DELTA ...]\n")
+
+
 def main(argv):
+    if argv[1:2] == ["--extract"] and len(argv) == 5:
+        delta, lower, upper = argv[2:]
+        extract = Extract(delta)
+        extract.directory(lower, upper, extract.out)
+        extract.finish()
+        return 0
+    if argv[1:2] == ["--apply"] and len(argv) > 3:
+        for delta in argv[3:]:
+            apply(delta, argv[2])
+        return 0
     out, pairs = argv[1], argv[2:]
-    if not pairs or len(pairs) % 2:
-        sys.stderr.write("usage: apply_delta OUT LOWER UPPER [LOWER UPPER ...]\n")
+    if argv[1].startswith("--") or not pairs or len(pairs) % 2:
+        sys.stderr.write(USAGE)
         return 2
     for lower, upper in zip(pairs[::2], pairs[1::2]):
         replay = Replay(out)

@@ -1,10 +1,16 @@
 """Merges and diffs for a BuildKit without MergeOp/DiffOp (v0.8, Engine 20.10): same filesystem.
 
 * Branches of a common state C (`merge([a, b])`): the first branch as built, then each
-  further branch's changes relative to C replayed onto it by one step that mounts C and
-  the branch read-only (envtrack.llb.apply_delta: deletions, then new or changed paths).
+  further branch's changes relative to C (envtrack.llb.apply_delta: deletions, then new or
+  changed paths). Each further branch has a step of its own that mounts C and the branch
+  writable, discarded, and writes only what the branch changed to its output, a small
+  delta; one replay step then mounts the deltas read-only and applies them in order.
+  Why two steps: BuildKit computes a content checksum of every file of an exec's read-only
+  inputs before it looks the step up in its cache (seconds for a whole image), and none of
+  its root or writable ones (keyed by their definition). So a changed branch costs a walk
+  of what it changed plus a checksum of its delta, never a read of the whole branch.
   Every branch is still its own chain of vertices, so BuildKit builds them in parallel and
-  caches each on its own; only the replay step reruns when a branch changes.
+  caches each on its own; only the changed branch's delta step and the replay step rerun.
 * An input that is a diff(lower, upper): its changes replayed the same way, onto whatever
   is below it in the merge.
 * States with nothing in common: layered whole with a FileOp copy of each root onto the
@@ -12,8 +18,8 @@
 * A diff used as a state of its own (built on, or the image): the new and changed paths
   of UPPER copied into an empty filesystem; its deletions have nothing to apply to.
 
-The replay step runs on envtrack's base image (it needs python3), with no network; the
-mount points it creates live in that image's discarded root, not in the result.
+Both steps run on envtrack's base image (they need python3), with no network; the mount
+points they create live in that image's discarded root, not in the result.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from envtrack.state import Copy, Mount, Network, State
 
 DELTA_ROOT = "/envtrack-delta"
 OUT = f"{DELTA_ROOT}/out"
+DELTA, LOWER, UPPER = f"{DELTA_ROOT}/delta", f"{DELTA_ROOT}/lower", f"{DELTA_ROOT}/upper"
 _TOOL = Path(__file__).with_name("apply_delta.py")
 
 
@@ -38,14 +45,29 @@ def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, positio
     second, and a later delta's step would rerun whenever an earlier one did anyway.
     """
     tool = State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}")
+    source = _TOOL.read_text(encoding="utf-8")
     mounts = [Mount(dest=OUT, source=onto.output, readonly=False, output=True)]
-    args = ["python3", "-c", _TOOL.read_text(encoding="utf-8"), OUT]
+    args = ["python3", "-c", source, "--apply", OUT]
     for number, (lower, upper) in enumerate(deltas, 1):
-        lower_dir, upper_dir = f"{DELTA_ROOT}/{number}/lower", f"{DELTA_ROOT}/{number}/upper"
-        mounts += [Mount.bind(lower_dir, lower.output), Mount.bind(upper_dir, upper.output)]
-        args += [lower_dir, upper_dir]
+        changes = extract(tool, source, lower, upper, name=f"{name}: changes {number}/{len(deltas)}",
+                          position=position)
+        mounts.append(Mount.bind(f"{DELTA_ROOT}/{number}", changes.output))
+        args.append(f"{DELTA_ROOT}/{number}")
     ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
+
+
+def extract(tool: State, source: str, lower: State, upper: State, *, name: str,
+            position: Position | None) -> State:
+    """What UPPER changed relative to LOWER, as apply_delta's DELTA: a small filesystem of its own.
+
+    LOWER and UPPER are mounted writable and discarded, so BuildKit keys them by definition
+    and reads none of their files before the step; the step's one output is the delta.
+    """
+    mounts = (Mount(dest=DELTA, readonly=False, output=True),
+              Mount.bind(LOWER, lower.output, readonly=False), Mount.bind(UPPER, upper.output, readonly=False))
+    return tool.run(["python3", "-c", source, "--extract", DELTA, LOWER, UPPER], mounts=mounts,
+                    network=Network.NONE, name=name, position=position)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ their errors, the graph lowering (MergeOp/DiffOp and the v0.8 fallback), and the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import textwrap
@@ -173,16 +174,29 @@ def test_changing_one_branch_keeps_the_other_branch_vertex(tmp_path, merge_op):
 def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops(tmp_path):
     result, definition = compiled(tmp_path, BRANCHES.format(pip="six"), merge_op=False)
     assert not {"merge", "diff"} & set(kinds(definition))
-    replay = ops_of(definition)[-1].exec
+    ops = ops_of(definition)
+    replay = ops[-1].exec
     assert replay.meta.args[:2] == ["python3", "-c"] and replay.network == pb.NONE
+    assert replay.meta.args[3:] == ["--apply", "/envtrack-delta/out", "/envtrack-delta/1"]
     mounts = {m.dest: m for m in replay.mounts}
     assert mounts["/"].output == -1 and mounts["/envtrack-delta/out"].output == 0
-    assert mounts["/envtrack-delta/1/lower"].readonly and mounts["/envtrack-delta/1/upper"].readonly
+    assert mounts["/envtrack-delta/1"].readonly   # the small delta: the only input BuildKit checksums
     labels = branch_digests(result)
-    inputs = ops_of(definition)[-1].inputs
-    digests = {i.digest for i in inputs}
-    # out = the apt branch, upper = the pip branch: both branch results are direct inputs.
-    assert labels["install.apt_packages jq"] in digests and labels["install.python_packages six"] in digests
+    digests = [i.digest for i in ops[-1].inputs]
+    # out = the apt branch, as built; the pip branch reaches the replay only through its delta.
+    assert labels["install.apt_packages jq"] in digests and labels["install.python_packages six"] not in digests
+    by_digest = {"sha256:" + hashlib.sha256(op.SerializeToString(deterministic=True)).hexdigest(): op for op in ops}
+    extract = by_digest[ops[-1].inputs[mounts["/envtrack-delta/1"].input].digest]
+    assert extract.exec.meta.args[3:] == ["--extract", "/envtrack-delta/delta", "/envtrack-delta/lower",
+                                          "/envtrack-delta/upper"] and extract.exec.network == pb.NONE
+    extract_mounts = {m.dest: m for m in extract.exec.mounts}
+    # The branch and its common state are writable and discarded: keyed by definition, never read
+    # by BuildKit's content checksum; the delta (from scratch) is the step's one output.
+    assert {d: (m.readonly, m.output) for d, m in extract_mounts.items()} == {
+        "/": (False, -1), "/envtrack-delta/delta": (False, 0), "/envtrack-delta/lower": (False, -1),
+        "/envtrack-delta/upper": (False, -1)}
+    assert extract_mounts["/envtrack-delta/delta"].input == -1
+    assert extract.inputs[extract_mounts["/envtrack-delta/upper"].input].digest == labels["install.python_packages six"]
 
 
 def test_a_merged_state_has_both_branches_env(tmp_path):
@@ -336,10 +350,11 @@ def test_a_diff_input_is_layered_as_changes_and_the_branches_onto_their_common_s
     _, fallback_definition = compiled(tmp_path, MIXED, merge_op=False)
     replays = [op for op in ops_of(fallback_definition)
                if op.WhichOneof("op") == "exec" and op.exec.meta.args[:2] == ["python3", "-c"]]
-    # One step replays py's changes onto system, then built's changes relative to tool.
-    assert len(replays) == 1
-    assert replays[0].exec.meta.args[3:] == ["/envtrack-delta/out", "/envtrack-delta/1/lower", "/envtrack-delta/1/upper",
-                                             "/envtrack-delta/2/lower", "/envtrack-delta/2/upper"]
+    # One step replays py's changes onto system, then built's changes relative to tool, each
+    # extracted by a step of its own.
+    applies = [op for op in replays if op.exec.meta.args[3] == "--apply"]
+    assert len(applies) == 1 and len(replays) == 3
+    assert applies[0].exec.meta.args[4:] == ["/envtrack-delta/out", "/envtrack-delta/1", "/envtrack-delta/2"]
 
 
 def test_one_replay_step_applies_each_delta_in_order(tmp_path):
@@ -356,3 +371,49 @@ def test_one_replay_step_applies_each_delta_in_order(tmp_path):
     assert not (out / "etc/b").exists() and (out / "opt/one").read_text() == "1"
     assert (out / "etc/a").read_text() == "second's a"
     assert apply_delta.main(["apply_delta", str(out), str(lower)]) == 2   # an unpaired LOWER
+
+
+def test_an_extracted_delta_applies_as_the_direct_replay_does(tmp_path):
+    # The fallback's two steps (extract each branch's changes, then apply them) give the
+    # filesystem the one-step replay gives: deletions, edits, type changes, links, modes, owners.
+    lower = tmp_path / "lower"
+    tree(lower, {"etc/keep": "k", "etc/edit": "old", "etc/gone": "g", "var/dir/file": "f", "opt/was-file": "w",
+                 "usr/lib/deep/x": "x"})
+    upper, direct, replayed = tmp_path / "upper", tmp_path / "direct", tmp_path / "replayed"
+    for root in (upper, direct, replayed):
+        shutil.copytree(lower, root, symlinks=True)
+    (upper / "etc/edit").write_text("new")
+    os.utime(upper / "etc/edit", ns=(1, 5_000_000_000))
+    (upper / "etc/gone").unlink()
+    shutil.rmtree(upper / "var/dir")
+    (upper / "opt/was-file").unlink()
+    tree(upper, {"opt/was-file/inner": "i", "new/deep/file": "n", "usr/lib/deep/y": "y"})
+    os.link(upper / "new/deep/file", upper / "new/link")
+    os.symlink("deep/file", upper / "new/sym")
+    os.chmod(upper / "new/deep", 0o700)
+    os.utime(upper / "new/deep", ns=(1, 9_000_000_000))
+    for root in (direct, replayed):
+        tree(root, {"only-in-out": "o"})
+        os.utime(root / "only-in-out", ns=(1, 3_000_000_000))
+    assert apply_delta.main(["apply_delta", str(direct), str(lower), str(upper)]) == 0
+    delta = tmp_path / "delta"
+    delta.mkdir()
+    assert apply_delta.main(["apply_delta", "--extract", str(delta), str(lower), str(upper)]) == 0
+    # The delta holds what changed and the directories on the way to it, nothing else.
+    held = sorted(str(p.relative_to(delta / "tree")) for p in (delta / "tree").rglob("*"))
+    assert "etc/keep" not in held and "usr/lib/deep/x" not in held and "usr/lib/deep/y" in held
+    assert apply_delta.main(["apply_delta", "--apply", str(replayed), str(delta)]) == 0
+
+    def listing(root):
+        found = {}
+        for path in sorted(root.rglob("*")):
+            info = os.lstat(path)
+            content = os.readlink(path) if path.is_symlink() else path.read_text() if path.is_file() else None
+            found[str(path.relative_to(root))] = (info.st_mode, info.st_uid, info.st_nlink, content,
+                                                   info.st_mtime_ns if not path.is_dir() or path == root / "new/deep" else 0)
+        return found
+
+    assert listing(replayed) == listing(direct)
+    assert os.stat(replayed / "new/link").st_ino == os.stat(replayed / "new/deep/file").st_ino
+    assert not (replayed / "etc/gone").exists() and (replayed / "only-in-out").read_text() == "o"
+    assert apply_delta.main(["apply_delta", "--extract", str(delta)]) == 2
