@@ -12,6 +12,7 @@ import fcntl
 import glob
 import json
 import os
+import re
 import socket
 import struct
 import sys
@@ -47,6 +48,22 @@ def _is_user_local(path: str) -> bool:
     return len(parts) == 4 and parts[1] == "home" and parts[3] == ".local"
 
 
+_PIPX_DIR = re.compile(r"^(?:(?:/root|/home/[^/]+)/\.local(?:/share(?:/pipx(?:/venvs)?)?|/pipx(?:/venvs)?)"
+                       r"|/opt/pipx(?:/venvs)?)$")
+
+
+def _pipx_dirs(root: str) -> List[str]:
+    """Where a new pipx app's venv appears (PIPX_HOME/venvs) and the folders above it up to ~/.local."""
+    found = []
+    for pattern in ("/root/.local/share", "/home/*/.local/share", "/root/.local/share/pipx", "/home/*/.local/share/pipx",
+                    "/root/.local/pipx", "/home/*/.local/pipx", "/opt/pipx"):
+        for path in glob.glob(os.path.join(root, pattern.lstrip("/"))):
+            found += [_container_path(root, path)]
+            if os.path.isdir(os.path.join(path, "venvs")):
+                found.append(_container_path(root, path) + "/venvs")
+    return sorted(set(found))
+
+
 def _user_locals(root: str) -> List[str]:
     """/home/USER/.local of every user that has one: where `pip install --user` makes a site."""
     return [_container_path(root, p) for p in sorted(glob.glob(os.path.join(root, "home", "*", ".local")))]
@@ -76,7 +93,7 @@ class Dirty:
 
 def wants_event(watched: str, name: str, is_dir: bool) -> bool:
     """Whether an event in directory WATCHED (about entry NAME; "" = WATCHED itself) may mean a package changed."""
-    if watched in _HOMES or _is_user_local(watched):
+    if watched in _HOMES or _is_user_local(watched) or _PIPX_DIR.match(watched):
         return is_dir or name == ""
     names = _RECORD_FILES.get(watched)
     return names is None or name in names
@@ -119,7 +136,7 @@ class Watcher:
             self.dirty.mark()
 
     def wanted(self) -> Set[str]:
-        inside = [p for p in list(_RECORD_FILES) + list(_HOMES)] + _user_locals(self.root)
+        inside = [p for p in list(_RECORD_FILES) + list(_HOMES)] + _user_locals(self.root) + _pipx_dirs(self.root)
         sites = find_site_dirs(self.root)
         inside += [_container_path(self.root, d) for d in sites]
         # A dist-info being written (pip byte-compiles before writing RECORD) changes only

@@ -37,7 +37,7 @@ def find_site_dirs(root: str = "/") -> List[str]:
     found = []
     for pattern in patterns:
         found.extend(glob.glob(under(root, pattern)))
-    for venv in _find_venvs(root):
+    for venv in _find_venvs(root) + pipx_venvs(root):
         found.extend(glob.glob(os.path.join(venv, "lib", "python3*", "site-packages")))
     unique = []
     for path in found:
@@ -45,6 +45,24 @@ def find_site_dirs(root: str = "/") -> List[str]:
         if os.path.isdir(path) and real not in {os.path.realpath(u) for u in unique}:
             unique.append(path)
     return sorted(unique)
+
+
+# pipx keeps one venv per app in PIPX_HOME/venvs: ~/.local/share/pipx (pipx >= 1.2), ~/.local/pipx
+# (older ones), /opt/pipx (`pipx install --global`, or PIPX_HOME=/opt/pipx); deeper than the venv search.
+PIPX_HOMES = ("/root/.local/share/pipx", "/home/*/.local/share/pipx", "/root/.local/pipx", "/home/*/.local/pipx",
+              "/opt/pipx")
+
+
+def pipx_venvs(root: str = "/") -> List[str]:
+    """Every pipx app's venv (PIPX_HOME/venvs/APP holding a pyvenv.cfg)."""
+    return sorted(v for home in PIPX_HOMES for v in glob.glob(under(root, home + "/venvs/*"))
+                  if os.path.isfile(os.path.join(v, "pyvenv.cfg")))
+
+
+def pipx_app(env: str) -> str:
+    """The pipx app whose venv holds site directory ENV (`cowsay`), "" for any other environment."""
+    match = re.match(r"^(?:/root|/home/[^/]+)/\.local(?:/share)?/pipx/venvs/([^/]+)/|^/opt/pipx/venvs/([^/]+)/", env)
+    return (match.group(1) or match.group(2)) if match else ""
 
 
 def _find_venvs(root: str, depth: int = 3) -> List[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from envtrack.frontend.steps import Plan
 from envtrack.records import in_dpkg_site
 from envtrack.sync.changes import MANAGERS, NetChange
-from envtrack.sync.forms import conda_channel_url, conda_entry, pip_entry, unreproducible
+from envtrack.sync.forms import conda_channel_url, conda_entry, pip_entry, pipx_command, unreproducible
 from envtrack.sync.into import Destination
 from envtrack.sync.result import Added, Note
 from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, same_file
@@ -42,6 +42,7 @@ class Edits:
     new_installs: dict[str, list[str]] = field(default_factory=dict)   # manager -> entries
     uninstall_commands: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    pipx_commands: list[str] = field(default_factory=list)    # run after the new installs (pipx among them)
     conda_channels: list[str] = field(default_factory=list)   # URL channels the new conda call names
     python_version: str | None = None   # write install.python() before the new pip call ("": the default)
     insert_at: int = 0           # new statements go before this statement of the target's body
@@ -56,10 +57,11 @@ def decide(plan: Plan, source: SourceMap, declared: list[Declared], changes: lis
     """The edits that make the file declare CHANGES (see the module docstring)."""
     edits = plan_edits(one_per_package(changes), declared, pin, target, run_commands_of(plan))
     drop_written_paths(edits, plan)
+    edits.pipx_commands.sort(key=lambda command: " inject " in command)   # each app before what goes into it
     edits.added += [Added(manager, entry, entry=entry) for manager, entries in edits.new_installs.items()
                     for entry in entries]
     place_new_packages(edits, plan, source, into_state)
-    if edits.uninstall_commands or any(edits.new_installs.values()):
+    if edits.uninstall_commands or edits.pipx_commands or any(edits.new_installs.values()):
         edits.insert_at = insertion_index(plan, source, envd_file, edits.notes)
     return edits
 
@@ -184,6 +186,13 @@ def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: st
 
 def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, target: str,
           run_commands: list[tuple[int, str]]) -> None:
+    command = pipx_command(change, pin) if change.requested else None
+    if command is not None:
+        if command not in edits.pipx_commands and all(command != written for _, written in run_commands):
+            edits.pipx_commands.append(command)
+            edits.added.append(Added(change.manager, change.name, command=command))
+            edits.notes.append(Note("edit", f"added `{command}`: pip {change.name} is a pipx app's, rebuilt in /opt/pipx"))
+        return
     reason = unreproducible(change)
     if reason is not None:
         if change.requested or entries:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from urllib.parse import unquote, urlsplit
 
 from envtrack.agent.layout import WORKSPACE
 from envtrack.llb.conda import CHANNEL_ALIAS, ENV_NAME as CONDA_ENV
 from envtrack.llb.scripts import VENV
-from envtrack.requirements import format_requirement, parse_requirement
+from envtrack.records import pipx_app
+from envtrack.requirements import canonical_name, format_requirement, parse_requirement
 from envtrack.sync.changes import NetChange
 
 VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
@@ -36,6 +38,23 @@ def pip_entry(change: NetChange, pin: str, head: str | None = None, tail: str = 
     if asked is not None and asked.name == change.name:
         head, tail = head or asked.head, tail or asked.tail   # extras and markers as the user typed them
     return format_requirement(head or change.name, "pip", change.version or "", pin, url=pip_url(change), tail=tail)
+
+
+# A pipx app is rebuilt where every user finds it (`pipx install --global`'s places, spelled so any
+# pipx version takes them): the user's own PIPX_HOME is in a home the build does not create.
+PIPX = "PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx"
+
+
+def pipx_command(change: NetChange, pin: str) -> str | None:
+    """The `pipx install APP==V` (or `pipx inject APP PKG==V`) that rebuilds a package of a pipx
+    app's venv; None when CHANGE is in no pipx venv."""
+    app = pipx_app(change.env)
+    if not app:
+        return None
+    entry = shlex.quote(pip_entry(change, pin))
+    if canonical_name("pip", app) == change.name:
+        return f"{PIPX} install {entry}"
+    return f"{PIPX} inject {shlex.quote(app)} {entry}"
 
 
 def conda_entry(change: NetChange, pin: str, head: str | None = None) -> str:

@@ -271,6 +271,8 @@ def new_statements(module: cst.Module, source: SourceMap, edits: Edits, into_sta
             channels = edits.conda_channels if manager == "conda" else []
             extra = f", channel=[{', '.join(_quoted(c, source.quote) for c in channels)}]" if channels else ""
             statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, extra + into))
+    if edits.pipx_commands:   # after the installs: one of them may bring pipx
+        statements.append(_run_statement(edits.pipx_commands, source, module, into))
     return statements
 
 

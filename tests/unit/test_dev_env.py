@@ -74,3 +74,18 @@ def test_a_named_key_without_its_public_half_is_one_clear_error(tmp_path, monkey
     with pytest.raises(EnvtrackError) as raised:
         sshconfig.key_pair()
     assert "id_missing.pub" in raised.value.message and sshconfig.KEY_ENV in raised.value.hint
+
+
+def test_the_agent_finds_and_watches_pipx_apps_venvs(tmp_path) -> None:
+    from envtrack.agent.run import _pipx_dirs, wants_event
+    from envtrack.records import find_site_dirs
+
+    venv = tmp_path / "home" / "envd" / ".local" / "share" / "pipx" / "venvs" / "pycowsay"
+    (venv / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "home" / "envd" / ".local" / "share" / "pipx" / "shared").mkdir()   # pipx's own pip: no app
+    assert str(venv / "lib" / "python3.11" / "site-packages") in find_site_dirs(str(tmp_path))
+    assert _pipx_dirs(str(tmp_path)) == ["/home/envd/.local/share", "/home/envd/.local/share/pipx",
+                                         "/home/envd/.local/share/pipx/venvs"]
+    assert wants_event("/home/envd/.local/share/pipx/venvs", "black", True)
+    assert not wants_event("/home/envd/.local/share/pipx/venvs", "x.lock", False)

@@ -69,3 +69,16 @@ def test_a_package_in_another_conda_env_says_which_and_how_to_reproduce_it() -> 
     assert "conda environment ml (/opt/conda/envs/ml)" in line and 'conda create -y -n ml' in line, line
     assert unreproducible(conda("hello", "conda-forge")) is None
     assert unreproducible(conda("hello", "conda-forge", env="/opt/conda")) is None
+
+
+def test_a_pipx_apps_packages_are_rebuilt_by_pipx_where_every_user_finds_them() -> None:
+    from envtrack.records import pipx_app
+    from envtrack.sync.forms import PIPX, pipx_command
+
+    venv = "/home/envd/.local/share/pipx/venvs/pycowsay/lib/python3.11/site-packages"
+    assert pipx_app(venv) == "pycowsay" and pipx_app("/opt/pipx/venvs/black/lib/python3.11/site-packages") == "black"
+    assert pipx_app(VENV_SITE) == "" and pipx_app("/root/.local/lib/python3.11/site-packages") == ""
+    assert pipx_command(pip("pycowsay", "0.0.0.2", env=venv), "exact") == f"{PIPX} install pycowsay==0.0.0.2"
+    assert pipx_command(pip("requests", "2.31.0", env=venv, asked="requests[socks]"), "exact") == \
+        f"{PIPX} inject pycowsay 'requests[socks]==2.31.0'"
+    assert pipx_command(pip("six"), "exact") is None

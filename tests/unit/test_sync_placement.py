@@ -183,6 +183,20 @@ def test_a_conda_package_from_a_url_channel_gets_a_call_naming_that_channel(tmp_
     assert any("scratch" in n and "conda environment ml" in n for n in notes), notes
 
 
+def test_a_pipx_app_is_written_as_a_pipx_run_after_the_install_that_brings_pipx(tmp_path: Path) -> None:
+    venv = "/home/envd/.local/share/pipx/venvs/pycowsay/lib/python3.11/site-packages"
+    rows = [dict(row(1, "pip", "install", "pipx", None, "1.7.1"), env="/opt/envtrack/venv/lib/python3.11/site-packages"),
+            dict(row(2, "pip", "install", "pycowsay", None, "0.0.0.2"), env=venv),
+            dict(row(3, "pip", "install", "colorama", None, "0.4.6"), env=venv, requested=0)]
+    text, notes, plan = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n',
+                               *rows)
+    assert kinds(plan) == ["base", "install.python", "install.python_packages", "run"]
+    assert plan.steps[2].args["name"] == ["pipx==1.7.1"] and "colorama" not in text
+    assert plan.steps[3].args["commands"] == ["PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx install pycowsay==0.0.0.2"]
+    again = rewrite_source(text, load_plan(tmp_path / "build.envd"), fold_changes(rows[1:]), envd_file=tmp_path / "build.envd")
+    assert again.text == text, "a second sync of the same app adds nothing"
+
+
 def test_a_variable_that_feeds_several_calls_is_appended_to_with_the_reason(tmp_path: Path) -> None:
     text, notes, _ = synced(tmp_path, (
         'TOOLS = ["jq", "less"]\n\ndef build():\n    base(image="envtrack/base:bookworm")\n'
