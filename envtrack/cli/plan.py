@@ -30,12 +30,19 @@ def planned_downloads(result) -> list[dict]:  # noqa: ANN001 - a Plan
     from envtrack.llb.compile import compile_plan
     from envtrack.llb.options import default_build_options
 
+    from envtrack.llb.toolchains import newest_asks
+
     options = default_build_options()   # a mirror setting that cannot be read fails here, exit 2
+    # What the build asks first (the newest release of what build.envd leaves unversioned); the
+    # plan itself asks nothing, so its downloads below name envd's default codex release.
+    asks = [{"builtin": result.steps[ask.step].kind, "upstream": ask.upstream,
+             "url": options.mirrors.rewrite(ask.upstream), "fetched_by": "envtrack"}
+            for ask in newest_asks(result, options.arch)]
     try:
         compiled = compile_plan(result, options)
     except EnvtrackError:
-        return []
-    return [download.to_json() for download in compiled.downloads]
+        return asks
+    return asks + [download.to_json() for download in compiled.downloads]
 
 
 def render_json(result, downloads: list[dict] | None = None) -> str:  # noqa: ANN001 - a Plan

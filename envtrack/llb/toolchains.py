@@ -15,6 +15,7 @@ naming the URL and the ENVTRACK_MIRRORS setting (envtrack.solve.service shows th
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from shlex import quote
 
 from envtrack.errors import LocatedError
@@ -29,7 +30,7 @@ FETCHED = "/tmp/envtrack-download"   # where a step sees the archive BuildKit fe
 GO_VERSION = "1.25.3"
 NODE_VERSION = "25.1.0"
 PIXI_VERSION = "0.62.2"
-CODEX_VERSION = "rust-v0.98.0"   # envd asks GitHub for the newest release first; a plan here stays pure
+CODEX_VERSION = "rust-v0.98.0"   # envd's default; a build without a version asks for the newest (NEWEST_ASKS)
 UV_VERSION = "0.9.22"
 
 GO_URL = "https://go.dev/dl/go{version}.linux-{arch}.tar.gz"
@@ -302,8 +303,9 @@ def extension_parts(step: Step, name: str) -> tuple[str, str, str]:
         raise LocatedError(step.position, f"{step.kind}: {name!r} is not publisher.extension[-version]")
     publisher, extension, version = found.groups()
     if not version:
-        raise LocatedError(step.position, f"{step.kind}: {name!r} names no version; envd asks Open VSX for the "
-                                          f"newest at build time, envtrack plans pure: write {name}-VERSION")
+        # The build asks Open VSX for the newest and writes it into the step (envtrack.solve.newest).
+        raise LocatedError(step.position, f"{step.kind}: {name!r} names no version and nothing asked Open VSX "
+                                          f"for its newest")
     return publisher, extension, version
 
 
@@ -347,6 +349,78 @@ def lower_rstudio_server(ctx: Context, step: Step, index: int) -> None:
     ctx.ports.append(f"{RSTUDIO_PORT}/tcp")
 
 
+# --- the newest release, asked at build time as envd asks (gh_release.go, vscode/util.go) -----
+
+GITHUB_API = "https://api.github.com"
+# envd asks for the 10 newest releases and takes the first that is neither a draft nor a prerelease.
+CODEX_RELEASES = GITHUB_API + "/repos/openai/codex/releases?per_page=10"
+OPEN_VSX_LATEST = "https://open-vsx.org/api/{publisher}/{name}/latest?targetPlatform={platform}"
+
+
+@dataclass(frozen=True)
+class NewestAsk:
+    """One question a build asks before it is lowered: the newest release of what step STEP
+    (its NAME-th name, for a list) leaves unversioned, at UPSTREAM (an API answering JSON)."""
+
+    step: int
+    name: int | None
+    upstream: str
+    what: str   # "codex", "publisher.extension"
+
+
+def newest_asks(plan, arch: str) -> tuple[NewestAsk, ...]:
+    """What PLAN leaves to the newest release: install.codex() without a version, and VS Code
+    extensions named without one (envd: `publisher.name`)."""
+    asks = []
+    for index, step in enumerate(plan.steps):
+        if step.kind == "install.codex" and not str(step.args.get("version") or "").strip():
+            asks.append(NewestAsk(index, None, CODEX_RELEASES, "codex"))
+        elif step.kind == "install.vscode_extensions":
+            for number, name in enumerate(step.args.get("name") or ()):
+                found = re.fullmatch(r"([^.\s]+)\.([^\s]+?)(?:-(\d[^\s-]*))?", str(name))
+                if found and not found.group(3):
+                    platform = VSCODE_PLATFORM.get(arch, VSCODE_PLATFORM["amd64"])
+                    url = OPEN_VSX_LATEST.format(publisher=found.group(1), name=found.group(2), platform=platform)
+                    asks.append(NewestAsk(index, number, url, str(name)))
+    return tuple(asks)
+
+
+def newest_from(ask: NewestAsk, answer) -> str:
+    """The version in an API's JSON ANSWER; ValueError (its message: why) when it has none."""
+    if ask.name is None:
+        if not isinstance(answer, list):
+            raise ValueError("the answer is not a list of releases")
+        for release in answer:
+            if isinstance(release, dict) and release.get("tag_name") and not (release.get("draft")
+                                                                              or release.get("prerelease")):
+                tag = str(release["tag_name"])
+                if not _VERSION.fullmatch(tag):
+                    raise ValueError(f"its newest release {tag!r} is not a release name")
+                return tag
+        raise ValueError(f"no stable release among the {len(answer)} newest")
+    version = answer.get("version") if isinstance(answer, dict) else None
+    if not isinstance(version, str) or not re.fullmatch(r"\d[^\s-]*", version):
+        raise ValueError("the answer names no version")
+    return version
+
+
+def with_newest(plan, answers: dict[NewestAsk, str]):
+    """PLAN with each asked version written into its step, as if build.envd had named it."""
+    import dataclasses
+
+    steps = list(plan.steps)
+    for ask, version in answers.items():
+        step = steps[ask.step]
+        if ask.name is None:
+            args = dict(step.args, version=version)
+        else:
+            names = list(step.args["name"])
+            names[ask.name] = f"{names[ask.name]}-{version}"
+            args = dict(step.args, name=names)
+        steps[ask.step] = dataclasses.replace(step, args=args)
+    return dataclasses.replace(plan, steps=tuple(steps))
+
+
 def _prefix(template: str) -> str:
     """`https://go.dev/dl/go{version}...` -> `https://go.dev/dl/`: what a mirror entry names."""
     head = template.split("{", 1)[0]
@@ -357,5 +431,5 @@ def _prefix(template: str) -> str:
 UPSTREAM_PREFIXES = tuple(dict.fromkeys(_prefix(t) for t in (
     GO_URL, NODE_URL, RUSTUP_INIT_URL, RUST_DIST_SERVER + "/", JULIA_RELEASES["amd64"][0].rsplit("/x64/", 1)[0] + "/",
     PIXI_URL, CODEX_URL, UV_URL, UV_PYTHON_DOWNLOADS + "/", CRAN_UBUNTU + "/", CRAN_DEFAULT + "/",
-    JULIA_PKG_SERVER + "/", OPEN_VSX_FILE, RSTUDIO_URL,
+    JULIA_PKG_SERVER + "/", OPEN_VSX_FILE, RSTUDIO_URL, GITHUB_API + "/",
 )))

@@ -69,12 +69,14 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     from envtrack.frontend import load_plan
     from envtrack.llb.compile import compile_plan
     from envtrack.llb.envd import image_uses
+    from envtrack.solve.newest import resolve_newest
 
     started = time.monotonic()
     envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(options)
     plan = plan or load_plan(_display_path(project.envd_file))
     options = replace(options, arch=api.engine_arch() or options.arch)   # toolchains for the Engine's machine
+    plan = resolve_newest(plan, options.mirrors, options.arch)   # what build.envd leaves to the newest release
     if plan.states:   # merges and diffs lower to what this BuildKit can run
         from envtrack.solve.caps import supports_merge_op
 

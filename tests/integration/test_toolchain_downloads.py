@@ -44,8 +44,11 @@ def mirrors(tmp_path_factory):
     upstreams.nodejs("20.11.1")
     upstreams.github_release("prefix-dev/pixi", "v0.62.2", "pixi-x86_64-unknown-linux-musl.tar.gz",
                              {"pixi": script('echo "pixi 0.62.2"')})
-    upstreams.github_release("openai/codex", "rust-v0.98.0", "codex-x86_64-unknown-linux-musl.tar.gz",
-                             {"codex-x86_64-unknown-linux-musl": script('echo "codex-cli 0.98.0"')})
+    # install.codex() asks GitHub's release list for the newest stable release, as envd does.
+    upstreams.github_releases("openai/codex", [{"tag_name": "rust-v0.99.0-alpha.2", "prerelease": True},
+                                               {"tag_name": "rust-v0.99.0", "prerelease": False}])
+    upstreams.github_release("openai/codex", "rust-v0.99.0", "codex-x86_64-unknown-linux-musl.tar.gz",
+                             {"codex-x86_64-unknown-linux-musl": script('echo "codex-cli 0.99.0"')})
     upstreams.github_release("astral-sh/uv", "0.9.22", f"{UV_TOP}.tar.gz",
                              {f"{UV_TOP}/uv": FAKE_UV, f"{UV_TOP}/uvx": script("exit 0")})
     pythons = upstreams.folder("https://github.com/") / "astral-sh/python-build-standalone/releases/download"
@@ -54,6 +57,7 @@ def mirrors(tmp_path_factory):
     upstreams.rustup("1.83.0")
     upstreams.julia(b"not the archive envd pinned\n")
     upstreams.vsix("tamasfe", "even-better-toml", "0.19.2")
+    upstreams.open_vsx_latest("redhat", "vscode-yaml", "1.15.0")
     upstreams.folder("https://pkg.julialang.org/").mkdir(parents=True)
     (upstreams.folder("https://pkg.julialang.org/") / "registries").write_text("General\n")
     with upstreams.serve() as setting:
@@ -80,7 +84,7 @@ def test_each_toolchain_runs_with_its_version_and_a_rebuild_is_cached(project, m
     out = docker_client.containers.run(first["image"], entrypoint=["sh", "-c",
         "go version; node --version; pixi --version; codex --version; rustc --version; uv --version; "
         "ls /root/.local/share/uv/python; echo $CARGO_HOME $UV_PYTHON_PREFERENCE"], remove=True).decode()
-    assert out.splitlines() == ["go version go1.22.1 linux/amd64", "v20.11.1", "pixi 0.62.2", "codex-cli 0.98.0",
+    assert out.splitlines() == ["go version go1.22.1 linux/amd64", "v20.11.1", "pixi 0.62.2", "codex-cli 0.99.0",
                                 "rustc 1.83.0", "uv 0.9.22", "cpython-3.12", "/opt/rust only-managed"], out
 
     docker_client.images.remove(first["image"], force=True)   # nothing to find by tag: BuildKit answers
@@ -126,14 +130,27 @@ def test_vscode_extensions_and_julia_packages_come_through_the_mirrors(project, 
     (project / "build.envd").write_text(f'''\
 def build():
     base(image="{BASE_IMAGE}")
-    install.vscode_extensions(name=["tamasfe.even-better-toml-0.19.2"])
+    install.vscode_extensions(name=["tamasfe.even-better-toml-0.19.2", "redhat.vscode-yaml"])
     run(commands={FAKE_JULIA.splitlines()!r})
     install.julia_packages(name=["JSON"])
 ''')
     image = json.loads(build(project, mirrors).stdout)["image"]
     out = docker_client.containers.run(image, entrypoint=["sh", "-c",
         "cat /root/.vscode-server/extensions/tamasfe.even-better-toml-0.19.2@linux-x64/package.json; echo; "
+        "cat /root/.vscode-server/extensions/redhat.vscode-yaml-1.15.0@linux-x64/package.json; echo; "
         "cat $JULIA_DEPOT_PATH/added; echo $JULIA_PKG_SERVER"], remove=True).decode()
     lines = out.splitlines()
     assert lines[0] == '{"name": "even-better-toml", "version": "0.19.2"}', out
-    assert lines[1] == 'using Pkg; Pkg.add(["JSON"])' and lines[2].endswith("/julia-pkg"), out
+    assert lines[1] == '{"name": "vscode-yaml", "version": "1.15.0"}', out   # Open VSX's newest, asked as envd asks
+    assert lines[2] == 'using Pkg; Pkg.add(["JSON"])' and lines[3].endswith("/julia-pkg"), out
+
+
+def test_a_newest_release_nobody_answers_for_fails_the_build_in_one_line(project, mirrors) -> None:
+    (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n    install.codex()\n')
+    unanswered = mirrors.replace("/github-api/", "/no-such-api/")
+    proc = build(project, unanswered, check=False)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("envtrack: build.envd:3:5: install.codex: cannot ask http://172.17.0.1:"), lines
+    assert "/no-such-api/repos/openai/codex/releases?per_page=10 for the newest codex: HTTP 404" in lines[0], lines
+    assert "mirrored by https://api.github.com/=" in lines[0], lines

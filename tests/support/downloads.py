@@ -11,6 +11,7 @@ So the URL logic under test is the real one: only the host part of each URL chan
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import tarfile
 import zipfile
@@ -32,6 +33,7 @@ PREFIXES = {
     "https://pkg.julialang.org/": "julia-pkg",
     "https://cran.rstudio.com/": "cran",
     "https://download2.rstudio.org/": "posit",
+    "https://api.github.com/": "github-api",
 }
 
 
@@ -101,6 +103,20 @@ class Upstreams:
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("extension.vsixmanifest", "<PackageManifest/>")
             archive.writestr("extension/package.json", f'{{"name": "{name}", "version": "{version}"}}')
+
+    def github_releases(self, repo: str, releases: list[dict]) -> None:
+        """GitHub's release list for REPO (`/repos/OWNER/NAME/releases`, newest first)."""
+        path = self.folder("https://api.github.com/") / "repos" / repo / "releases"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(releases))
+
+    def open_vsx_latest(self, publisher: str, name: str, version: str) -> None:
+        """Open VSX's `latest` answer for an extension, and its .vsix at the file path it names."""
+        self.vsix(publisher, name, version)
+        path = self.folder("https://open-vsx.org/") / f"api/{publisher}/{name}/latest"
+        file = f"https://open-vsx.org/api/{publisher}/{name}/{version}/file/{publisher}.{name}-{version}.vsix"
+        path.write_text(json.dumps({"namespace": publisher, "name": name, "version": version,
+                                    "downloads": {"universal": file}}))
 
     def cran_package(self, name: str, version: str, body: str) -> None:
         """A pure-R source package and the PACKAGES index R reads, in a CRAN repository's

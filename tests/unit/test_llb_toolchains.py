@@ -8,6 +8,7 @@ import json
 import pytest
 
 from envtrack.errors import LocatedError
+from envtrack.frontend.steps import Plan
 from envtrack.llb.options import BuildOptions
 from envtrack.mirrors import combine
 from envtrack.solve.service import download_failed
@@ -218,3 +219,56 @@ def test_plan_json_lists_each_download_and_a_bad_mirror_setting_is_bad_input(tmp
     bad = run_cli("plan", "--json", cwd=tmp_path, env=dict(env, ENVTRACK_MIRRORS="https://go.dev/dl/"))
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "envtrack: ENVTRACK_MIRRORS: 'https://go.dev/dl/' is not UPSTREAM_PREFIX=MIRROR_PREFIX"]
+
+
+def test_codex_and_unversioned_extensions_ask_for_the_newest_as_envd_does():
+    from envtrack.llb.toolchains import newest_asks, newest_from, with_newest
+
+    plan = Plan(file="build.envd", target="build", steps=(base(), step(2, "install.codex", version=""), step(3, "install.codex", version="rust-v0.97.0"),
+                   step(4, "install.vscode_extensions", name=["a.b-1.0.0", "ms-python.python"])))
+    asks = newest_asks(plan, "arm64")
+    assert [(a.step, a.name, a.upstream) for a in asks] == [
+        (1, None, "https://api.github.com/repos/openai/codex/releases?per_page=10"),
+        (3, 1, "https://open-vsx.org/api/ms-python/python/latest?targetPlatform=linux-arm64")]
+    releases = [{"tag_name": "rust-v0.99.0-alpha.1", "prerelease": True}, {"tag_name": "rust-v0.98.1", "draft": True},
+                {"tag_name": "rust-v0.98.0"}]
+    assert newest_from(asks[0], releases) == "rust-v0.98.0"
+    assert newest_from(asks[1], {"version": "2024.2.1", "downloads": {}}) == "2024.2.1"
+    with pytest.raises(ValueError, match="no stable release among the 1 newest"):
+        newest_from(asks[0], releases[:1])
+    with pytest.raises(ValueError, match="names no version"):
+        newest_from(asks[1], {"error": "Extension not found"})
+    resolved = with_newest(plan, {asks[0]: "rust-v0.98.0", asks[1]: "2024.2.1"})
+    assert resolved.steps[1].args["version"] == "rust-v0.98.0"
+    assert resolved.steps[3].args["name"] == ["a.b-1.0.0", "ms-python.python-2024.2.1"]
+    assert newest_asks(resolved, "arm64") == ()
+    with pytest.raises(LocatedError, match="names no version and nothing asked Open VSX"):
+        compiled_for("install.vscode_extensions", name=["ms-python.python"])
+
+
+def test_the_newest_is_asked_through_the_mirror_and_a_failure_is_one_line(tmp_path):
+    import http.server
+    import threading
+
+    from envtrack.errors import EnvtrackError
+    from envtrack.solve.newest import resolve_newest
+
+    (tmp_path / "gh/repos/openai/codex").mkdir(parents=True)
+    (tmp_path / "gh/repos/openai/codex/releases").write_text(json.dumps([{"tag_name": "rust-v1.2.3"}]))
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        plan = Plan(file="build.envd", target="build", steps=(base(), step(2, "install.codex", version="")))
+        mirrors = combine(f"https://api.github.com/={base_url}/gh/", None, "cfg")
+        assert resolve_newest(plan, mirrors, "amd64").steps[1].args["version"] == "rust-v1.2.3"
+        with pytest.raises(EnvtrackError) as failed:
+            resolve_newest(plan, combine(f"https://api.github.com/={base_url}/none/", None, "cfg"), "amd64")
+        assert failed.value.message == (
+            f"build.envd:2:5: install.codex: cannot ask {base_url}/none/repos/openai/codex/releases?per_page=10 "
+            f"for the newest codex: HTTP 404 File not found; mirrored by https://api.github.com/={base_url}/none/ (ENVTRACK_MIRRORS)")
+        assert failed.value.exit_code == 1
+    finally:
+        server.shutdown()
+        server.server_close()
