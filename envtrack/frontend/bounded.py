@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envtrack.errors import EnvtrackError, LocatedError, Position
+from envtrack.frontend.values import MAX_MESSAGE, bounded_text  # noqa: F401 - MAX_MESSAGE for callers
 
 _PAGE = 4096
 _HEADER = struct.Struct("<III")  # line, column, length of the file name that follows
@@ -235,13 +236,6 @@ def _unpickle(payload: bytes):  # noqa: ANN202
 # Go runtime's abort when an allocation, a thread or a stack could not get memory.
 _MEMORY_SIGNS = ("out of memory", "cannot allocate memory", "MemoryError", "pthread_create failed",
                  "failed to create new OS thread", "runtime: mmap", "runtime: cannot map pages")
-MAX_MESSAGE = 2000   # characters of one error message: `fail(str(list(range(10000000))))` is not 89 MB of stderr
-
-
-def _bounded(message: str) -> str:
-    if len(message) <= MAX_MESSAGE:
-        return message
-    return f"{message[:MAX_MESSAGE]}... ({len(message)} characters in all)"
 
 
 def _abort_reason(status: int, crash: str, limits: Limits) -> str:
@@ -277,9 +271,9 @@ def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, 
             outcome = ("plan", evaluation.run(file, target))
         except LocatedError as error:
             outcome = ("located", error.position.file, error.position.line, error.position.column,
-                       _bounded(error.reason))
+                       bounded_text(error.reason))
         except EnvtrackError as error:
-            outcome = ("error", _bounded(error.message), error.exit_code, error.hint)
+            outcome = ("error", bounded_text(error.message), error.exit_code, error.hint)
         except MemoryError:
             raise
         except RecursionError:

@@ -13,6 +13,7 @@ from envtrack.builtins import (  # noqa: F401 - the registry, re-exported for th
     ARGV_LIST, BOOL, BUILTINS, BY_FLAT_NAME, INT, NAMESPACES, STR, STR_DICT, STR_LIST, TOP_LEVEL, V0_KEYWORDS,
     V0_RENAMES, Builtin, Param,
 )
+from envtrack.frontend.values import Unconvertible
 
 
 class ArgumentError(Exception):
@@ -146,6 +147,8 @@ def _check(name: str, param: Param, value: Any) -> Any:
 
 
 def _type_name(value: Any) -> str:
+    if isinstance(value, Unconvertible):   # the prelude already said what it is
+        return value.kind
     if isinstance(value, bool):
         return "bool"
     if value is None:

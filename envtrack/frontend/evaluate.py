@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from envtrack.errors import EnvtrackError, LocatedError, Position
 from envtrack.builtins import CONSTANTS, ENVD_DATA_DIR, EVALUATION
+import envtrack.frontend.prelude as prelude
 from envtrack.frontend.builtins import BUILTINS, BY_FLAT_NAME, ArgumentError, Builtin, bind_arguments
 from envtrack.frontend.states import STATE_FUNCTIONS, StateRegistry
 from envtrack.frontend.steps import Plan, Step
@@ -32,6 +33,7 @@ from envtrack.frontend.transform import (
     module_prefix,
     transform,
 )
+from envtrack.frontend.values import Unconvertible
 
 _DRIVER = "<envtrack>"
 _FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): in ", re.MULTILINE)
@@ -49,27 +51,6 @@ def envd_file(path: str | Path) -> str:
     from envtrack.project import envd_path   # the directory -> build.envd rule has one home
 
     return envd_path(path)
-
-
-_UNCONVERTIBLE = re.compile(r'(of key "(?P<key>\w+)"|at index (?P<index>\d+) in Starlark tuple)'
-                            r'.*Starlark \*starlark\.(?P<type>\w+) to Python')
-
-
-def _conversion_message(builtin: Builtin, message: str) -> str:
-    """`While converting value <function f> of key "dev" ...` -> `for parameter 'dev': got function, want bool`
-    (positional arguments too: index 0 is the call-site id the rewrite adds)."""
-    found = _UNCONVERTIBLE.search(message)
-    if found is None:
-        return message
-    if found["key"]:
-        param = next((p for p in builtin.params if p.name == found["key"]), None)
-        name = found["key"]
-    else:
-        index = int(found["index"]) - 1
-        param = builtin.params[index] if 0 <= index < len(builtin.params) else None
-        name = param.name if param else f"argument {index + 1}"
-    want = f", want {param.type}" if param is not None else ""
-    return f"for parameter {name!r}: got {found['type'].lower()}{want}"
 
 
 def _with_suggestion(message: str) -> str:
@@ -132,15 +113,22 @@ class Evaluation:
         self.pending: LocatedError | None = None
         self.last_position: Position | None = None   # the last builtin call, for errors without a place
         self.next_site = 1
-        # starlark-go keeps no reference to the callables it is given: we must.
-        self.unknown_messages: dict[str, str] = {}   # flat name of a member envd lacks -> its message
-        self.callbacks: dict[str, Any] = {
-            builtin.flat_name: self._callback(builtin) for builtin in BUILTINS.values()
-        }
-        self.callbacks.update({name.replace(".", "_"): value for name, value in CONSTANTS.items()})
+        self.refused_result: str | None = None      # what target() returned, when the prelude kept it back
+        self.unknown_defined: set[str] = set()       # flat names of members envd lacks, given a wrapper
         self.states = StateRegistry(self.sources)
-        self.callbacks.update({kind: self._state_callback(kind) for kind in STATE_FUNCTIONS})
-        self.starlark.set(**self.callbacks)
+        # Every builtin is a Starlark function of the prelude that measures its arguments and
+        # calls the Python callback (prelude.python_name). starlark-go keeps no reference to
+        # the callables it is given: we must.
+        self.callbacks: dict[str, Any] = {
+            prelude.python_name(builtin.flat_name): self._callback(builtin) for builtin in BUILTINS.values()
+        }
+        self.callbacks.update({prelude.python_name(kind): self._state_callback(kind) for kind in STATE_FUNCTIONS})
+        self.callbacks[prelude.UNKNOWN] = self._unknown_callback
+        self.callbacks[prelude.RESULT_REFUSED] = self._refused_result
+        self.constants = {name.replace(".", "_"): value for name, value in CONSTANTS.items()}
+        self.starlark.set(**self.callbacks, **self.constants)
+        self.starlark.exec(prelude.PRELUDE, filename=prelude.FILENAME)
+        self._restore_predeclared()
 
     # -- driving ---------------------------------------------------------------
 
@@ -157,7 +145,8 @@ class Evaluation:
         """Call `target()`; its return value (a state's name, or None)."""
         callable_names = {
             name for name in self.starlark.globals()
-            if name not in self.callbacks and not _HIDDEN_MODULE_NAME.match(name)
+            if name not in _PREDECLARED and name not in self.constants and not name.startswith(prelude.PREFIX)
+            and name not in self.unknown_defined and not _HIDDEN_MODULE_NAME.match(name)
         }
         if not target.isidentifier() or target not in callable_names:
             defined = ", ".join(f"{name}()" for name in sorted(main.functions)) or "none"
@@ -165,7 +154,8 @@ class Evaluation:
         line, column = main.functions.get(target, (1, 1))  # (1, 1) when bound by assignment
         self.mark(Position(main.file, line, column))
         try:
-            return self._exec(f"{target}()", _DRIVER, evaluate=True)
+            returned = self._exec(f"{prelude.RESULT}({target}())", _DRIVER, evaluate=True)
+            return Unconvertible(self.refused_result) if self.refused_result is not None else returned
         except LocatedError as error:
             wrong_arity = error.reason.startswith((f"function {target} missing", f"function {target} accepts"))
             if error.position.file == _DRIVER or wrong_arity:
@@ -187,10 +177,10 @@ class Evaluation:
         except TokenizeError as error:
             raise self._syntax_error(file, text, error) from None
         self.files[file] = rewritten
-        for flat_name, message in rewritten.unknown.items():
-            if flat_name not in self.callbacks:
-                self.callbacks[flat_name] = self._unknown_callback(flat_name, message)
-        self.starlark.set(**{name: self.callbacks[name] for name in rewritten.unknown})
+        wrappers = [prelude.unknown_wrapper(name) for name in rewritten.unknown if name not in self.unknown_defined]
+        if wrappers:
+            self.unknown_defined |= rewritten.unknown.keys()
+            self._exec("".join(wrappers), prelude.FILENAME)
         for site_id, site in rewritten.sites.items():
             self.sites[site_id] = (rewritten, site)
         self.next_site += len(rewritten.sites)
@@ -202,7 +192,7 @@ class Evaluation:
         self._exec(rewritten.source, file)
         # Functions of loaded files look builtins up in the shared globals at call time:
         # a file that rebinds `shell` for itself must not change it for the others.
-        self.starlark.set(**self.callbacks)
+        self._restore_predeclared()
         if as_module:
             self._hide_module_globals(file, [name for name in self.starlark.globals() if name not in before])
         return rewritten
@@ -266,6 +256,8 @@ class Evaluation:
         prefix = module_prefix(path)
         if defined:
             self._exec("\n".join(f"{prefix}{name} = {name}" for name in defined), _DRIVER)
+            # pop() hands back the value, converted: make it None first (a module's huge list stays in Starlark).
+            self._exec("\n".join(f"{name} = None" for name in defined), _DRIVER)
         for name in defined:
             try:
                 self.starlark.pop(name)
@@ -288,6 +280,10 @@ class Evaluation:
             raise EnvtrackError(message, exit_code=2)
         raise LocatedError(where, message)
 
+    def _restore_predeclared(self) -> None:
+        self.starlark.exec(prelude.RESTORE, filename=prelude.FILENAME)
+        self.starlark.set(**self.constants)
+
     # -- builtins --------------------------------------------------------------
 
     def _site_position(self, site_id: Any, kind: str) -> Position:
@@ -300,8 +296,8 @@ class Evaluation:
         return Position(rewritten.file, site.line, site.column)
 
     def _callback(self, builtin: Builtin) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            site_id, args = (args[0], args[1:]) if args else (None, args)
+        def call(site_id: Any, refused: dict[Any, str], /, *args: Any, **kwargs: Any) -> Any:
+            args, kwargs = _put_back(refused, args, kwargs)
             position = self._site_position(site_id, builtin.kind)
             self.mark(position)
             self.last_position = position
@@ -326,18 +322,19 @@ class Evaluation:
         call.__name__ = builtin.flat_name  # starlark-go names the failing builtin by this
         return call
 
-    def _unknown_callback(self, flat_name: str, message: str) -> Callable[..., None]:
-        """A call of a member envd does not have fails when it runs, at its own place (also when
-        starlark-go cannot hand it its arguments: _builtin_error finds the message by the name)."""
-        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> None:
-            found = self.sites.get(site_id) if isinstance(site_id, int) else None
-            where = Position(found[0].file, found[1].line, found[1].column) if found else Position(_DRIVER, 1, 1)
-            self.pending = LocatedError(where, message)
-            raise _CallbackFailed
+    def _unknown_callback(self, site_id: Any) -> None:
+        """A call of a member envd does not have fails when it runs, at its own place; its
+        wrapper hands over only the call-site id (prelude.unknown_wrapper)."""
+        found = self.sites.get(site_id) if isinstance(site_id, int) and not isinstance(site_id, bool) else None
+        if found is None:
+            raise RuntimeError("a member envd does not have was called without its call-site id")
+        rewritten, site = found
+        self.pending = LocatedError(Position(rewritten.file, site.line, site.column),
+                                    rewritten.unknown[site.kind.replace(".", "_")])
+        raise _CallbackFailed
 
-        call.__name__ = flat_name
-        self.unknown_messages[flat_name] = message
-        return call
+    def _refused_result(self, kind: str) -> None:
+        self.refused_result = kind
 
     def _evaluate_value(self, builtin: Builtin, bound: dict[str, Any], position: Position) -> Any:
         """Builtins that return a value while the file is evaluated (envd's data.envd, include)."""
@@ -349,7 +346,8 @@ class Evaluation:
 
     def _state_callback(self, kind: str) -> Callable[..., str]:
         """scratch(), image(), branch(), merge(), diff(): define a state, return its name."""
-        def call(site_id: Any = None, *args: Any, **kwargs: Any) -> str:
+        def call(site_id: Any, refused: dict[Any, str], /, *args: Any, **kwargs: Any) -> str:
+            args, kwargs = _put_back(refused, args, kwargs)
             position = self._site_position(site_id, kind)
             self.mark(position)
             try:
@@ -421,9 +419,7 @@ class Evaluation:
         convert a value): blame the call site of the innermost user frame."""
         builtin = BY_FLAT_NAME.get(error.function_name)
         if builtin is not None:
-            message = f"{builtin.kind}: {_conversion_message(builtin, message)}"
-        elif error.function_name in self.unknown_messages:   # `install.cudaa(lambda x: x)`: the name is the mistake
-            message = self.unknown_messages[error.function_name]
+            message = f"{builtin.kind}: {message}"
         frames = [m for m in _FRAME.finditer(error.backtrace or "") if m["file"] in self.files]
         if not frames:  # no user frame in the backtrace: the last call we saw is the best place
             main = self.loading[0] if self.loading else _DRIVER
@@ -456,6 +452,19 @@ class Evaluation:
         except StarlarkError:
             pass
         return LocatedError(Position(file, error.line, error.column), str(error))
+
+
+_PREDECLARED = frozenset(prelude.WRAPPED) | {"fail"}
+
+
+def _put_back(refused: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with an Unconvertible where the prelude kept a value back (its keys:
+    a keyword, or the position in the call, 1 being the first after the call-site id)."""
+    if not refused or not isinstance(refused, dict):
+        return args, kwargs
+    args = tuple(Unconvertible(refused[i + 1]) if i + 1 in refused else value for i, value in enumerate(args))
+    kwargs = {key: Unconvertible(refused[key]) if key in refused else value for key, value in kwargs.items()}
+    return args, kwargs
 
 
 def decode_source(path: str, data: bytes) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from envtrack.errors import LocatedError, Position
 from envtrack.frontend.steps import MAIN_STATE, StateDef
+from envtrack.frontend.values import Unconvertible
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*$")
@@ -69,7 +70,8 @@ def bind(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, 
                 raise ValueError(f"{kind}: missing argument {name!r}")
             bound[name] = default
     if not isinstance(bound["name"], str):
-        raise ValueError(f"{kind}: name must be a string, got {type(bound['name']).__name__}")
+        name = bound["name"]
+        raise ValueError(f"{kind}: name must be a string, got {name.kind if isinstance(name, Unconvertible) else type(name).__name__}")
     return bound
 
 
@@ -210,6 +212,8 @@ class StateRegistry:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, Unconvertible):   # the prelude kept it in Starlark and said what it is
+        return f"a {value.kind}"
     if value is None:
         return "None"
     if isinstance(value, str):
