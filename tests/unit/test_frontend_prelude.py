@@ -3,7 +3,6 @@ a huge or unconvertible value ends fast in one line naming the call, the paramet
 
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 
@@ -27,11 +26,10 @@ def plan_error(tmp_path: Path, body: str, limits: Limits | None = None) -> Locat
 
 
 def test_a_huge_range_fails_fast_and_small(tmp_path: Path) -> None:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # Converting the range took 8 s and 1 GB: with 64 MiB it would end in the memory message instead.
     start = time.monotonic()
     error = plan_error(tmp_path, "base(image=range(1000000000))", Limits(memory_mb=64))
     assert time.monotonic() - start < 2
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < max(before, 200 * 1024)  # KiB
     assert str(error) == f"{tmp_path}/build.envd:2:5: base: for parameter 'image': got range, want string"
 
 
