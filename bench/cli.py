@@ -58,14 +58,17 @@ def is_editable(envtrack: Path) -> bool:
 
 def add_dependency_rows(journal: Path, count: int) -> None:
     """COUNT recorded dependency installs, written as the agent writes rows (it may run meanwhile)."""
-    db = sqlite3.connect(journal, timeout=10)
-    with db:
-        db.executemany(
-            "INSERT INTO changes (time, manager, env, action, name, old_version, new_version, requested, source, "
-            "arch, build, reconciled, detail) VALUES (?, 'pip', '/opt/envtrack/venv', 'install', ?, '', '1.0', 0, "
-            "'', '', '', 0, '{}')",
-            [(f"2026-01-01T00:00:{i % 60:02d}.000Z", f"bench-dep-{i:03d}") for i in range(count)])
-    db.close()
+    from envtrack.journal import db as journal_db
+    from envtrack.journal.row import Change
+
+    db = journal_db.open_journal(journal)
+    try:
+        journal_db.record_batch(db, [
+            Change(time=f"2026-01-01T00:00:{i % 60:02d}.000Z", manager="pip", env="/opt/envtrack/venv",
+                   action="install", name=f"bench-dep-{i:03d}", old_version="", new_version="1.0", requested=False)
+            for i in range(count)])
+    finally:
+        db.close()
 
 
 def setup_project(envtrack: Path, work: Path) -> dict[str, str]:

@@ -10,17 +10,12 @@ and each pure stage on its own. Target: under 300 ms.
 from __future__ import annotations
 
 import argparse
-import sqlite3
+from contextlib import closing
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-CHANGES_SCHEMA = """
-CREATE TABLE changes (id INTEGER PRIMARY KEY, time TEXT, manager TEXT, env TEXT, action TEXT, name TEXT,
-    old_version TEXT, new_version TEXT, requested INTEGER, source TEXT, arch TEXT, build TEXT,
-    reconciled INTEGER, detail TEXT)
-"""
 SITE = "/usr/local/lib/python3.11/dist-packages"
 
 
@@ -62,13 +57,13 @@ def make_project(root: Path) -> Path:
     text, names = envd_text()
     (root / "build.envd").write_text(text)
     (root / ".envtrack").mkdir()
-    with sqlite3.connect(root / ".envtrack" / "journal.db") as db:
-        db.execute(CHANGES_SCHEMA)
-        db.executemany(
-            "INSERT INTO changes (time, manager, env, action, name, old_version, new_version, requested, source, arch,"
-            " build, reconciled, detail) VALUES ('2026-11-29T01:00:00.000Z', ?, ?, ?, ?, ?, ?, ?, '', '', '', 0, '')",
-            [(m, "/" if m == "apt" else SITE, a, n, o, v, r) for m, a, n, o, v, r in journal_rows(names)],
-        )
+    from envtrack.journal import db as journal_db
+    from envtrack.journal.row import Change
+
+    with closing(journal_db.open_journal(root / ".envtrack" / "journal.db")) as db:
+        journal_db.record_batch(db, [
+            Change(time="2026-11-29T01:00:00.000Z", manager=m, env="/" if m == "apt" else SITE, action=a, name=n,
+                   old_version=o, new_version=v, requested=bool(r)) for m, a, n, o, v, r in journal_rows(names)])
     return root
 
 

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence
 
 from envtrack.agent.apt_history import AptEntry, last_entry
 from envtrack.agent.installers import Run, asked_for
-from envtrack.journal.db import change_row
+from envtrack.journal.row import Change
 from envtrack.records import Package, PackageChange, changes_between, flag_changes, pip_detail, redact_text
 
 APT_HISTORY = "/var/log/apt/history.log"
@@ -28,7 +28,7 @@ def inventory_changes(old: List[Package], new: List[Package]) -> List[PackageCha
 
 
 def journal_rows(changes: List[PackageChange], *, root: str, time: str, reconciled: bool,
-                 apt_entry: Optional[AptEntry] = None, runs: Sequence[Run] = ()) -> List[Dict[str, object]]:
+                 apt_entry: Optional[AptEntry] = None, runs: Sequence[Run] = ()) -> List[Change]:
     """One row per change; requested flags and details from the strongest signal there is: the
     installer command lines seen while the batch was written (RUNS), then apt's history, then records."""
     rows = []
@@ -44,7 +44,7 @@ def journal_rows(changes: List[PackageChange], *, root: str, time: str, reconcil
                                                    change.requested)))
         if change.new_version is not None and change.action != "mark":
             change = _as_asked(change, detail, runs)
-        rows.append(change_row(change, time=time, reconciled=reconciled, detail=detail))
+        rows.append(Change.of(change, time=time, reconciled=reconciled, detail=detail))
     return rows
 
 

@@ -258,7 +258,7 @@ class Agent:
         journal.record_batch(self.db, rows, live, time=now)
         self.last = live
         for row in rows:
-            log("%s %s %s %s -> %s" % (row["manager"], row["action"], row["name"], row["old_version"], row["new_version"]))
+            log("%s %s %s %s -> %s" % (row.manager, row.action, row.name, row.old_version, row.new_version))
 
     def _recorded(self, failure: Optional[str]) -> None:
         """Remember whether recording works; a change is said in the status file at once."""

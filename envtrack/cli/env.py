@@ -230,6 +230,6 @@ def log(file: str | None, since: str | None, as_json: bool) -> None:
     except JournalError as error:  # the journal package ships into containers: no EnvtrackError there
         raise EnvtrackError(str(error), exit_code=2 if isinstance(error, SinceError) else 1) from None
     if as_json:
-        print(json.dumps(rows, sort_keys=True))
+        print(json.dumps([row.as_json() for row in rows], sort_keys=True))
     else:
         print(render(rows), end="")

@@ -1,4 +1,5 @@
-"""The journal's schema and every access to it: the only module that knows table and column names.
+"""The journal's schema and every access to it: with row.py (the change row, whose fields are
+the `changes` columns) the only module that knows table and column names.
 
 Ships into containers (the agent writes the journal), so: standard library only, Python 3.8
 syntax. The host reads the same file through these functions. One writer (the agent);
@@ -11,22 +12,20 @@ migrated in place, a newer one is refused with a sentence saying which versions 
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from datetime import datetime, timezone
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 from urllib.parse import quote
 
+from envtrack.journal import row as change_table
+from envtrack.journal.row import Change
 from envtrack.journal.schema import SCHEMA_VERSION, newer_schema_message
-from envtrack.records import Package, PackageChange
-from envtrack.records.redact import redact_text, redact_url
+from envtrack.records import Package
 
 BUSY_TIMEOUT_MS = 10000   # the agent may be writing at the same moment
 
 PACKAGE_COLUMNS = ("manager", "env", "name", "version", "requested", "arch", "source", "build", "taken_at")
-CHANGE_COLUMNS = ("time", "manager", "env", "action", "name", "old_version", "new_version", "requested",
-                  "source", "arch", "build", "reconciled", "detail")
 PACKAGE_TABLES = ("baseline", "inventory")
 
 _PACKAGE_TABLE = """
@@ -34,12 +33,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     manager TEXT, env TEXT, name TEXT, version TEXT, requested INTEGER, arch TEXT, source TEXT,
     build TEXT, taken_at TEXT, PRIMARY KEY (manager, env, name));
 """
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS changes (
-    id INTEGER PRIMARY KEY, time TEXT NOT NULL, manager TEXT NOT NULL, env TEXT NOT NULL,
-    action TEXT NOT NULL, name TEXT NOT NULL, old_version TEXT, new_version TEXT, requested INTEGER,
-    source TEXT, arch TEXT, build TEXT, reconciled INTEGER, detail TEXT);
-CREATE INDEX IF NOT EXISTS idx_changes_time ON changes (time);
+_SCHEMA = change_table.TABLE_SQL + """CREATE INDEX IF NOT EXISTS idx_changes_time ON changes (time);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sync_state (
     envd_file TEXT PRIMARY KEY, last_change_id INTEGER NOT NULL,
@@ -144,34 +138,23 @@ def take_baseline(db: sqlite3.Connection, live: List[Package], container: str, t
 # --------------------------------------------------------------------------- changes
 
 
-def change_row(change: PackageChange, *, time: str, reconciled: bool = False,
-               detail: Optional[Dict[str, object]] = None) -> Dict[str, object]:
-    return {
-        "time": time, "manager": change.manager, "env": change.env, "action": change.action,
-        "name": change.name, "old_version": change.old_version, "new_version": change.new_version,
-        "requested": int(change.requested), "source": change.source, "arch": change.arch,
-        "build": change.build, "reconciled": int(reconciled),
-        "detail": json.dumps(detail or {}, sort_keys=True),
-    }
-
-
-def record_batch(db: sqlite3.Connection, rows: List[Dict[str, object]],
+def record_batch(db: sqlite3.Connection, rows: List[Change],
                  live: Optional[List[Package]] = None, *, time: Optional[str] = None) -> None:
-    """One transaction: the change rows, and the live inventory they lead to."""
+    """One transaction: the change rows, and the live inventory they lead to. The one way rows
+    get into the journal."""
     with db:
         if rows:
-            db.executemany("INSERT INTO changes (%s) VALUES (%s)" % (", ".join(CHANGE_COLUMNS),
-                                                                    ", ".join("?" * len(CHANGE_COLUMNS))),
-                           [tuple(row.get(c) for c in CHANGE_COLUMNS) for row in rows])
+            db.executemany(change_table.INSERT_SQL, [row.to_sql() for row in rows])
         if live is not None:
             replace_packages(db, "inventory", live, time or utc_now())
 
 
-def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Dict]:
-    """Changes with id > SINCE_ID, oldest first; `detail` decoded, flags as bools, and sources and
-    command lines redacted again (an older agent's journal may hold credentials): every
-    reader, `log` and sync alike, gets its rows from here."""
-    return _decoded(db.execute(_CHANGES_SINCE, (since_id,)))
+def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Change]:
+    """Changes with id > SINCE_ID, oldest first, as typed rows (see Change.from_sql: redacted
+    again, since an older agent's journal may hold credentials): every reader, `log` and sync
+    alike, gets its rows from here."""
+    found = db.execute(change_table.SELECT_SQL + " WHERE id > ? ORDER BY id", (since_id,))
+    return [Change.from_sql(record) for record in found]
 
 
 def open_readonly(path) -> sqlite3.Connection:
@@ -227,36 +210,9 @@ def query(path, read: Callable[[sqlite3.Connection], T], default: T) -> T:
         db.close()
 
 
-def read_changes_at(path, since_id: int = 0) -> List[Dict]:
+def read_changes_at(path, since_id: int = 0) -> List[Change]:
     """read_changes on the journal at PATH (see query); [] when nothing was recorded yet."""
     return query(path, lambda db: read_changes(db, since_id), [])
-
-
-_CHANGES_SINCE = "SELECT * FROM changes WHERE id > ? ORDER BY id"
-
-
-def _decoded(found) -> List[Dict]:
-    rows = []
-    for record in found:
-        row = dict(record)
-        row["requested"] = bool(row["requested"])
-        row["reconciled"] = bool(row["reconciled"])
-        try:
-            row["detail"] = json.loads(row["detail"] or "{}")
-        except ValueError:
-            row["detail"] = {}
-        rows.append(redacted(row))
-    return rows
-
-
-def redacted(row: Dict) -> Dict:
-    """ROW (a copy) with its source and command line redacted again: a journal written by an
-    older agent may hold credentials, and what envtrack prints or writes from it must not."""
-    row = dict(row, source=redact_url(row.get("source") or ""))
-    detail = row.get("detail")
-    if isinstance(detail, dict) and isinstance(detail.get("commandline"), str):
-        row["detail"] = dict(detail, commandline=redact_text(detail["commandline"]))
-    return row
 
 
 def change_counts(db: sqlite3.Connection) -> Dict[str, int]:

@@ -8,10 +8,10 @@ a version change (or nothing when the version came back the same).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from envtrack.journal.row import Change
 from envtrack.requirements import canonical_name
 
 MANAGERS = ("apt", "conda", "pip")
@@ -40,55 +40,42 @@ class NetChange:
         return self.before is None and self.version is not None
 
 
-def fold_changes(rows: Iterable[Mapping[str, Any]]) -> list[NetChange]:
+def fold_changes(rows: Iterable[Change]) -> list[NetChange]:
     """The net change of every package touched by ROWS (journal rows, any order)."""
     folded: dict[tuple[str, str, str], NetChange] = {}
-    for row in sorted(rows, key=lambda r: int(r["id"])):
-        manager = str(row["manager"])
-        name = canonical_name(manager, str(row["name"]))
-        key = (manager, str(row.get("env") or ""), name)
-        folded[key] = _fold_one(folded.get(key), row, manager, name)
+    for row in sorted(rows, key=lambda r: r.id):
+        name = canonical_name(row.manager, row.name)
+        key = (row.manager, row.env, name)
+        folded[key] = _fold_one(folded.get(key), row, name)
     return [c for c in folded.values() if c.before != c.version or _source_changed(c)]
 
 
-def _fold_one(previous: NetChange | None, row: Mapping[str, Any], manager: str, name: str) -> NetChange:
-    removed = row["action"] == "remove"
-    version = None if removed else (row.get("new_version") or "")
+def _fold_one(previous: NetChange | None, row: Change, name: str) -> NetChange:
+    removed = row.action == "remove"
+    version = None if removed else (row.new_version or "")
     if previous is None:
-        before = None if row["action"] == "install" else (row.get("old_version") or "")
-        requested = bool(row.get("requested"))
-    elif row["action"] == "mark":
+        before = None if row.action == "install" else (row.old_version or "")
+        requested = row.requested
+    elif row.action == "mark":
         # The agent corrected the flag from the installer's final records: that is the truth.
         before = previous.before
-        requested = bool(row.get("requested"))
+        requested = row.requested
     else:
         before = previous.before
-        requested = previous.requested or bool(row.get("requested"))
+        requested = previous.requested or row.requested
     return NetChange(
-        manager=manager,
-        env=str(row.get("env") or ""),
+        manager=row.manager,
+        env=row.env,
         name=name,
         before=before,
         version=version,
         requested=requested,
-        source="" if removed else str(row.get("source") or ""),
-        detail=_detail(row.get("detail")),
-        last_id=int(row["id"]),
+        source="" if removed else row.source,
+        detail=row.detail,
+        last_id=row.id,
     )
 
 
 def _source_changed(change: NetChange) -> bool:
     """A reinstall from a VCS commit at the same version number is still a change."""
     return change.version is not None and bool(change.source)
-
-
-def _detail(raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, Mapping):
-        return raw
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from contextlib import closing
 from pathlib import Path
-from typing import Any
-
 from envtrack.journal import db as journal_db
+from envtrack.journal.row import Change
 
 
 def _open(journal: Path):
     return closing(journal_db.open_journal(journal))   # JournalError: sync.service says it in one line
 
 
-def read_changes_since(journal: Path, since_id: int) -> list[dict[str, Any]]:
+def read_changes_since(journal: Path, since_id: int) -> list[Change]:
     """Journal rows with id > SINCE_ID, oldest first (redacted); [] when nothing was recorded yet."""
     return journal_db.read_changes_at(journal, since_id)
 

@@ -111,8 +111,8 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build", into
                                  into=into)
     else:
         rewrite = Rewrite(old_text, ())
-    last = max(rows, key=lambda r: int(r["id"]), default=None)
-    up_to, up_to_time = (int(last["id"]), last.get("time")) if last else (since, None)
+    last = max(rows, key=lambda r: r.id, default=None)
+    up_to, up_to_time = (last.id, last.time) if last else (since, None)
     return Proposal(project, old_text, rewrite, tuple(changes), len(rows), since, up_to, up_to_time, target)
 
 

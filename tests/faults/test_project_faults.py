@@ -46,13 +46,13 @@ def wait_until(predicate, what: str, timeout: float = 60) -> None:
 def write_journal(project: Path, *, version: int | None = None) -> Path:
     """A journal holding one requested pip install that sync would write back."""
     from envtrack.journal import db as journal_db
+    from envtrack.journal.row import Change
 
     path = project / ".envtrack" / "journal.db"
     db = journal_db.open_journal(path)
     site = "/opt/envtrack/venv/lib/python3.11/site-packages"   # the agent journals a site directory, not the venv
-    journal_db.record_batch(db, [{"time": journal_db.utc_now(), "manager": "pip", "env": site,
-                                  "action": "install", "name": "iniconfig", "old_version": None,
-                                  "new_version": "2.0.0", "requested": 1, "reconciled": 0, "detail": "{}"}])
+    journal_db.record_batch(db, [Change(time=journal_db.utc_now(), manager="pip", env=site, action="install",
+                                        name="iniconfig", old_version=None, new_version="2.0.0", requested=True)])
     if version is not None:
         db.execute(f"PRAGMA user_version = {version}")
     db.close()

@@ -137,7 +137,7 @@ assert heard.wait(5), "no inotify event"
 watcher.stop()
 assert run.Agent(state, root).start() == 1
 rows = read_changes(open_journal(os.path.join(state, "journal.db")))
-assert [(r["name"], r["action"], r["requested"]) for r in rows] == [("tomli", "install", True)], rows
+assert [(r.name, r.action, r.requested) for r in rows] == [("tomli", "install", True)], rows
 print("ok %d.%d" % sys.version_info[:2])
 """
 

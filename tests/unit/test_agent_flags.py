@@ -23,7 +23,7 @@ def dist(root: Path, name: str, version: str, *, installer: str, requested: bool
 
 
 def marks(state: Path) -> list[tuple]:
-    return [(r["action"], r["name"], r["new_version"], r["requested"])
+    return [(r.action, r.name, r.new_version, r.requested)
             for r in read_changes(open_journal(state / "journal.db"))]
 
 

@@ -96,10 +96,10 @@ def test_journal_rows_take_the_command_line_over_uvs_requested_everywhere(tmp_pa
                for name, version in (("requests", "2.31.0"), ("pysocks", "1.7.1"), ("urllib3", "2.2.1"))]
     rows = journal_rows(changes, root=str(tmp_path), time="t", reconciled=False,
                         runs=[parse("uv", "pip", "install", "requests[socks]==2.31.0")])
-    assert [(r["name"], r["requested"]) for r in rows] == [("requests", 1), ("pysocks", 0), ("urllib3", 0)]
-    assert '"asked": "requests[socks]==2.31.0"' in rows[0]["detail"]
+    assert [(r.name, r.requested) for r in rows] == [("requests", True), ("pysocks", False), ("urllib3", False)]
+    assert rows[0].detail["asked"] == "requests[socks]==2.31.0"
     # No command line seen: the records' flags stand.
-    assert all(r["requested"] for r in journal_rows(changes, root=str(tmp_path), time="t", reconciled=False))
+    assert all(r.requested for r in journal_rows(changes, root=str(tmp_path), time="t", reconciled=False))
 
 
 def test_an_extra_only_requirement_is_no_dependency(tmp_path) -> None:

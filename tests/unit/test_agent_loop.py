@@ -75,7 +75,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def changes(state: Path) -> list[tuple]:
-    return [(r["manager"], r["action"], r["name"], r["old_version"], r["new_version"], r["requested"], r["reconciled"])
+    return [(r.manager, r.action, r.name, r.old_version, r.new_version, r.requested, r.reconciled)
             for r in read_changes(open_journal(state / "journal.db"))]
 
 

@@ -29,7 +29,7 @@ def test_an_unversioned_journal_of_an_older_agent_is_migrated_and_keeps_its_rows
                     " VALUES ('2026-11-29T01:00:00.000Z', 'pip', '/x', 'install', 'tomli', '2.0.1', 1, 0, '{}')")
     db = journal_db.open_journal(path)
     assert journal_db.schema_version(db) == journal_db.SCHEMA_VERSION
-    assert [r["name"] for r in journal_db.read_changes(db)] == ["tomli"]
+    assert [r.name for r in journal_db.read_changes(db)] == ["tomli"]
     assert not journal_db.has_baseline(db) and journal_db.read_bookmark(db, "build.envd") is None
 
 
@@ -47,3 +47,47 @@ def test_inotify_events_are_unpacked_with_their_padded_names() -> None:
     name = b"status\0\0"   # the kernel pads names with NULs
     data = struct.pack("iIII", 3, IN_CREATE, 0, len(name)) + name + struct.pack("iIII", 4, IN_CREATE | IN_ISDIR, 0, 0)
     assert list(parse_events(data)) == [(3, IN_CREATE, "status"), (4, IN_CREATE | IN_ISDIR, "")]
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+
+
+def test_the_changes_table_has_exactly_the_row_types_fields(tmp_path: Path) -> None:
+    """Change's fields are the one home of the columns: a field without a column, or a column
+    without a field, fails here, in a new journal and in an unversioned one alike."""
+    from dataclasses import fields
+
+    from envtrack.journal.row import COLUMNS, Change
+
+    names = [f.name for f in fields(Change)]
+    assert _columns(journal_db.open_journal(tmp_path / "new.db"), "changes") == ["id"] + [n for n in names if n != "id"]
+    assert COLUMNS == tuple(n for n in names if n != "id")
+
+
+def test_a_row_comes_back_as_it_was_written(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from envtrack.journal.row import Change
+    from envtrack.records import PackageChange
+
+    row = Change.of(PackageChange("pip", "/site", "tomli", "install", None, "2.0.1", True, source="file:///w"),
+                    time="2026-11-29T01:00:00.000Z", detail={"asked": "tomli"})
+    db = journal_db.open_journal(tmp_path / "journal.db")
+    journal_db.record_batch(db, [row, replace(row, name="idna", requested=False, reconciled=True)])
+    first, second = journal_db.read_changes(db)
+    assert first == replace(row, id=1) and (second.id, second.requested, second.reconciled) == (2, False, True)
+    assert journal_db.read_changes(db, since_id=1) == [second]
+
+
+def test_no_other_module_spells_the_change_columns() -> None:
+    """The schema, the inserts and the reads are derived from journal/row.py: a second spelling
+    of the column list (a CREATE TABLE, an INSERT, a tuple of names) anywhere else fails here."""
+    import re
+
+    root = Path(journal_db.__file__).resolve().parents[1]
+    spelled = re.compile(r"old_version\W+new_version\W+requested|INSERT INTO changes|CREATE TABLE\W+(IF NOT EXISTS\W+)?changes")
+    found = [str(p.relative_to(root)) for p in root.rglob("*.py")
+             if p.name != "row.py" and spelled.search(p.read_text(encoding="utf-8"))]
+    assert found == []
+    assert spelled.search((root / "journal" / "row.py").read_text(encoding="utf-8"))

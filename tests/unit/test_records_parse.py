@@ -327,14 +327,16 @@ def test_redact_text_keeps_ordinary_command_lines() -> None:
 
 
 def test_rows_from_an_older_journal_are_redacted_when_read_on_the_host() -> None:
-    from envtrack.journal.db import redacted   # every reader's rows come out of the journal through it
+    from envtrack.journal.row import Change   # every reader's rows come out of the journal through it
 
-    row = {"id": 1, "source": "https://u:pw@h.example/x.whl?token=tok", "detail": {
-        "commandline": "apt-get -o Acquire::http::Proxy=http://u:pxpw@p:3128 install jq"}}
-    clean = redacted(row)
-    assert clean["source"] == "https://u:****@h.example/x.whl?token=****"
-    assert "pxpw" not in clean["detail"]["commandline"] and "pw@" not in json.dumps(clean)
-    assert row["source"].endswith("token=tok")  # the caller's row is left alone
+    stored = {"id": 1, "time": "2026-11-29T01:00:00.000Z", "manager": "apt", "env": "/", "action": "install",
+              "name": "jq", "old_version": None, "new_version": "1.6", "requested": 1, "arch": None, "build": None,
+              "reconciled": 0, "source": "https://u:pw@h.example/x.whl?token=tok", "detail": json.dumps({
+                  "commandline": "apt-get -o Acquire::http::Proxy=http://u:pxpw@p:3128 install jq"})}
+    clean = Change.from_sql(stored)
+    assert clean.source == "https://u:****@h.example/x.whl?token=****"
+    assert "pxpw" not in clean.detail["commandline"] and "pw@" not in json.dumps(clean.as_json())
+    assert stored["source"].endswith("token=tok")  # the caller's record is left alone
 
 
 def test_conda_mamba_and_micromamba_records_read_alike(tmp_path: Path) -> None:

@@ -45,11 +45,12 @@ def test_the_archive_holds_parents_files_and_skips_state_and_caches(tmp_path: Pa
 def _journal(path: Path, rows: list[int], bookmark: int | None = None) -> None:
     """A journal as the agent writes it (through its schema's owner); ROWS are consecutive change ids from 1."""
     from envtrack.journal import db as journal_db
+    from envtrack.journal.row import Change
     from envtrack.records import PackageChange
 
     with closing(journal_db.open_journal(path)) as db:
         assert rows == list(range(1, len(rows) + 1))
-        journal_db.record_batch(db, [journal_db.change_row(
+        journal_db.record_batch(db, [Change.of(
             PackageChange("pip", "/site", f"p{i}", "install", None, "1", True), time="2026-11-29T01:00:00.000Z")
             for i in rows])
         if bookmark is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envtrack.journal.row import Change
 from envtrack.sync.changes import fold_changes
 from envtrack.sync.forms import unreproducible as unreproducible_reason, vcs_url
 
@@ -9,9 +10,10 @@ SITE = "/usr/lib/python3/dist-packages"
 
 
 def row(id, action, name, old=None, new=None, requested=1, manager="pip", source="", detail=""):
-    return {"id": id, "time": "2026-11-29T01:00:00.000Z", "manager": manager, "env": "/" if manager == "apt" else SITE,
+    """The row the journal gives sync for a record as the table holds it."""
+    return Change.from_sql({"id": id, "time": "2026-11-29T01:00:00.000Z", "manager": manager, "env": "/" if manager == "apt" else SITE,
             "action": action, "name": name, "old_version": old, "new_version": new, "requested": requested,
-            "source": source, "arch": "", "build": "", "reconciled": 0, "detail": detail}
+            "source": source, "arch": "", "build": "", "reconciled": 0, "detail": detail})
 
 
 def net(rows):

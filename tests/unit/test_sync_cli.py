@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from envtrack.errors import EnvtrackError
+from envtrack.journal import db as journal_db
+from envtrack.journal.row import Change
 from envtrack.sync.files import replace_validated
 from envtrack.sync.journal import last_synced_id, mark_synced
 from conftest import ROOT, run_cli
 
-CHANGES_SCHEMA = """
-CREATE TABLE changes (id INTEGER PRIMARY KEY, time TEXT, manager TEXT, env TEXT, action TEXT, name TEXT,
-    old_version TEXT, new_version TEXT, requested INTEGER, source TEXT, arch TEXT, build TEXT,
-    reconciled INTEGER, detail TEXT)
-"""
 SITE = "/usr/local/lib/python3.11/dist-packages"
 
 
@@ -26,20 +24,18 @@ SITE = "/usr/local/lib/python3.11/dist-packages"
 def project(tmp_path: Path) -> Path:
     shutil.copyfile(ROOT / "examples" / "quickstart" / "build.envd", tmp_path / "build.envd")
     (tmp_path / ".envtrack").mkdir()
-    with sqlite3.connect(tmp_path / ".envtrack" / "journal.db") as db:
-        db.execute(CHANGES_SCHEMA)
+    with closing(journal_db.open_journal(tmp_path / ".envtrack" / "journal.db")):
+        pass   # an empty journal, as the agent makes it
     return tmp_path
 
 
 def record(project: Path, *rows: tuple) -> None:
     """Append (manager, action, name, old, new, requested) rows to the journal."""
-    with sqlite3.connect(project / ".envtrack" / "journal.db") as db:
-        for manager, action, name, old, new, requested in rows:
-            db.execute(
-                "INSERT INTO changes (time, manager, env, action, name, old_version, new_version, requested, source,"
-                " arch, build, reconciled, detail) VALUES ('2026-11-29T01:00:00.000Z', ?, ?, ?, ?, ?, ?, ?, '', '', '', 0, '')",
-                (manager, "/" if manager == "apt" else SITE, action, name, old, new, requested),
-            )
+    with closing(journal_db.open_journal(project / ".envtrack" / "journal.db")) as db:
+        journal_db.record_batch(db, [
+            Change(time="2026-11-29T01:00:00.000Z", manager=manager, env="/" if manager == "apt" else SITE,
+                   action=action, name=name, old_version=old, new_version=new, requested=bool(requested))
+            for manager, action, name, old, new, requested in rows])
 
 
 def test_dry_run_prints_a_diff_and_changes_nothing(project: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from envtrack.frontend import load_plan
+from envtrack.journal.row import Change
 from envtrack.sync.changes import fold_changes
 from envtrack.sync.rewrite import rewrite_source
 
@@ -36,17 +37,18 @@ def copy_inputs(case: Path, directory: Path) -> None:
             shutil.copyfile(extra, directory / extra.name)
 
 
-def journal_rows(case: Path) -> list[dict]:
+def journal_rows(case: Path) -> list[Change]:
+    """journal.json's rows as the table holds them, read the way the journal reads its own."""
     defaults = {"time": "2026-11-29T01:00:00.000Z", "old_version": None, "new_version": None, "source": "",
                 "arch": "", "build": "", "reconciled": 0, "detail": ""}
     rows = []
     for row in json.loads((case / "journal.json").read_text()):
         env = "/" if row["manager"] == "apt" else "/usr/local/lib/python3.11/dist-packages"
-        rows.append({**defaults, "env": env, **row})
+        rows.append(Change.from_sql({**defaults, "env": env, **row}))
     return rows
 
 
-def sync_text(envd: Path, rows: list[dict], options: dict):
+def sync_text(envd: Path, rows: list[Change], options: dict):
     text = envd.read_bytes().decode()
     target = options.get("target", "build")
     plan = load_plan(envd, target=target)

@@ -1,0 +1,94 @@
+"""One change row of the journal: its fields are the `changes` table's columns, their one home.
+
+The schema's column list, the agent's inserts and every host read are derived from `Change`;
+a row is turned into SQLite values (`to_sql`) and back (`from_sql`) here and nowhere else.
+Ships into containers with the rest of the journal package: standard library only, Python
+3.8 syntax.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from envtrack.records import PackageChange
+from envtrack.records.redact import redact_text, redact_url
+
+
+def _column(sql: str, **default: Any) -> Any:
+    """A field that is a column of the `changes` table, declared as SQL."""
+    return field(metadata={"sql": sql}, **default)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change the journal holds, as every reader gets it: flags as bools, `detail` decoded,
+    source and command line redacted. `id` is the journal's (0 until the row is written)."""
+
+    time: str = _column("TEXT NOT NULL")
+    manager: str = _column("TEXT NOT NULL")
+    env: str = _column("TEXT NOT NULL")
+    action: str = _column("TEXT NOT NULL")   # install | remove | upgrade | downgrade | mark
+    name: str = _column("TEXT NOT NULL")
+    old_version: Optional[str] = _column("TEXT")
+    new_version: Optional[str] = _column("TEXT")
+    requested: bool = _column("INTEGER")
+    source: str = _column("TEXT", default="")
+    arch: str = _column("TEXT", default="")
+    build: str = _column("TEXT", default="")
+    reconciled: bool = _column("INTEGER", default=False)
+    detail: Mapping[str, Any] = _column("TEXT", default_factory=dict)   # JSON in the table
+    id: int = 0   # the table's INTEGER PRIMARY KEY, assigned when the row is written
+
+    @classmethod
+    def of(cls, change: PackageChange, *, time: str, reconciled: bool = False,
+           detail: Optional[Mapping[str, Any]] = None) -> "Change":
+        """The row the agent writes for CHANGE."""
+        return cls(time=time, manager=change.manager, env=change.env, action=change.action, name=change.name,
+                   old_version=change.old_version, new_version=change.new_version,
+                   requested=bool(change.requested), source=change.source, arch=change.arch,
+                   build=change.build, reconciled=reconciled, detail=dict(detail or {}))
+
+    def to_sql(self) -> Tuple[object, ...]:
+        """The values of COLUMNS, as the table stores them."""
+        values = {"requested": int(self.requested), "reconciled": int(self.reconciled),
+                  "detail": json.dumps(dict(self.detail), sort_keys=True)}
+        return tuple(values.get(name, getattr(self, name)) for name in COLUMNS)
+
+    @classmethod
+    def from_sql(cls, record: Any) -> "Change":
+        """The row for RECORD (an sqlite3.Row or a mapping holding SELECT_COLUMNS, as the table
+        stores them). A journal written by an older agent, or by hand, may hold NULLs, a damaged
+        `detail` or credentials: they come out as empty values and redacted text."""
+        raw = {name: record[name] for name in SELECT_COLUMNS}
+        try:
+            detail = json.loads(raw["detail"] or "{}")
+        except (TypeError, ValueError):
+            detail = {}
+        return cls(time=raw["time"] or "", manager=raw["manager"] or "", env=raw["env"] or "",
+                   action=raw["action"] or "", name=raw["name"] or "", old_version=raw["old_version"],
+                   new_version=raw["new_version"], requested=bool(raw["requested"]),
+                   source=raw["source"] or "", arch=raw["arch"] or "", build=raw["build"] or "",
+                   reconciled=bool(raw["reconciled"]), detail=detail if isinstance(detail, dict) else {},
+                   id=int(raw["id"])).redacted()
+
+    def redacted(self) -> "Change":
+        """This row with its source and command line redacted again: a journal written by an older
+        agent may hold credentials, and what envtrack prints or writes from it must not."""
+        detail = self.detail
+        if isinstance(detail.get("commandline"), str):
+            detail = dict(detail, commandline=redact_text(detail["commandline"]))
+        return replace(self, source=redact_url(self.source), detail=detail)
+
+    def as_json(self) -> Dict[str, Any]:
+        """The row as `log --json` prints it: every column and `id`."""
+        return {f.name: (dict(self.detail) if f.name == "detail" else getattr(self, f.name)) for f in fields(self)}
+
+
+COLUMNS: Tuple[str, ...] = tuple(f.name for f in fields(Change) if "sql" in f.metadata)
+SELECT_COLUMNS: Tuple[str, ...] = ("id",) + COLUMNS
+TABLE_SQL = "CREATE TABLE IF NOT EXISTS changes (\n    id INTEGER PRIMARY KEY, %s);\n" % ", ".join(
+    "%s %s" % (f.name, f.metadata["sql"]) for f in fields(Change) if "sql" in f.metadata)
+INSERT_SQL = "INSERT INTO changes (%s) VALUES (%s)" % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))
+SELECT_SQL = "SELECT %s FROM changes" % ", ".join(SELECT_COLUMNS)
