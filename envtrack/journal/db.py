@@ -57,7 +57,8 @@ def utc_now() -> str:
 
 def open_journal(path) -> sqlite3.Connection:
     """Open (creating or migrating if needed) the journal at PATH, in WAL mode."""
-    os.makedirs(os.path.dirname(os.path.abspath(str(path))), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(str(path)))
+    os.makedirs(folder, exist_ok=True)
     try:
         db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000.0)
         db.row_factory = sqlite3.Row
@@ -69,7 +70,10 @@ def open_journal(path) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode = wal")
         _migrate(db, str(path))
     except sqlite3.DatabaseError as error:
-        raise JournalError("%s: cannot use the journal (%s)" % (path, error)) from None
+        # A WAL journal needs its -shm file beside it: in a read-only folder SQLite only says
+        # it cannot open the file, so say why.
+        why = "" if os.access(folder, os.W_OK) else "; its folder is read-only"
+        raise JournalError("%s: cannot use the journal (%s%s)" % (path, error, why)) from None
     return db
 
 
@@ -166,10 +170,11 @@ def open_readonly(path) -> sqlite3.Connection:
         try:
             db.execute("PRAGMA schema_version").fetchone()
         except sqlite3.OperationalError as error:
-            if "readonly" not in str(error):
+            if "readonly" not in str(error) and os.access(os.path.dirname(os.path.abspath(str(path))), os.W_OK):
                 raise
             # A WAL journal in a read-only directory: SQLite cannot make the -shm file a reader
-            # needs. Nobody can be writing there, so read the file as it is.
+            # needs (it says "readonly" or "unable to open database file"). Nobody can be
+            # writing there, so read the file as it is.
             db.close()
             db = sqlite3.connect(_uri(path, "immutable=1"), uri=True)
         version = schema_version(db)
