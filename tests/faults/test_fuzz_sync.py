@@ -23,6 +23,7 @@ import pytest
 
 from envtrack.errors import EnvtrackError
 from envtrack.frontend import load_plan
+from envtrack.journal.row import Change
 from envtrack.sync.changes import fold_changes
 from envtrack.sync.files import replace_validated
 from envtrack.llb.compile import compile_plan
@@ -211,7 +212,7 @@ def test_sync_rewrites_keep_their_invariants(seed: int, tmp_path: Path) -> None:
         context = f"seed {seed} case {index}\n{v.text}\n{rows}"
         envd.write_text(v.text)
         plan = load_plan(envd)
-        changes = fold_changes(rows)
+        changes = fold_changes([Change.from_sql({"arch": "", "build": "", "reconciled": 0, **r}) for r in rows])
         result = rewrite_source(v.text, plan, changes, envd_file=envd)
         out = result.text
 

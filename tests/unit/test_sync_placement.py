@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from envtrack.frontend import load_plan
+from envtrack.journal.row import Change
 from envtrack.llb.compile import compile_plan
 from envtrack.sync.changes import fold_changes
 from envtrack.sync.placement import misplaced
@@ -13,10 +15,11 @@ from envtrack.sync.rewrite import rewrite_source
 PIP_ENV = "/usr/local/lib/python3.11/dist-packages"
 
 
-def row(id_: int, manager: str, action: str, name: str, old: str | None = None, new: str | None = None) -> dict:
-    return {"id": id_, "time": "2026-11-29T01:00:00.000Z", "manager": manager, "env": "/" if manager == "apt" else PIP_ENV,
+def row(id_: int, manager: str, action: str, name: str, old: str | None = None, new: str | None = None) -> Change:
+    """The row the journal gives sync for a record as the table holds it."""
+    return Change.from_sql({"id": id_, "time": "2026-11-29T01:00:00.000Z", "manager": manager, "env": "/" if manager == "apt" else PIP_ENV,
             "action": action, "name": name, "old_version": old, "new_version": new, "requested": 1, "source": "",
-            "arch": "", "build": "", "reconciled": 0, "detail": ""}
+            "arch": "", "build": "", "reconciled": 0, "detail": ""})
 
 
 def synced(tmp_path: Path, text: str, *rows: dict):
@@ -219,7 +222,7 @@ def test_python_modules_that_came_with_an_apt_package_are_written_as_that_packag
     the agent sees as top-level pip packages; the apt call reproduces them, so they are no pins."""
     dpkg_site = "/usr/lib/python3/dist-packages"
     rows = [row(1, "apt", "install", "python3-pip", None, "23.0.1+dfsg-1")]
-    rows += [dict(row(n, "pip", "install", name, None, "1.0"), env=dpkg_site)
+    rows += [replace(row(n, "pip", "install", name, None, "1.0"), env=dpkg_site)
              for n, name in enumerate(("pip", "setuptools", "wheel"), 2)]
     rows.append(row(5, "pip", "install", "tomli", None, "2.0.1"))   # pip's own site: written as before
     text, _, _ = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n', *rows)
