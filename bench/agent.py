@@ -62,7 +62,7 @@ def last_row_time(journal: Path) -> float:
     from envtrack.journal import db as journal_db
 
     with closing(journal_db.open_journal(journal)) as db:
-        stamp = journal_db.read_changes(db)[-1]["time"]
+        stamp = journal_db.read_changes(db)[-1].time
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
