@@ -174,9 +174,9 @@ def test_a_loop_over_lists_read_elsewhere_too_is_appended_to(tmp_path: Path) -> 
 
 def test_a_conda_package_from_a_url_channel_gets_a_call_naming_that_channel(tmp_path: Path) -> None:
     url = "http://172.17.0.1:8000/channel"
-    hello = dict(row(1, "conda", "install", "envtrack-hello", None, "1.0"), env="/opt/conda/envs/envd", source=url,
-                 detail='{"channels": ["%s"]}' % url)
-    other = dict(row(2, "conda", "install", "scratch", None, "2.0"), env="/opt/conda/envs/ml", source="conda-forge")
+    hello = replace(row(1, "conda", "install", "envtrack-hello", None, "1.0"), env="/opt/conda/envs/envd", source=url,
+                 detail={"channels": [url]})
+    other = replace(row(2, "conda", "install", "scratch", None, "2.0"), env="/opt/conda/envs/ml", source="conda-forge")
     text, notes, plan = synced(tmp_path, (
         'def build():\n    base(image="envtrack/base:bookworm")\n    install.conda(use_mamba=True)\n'
         '    install.conda_packages(name=["envtrack-extra"])\n'), hello, other)
@@ -188,9 +188,9 @@ def test_a_conda_package_from_a_url_channel_gets_a_call_naming_that_channel(tmp_
 
 def test_a_pipx_app_is_written_as_a_pipx_run_after_the_install_that_brings_pipx(tmp_path: Path) -> None:
     venv = "/home/envd/.local/share/pipx/venvs/pycowsay/lib/python3.11/site-packages"
-    rows = [dict(row(1, "pip", "install", "pipx", None, "1.7.1"), env="/opt/envtrack/venv/lib/python3.11/site-packages"),
-            dict(row(2, "pip", "install", "pycowsay", None, "0.0.0.2"), env=venv),
-            dict(row(3, "pip", "install", "colorama", None, "0.4.6"), env=venv, requested=0)]
+    rows = [replace(row(1, "pip", "install", "pipx", None, "1.7.1"), env="/opt/envtrack/venv/lib/python3.11/site-packages"),
+            replace(row(2, "pip", "install", "pycowsay", None, "0.0.0.2"), env=venv),
+            replace(row(3, "pip", "install", "colorama", None, "0.4.6"), env=venv, requested=False)]
     text, notes, plan = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n',
                                *rows)
     assert kinds(plan) == ["base", "install.python", "install.python_packages", "run"]
