@@ -30,6 +30,7 @@ from envtrack.errors import EnvtrackError, LocatedError, Position
 from envtrack.frontend.values import MAX_MESSAGE, bounded_text  # noqa: F401 - MAX_MESSAGE for callers
 
 _PAGE = 4096
+_HALF = _PAGE // 2
 _HEADER = struct.Struct("<III")  # line, column, length of the file name that follows
 
 
@@ -63,14 +64,21 @@ def _number(name: str, default, kind):  # noqa: ANN001, ANN202 - float | int
 
 
 class Progress:
-    """The shared page: the place the evaluation last reached."""
+    """The shared page: the last builtin call (first half) and what is running for certain (second
+    half: a file's top level, or the target function); its last byte says whether include() clones."""
 
     def __init__(self, memory: mmap.mmap):
         self.memory = memory
 
     def mark(self, position: Position) -> None:
-        name = position.file.encode("utf-8", "surrogateescape")[: _PAGE - 1 - _HEADER.size]
-        self.memory[: _HEADER.size + len(name)] = _HEADER.pack(position.line, position.column, len(name)) + name
+        self._write(0, position)
+
+    def enter(self, position: Position) -> None:
+        self._write(_HALF, position)
+
+    def _write(self, at: int, position: Position) -> None:
+        name = position.file.encode("utf-8", "surrogateescape")[: _HALF - 1 - _HEADER.size]
+        self.memory[at: at + _HEADER.size + len(name)] = _HEADER.pack(position.line, position.column, len(name)) + name
 
     def fetching(self, busy: bool) -> None:
         self.memory[_PAGE - 1] = 1 if busy else 0
@@ -79,10 +87,18 @@ class Progress:
         return self.memory[_PAGE - 1] == 1
 
     def read(self, fallback: Position) -> Position:
-        line, column, size = _HEADER.unpack(self.memory[: _HEADER.size])
+        """The last builtin call."""
+        return self._read(0) or fallback
+
+    def running(self, fallback: Position) -> Position:
+        """What was running for certain: the place a stop without a position is reported at."""
+        return self._read(_HALF) or fallback
+
+    def _read(self, at: int) -> Position | None:
+        line, column, size = _HEADER.unpack(self.memory[at: at + _HEADER.size])
         if line == 0:
-            return fallback
-        name = self.memory[_HEADER.size: _HEADER.size + size].decode("utf-8", "surrogateescape")
+            return None
+        name = self.memory[at + _HEADER.size: at + _HEADER.size + size].decode("utf-8", "surrogateescape")
         return Position(name, line, column)
 
 
@@ -110,7 +126,9 @@ def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # n
         if timed_out:
             process.kill()
         status = process.wait()
-        return _outcome(payload, timed_out, status, limits, progress.read(Position(file, 1, 1)), _head(crash_log))
+        start = Position(file, 1, 1)
+        return _outcome(payload, timed_out, status, limits, progress.running(start), progress.read(start),
+                        _head(crash_log))
     finally:
         for fd in (read_end, write_end, progress_fd):
             if fd >= 0:
@@ -208,13 +226,19 @@ def _head(log) -> str:  # noqa: ANN001 - a binary file
     return log.read(8192).decode("utf-8", "replace")
 
 
-def _outcome(payload: bytes, timed_out: bool, status: int, limits: Limits, where: Position, crash: str):  # noqa: ANN202
+def _outcome(payload: bytes, timed_out: bool, status: int, limits: Limits, running: Position, last_call: Position,
+             crash: str):  # noqa: ANN202
+    """A child stopped from outside, or by the Go runtime, says nothing of where it was: the error is
+    put at what was running for certain (the file's top level, or the target's def); the last
+    builtin call, which may be in a file that has returned since, is only named in the text."""
     if timed_out:
-        raise LocatedError(where, f"evaluation did not finish within {limits.seconds:g} s (an endless loop?); "
-                                  "the last place it reached is here (ENVTRACK_EVAL_SECONDS raises the limit)")
+        called = f"; its last builtin call was {last_call}" if last_call != Position(running.file, 1, 1) else ""
+        raise LocatedError(running, f"evaluation did not finish within {limits.seconds:g} s (an endless loop?) "
+                                    f"in the function or file that starts here{called} "
+                                    "(ENVTRACK_EVAL_SECONDS raises the limit)")
     result = _unpickle(payload)
     if result is None:
-        raise LocatedError(where, _abort_reason(status, crash, limits))
+        raise LocatedError(running, _abort_reason(status, crash, limits))
     kind, *rest = result
     if kind == "plan":
         return rest[0]
@@ -238,13 +262,17 @@ _MEMORY_SIGNS = ("out of memory", "cannot allocate memory", "MemoryError", "pthr
                  "failed to create new OS thread", "runtime: mmap", "runtime: cannot map pages")
 
 
+_NO_PLACE = "in the function or file that starts here (the Go runtime stopped without saying where)"
+
+
 def _abort_reason(status: int, crash: str, limits: Limits) -> str:
+    """One message for one cause, whatever the last builtin call was: the same file gives the same answer."""
     if "stack exceeds" in crash or "stack overflow" in crash:
-        return "evaluation nested too deeply (recursion or deeply nested brackets); the last place it reached is here"
+        return f"evaluation nested too deeply (recursion or deeply nested brackets) {_NO_PLACE}"
     if any(sign in crash for sign in _MEMORY_SIGNS):
-        return (f"evaluation needed more than {limits.memory_mb} MiB of memory; the last place it reached is here "
+        return (f"evaluation needed more than {limits.memory_mb} MiB of memory {_NO_PLACE} "
                 "(ENVTRACK_EVAL_MEMORY_MB raises the limit)")
-    return f"evaluation stopped (exit status {status}) here or after this call"
+    return f"evaluation stopped (exit status {status}) {_NO_PLACE}"
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -262,7 +290,7 @@ def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, 
         from envtrack.frontend.evaluate import Evaluation
 
         progress = Progress(mmap.mmap(progress_fd, _PAGE))
-        evaluation = Evaluation(progress.mark, max_steps, progress.fetching)
+        evaluation = Evaluation(progress.mark, max_steps, progress.fetching, progress.enter)
         # Limited only now: the Go runtime and starlark-go map gigabytes of address space
         # they never touch (4 GiB for small integers alone) when they start.
         limit = _address_space() + budget
@@ -277,9 +305,9 @@ def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, 
         except MemoryError:
             raise
         except RecursionError:
-            where = progress.read(Position(file, 1, 1))
+            where = progress.running(Position(file, 1, 1))
             outcome = ("located", where.file, where.line, where.column,
-                       "evaluation nested too deeply; the last place it reached is here")
+                       "evaluation nested too deeply in the function or file that starts here")
         _write_all(result_fd, pickle.dumps(outcome))
     except MemoryError:
         os.write(crash_fd, b"MemoryError")

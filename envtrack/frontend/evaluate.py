@@ -88,14 +88,16 @@ def _not_told(fetching: bool) -> None:
 
 
 class Evaluation:
-    """One run of a file in one interpreter. MARK(position) is told where evaluation is going
-    (each builtin call, each file and the target function), so a watchdog can say where it stopped."""
+    """One run of a file in one interpreter. MARK(position) is told each builtin call, ENTER(position)
+    what is running for certain (a file's top level at its 1:1, then the target function at its
+    def), so a watchdog can say where it stopped without blaming a file that had already returned."""
 
     def __init__(self, mark: Callable[[Position], None] = _no_mark, max_steps: int | None = None,
-                 fetching: Callable[[bool], None] = _not_told) -> None:
+                 fetching: Callable[[bool], None] = _not_told, enter: Callable[[Position], None] = _no_mark) -> None:
         from starlark_go import Starlark, configure_starlark
 
         self.mark = mark
+        self.enter = enter
         self.fetching = fetching   # told True while include() clones: network time is not evaluation time
         self.max_steps = max_steps
 
@@ -152,7 +154,7 @@ class Evaluation:
             defined = ", ".join(f"{name}()" for name in sorted(main.functions)) or "none"
             raise LocatedError(Position(main.file, 1, 1), f"no function {target}() defined (functions: {defined})")
         line, column = main.functions.get(target, (1, 1))  # (1, 1) when bound by assignment
-        self.mark(Position(main.file, line, column))
+        self.enter(Position(main.file, line, column))
         try:
             returned = self._exec(f"{prelude.RESULT}({target}())", _DRIVER, evaluate=True)
             return Unconvertible(self.refused_result) if self.refused_result is not None else returned
@@ -164,7 +166,7 @@ class Evaluation:
 
     def _exec_file(self, file: str, text: str, *, as_module: bool = False) -> Transformed:
         self.sources[file] = text
-        self.mark(Position(file, 1, 1))
+        self.enter(Position(file, 1, 1))
         nul = text.find("\0")
         if nul >= 0:  # Starlark cannot be handed a NUL; no envd file holds one
             raise LocatedError(_offset_position(file, text, nul), "NUL byte in the file (is it a binary file?)")
@@ -211,6 +213,7 @@ class Evaluation:
                 self._exec_file(load.path, text, as_module=True)
             finally:
                 self.loading.pop()
+                self.enter(Position(file, 1, 1))   # back in the loading file
         exported = self.exports[load.path]
         for binding in load.bindings:
             place = Position(file, binding.line, binding.column)
@@ -238,6 +241,7 @@ class Evaluation:
                     self._exec_file(name, self._read(name, where), as_module=True)
                 finally:
                     self.loading.pop()
+                    self.enter(Position(file, 1, 1))   # back in the including file
             for symbol in sorted(self.exports[name]):
                 if symbol.startswith("_"):
                     continue

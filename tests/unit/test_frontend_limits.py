@@ -71,8 +71,9 @@ def test_brackets_nested_too_deep_are_located(tmp_path: Path) -> None:
 def test_an_endless_loop_stops_at_the_deadline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVTRACK_EVAL_SECONDS", "1")
     error = located(tmp_path, b'def build():\n    run(commands=["a"])\n    for i in range(1000000000):\n        pass\n')
-    assert error.position == Position(str(tmp_path / "build.envd"), 2, 5)
+    assert error.position == Position(str(tmp_path / "build.envd"), 1, 5)   # build() was running
     assert "did not finish within 1 s" in error.reason
+    assert f"its last builtin call was {tmp_path / 'build.envd'}:2:5" in error.reason
 
 
 @pytest.mark.parametrize("expression", ['"x" * 10000000000', "[1] * 1000000000",
@@ -128,3 +129,41 @@ def test_the_deadline_waits_while_include_clones() -> None:
         os.close(read_end)
         os.close(write_end)
     assert timed_out and payload == b"" and time.monotonic() - start >= 1.0
+
+
+def test_a_stop_after_a_loaded_helper_returned_is_not_put_in_the_loaded_file(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The last builtin call was in lib.envd, but build() in build.envd was running when the Go runtime gave up.
+    monkeypatch.setenv("ENVTRACK_EVAL_MEMORY_MB", "256")
+    (tmp_path / "lib.envd").write_text('def setup():\n    base(image="x")\n')
+    bomb = "[[i for i in range(100000)] for j in range(100000)]"
+    body = f'load("lib.envd", "setup")\ndef build():\n    setup()\n    x = {bomb}\n'
+    answers = {str(located(tmp_path, body.encode())) for _ in range(2)}
+    assert len(answers) == 1   # one file, one answer
+    assert answers.pop().startswith(f"{tmp_path / 'build.envd'}:2:5: evaluation needed more than 256 MiB of memory "
+                                    "in the function or file that starts here (the Go runtime stopped without saying where)")
+
+
+def test_a_stop_in_the_top_level_after_a_load_is_put_in_the_loading_file(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVTRACK_EVAL_MEMORY_MB", "256")
+    (tmp_path / "lib.envd").write_text('def setup():\n    base(image="x")\n')
+    body = 'load("lib.envd", "setup")\nX = [[i for i in range(100000)] for j in range(100000)]\ndef build():\n    setup()\n'
+    error = located(tmp_path, body.encode())
+    assert error.position == Position(str(tmp_path / "build.envd"), 1, 1) and "MiB of memory" in error.reason
+
+
+def test_a_stop_in_a_loaded_file_is_put_in_that_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVTRACK_EVAL_MEMORY_MB", "256")
+    (tmp_path / "lib.envd").write_text("X = [[i for i in range(100000)] for j in range(100000)]\ndef setup():\n    pass\n")
+    error = located(tmp_path, b'load("lib.envd", "setup")\ndef build():\n    setup()\n')
+    assert error.position == Position(str(tmp_path / "lib.envd"), 1, 1) and "MiB of memory" in error.reason
+
+
+def test_errors_inside_a_loaded_helper_are_at_their_place_there(tmp_path: Path) -> None:
+    (tmp_path / "lib.envd").write_text('def setup():\n    base(image=range(1000000000))\n')
+    error = located(tmp_path, b'load("lib.envd", "setup")\ndef build():\n    setup()\n')
+    assert str(error) == f"{tmp_path / 'lib.envd'}:2:5: base: for parameter 'image': got range, want string"
+    (tmp_path / "lib.envd").write_text('def setup():\n    x = len(1)\n')
+    assert located(tmp_path, b'load("lib.envd", "setup")\ndef build():\n    setup()\n').position == Position(
+        str(tmp_path / "lib.envd"), 2, 12)   # Starlark puts a call at its parenthesis
