@@ -397,7 +397,9 @@ class Evaluation:
         if found is not None:
             (line, column), escape = found
             return LocatedError(self._position(filename, line, column), f"invalid escape sequence {escape}")
-        where = self.last_position or self._position(filename, 1, 1)
+        # The last builtin call only if it is in this text: it may be in a file that has returned since.
+        last = self.last_position
+        where = last if last is not None and last.file == filename else self._position(filename, 1, 1)
         return LocatedError(where, f"starlark cannot evaluate this text ({type(error).__name__}: {error})")
 
     def _include_member_message(self, filename: str, message: str) -> str | None:
