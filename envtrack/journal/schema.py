@@ -9,8 +9,6 @@ library only, Python 3.8 syntax.
 
 from __future__ import annotations
 
-import struct
-from typing import Optional
 
 # Version 0: journals written before the schema had a number (same tables, made by
 # sqlite-utils; sync_state added by the host on first sync). Version 1 adds nothing but the
@@ -21,7 +19,7 @@ _MAGIC = b"SQLite format 3\x00"
 _USER_VERSION = slice(60, 64)   # big-endian, in the database header (sqlite.org/fileformat.html)
 
 
-def file_schema_version(path) -> Optional[int]:
+def file_schema_version(path) -> "int | None":   # no typing: `exec` reads this on every call
     """The schema version in PATH's header; None when there is no readable SQLite file."""
     try:
         with open(str(path), "rb") as handle:
@@ -30,7 +28,7 @@ def file_schema_version(path) -> Optional[int]:
         return None
     if len(head) < 100 or not head.startswith(_MAGIC):
         return None
-    return struct.unpack(">i", head[_USER_VERSION])[0]
+    return int.from_bytes(head[_USER_VERSION], "big", signed=True)
 
 
 def newer_schema_message(where, version: int) -> str:
@@ -38,7 +36,7 @@ def newer_schema_message(where, version: int) -> str:
             "a newer envtrack wrote it; upgrade this one (nothing was changed)" % (where, version, SCHEMA_VERSION))
 
 
-def newer_schema(path) -> Optional[str]:
+def newer_schema(path) -> "str | None":
     """The refusal for PATH when a newer envtrack wrote it, else None."""
     version = file_schema_version(path)
     return newer_schema_message(path, version) if version is not None and version > SCHEMA_VERSION else None
