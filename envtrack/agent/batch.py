@@ -36,7 +36,8 @@ def journal_rows(changes: List[PackageChange], *, root: str, time: str, reconcil
         detail: Dict[str, object] = {}
         if change.manager == "apt" and apt_entry is not None and change.name.split(":")[0] in apt_entry.named:
             detail["commandline"] = redact_text(apt_entry.commandline)  # proxy passwords in -o options
-            if change.name.split(":")[0] in apt_entry.automatic:
+            if change.name.split(":")[0] in apt_entry.automatic and change.action != "mark":
+                # (an apt-mark after that run is the user's word, not the history's)
                 # extended_states may not be written yet when dpkg finishes; history says "automatic".
                 change = replace(change, requested=False)
         elif change.manager == "pip" and change.new_version is not None:
@@ -50,7 +51,7 @@ def journal_rows(changes: List[PackageChange], *, root: str, time: str, reconcil
 
 def _as_asked(change: PackageChange, detail: Dict[str, object], runs: Sequence[Run]) -> PackageChange:
     """CHANGE's requested flag (and DETAIL's `asked`: the spec as typed) from the command lines."""
-    by_name, by_path, understood = asked_for(runs, change.manager)
+    by_name, by_path, understood = asked_for(runs, change.manager, change.env if change.manager == "conda" else "")
     path = change.source[len("file://"):].rstrip("/") if change.source.startswith("file://") else ""
     asked = by_name.get(change.name.split(":")[0]) or (by_path.get(path) if path else None)
     if asked is None:

@@ -73,6 +73,7 @@ class Run:
     asked: List[Asked] = field(default_factory=list)
     complete: bool = True       # every argument understood: what it does not name, it did not ask for
     seen: float = 0.0           # monotonic time it was last seen running
+    target: str = ""            # conda: the environment it installs into (`-n NAME` or `-p PREFIX`), "" the default
 
 
 Reader = Callable[[str], Optional[str]]
@@ -251,6 +252,10 @@ def _conda(args: List[str], command: str) -> Run:
         elif word.startswith("--channel="):
             channels.append(redact_text(word.split("=", 1)[1]))
             index += 1
+        elif word in ("-n", "--name", "-p", "--prefix") and index + 1 < len(args):
+            value = args[index + 1].rstrip("/")
+            run.target = value if word in ("-p", "--prefix") else "/envs/" + value
+            index += 2
         elif word.startswith("-"):
             index += 2 if word in _CONDA_VALUED else 1
         else:
@@ -415,14 +420,17 @@ def _maybe_installer(argv: List[str]) -> bool:
                or os.path.basename(word) in _INSTALLER_WORDS for word in argv[:3])
 
 
-def asked_for(runs: Iterable[Run], manager: str) -> Tuple[Dict[str, Asked], Dict[str, Asked], bool]:
-    """What RUNS of MANAGER named: ({name: Asked}, {path: Asked}, whether every run was understood)."""
+def asked_for(runs: Iterable[Run], manager: str, env: str = "") -> Tuple[Dict[str, Asked], Dict[str, Asked], bool]:
+    """What RUNS of MANAGER named: ({name: Asked}, {path: Asked}, whether every run was understood).
+    A conda run that names its environment explains only changes in that one (ENV: their prefix)."""
     by_name: Dict[str, Asked] = {}
     by_path: Dict[str, Asked] = {}
     complete = True
     any_run = False
     for run in runs:
         if run.manager != manager:
+            continue
+        if run.target and env and not (env == run.target or env.endswith(run.target)):
             continue
         any_run = True
         complete = complete and run.complete

@@ -53,8 +53,9 @@ def fetch(urls, spec):
                 packages = json.load(answer).get("packages", {})
         except OSError:
             continue
+        name, _, version = spec.partition("=")   # `name` or `name=1.0` (as sync pins it)
         for filename, record in sorted(packages.items()):
-            if record["name"] == spec:
+            if record["name"] == name and (not version or record["version"] == version.rstrip("*").rstrip(".")):
                 with urllib.request.urlopen(url + "/noarch/" + filename) as answer:
                     return url, filename, record, answer.read()
     sys.exit("micromamba stand-in: nothing provides {} in {}".format(spec, urls))

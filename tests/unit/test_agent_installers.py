@@ -115,3 +115,24 @@ def test_an_extra_only_requirement_is_no_dependency(tmp_path) -> None:
         (info / "RECORD").write_text(f"{info.name}/INSTALLER,,\n{info.name}/RECORD,,\n")
     (tmp_path / "opt/v/pyvenv.cfg").write_text("home = /usr/bin\n")
     assert {p.name: p.requested for p in read_pip(str(tmp_path))} == {"setuptools": True, "tomli-w": True}
+
+
+def test_an_apt_mark_manual_after_an_install_is_the_users_word_not_the_historys() -> None:
+    from envtrack.agent.apt_history import AptEntry
+    from envtrack.agent.batch import journal_rows
+    from envtrack.records import PackageChange
+
+    entry = AptEntry("aptitude install -y jq", automatic={"libonig5"}, named={"jq", "libonig5"})
+    marked = PackageChange("apt", "/", "libonig5", "mark", "6.9.8-1", "6.9.8-1", True)
+    installed = PackageChange("apt", "/", "libonig5", "install", None, "6.9.8-1", True)
+    assert journal_rows([marked], root="/", time="t", reconciled=False, apt_entry=entry)[0]["requested"]
+    assert not journal_rows([installed], root="/", time="t", reconciled=False, apt_entry=entry)[0]["requested"]
+
+
+def test_a_conda_run_that_names_its_environment_explains_only_that_ones_changes() -> None:
+    install = parse_command(["micromamba", "install", "-y", "-n", "envd", "-c", "http://h/c", "envtrack-urlonly"])
+    assert install.target == "/envs/envd"
+    assert "envtrack-urlonly" in asked_for([install], "conda", "/opt/conda/envs/envd")[0]
+    # A `create -n other` too quick to be seen: the install run, still remembered, says nothing about it.
+    assert asked_for([install], "conda", "/opt/conda/envs/other") == ({}, {}, False)
+    assert parse_command(["conda", "install", "-p", "/opt/x/", "numpy"]).target == "/opt/x"
