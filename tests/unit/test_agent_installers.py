@@ -125,8 +125,8 @@ def test_an_apt_mark_manual_after_an_install_is_the_users_word_not_the_historys(
     entry = AptEntry("aptitude install -y jq", automatic={"libonig5"}, named={"jq", "libonig5"})
     marked = PackageChange("apt", "/", "libonig5", "mark", "6.9.8-1", "6.9.8-1", True)
     installed = PackageChange("apt", "/", "libonig5", "install", None, "6.9.8-1", True)
-    assert journal_rows([marked], root="/", time="t", reconciled=False, apt_entry=entry)[0]["requested"]
-    assert not journal_rows([installed], root="/", time="t", reconciled=False, apt_entry=entry)[0]["requested"]
+    assert journal_rows([marked], root="/", time="t", reconciled=False, apt_entry=entry)[0].requested
+    assert not journal_rows([installed], root="/", time="t", reconciled=False, apt_entry=entry)[0].requested
 
 
 def test_a_conda_run_that_names_its_environment_explains_only_that_ones_changes() -> None:
