@@ -86,7 +86,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     found = pull_images(image_uses(plan), dict(options.image_pins), refresh=pull, view=view)
     base = found.get(compiled.base_image)
     images = {ref: image_record(ref, doc, dict(options.image_pins)) for ref, doc in found.items()}
-    config = final_config(project, compiled.image_config, base, images)
+    config = final_config(project, compiled.image_config, base, envd_digest, images)
     tag = short_digest(compiled.digest, config)
     image = f"{project.image_repo}:{tag}"
 
@@ -206,9 +206,9 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
         if paths is None:
             return  # reads what the stamp cannot fingerprint: every build evaluates
         host_files += paths
-    sources = {str(Path(name).resolve()): stamp.file_digest(name) for name in plan.sources}
-    sources.update({str(path.resolve()): stamp.file_digest(path) for path in host_files})
-    sources[str(project.envd_file)] = envd_digest
+    sources = {str(project.envd_file): envd_digest}   # fingerprinted once, before evaluating
+    paths = [Path(name).resolve() for name in plan.sources] + [path.resolve() for path in host_files]
+    sources.update({str(path): stamp.file_digest(path) for path in paths if str(path) not in sources})
     image, found = base
     base_ref = (image, found["Id"]) if found else None
     stamp.write_stamp(project.state_dir, project=_owner(project), sources=sources, inputs=inputs, base=base_ref,
@@ -219,14 +219,16 @@ def _owner(project: Project) -> dict:
     return stamp.owner(project.envd_file, project.name)
 
 
-def final_config(project: Project, config: ImageConfig, base: dict | None, images: dict | None = None) -> ImageConfig:
+def final_config(project: Project, config: ImageConfig, base: dict | None, envd_digest: str,
+                 images: dict | None = None) -> ImageConfig:
     """The plan's config over the base image's own (env merged, base CMD kept), plus envtrack labels
-    (the digests of the registry images read among them, so the image says what it was built from)."""
+    (the digests of the registry images read among them, so the image says what it was built from).
+    ENVD_DIGEST is the build's one fingerprint of build.envd, the stamp's too."""
     base_config = (base or {}).get("Config") or {}
     env = dict(item.split("=", 1) for item in base_config.get("Env") or [] if "=" in item)
     env.update(config.env_dict())
     cmd = config.cmd or tuple(base_config.get("Cmd") or DEFAULT_CMD)
-    labels = {"envtrack.envd.sha256": hashlib.sha256(project.envd_file.read_bytes()).hexdigest(),
+    labels = {"envtrack.envd.sha256": envd_digest,
               "envtrack.version": __version__, "envtrack.project": project.name}
     labels.update(images_label({ref: record["digest"] for ref, record in (images or {}).items() if record["digest"]}))
     return replace(config, env=tuple(env.items()), cmd=cmd).with_labels(**labels)

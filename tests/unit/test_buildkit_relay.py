@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import stat
 import threading
@@ -85,11 +86,12 @@ def test_final_config_merges_over_the_base_and_labels_the_envd_file(tmp_path):
     envd.write_text("def build():\n    base(image='x')\n")
     project = Project.find(envd)
     base = {"Config": {"Env": ["PATH=/usr/bin", "LANG=C.UTF-8"], "Cmd": ["bash"]}}
-    config = final_config(project, ImageConfig(env=(("PATH", "/venv/bin:/usr/bin"),)), base)
+    digest = hashlib.sha256(envd.read_bytes()).hexdigest()
+    config = final_config(project, ImageConfig(env=(("PATH", "/venv/bin:/usr/bin"),)), base, digest)
     assert config.env_dict() == {"PATH": "/venv/bin:/usr/bin", "LANG": "C.UTF-8"}
     assert config.cmd == ("bash",)
     labels = dict(config.labels)
-    assert labels["envtrack.project"] == project.name and len(labels["envtrack.envd.sha256"]) == 64
+    assert labels["envtrack.project"] == project.name and labels["envtrack.envd.sha256"] == digest
     assert "envtrack.version" in labels
 
 
