@@ -87,7 +87,9 @@ def setup_project(envtrack: Path, work: Path) -> dict[str, str]:
         time.sleep(0.1)
     add_dependency_rows(journal, 100)
     timed([str(envtrack), "sync", "--yes"], work)
-    name = f"envtrack-{work.name}"
+    from envtrack.project import Project
+
+    name = Project.find(work).container_name   # the project's identity name (basename plus path hash)
     timed([DOCKER, "build", "-q", "-t", f"{work.name}-docker", str(work)], work)
     return {"container": name, "docker_tag": f"{work.name}-docker"}
 
