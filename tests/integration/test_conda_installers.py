@@ -5,7 +5,6 @@ checked against envd's checksum, which no stand-in can match: one line naming th
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,9 @@ def mirrors(tmp_path_factory):
 
 
 @pytest.fixture()
-def project(tmp_path, docker_client):
-    path = tmp_path / f"conda-installers-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    yield path
-    run_cli("down", cwd=path)
-    for image in docker_client.images.list(name=names_of(path).image_repo):
-        docker_client.images.remove(image.id, force=True)
+def project(scratch_project):
+    """conftest's project directory: `down` and its images removed afterwards."""
+    return scratch_project
 
 
 def test_micromamba_installs_from_the_mirrored_channel_and_the_agent_journals_it(project, mirrors,

@@ -5,11 +5,10 @@ that ENVTRACK_MIRRORS points envd's CRAN URL (cran.rstudio.com) at."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from conftest import BASE_IMAGE, names_of, run_cli
+from conftest import BASE_IMAGE, run_cli
 from support.downloads import Upstreams
 
 # install.r_lang() apt-installs r-base with --no-install-recommends, as envd's r.go does; the test
@@ -25,12 +24,9 @@ def build():
 
 
 @pytest.fixture()
-def project(tmp_path, docker_client):
-    path = tmp_path / f"r-it-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    yield path
-    for image in docker_client.images.list(name=names_of(path).image_repo):
-        docker_client.images.remove(image.id, force=True)
+def project(scratch_project):
+    """conftest's project directory: `down` and its images removed afterwards."""
+    return scratch_project
 
 
 def test_r_from_debian_and_a_package_from_the_mirrored_cran(project, tmp_path, docker_client) -> None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import BASE_IMAGE, names_of, run_cli
+from conftest import BASE_IMAGE, run_cli
 from support.downloads import Upstreams, script
 
 UV_TOP = "uv-x86_64-unknown-linux-gnu"
@@ -65,12 +64,9 @@ def mirrors(tmp_path_factory):
 
 
 @pytest.fixture()
-def project(tmp_path, docker_client):
-    path = tmp_path / f"toolchains-it-{uuid.uuid4().hex[:6]}"
-    path.mkdir()
-    yield path
-    for image in docker_client.images.list(name=names_of(path).image_repo):
-        docker_client.images.remove(image.id, force=True)
+def project(scratch_project):
+    """conftest's project directory: `down` and its images removed afterwards."""
+    return scratch_project
 
 
 def build(project: Path, mirrors: str, *, check: bool = True):
