@@ -46,15 +46,26 @@ def resource_names(name: str, volume: str | None = None) -> Names:
                  f"envtrack-{name}-agent", f"{name}{HOST_SUFFIX}")
 
 
-def envd_path(path: str | Path) -> str:
-    """The envd file PATH names (a file, or a directory holding build.envd), spelled as given
-    (the frontend's positions use this spelling); a one-line error when there is none."""
+def envd_path(path: str | Path) -> Path:
+    """The envd file PATH names (a file, or a directory holding build.envd), absolute and
+    resolved: the one path a command reads it by. A one-line error when there is none."""
     text = str(path)
     if Path(text).is_dir():
         text = posixpath.join(text, DEFAULT_FILE)
     if not Path(text).is_file():
         raise EnvtrackError(f"{text}: no such envd file", exit_code=2)
-    return posixpath.normpath(text)
+    return Path(text).resolve()
+
+
+def display_path(path: str | Path) -> str:
+    """How messages name the file at PATH (`FILE:LINE:COL`): relative to the working directory
+    when it is below it, else absolute. The one place that spells a path for the user."""
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:
+        return absolute
+    return absolute if relative == ".." or relative.startswith("../") else relative
 
 
 def legacy_name(directory: Path) -> str:
@@ -129,7 +140,7 @@ class Project(namedtuple("Project", "envd_file name volume")):  # not a dataclas
     @classmethod
     def find(cls, file: str | Path | None = None) -> "Project":
         """The project for FILE (a build.envd or a directory holding one; default: cwd)."""
-        envd_file = Path(envd_path(file or os.getcwd())).resolve()
+        envd_file = envd_path(file or os.getcwd())
         return cls(envd_file, *identity(envd_file.parent))
 
     @classmethod

@@ -5,9 +5,12 @@ cancellation, and a Go allocation that fails aborts the whole process. So the
 evaluation runs in a child: forked (cheap: a few milliseconds) while this process has
 not loaded the Go runtime and runs one thread, otherwise a fresh interpreter. The
 child has an address-space limit (RLIMIT_AS) and a deadline; it reports the Plan or
-the LocatedError through a pipe. While it runs it keeps "where it is" (the last
-builtin call, or the file and function it entered) in a small shared page, so a
-child that is killed or aborted is still reported at a place in the user's text.
+the LocatedError through a pipe. The envd files the parent has read already (build.envd,
+whose bytes the build stamp and the image label fingerprint) are evaluated as read, not
+read again: a forked child has them, a fresh interpreter gets them on its stdin. While it
+runs it keeps "where it is" (the last builtin call, or the file and function it entered)
+in a small shared page, so a child that is killed or aborted is still reported at a place
+in the user's text.
 """
 
 from __future__ import annotations
@@ -102,16 +105,26 @@ class Progress:
         return Position(name, line, column)
 
 
-def load_plan(path: str | Path, target: str = "build"):  # noqa: ANN201 - a Plan
-    """Evaluate an envd file (or a directory holding build.envd) and call `target()`,
-    bounded in time, memory and steps."""
-    from envtrack.frontend.evaluate import envd_file
+def load_plan(path: str | Path, target: str = "build", *, given: dict[str, bytes] | None = None):  # noqa: ANN201 - a Plan
+    """Evaluate the envd file PATH names (a file, or a directory holding build.envd) and call
+    `target()`, bounded in time, memory and steps. GIVEN: envd files this command has read
+    already (absolute path -> bytes), evaluated as they were read instead of read again; the
+    file itself is read here when it is not among them. Positions name files by display_path."""
+    from envtrack.frontend.source import read_source
+    from envtrack.project import display_path, envd_path
 
-    return evaluate_bounded(envd_file(path), target)
+    file = envd_path(path)
+    name = display_path(file)
+    files = dict(given or {})
+    if str(file) not in files:
+        files[str(file)] = read_source(str(file), name)
+    return evaluate_bounded(name, target, given=files)
 
 
-def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # noqa: ANN201 - a Plan
-    """The Plan of FILE's TARGET(), evaluated within LIMITS; a LocatedError if it is not."""
+def evaluate_bounded(file: str, target: str, limits: Limits | None = None, *,
+                     given: dict[str, bytes] | None = None):  # noqa: ANN201 - a Plan
+    """The Plan of FILE's TARGET(), evaluated within LIMITS; a LocatedError if it is not. GIVEN
+    (absolute path -> bytes) is handed to the child, which evaluates those bytes instead of reading."""
     limits = limits or Limits.from_environment()
     progress_fd = os.memfd_create("envtrack-progress")
     os.ftruncate(progress_fd, _PAGE)
@@ -119,7 +132,7 @@ def evaluate_bounded(file: str, target: str, limits: Limits | None = None):  # n
     read_end, write_end = os.pipe()
     crash_log = open(os.memfd_create("envtrack-eval-stderr"), "w+b")  # as the progress page: no tempfile import
     try:
-        process = _start(file, target, limits, write_end, progress_fd, crash_log.fileno(), read_end)
+        process = _start(file, target, limits, write_end, progress_fd, crash_log.fileno(), read_end, given or {})
         os.close(write_end)
         write_end = -1
         payload, timed_out = _collect(read_end, limits.seconds, progress.is_fetching)
@@ -154,14 +167,14 @@ class _Forked:
 
 
 def _start(file: str, target: str, limits: Limits, result_fd: int, progress_fd: int, crash_fd: int,
-           parent_end: int):  # noqa: ANN202
+           parent_end: int, given: dict[str, bytes]):  # noqa: ANN202
     budget = limits.memory_mb * 1024 * 1024
     if "starlark_go" not in sys.modules and threading.active_count() == 1:
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             _die_with(parent, parent_end)
-            _child(file, target, budget, limits.max_steps, result_fd, progress_fd, crash_fd)
+            _child(file, target, budget, limits.max_steps, result_fd, progress_fd, crash_fd, given)
         return _Forked(pid)
     # The Go runtime does not survive a fork (its threads stay behind), nor do other threads' locks.
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -169,7 +182,16 @@ def _start(file: str, target: str, limits: Limits, result_fd: int, progress_fd: 
     code = "import sys; from envtrack.frontend.bounded import _spawned; _spawned(sys.argv[1:])"
     argv = [sys.executable, "-c", code, file, target, str(budget), str(limits.max_steps),
             str(result_fd), str(progress_fd), str(crash_fd)]
-    return subprocess.Popen(argv, pass_fds=(result_fd, progress_fd, crash_fd), env=env, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, pass_fds=(result_fd, progress_fd, crash_fd), env=env, stdin=subprocess.PIPE)
+    try:   # the files already read reach the child on its stdin, which it reads first
+        process.stdin.write(pickle.dumps(given))
+        process.stdin.close()
+    except OSError:   # it died before reading: its exit status and crash log say why
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+    return process
 
 
 def _die_with(parent: int, parent_end: int) -> None:
@@ -279,10 +301,12 @@ def _abort_reason(status: int, crash: str, limits: Limits) -> str:
 
 def _spawned(argv: list[str]) -> None:
     file, target, budget, max_steps, result_fd, progress_fd, crash_fd = argv
-    _child(file, target, int(budget), int(max_steps), int(result_fd), int(progress_fd), int(crash_fd))
+    given = pickle.loads(sys.stdin.buffer.read())
+    _child(file, target, int(budget), int(max_steps), int(result_fd), int(progress_fd), int(crash_fd), given)
 
 
-def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, progress_fd: int, crash_fd: int) -> None:
+def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, progress_fd: int, crash_fd: int,
+           given: dict[str, bytes]) -> None:
     """Evaluate, write the outcome to RESULT_FD, and exit without running the parent's cleanup."""
     code = 0
     try:
@@ -290,7 +314,7 @@ def _child(file: str, target: str, budget: int, max_steps: int, result_fd: int, 
         from envtrack.frontend.evaluate import Evaluation
 
         progress = Progress(mmap.mmap(progress_fd, _PAGE))
-        evaluation = Evaluation(progress.mark, max_steps, progress.fetching, progress.enter)
+        evaluation = Evaluation(progress.mark, max_steps, progress.fetching, progress.enter, given)
         # Limited only now: the Go runtime and starlark-go map gigabytes of address space
         # they never touch (4 GiB for small integers alone) when they start.
         limit = _address_space() + budget

@@ -13,15 +13,16 @@ assignments from those names. A module runs once however often it is loaded.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
-from pathlib import Path
 from typing import Any, Callable
 
-from envtrack.errors import EnvtrackError, LocatedError, Position
+from envtrack.errors import LocatedError, Position
 from envtrack.builtins import CONSTANTS, ENVD_DATA_DIR, EVALUATION
 import envtrack.frontend.prelude as prelude
 from envtrack.frontend.builtins import BUILTINS, BY_FLAT_NAME, ArgumentError, Builtin, bind_arguments
+from envtrack.frontend.source import MAX_SOURCE_BYTES, decode_source, offset_position, read_source, source_digest
 from envtrack.frontend.states import STATE_FUNCTIONS, StateRegistry
 from envtrack.frontend.steps import Plan, Step
 from envtrack.frontend.transform import (
@@ -38,19 +39,8 @@ from envtrack.frontend.values import Unconvertible
 _DRIVER = "<envtrack>"
 _FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): in ", re.MULTILINE)
 _LOCATION_PREFIX = re.compile(r"^.*?:\d+:\d+: ")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LONE_CR = re.compile(r"\r(?!\n)")
 _HIDDEN_MODULE_NAME = re.compile(r"^_m[0-9a-f]{12}_")  # see transform.module_prefix
-
-
-MAX_SOURCE_BYTES = 16 * 1024 * 1024   # an envd file (or a loaded one) larger than this is refused
-
-
-def envd_file(path: str | Path) -> str:
-    """The file to evaluate, spelled as the user gave it (positions use this spelling)."""
-    from envtrack.project import envd_path   # the directory -> build.envd rule has one home
-
-    return envd_path(path)
 
 
 def _with_suggestion(message: str) -> str:
@@ -93,7 +83,8 @@ class Evaluation:
     def), so a watchdog can say where it stopped without blaming a file that had already returned."""
 
     def __init__(self, mark: Callable[[Position], None] = _no_mark, max_steps: int | None = None,
-                 fetching: Callable[[bool], None] = _not_told, enter: Callable[[Position], None] = _no_mark) -> None:
+                 fetching: Callable[[bool], None] = _not_told, enter: Callable[[Position], None] = _no_mark,
+                 given: dict[str, bytes] | None = None) -> None:
         from starlark_go import Starlark, configure_starlark
 
         self.mark = mark
@@ -108,6 +99,8 @@ class Evaluation:
         self.starlark = Starlark(print=self.print_callback)
         self.steps: list[Step] = []
         self.sources: dict[str, str] = {}
+        self.given = dict(given or {})               # absolute path -> bytes the caller read already
+        self.digests: dict[str, str] = {}            # absolute path -> source_digest of the bytes run
         self.sites: dict[int, tuple[Transformed, CallSite]] = {}
         self.files: dict[str, Transformed] = {}      # filename given to Starlark -> its rewrite
         self.exports: dict[str, frozenset[str]] = {}  # loaded module path -> its globals
@@ -141,7 +134,7 @@ class Evaluation:
         line, column = main.functions.get(target, (1, 1))
         result = self.states.result(returned, Position(main.file, line, column), target)
         return Plan(file=file, target=target, steps=tuple(self.steps), sources=dict(self.sources),
-                    states=self.states.check(), result=result)
+                    states=self.states.check(), result=result, digests=dict(self.digests))
 
     def _call_target(self, main: Transformed, target: str) -> Any:
         """Call `target()`; its return value (a state's name, or None)."""
@@ -169,10 +162,10 @@ class Evaluation:
         self.enter(Position(file, 1, 1))
         nul = text.find("\0")
         if nul >= 0:  # Starlark cannot be handed a NUL; no envd file holds one
-            raise LocatedError(_offset_position(file, text, nul), "NUL byte in the file (is it a binary file?)")
+            raise LocatedError(offset_position(file, text, nul), "NUL byte in the file (is it a binary file?)")
         lone_cr = _LONE_CR.search(text)
         if lone_cr:  # Starlark would end a line there and Python's tokenizer would not: positions disagree
-            raise LocatedError(_offset_position(file, text, lone_cr.start()),
+            raise LocatedError(offset_position(file, text, lone_cr.start()),
                                "carriage return (CR) without a line feed; use LF or CRLF line endings")
         try:
             rewritten = transform(text, file, self.next_site)
@@ -269,20 +262,15 @@ class Evaluation:
                 pass  # functions cannot be converted, but pop removed them all the same
         self.exports[path] = frozenset(defined)
 
-    def _read(self, path: str, where: Position | None) -> str:
-        try:
-            data = _read_regular_file(path)
-        except FileNotFoundError:
-            message = f"cannot load {path}: no such file"
-        except IsADirectoryError:
-            message = f"cannot load {path}: is a directory"
-        except OSError as error:
-            message = f"cannot read {path}: {error.strerror}"
-        else:
-            return decode_source(path, data)
-        if where is None:
-            raise EnvtrackError(message, exit_code=2)
-        raise LocatedError(where, message)
+    def _read(self, name: str, where: Position | None) -> str:
+        """The text of the envd file NAME (as positions spell it): the bytes the caller already
+        read when it handed them over, else read now; either way fingerprinted, once."""
+        absolute = os.path.abspath(name)
+        data = self.given.pop(absolute, None)
+        if data is None or len(data) > MAX_SOURCE_BYTES:   # too large: refused as read_source refuses it
+            data = read_source(absolute, name, where)
+        self.digests[absolute] = source_digest(data)
+        return decode_source(name, data)
 
     def _restore_predeclared(self) -> None:
         self.starlark.exec(prelude.RESTORE, filename=prelude.FILENAME)
@@ -471,43 +459,3 @@ def _put_back(refused: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
     args = tuple(Unconvertible(refused[i + 1]) if i + 1 in refused else value for i, value in enumerate(args))
     kwargs = {key: Unconvertible(refused[key]) if key in refused else value for key, value in kwargs.items()}
     return args, kwargs
-
-
-def decode_source(path: str, data: bytes) -> str:
-    """DATA as text; a LocatedError at the first byte that is not UTF-8."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LocatedError(_byte_position(path, data, error.start), f"not UTF-8 text ({error.reason})") from None
-
-
-def _read_regular_file(path: str) -> bytes:
-    """The bytes of PATH, refusing FIFOs, devices and oversized files (they would block or never end)."""
-    import os
-    import stat
-
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        if info.st_size > MAX_SOURCE_BYTES:
-            raise OSError(0, f"larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(MAX_SOURCE_BYTES + 1)
-    finally:
-        os.close(fd)
-
-
-def _offset_position(file: str, text: str, offset: int) -> Position:
-    """The line and column of character OFFSET; CR, LF and CRLF all end a line, as for Starlark."""
-    lines = _LINE_BREAK.split(text[:offset])
-    return Position(file, len(lines), len(lines[-1]) + 1)
-
-
-def _byte_position(file: str, data: bytes, offset: int) -> Position:
-    """The line and column (in characters) of byte OFFSET of DATA."""
-    before = data[:offset].decode("utf-8", "replace")
-    return _offset_position(file, before, len(before))

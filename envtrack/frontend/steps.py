@@ -81,6 +81,7 @@ class Plan:
     sources: dict[str, str] = field(default_factory=dict)  # file -> text, for LLB source maps
     states: tuple[StateDef, ...] = ()   # empty: the envd v1 style, one implicit main state
     result: str | None = None           # the state target() returned, the image; None: main
+    digests: dict[str, str] = field(default_factory=dict)   # absolute path -> source_digest of the bytes evaluated
 
     @property
     def image_state(self) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from envtrack.project import Project, open_project
+from envtrack.project import Project, display_path, open_project
 from envtrack.sync.changes import NetChange, fold_changes
 from envtrack.sync.journal import last_synced_id, mark_synced, read_changes_since
 from envtrack.sync.result import Note, Rewrite
@@ -96,9 +96,10 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build", into
 
     if pin not in PIN_MODES:
         raise EnvtrackError(f"--pin must be one of {', '.join(PIN_MODES)}, not {pin!r}", exit_code=2)
-    from envtrack.frontend.evaluate import decode_source
+    from envtrack.frontend.source import decode_source
 
-    old_text = decode_source(str(project.envd_file), _io(project.envd_file, "read", project.envd_file.read_bytes))
+    data = _io(project.envd_file, "read", project.envd_file.read_bytes)   # what is evaluated and rewritten
+    old_text = decode_source(display_path(project.envd_file), data)
     with _journal_errors(project.journal_path):
         since = last_synced_id(project.journal_path, project.envd_file)
         rows = read_changes_since(project.journal_path, since)
@@ -106,7 +107,7 @@ def propose(project: Project, *, pin: str = "exact", target: str = "build", into
     if changes:
         from envtrack.sync.rewrite import rewrite_source   # libcst: only when there is work
 
-        plan = load_plan(project.envd_file, target=target)
+        plan = load_plan(project.envd_file, target=target, given={str(project.envd_file): data})
         rewrite = rewrite_source(old_text, plan, changes, envd_file=project.envd_file, pin=pin, target=target,
                                  into=into)
     else:
@@ -176,7 +177,7 @@ def _validate(temp: Path, target: str, old: Path, rewrite: Rewrite) -> None:
         plan = load_plan(temp, target=target)
         compile_plan(plan)
     except EnvtrackError as error:
-        message = error.message.replace(str(temp), old.name)
+        message = error.message.replace(display_path(temp), old.name)
         try:
             compile_plan(load_plan(old, target=target))
         except EnvtrackError as own:

@@ -10,7 +10,7 @@ import pytest
 
 from envtrack.errors import EnvtrackError
 from envtrack.fsutil import remove_orphans, write_atomic
-from envtrack.project import IDENTITY_FILE, Project, envd_path, legacy_name, resource_names
+from envtrack.project import IDENTITY_FILE, Project, display_path, envd_path, legacy_name, resource_names
 
 
 def make(directory: Path) -> Path:
@@ -67,10 +67,15 @@ def test_a_project_without_build_envd_keeps_its_name(tmp_path: Path) -> None:
         Project.find(project.dir)
 
 
-def test_the_directory_rule_keeps_the_spelling_given(tmp_path: Path) -> None:
+def test_the_directory_rule_gives_one_absolute_path_and_messages_one_spelling(tmp_path: Path, monkeypatch) -> None:
     make(tmp_path / "p")
-    assert envd_path(tmp_path / "p") == str(tmp_path / "p" / "build.envd")
-    assert envd_path(f"{tmp_path}/p/./build.envd") == str(tmp_path / "p" / "build.envd")
+    (tmp_path / "elsewhere").mkdir()
+    absolute = (tmp_path / "p" / "build.envd").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert envd_path("p") == envd_path(f"{tmp_path}/p/./build.envd") == envd_path(absolute) == absolute
+    assert display_path(absolute) == "p/build.envd"          # below the working directory: relative
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert display_path(absolute) == str(absolute)           # elsewhere: absolute, never ../
 
 
 def test_orphaned_temporary_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
