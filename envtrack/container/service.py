@@ -158,18 +158,19 @@ def runtime_steps(project: Project):
     from envtrack.fsutil import write_atomic
 
     cache = project.state_dir / RUNTIME_CACHE
-    digest = file_digest(project.envd_file)
+    reads: dict[str, bytes] = {}   # as a build's: each envd file read once, and evaluated as read
+    digest = file_digest(project.envd_file, reads)
     try:
         recorded = json.loads(cache.read_text())
-        if recorded["envd"] == digest and recorded.get("kinds") == list(RUNTIME_STEPS) and all(file_digest(p) == d for p, d in recorded["sources"].items()):
+        if recorded["envd"] == digest and recorded.get("kinds") == list(RUNTIME_STEPS) and all(file_digest(p, reads) == d for p, d in recorded["sources"].items()):
             return tuple(_CachedStep(kind, args, Position(*where)) for kind, args, where in recorded["steps"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
     from envtrack.frontend import load_plan
 
-    plan = load_plan(str(project.envd_file))
+    plan = load_plan(project.envd_file, given=reads)
     steps = tuple(_CachedStep(s.kind, dict(s.args), s.position) for s in plan.steps if s.kind in RUNTIME_STEPS)
-    sources = {str(Path(name).resolve()): file_digest(name) for name in plan.sources}
+    sources = plan.digests   # the bytes evaluated, the same fingerprint as the build stamp's
     try:
         write_atomic(cache, json.dumps({"envd": digest, "sources": sources, "kinds": list(RUNTIME_STEPS),
                                         "steps": [[s.kind, s.args, list(s.position)] for s in steps]},

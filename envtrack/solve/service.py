@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -64,17 +63,18 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     --pull`); PINS builds those image references from the given `repo@digest` instead."""
     options = replace(default_build_options(bake_ca=bake_ca), image_pins=tuple(sorted((pins or {}).items())))
     cache = cache or SharedCache()
-    if plan is None and not (pull or cache.to) and (stamped := cached_build(project, options, progress=progress)) is not None:
-        return stamped
-    from envtrack.frontend import load_plan
+    started = time.monotonic()
+    if plan is None:
+        stamped, plan, envd_digest = plan_build(project, options, progress=progress, use_stamp=not (pull or cache.to))
+        if stamped is not None:
+            return stamped
+    else:   # evaluated by the caller (`up --locked`): its fingerprint came with it
+        envd_digest = plan.digests.get(str(project.envd_file)) or stamp.file_digest(project.envd_file)
     from envtrack.llb.compile import compile_plan
     from envtrack.llb.envd import image_uses
     from envtrack.solve.newest import resolve_newest
 
-    started = time.monotonic()
-    envd_digest = stamp.file_digest(project.envd_file)  # before evaluating: a later edit must not match
     inputs = stamp.host_inputs(options)
-    plan = plan or load_plan(_display_path(project.envd_file))
     options = replace(options, arch=api.engine_arch() or options.arch)   # toolchains for the Engine's machine
     plan = resolve_newest(plan, options.mirrors, options.arch)   # what build.envd leaves to the newest release
     if plan.states:   # merges and diffs lower to what this BuildKit can run
@@ -109,6 +109,22 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started, images)
     _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
     return result
+
+
+def plan_build(project: Project, options: BuildOptions, *, progress: str = "auto",
+               use_stamp: bool = True) -> tuple[BuildResult | None, Plan | None, str]:
+    """(the stamped image or None, else the Plan; build.envd's fingerprint). Each envd file is read
+    once: the bytes the stamp is checked against, fingerprinted before evaluating (so a later
+    edit cannot match), are the bytes evaluated."""
+    reads: dict[str, bytes] = {}   # absolute path -> bytes, what this build has read
+    envd_digest = stamp.file_digest(project.envd_file, reads)
+    if use_stamp and (stamped := cached_build(project, options, progress=progress, reads=reads)) is not None:
+        return stamped, None, envd_digest
+    from envtrack.frontend import load_plan
+
+    # The stamp lists host files too: only envd files go to the evaluation.
+    envd_reads = {path: data for path, data in reads.items() if path == str(project.envd_file) or path.endswith(".envd")}
+    return None, load_plan(project.envd_file, given=envd_reads), envd_digest
 
 
 class LazyProgress:
@@ -167,11 +183,13 @@ def image_record(ref: str, found: dict, pins: dict[str, str]) -> dict:
     return {"digest": pins.get(ref) or repo_digest(found, ref), "id": found.get("Id", "")}
 
 
-def cached_build(project: Project, options: BuildOptions, *, progress: str = "auto") -> BuildResult | None:
-    """The stamped image when nothing it was built from changed and it is still in the Engine, else None."""
+def cached_build(project: Project, options: BuildOptions, *, progress: str = "auto",
+                 reads: dict[str, bytes] | None = None) -> BuildResult | None:
+    """The stamped image when nothing it was built from changed and it is still in the Engine, else None
+    (READS: stamp.file_digest's, the bytes checked, for the evaluation that follows)."""
     started = time.monotonic()
     recorded = stamp.read_stamp(project.state_dir)
-    if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id):
+    if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id, reads):
         return None
     result = recorded["result"]
     image = api.inspect_image(result["image"])
@@ -206,9 +224,11 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
         if paths is None:
             return  # reads what the stamp cannot fingerprint: every build evaluates
         host_files += paths
-    sources = {str(project.envd_file): envd_digest}   # fingerprinted once, before evaluating
-    paths = [Path(name).resolve() for name in plan.sources] + [path.resolve() for path in host_files]
-    sources.update({str(path): stamp.file_digest(path) for path in paths if str(path) not in sources})
+    # The envd files by the digests of the bytes evaluated (build.envd's taken before evaluating),
+    # the host files by what they hold now.
+    sources = {**plan.digests, str(project.envd_file): envd_digest}
+    sources.update({str(path): stamp.file_digest(path) for path in (p.resolve() for p in host_files)
+                    if str(path) not in sources})
     image, found = base
     base_ref = (image, found["Id"]) if found else None
     stamp.write_stamp(project.state_dir, project=_owner(project), sources=sources, inputs=inputs, base=base_ref,
@@ -237,14 +257,6 @@ def final_config(project: Project, config: ImageConfig, base: dict | None, envd_
 def short_digest(vertex_digest: str, config: ImageConfig) -> str:
     payload = vertex_digest + json.dumps(config.to_json(), sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def _display_path(path: Path) -> str:
-    """Positions print relative to the working directory when the file is below it."""
-    try:
-        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
-    except ValueError:
-        return str(path)
 
 
 @dataclass(frozen=True)

@@ -16,23 +16,31 @@ Imports stay light on purpose: this runs before the CLI framework is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from envtrack import __version__
 from envtrack.agent.layout import STATE_FILE_MODE
+from envtrack.frontend.source import source_digest
 from envtrack.fsutil import write_atomic
 from envtrack.llb.options import BuildOptions
 
 STAMP_NAME = "build-stamp.json"
 
 
-def file_digest(path: str | Path) -> str:
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
+def file_digest(path: str | Path, reads: dict[str, bytes] | None = None) -> str:
+    """source_digest of PATH's bytes, "missing" when it cannot be read. READS (absolute path ->
+    bytes) keeps what was read, and answers for what it holds already: one read per build."""
+    key = str(path)
+    data = reads.get(key) if reads is not None else None
+    if data is None:
+        try:
+            data = Path(key).read_bytes()
+        except OSError:
+            return "missing"
+        if reads is not None:
+            reads[key] = data
+    return source_digest(data)
 
 
 def host_inputs(options: BuildOptions) -> dict:
@@ -69,12 +77,13 @@ def read_stamp(state_dir: Path) -> dict | None:
     return stamp if isinstance(stamp, dict) and {"project", "sources", "inputs", "base", "result"} <= stamp.keys() else None
 
 
-def still_valid(stamp: dict, project: dict, options: BuildOptions, base_id_of) -> bool:
-    """The stamp is PROJECT's and its inputs are unchanged: sources, host inputs, and the
-    base image (BASE_ID_OF(ref) -> id)."""
+def still_valid(stamp: dict, project: dict, options: BuildOptions, base_id_of,
+                reads: dict[str, bytes] | None = None) -> bool:
+    """The stamp is PROJECT's and its inputs are unchanged: sources (the bytes read kept in
+    READS, see file_digest), host inputs, and the base image (BASE_ID_OF(ref) -> id)."""
     if stamp["project"] != project or stamp["inputs"] != host_inputs(options):
         return False
-    if any(file_digest(path) != digest for path, digest in stamp["sources"].items()):
+    if any(file_digest(path, reads) != digest for path, digest in stamp["sources"].items()):
         return False
     base = stamp["base"]
     return base is None or base_id_of(base[0]) == base[1]
