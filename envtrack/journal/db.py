@@ -1,5 +1,5 @@
-"""The journal's schema and every access to it: with row.py (the change row, whose fields are
-the `changes` columns) the only module that knows table and column names.
+"""The journal's schema and every access to it: with row.py (the rows, whose fields are the
+tables' columns) the only module that knows table and column names.
 
 Ships into containers (the agent writes the journal), so: standard library only, Python 3.8
 syntax. The host reads the same file through these functions. One writer (the agent);
@@ -18,28 +18,21 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 from urllib.parse import quote
 
-from envtrack.journal import row as change_table
-from envtrack.journal.row import Change
+from envtrack.journal import row as tables
+from envtrack.journal.row import Change, PackageRow
 from envtrack.journal.schema import SCHEMA_VERSION, newer_schema_message
 from envtrack.records import Package
 
 BUSY_TIMEOUT_MS = 10000   # the agent may be writing at the same moment
 
-PACKAGE_COLUMNS = ("manager", "env", "name", "version", "requested", "arch", "source", "build", "taken_at")
-PACKAGE_TABLES = ("baseline", "inventory")
-
-_PACKAGE_TABLE = """
-CREATE TABLE IF NOT EXISTS {name} (
-    manager TEXT, env TEXT, name TEXT, version TEXT, requested INTEGER, arch TEXT, source TEXT,
-    build TEXT, taken_at TEXT, PRIMARY KEY (manager, env, name));
-"""
-_SCHEMA = change_table.TABLE_SQL + """CREATE INDEX IF NOT EXISTS idx_changes_time ON changes (time);
+PACKAGE_TABLES = ("baseline", "inventory")   # their rows: row.PackageRow
+_SCHEMA = tables.TABLE_SQL + """CREATE INDEX IF NOT EXISTS idx_changes_time ON changes (time);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sync_state (
     envd_file TEXT PRIMARY KEY, last_change_id INTEGER NOT NULL,
     last_change_time TEXT NOT NULL,   -- to notice a journal that was emptied and started over
     synced_at TEXT NOT NULL);
-""" + "".join(_PACKAGE_TABLE.format(name=name) for name in PACKAGE_TABLES)
+""" + "".join(tables.package_table_sql(name) for name in PACKAGE_TABLES)
 
 
 T = TypeVar("T")
@@ -93,16 +86,6 @@ def _migrate(db: sqlite3.Connection, where: str) -> None:
 # --------------------------------------------------------------------------- packages
 
 
-def _package_row(package: Package, taken_at: str) -> Tuple[object, ...]:
-    return (package.manager, package.env, package.name, package.version, int(package.requested),
-            package.arch, package.source, package.build, taken_at)
-
-
-def _package_from_row(row: sqlite3.Row) -> Package:
-    return Package(row["manager"], row["name"], row["version"] or "", row["env"], bool(row["requested"]),
-                   arch=row["arch"] or "", source=row["source"] or "", build=row["build"] or "")
-
-
 def _table(table: str) -> str:
     if table not in PACKAGE_TABLES:
         raise ValueError("no package table %r" % table)
@@ -114,7 +97,8 @@ def has_baseline(db: sqlite3.Connection) -> bool:
 
 
 def read_packages(db: sqlite3.Connection, table: str) -> List[Package]:
-    return [_package_from_row(r) for r in db.execute("SELECT * FROM %s ORDER BY rowid" % _table(table))]
+    found = db.execute(tables.package_select_sql(_table(table)) + " ORDER BY rowid")
+    return [PackageRow.from_sql(record).package() for record in found]
 
 
 def count_packages(db: sqlite3.Connection, table: str) -> Dict[str, int]:
@@ -126,9 +110,7 @@ def count_packages(db: sqlite3.Connection, table: str) -> Dict[str, int]:
 def replace_packages(db: sqlite3.Connection, table: str, packages: Iterable[Package], taken_at: str) -> None:
     """Replace TABLE's content; call inside the batch's transaction."""
     db.execute("DELETE FROM %s" % _table(table))
-    db.executemany("INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(PACKAGE_COLUMNS),
-                                                        ", ".join("?" * len(PACKAGE_COLUMNS))),
-                   (_package_row(p, taken_at) for p in packages))
+    db.executemany(tables.package_insert_sql(table), (PackageRow.of(p, taken_at).to_sql() for p in packages))
 
 
 def take_baseline(db: sqlite3.Connection, live: List[Package], container: str, time: str) -> None:
@@ -148,7 +130,7 @@ def record_batch(db: sqlite3.Connection, rows: List[Change],
     get into the journal."""
     with db:
         if rows:
-            db.executemany(change_table.INSERT_SQL, [row.to_sql() for row in rows])
+            db.executemany(tables.INSERT_SQL, [row.to_sql() for row in rows])
         if live is not None:
             replace_packages(db, "inventory", live, time or utc_now())
 
@@ -157,7 +139,7 @@ def read_changes(db: sqlite3.Connection, since_id: int = 0) -> List[Change]:
     """Changes with id > SINCE_ID, oldest first, as typed rows (see Change.from_sql: redacted
     again, since an older agent's journal may hold credentials): every reader, `log` and sync
     alike, gets its rows from here."""
-    found = db.execute(change_table.SELECT_SQL + " WHERE id > ? ORDER BY id", (since_id,))
+    found = db.execute(tables.SELECT_SQL + " WHERE id > ? ORDER BY id", (since_id,))
     return [Change.from_sql(record) for record in found]
 
 

@@ -1,7 +1,8 @@
-"""One change row of the journal: its fields are the `changes` table's columns, their one home.
+"""The journal's rows: their fields are the tables' columns, their one home.
 
-The schema's column list, the agent's inserts and every host read are derived from `Change`;
-a row is turned into SQLite values (`to_sql`) and back (`from_sql`) here and nowhere else.
+`Change` is a row of `changes`, `PackageRow` one of the package tables (`baseline`,
+`inventory`). The schema's column lists, the agent's inserts and every host read are derived
+from them; a row is turned into SQLite values (`to_sql`) and back (`from_sql`) here and nowhere else.
 Ships into containers with the rest of the journal package: standard library only, Python
 3.8 syntax.
 """
@@ -12,13 +13,13 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from envtrack.records import PackageChange
+from envtrack.records import Package, PackageChange
 from envtrack.records.redact import redact_text, redact_url
 
 
-def _column(sql: str, **default: Any) -> Any:
-    """A field that is a column of the `changes` table, declared as SQL."""
-    return field(metadata={"sql": sql}, **default)
+def _column(sql: str, *, key: bool = False, **default: Any) -> Any:
+    """A field that is a column of its table, declared as SQL (KEY: part of the primary key)."""
+    return field(metadata={"sql": sql, "key": key}, **default)
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,57 @@ TABLE_SQL = "CREATE TABLE IF NOT EXISTS changes (\n    id INTEGER PRIMARY KEY, %
     "%s %s" % (f.name, f.metadata["sql"]) for f in fields(Change) if "sql" in f.metadata)
 INSERT_SQL = "INSERT INTO changes (%s) VALUES (%s)" % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))
 SELECT_SQL = "SELECT %s FROM changes" % ", ".join(SELECT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    """One package of a package table: `baseline` (what the container started with) or
+    `inventory` (what it holds now), as of `taken_at`."""
+
+    manager: str = _column("TEXT", key=True)
+    env: str = _column("TEXT", key=True)
+    name: str = _column("TEXT", key=True)
+    version: str = _column("TEXT")
+    requested: bool = _column("INTEGER")
+    arch: str = _column("TEXT")
+    source: str = _column("TEXT")
+    build: str = _column("TEXT")
+    taken_at: str = _column("TEXT")
+
+    @classmethod
+    def of(cls, package: Package, taken_at: str) -> "PackageRow":
+        return cls(manager=package.manager, env=package.env, name=package.name, version=package.version,
+                   requested=bool(package.requested), arch=package.arch, source=package.source,
+                   build=package.build, taken_at=taken_at)
+
+    def to_sql(self) -> Tuple[object, ...]:
+        """The values of PACKAGE_COLUMNS, as the table stores them."""
+        return tuple(int(self.requested) if name == "requested" else getattr(self, name) for name in PACKAGE_COLUMNS)
+
+    @classmethod
+    def from_sql(cls, record: Any) -> "PackageRow":
+        """The row for RECORD (an sqlite3.Row or a mapping holding PACKAGE_COLUMNS); NULLs come out empty."""
+        return cls(**{name: record[name] or "" for name in PACKAGE_COLUMNS if name != "requested"},
+                   requested=bool(record["requested"]))
+
+    def package(self) -> Package:
+        return Package(self.manager, self.name, self.version, self.env, self.requested, arch=self.arch,
+                       source=self.source, build=self.build)
+
+
+PACKAGE_COLUMNS: Tuple[str, ...] = tuple(f.name for f in fields(PackageRow))
+
+
+def package_table_sql(table: str) -> str:
+    """TABLE's CREATE statement, from PackageRow's fields."""
+    columns = ", ".join("%s %s" % (f.name, f.metadata["sql"]) for f in fields(PackageRow))
+    key = ", ".join(f.name for f in fields(PackageRow) if f.metadata["key"])
+    return "CREATE TABLE IF NOT EXISTS %s (\n    %s, PRIMARY KEY (%s));\n" % (table, columns, key)
+
+
+def package_insert_sql(table: str) -> str:
+    return "INSERT INTO %s (%s) VALUES (%s)" % (table, ", ".join(PACKAGE_COLUMNS), ", ".join("?" * len(PACKAGE_COLUMNS)))
+
+
+def package_select_sql(table: str) -> str:
+    return "SELECT %s FROM %s" % (", ".join(PACKAGE_COLUMNS), table)

@@ -65,6 +65,33 @@ def test_the_changes_table_has_exactly_the_row_types_fields(tmp_path: Path) -> N
     assert COLUMNS == tuple(n for n in names if n != "id")
 
 
+def test_the_package_tables_have_exactly_the_package_rows_fields(tmp_path: Path) -> None:
+    """PackageRow's fields are the one home of the baseline's and inventory's columns and key:
+    the DDL, the inserts and the reads are derived from them."""
+    from dataclasses import fields
+
+    from envtrack.journal.row import PACKAGE_COLUMNS, PackageRow
+
+    names = [f.name for f in fields(PackageRow)]
+    assert PACKAGE_COLUMNS == tuple(names)
+    db = journal_db.open_journal(tmp_path / "new.db")
+    for table in journal_db.PACKAGE_TABLES:
+        info = list(db.execute(f"PRAGMA table_info({table})"))
+        assert [r[1] for r in info] == names
+        assert [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]] == ["manager", "env", "name"]
+
+
+def test_packages_come_back_as_they_were_written(tmp_path: Path) -> None:
+    from envtrack.records import Package
+
+    packages = [Package("apt", "jq", "1.6", "/", True, arch="amd64"),
+                Package("pip", "tomli", "2.0.1", "/venv", False, source="file:///w", build="py3")]
+    db = journal_db.open_journal(tmp_path / "journal.db")
+    journal_db.take_baseline(db, packages, "c1", "2026-11-29T01:00:00.000Z")
+    assert journal_db.read_packages(db, "baseline") == packages == journal_db.read_packages(db, "inventory")
+    assert db.execute("SELECT taken_at FROM inventory").fetchone()[0] == "2026-11-29T01:00:00.000Z"
+
+
 def test_a_row_comes_back_as_it_was_written(tmp_path: Path) -> None:
     from dataclasses import replace
 
