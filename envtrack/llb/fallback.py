@@ -4,11 +4,12 @@
   further branch's changes relative to C (envtrack.llb.apply_delta: deletions, then new or
   changed paths). Each further branch has a step of its own that mounts C and the branch
   writable, discarded, and writes only what the branch changed to its output, a small
-  delta; one replay step then mounts the deltas read-only and applies them in order.
-  Why two steps: BuildKit computes a content checksum of every file of an exec's read-only
+  delta; one replay step then mounts the deltas (writable too, discarded) and applies them in
+  order. Why so: BuildKit computes a content checksum of every file of an exec's read-only
   inputs before it looks the step up in its cache (seconds for a whole image), and none of
   its root or writable ones (keyed by their definition). So a changed branch costs a walk
-  of what it changed plus a checksum of its delta, never a read of the whole branch.
+  of what it changed and a copy of it, never a read of the whole branch nor a checksum of
+  its delta (a changed pip branch's delta is its whole venv).
   Every branch is still its own chain of vertices, so BuildKit builds them in parallel and
   caches each on its own; only the changed branch's delta step and the replay step rerun.
 * An input that is a diff(lower, upper): its changes replayed the same way, onto whatever
@@ -51,7 +52,9 @@ def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, positio
     for number, (lower, upper) in enumerate(deltas, 1):
         changes = extract(tool, source, lower, upper, name=f"{name}: changes {number}/{len(deltas)}",
                           position=position)
-        mounts.append(Mount.bind(f"{DELTA_ROOT}/{number}", changes.output))
+        # writable and discarded, as the extract step mounts the branch: BuildKit keys the delta by
+        # its definition instead of checksumming its files first (the whole venv of a changed pip branch)
+        mounts.append(Mount.bind(f"{DELTA_ROOT}/{number}", changes.output, readonly=False))
         args.append(f"{DELTA_ROOT}/{number}")
     ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)

@@ -1,8 +1,10 @@
 """States in build.envd on the real BuildKit: branches side by side, merge, diff, caching, scratch.
 
-Every test runs twice: on the system Engine (20.10, BuildKit v0.8: the replay fallback) and
-on a peer Engine 26 on the containerd image store (BuildKit v0.13 with the mergeop/diffop
-caps: real MergeOp/DiffOp); each run first checks that envtrack chose that lowering.
+Every test runs three times: on the system Engine (20.10, BuildKit v0.8: the replay fallback),
+on the peer Engine 26 on its graph-driver store (BuildKit v0.13 without the mergeop cap: the
+fallback on a newer BuildKit) and on a peer Engine 26 on the containerd image store (BuildKit
+v0.13 with the mergeop/diffop caps: real MergeOp/DiffOp); each run first checks that envtrack
+chose that lowering.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ class Engine:
     base: str                # a private tag of the base image (see test_build_engine.private_base)
 
 
-@pytest.fixture(params=["system", "mergeop"])
+@pytest.fixture(params=["system", "peer", "mergeop"])
 def engine(request, docker_client, monkeypatch):
     if request.param == "system":
         env, client, lowering = {"DOCKER_HOST": "unix:///var/run/docker.sock"}, docker_client, "fallback"
+    elif request.param == "peer":
+        peer = request.getfixturevalue("peer_engine")
+        env, client, lowering = peer.env(), peer.client(), "fallback"
     else:
         peer = request.getfixturevalue("mergeop_engine")
         env, client, lowering = peer.env(), peer.client(), "mergeop"
