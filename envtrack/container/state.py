@@ -20,9 +20,6 @@ from envtrack.project import BASE_IMAGE, Project
 
 EXPORT_FILE = ".journal-export.db"   # in the state volume, next to the journal
 
-# Run by the container's own python3 (the agent needs one): a consistent copy of the live journal.
-_EXPORT_SCRIPT = ("import sqlite3,sys;s=sqlite3.connect(sys.argv[1]);d=sqlite3.connect(sys.argv[2]);"
-                  "s.backup(d);d.close();s.close()")
 
 
 def engine_is_remote() -> bool:
@@ -78,7 +75,9 @@ def _export_live(container, scratch: Path) -> Path | None:
     script = ('test -f {j} || exit 3; for p in /usr/bin/python3 /usr/local/bin/python3 "$(command -v python3)"; do '
               '[ -x "$p" ] && exec "$p" -c "$0" {j} {e}; done; exit 127').format(j=f"{STATE_MOUNT}/{JOURNAL_FILE}",
                                                                              e=export)
-    code, output = container.exec_run(["sh", "-c", script, _EXPORT_SCRIPT], demux=False)
+    from envtrack.journal.db import COPY_SCRIPT   # run by the container's own python3 (the agent needs one)
+
+    code, output = container.exec_run(["sh", "-c", script, COPY_SCRIPT], demux=False)
     if code == 3:
         return None
     if code != 0:
@@ -163,14 +162,12 @@ def _extract(container, path: str, scratch: Path) -> dict[str, str]:
 
 def _install(fetched: Path, journal: Path) -> None:
     """Make FETCHED the local journal: one consistent file, this machine's own tables carried over."""
-    import sqlite3
-    from contextlib import closing
+    from envtrack.journal.db import copy_consistent
 
     journal.parent.mkdir(parents=True, exist_ok=True)
     staged = journal.with_name(f".{journal.name}.{os.getpid()}.fetched.tmp")   # fsutil's orphan pattern
     staged.unlink(missing_ok=True)
-    with closing(sqlite3.connect(fetched)) as source, closing(sqlite3.connect(staged)) as target:
-        source.backup(target)   # folds a WAL in, whatever state the files were copied in
+    copy_consistent(fetched, staged)
     if journal.exists():
         _carry_bookmarks(journal, staged)
     for suffix in ("-wal", "-shm"):   # a stale WAL beside the replaced file would corrupt it

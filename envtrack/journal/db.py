@@ -83,6 +83,26 @@ def _migrate(db: sqlite3.Connection, where: str) -> None:
         db.executescript("BEGIN;" + _SCHEMA + "PRAGMA user_version = %d; COMMIT;" % SCHEMA_VERSION)
 
 
+# --------------------------------------------------------------------------- whole-file copies
+
+
+# The same copy for a container's own python3 (`python3 -c COPY_SCRIPT JOURNAL TARGET`), where
+# this package may not be: how the host fetches a live journal from a remote Engine's volume.
+COPY_SCRIPT = ("import sqlite3,sys;s=sqlite3.connect(sys.argv[1]);d=sqlite3.connect(sys.argv[2]);"
+               "s.backup(d);d.close();s.close()")
+
+
+def copy_consistent(source, target) -> None:
+    """A consistent copy of the journal at SOURCE in TARGET: SQLite's backup folds a WAL in,
+    whatever state the files were copied in."""
+    source_db, target_db = sqlite3.connect(str(source)), sqlite3.connect(str(target))
+    try:
+        source_db.backup(target_db)
+    finally:
+        target_db.close()
+        source_db.close()
+
+
 # --------------------------------------------------------------------------- packages
 
 

@@ -118,3 +118,20 @@ def test_no_other_module_spells_the_change_columns() -> None:
              if p.name != "row.py" and spelled.search(p.read_text(encoding="utf-8"))]
     assert found == []
     assert spelled.search((root / "journal" / "row.py").read_text(encoding="utf-8"))
+
+
+def test_the_containers_copy_script_and_the_hosts_copy_give_the_same_rows(tmp_path: Path) -> None:
+    """A journal leaves a remote container through journal/'s own copy, run by that python3."""
+    import subprocess
+    import sys
+
+    from envtrack.journal.row import Change
+    from envtrack.records import PackageChange
+
+    live = journal_db.open_journal(tmp_path / "journal.db")   # WAL mode, still open: rows in the -wal file
+    journal_db.record_batch(live, [Change.of(PackageChange("apt", "/", "jq", "install", None, "1.6", True),
+                                             time="2026-11-29T01:00:00.000Z")])
+    subprocess.run([sys.executable, "-I", "-c", journal_db.COPY_SCRIPT, str(tmp_path / "journal.db"),
+                    str(tmp_path / "exported.db")], check=True)
+    journal_db.copy_consistent(tmp_path / "exported.db", tmp_path / "installed.db")
+    assert [r.name for r in journal_db.read_changes(journal_db.open_journal(tmp_path / "installed.db"))] == ["jq"]
