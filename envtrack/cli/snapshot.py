@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import sys
 
-from envtrack.errors import EnvtrackError
-
 
 def snapshot(file: str | None, output: str | None, check: bool, as_json: bool) -> int:
     """Lock the running environment's packages, or check it against the lock (for CI)."""
@@ -30,21 +28,15 @@ def snapshot(file: str | None, output: str | None, check: bool, as_json: bool) -
 
 def diff(a: str, b: str, as_json: bool) -> int:
     """Show packages added, removed and changed from A to B. Exit 0 equal, 1 different, 2 error."""
-    from envtrack.snapshot.diff import diff_packages
     from envtrack.snapshot.report import render_json, render_text
-    from envtrack.snapshot.sources import Engine, read_side
+    from envtrack.snapshot.service import compare
 
-    try:
-        engine = Engine()
-        side_a, side_b = read_side(a, engine), read_side(b, engine)
-    except EnvtrackError as error:  # like diff(1): trouble is 2, whatever the cause
-        raise EnvtrackError(error.message, exit_code=2, hint=error.hint) from None
-    result = diff_packages(side_a.lock.packages, side_b.lock.packages)
+    compared = compare(a, b)
     if as_json:
-        print(json.dumps(render_json(result, side_a, side_b), indent=2))
+        print(json.dumps(render_json(compared.result, compared.a, compared.b), indent=2))
     else:
-        sys.stdout.write(render_text(result, side_a, side_b))
-    return 0 if result.equal else 1
+        sys.stdout.write(render_text(compared.result, compared.a, compared.b))
+    return 0 if compared.result.equal else 1
 
 
 def _print_drift(drift, as_json: bool) -> int:

@@ -1,5 +1,6 @@
-"""What `envtrack snapshot` does, apart from printing: lock a project's running
-environment, check it against its lock, and write the lock only when it changed."""
+"""What `envtrack snapshot` and `envtrack diff` do, apart from printing: lock a project's
+running environment, check it against its lock, write the lock only when it changed, and
+compare any two of locks, images and running environments."""
 
 from __future__ import annotations
 
@@ -42,6 +43,29 @@ def snapshot(project: Project, output: str | None, *, check: bool, on_progress=N
         if check:
             return Snapshot(lock_path, current, drift=check_drift(lock_path, current, project.container_name))
         return Snapshot(lock_path, current, written=write_lock(lock_path, current))
+
+
+@dataclass(frozen=True)
+class Compared:
+    """What `envtrack diff A B` found: the packages' differences, and each side as read."""
+
+    result: Diff
+    a: Side
+    b: Side
+
+
+def compare(a: str, b: str) -> Compared:
+    """Read A and B (lock files, images, running environments) and compare their packages. Any
+    trouble reading them exits 2, as diff(1) does, whatever its cause."""
+    from envtrack.errors import EnvtrackError
+    from envtrack.snapshot.sources import Engine, read_side
+
+    try:
+        engine = Engine()
+        side_a, side_b = read_side(a, engine), read_side(b, engine)
+    except EnvtrackError as error:
+        raise EnvtrackError(error.message, exit_code=2, hint=error.hint) from None
+    return Compared(diff_packages(side_a.lock.packages, side_b.lock.packages), side_a, side_b)
 
 
 def current_lock(project: Project, lock_path: Path, on_progress=None) -> Lock:
