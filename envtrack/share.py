@@ -45,10 +45,18 @@ def remember_ref(project: Project, ref: str) -> None:
 
 
 def push_environment(project: Project, ref: str | None, *, progress: str = "auto", on_line=None) -> Pushed:
-    """Commit PROJECT's environment with its build.envd and lock as labels, tag it REF, push it."""
+    """Commit PROJECT's environment with its build.envd and lock as labels, tag it REF, push it;
+    under the project lock, so `up` cannot interleave."""
     ref = ref or remembered_ref(project)
     if not ref:
         raise EnvtrackError("name the image to push: `envtrack push REGISTRY/NAME:TAG`", exit_code=2)
+    from envtrack.statedir import project_lock
+
+    with project_lock(project.state_dir, "push"):
+        return _push(project, ref, progress, on_line)
+
+
+def _push(project: Project, ref: str, progress: str, on_line) -> Pushed:  # noqa: ANN001 - on_line: (str) -> None
     from envtrack.container.engine import inspect
 
     container = inspect(project.container_name)

@@ -13,11 +13,8 @@ def push(ref: str | None, file: str | None, progress: str) -> None:
     """Push the environment with its build.envd and lock attached."""
     from envtrack.project import open_project
     from envtrack.share import push_environment
-    from envtrack.statedir import project_lock
 
-    project = open_project(file)
-    with project_lock(project.state_dir, "push"):
-        pushed = push_environment(project, ref, progress=progress, on_line=None if progress == "quiet" else _say)
+    pushed = push_environment(open_project(file), ref, progress=progress, on_line=None if progress == "quiet" else _say)
     print(f"pushed {pushed.ref}@{pushed.digest} from {pushed.source}")
 
 
