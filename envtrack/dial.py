@@ -5,7 +5,7 @@
   against its CA when one is given, client certificate sent when one is given);
 - ssh://[USER@]HOST[:PORT] the system ssh client running `docker system dial-stdio` on the
   far side, as the docker CLI does; its stdin/stdout are one end of a socketpair, so
-  callers get a real socket either way.
+  callers get a real socket either way (envtrack.sshdial, loaded for ssh:// only).
 
 The Engine API client (`engine.api`) and the BuildKit relay (`buildkit.relay`) both dial here.
 """
@@ -13,30 +13,32 @@ The Engine API client (`engine.api`) and the BuildKit relay (`buildkit.relay`) b
 from __future__ import annotations
 
 import os
-import socket
-from pathlib import Path
 
-# ssl, subprocess, threading and tempfile are imported where TLS, ssh and the relay need
-# them: a command on the local socket (`exec`, `status`) must not pay ~15 ms for them.
-from urllib.parse import urlsplit
-
+# socket, ssl, subprocess, threading, tempfile and urllib.parse are imported where TCP, TLS,
+# ssh and the relay need them: a command on the local socket (`exec`, `status`) dials with
+# the C-level socket alone and must not pay for them (socket.py's enums and selectors: ~3 ms).
 from envtrack.endpoints import EngineEndpoint, TLS
 from envtrack.errors import EnvtrackError
 
 TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see endpoints.py)
 if TYPE_CHECKING:
+    import socket
     import ssl
-    import subprocess
-    import threading
     from typing import Callable
 
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=10")
 
 
 def dial(endpoint: EngineEndpoint, timeout: float | None = 60) -> socket.socket:
-    """A connected stream socket to ENDPOINT's Engine; OSError when it cannot be reached."""
+    """A connected stream socket to ENDPOINT's Engine; OSError when it cannot be reached.
+
+    A Unix socket's is the C-level `_socket.socket` (what socket.socket is made of): recv,
+    sendall, settimeout, setblocking, shutdown, fileno and close as usual, but no makefile;
+    engine/wire.Reader reads any of them."""
     if endpoint.scheme == "unix":
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        import _socket
+
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
             sock.connect(endpoint.socket_path)
@@ -45,6 +47,8 @@ def dial(endpoint: EngineEndpoint, timeout: float | None = 60) -> socket.socket:
             raise
         return sock
     if endpoint.scheme == "tcp":
+        import socket
+
         host, port = endpoint.address
         sock = socket.create_connection((host, port), timeout=timeout)
         if endpoint.tls is None:
@@ -55,7 +59,9 @@ def dial(endpoint: EngineEndpoint, timeout: float | None = 60) -> socket.socket:
             sock.close()
             raise
     if endpoint.scheme == "ssh":
-        return _dial_ssh(endpoint.host, timeout)
+        from envtrack.sshdial import dial_ssh
+
+        return dial_ssh(ssh_command(endpoint.host), timeout)
     raise EnvtrackError(f"cannot dial {endpoint.host}", exit_code=2)
 
 
@@ -76,6 +82,8 @@ def tls_context(tls: TLS) -> ssl.SSLContext:
 
 def ssh_command(host: str) -> list[str]:
     """`ssh [-l USER] [-p PORT] HOST docker system dial-stdio` for ssh://[USER@]HOST[:PORT]."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(host)
     if not parts.hostname:
         raise EnvtrackError(f"{host}: want ssh://[USER@]HOST[:PORT]", exit_code=2)
@@ -87,52 +95,11 @@ def ssh_command(host: str) -> list[str]:
     return command + ["--", parts.hostname, "docker", "system", "dial-stdio"]
 
 
-class SshSocket(socket.socket):
-    """One end of a socketpair whose other end is an ssh process's stdin and stdout."""
-
-    process: subprocess.Popen | None = None
-    collector: threading.Thread | None = None
-    errors: list[str]
-
-    def ssh_error(self) -> str:
-        """ssh's last error line, once it has ended (it ends soon after a failed exchange)."""
-        if self.collector is not None:
-            self.collector.join(timeout=3)
-        return (self.errors[-1] if self.errors else "").strip()
-
-
-def _dial_ssh(host: str, timeout: float | None) -> SshSocket:
-    import subprocess
-    import threading
-
-    mine, theirs = socket.socketpair()
-    sock = SshSocket(mine.family, mine.type, fileno=mine.detach())
-    sock.errors = []
-    try:
-        sock.process = subprocess.Popen(ssh_command(host), stdin=theirs, stdout=theirs,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-    except OSError as error:
-        sock.close()
-        raise OSError(f"cannot run ssh: {error}") from None
-    finally:
-        theirs.close()
-    sock.collector = threading.Thread(target=_collect, args=(sock.process, sock.errors), daemon=True)
-    sock.collector.start()
-    sock.settimeout(timeout)
-    return sock
-
-
-def _collect(process: subprocess.Popen, errors: list[str]) -> None:
-    """Keep ssh's error lines for the message, and reap the process when it ends."""
-    for line in process.stderr:
-        errors.append(line.decode(errors="replace"))
-    process.wait()
-
-
 def failure_detail(sock: socket.socket | None, error: BaseException) -> str:
     """What to tell the user about a failed exchange: ssh's own words when ssh was in the way."""
-    if isinstance(sock, SshSocket) and sock.ssh_error():
-        return sock.ssh_error()  # ssh prefixes its own lines with "ssh:"
+    ssh_error = getattr(sock, "ssh_error", None)   # envtrack.sshdial's socket
+    if ssh_error is not None and ssh_error():
+        return ssh_error()  # ssh prefixes its own lines with "ssh:"
     return str(error) or type(error).__name__
 
 
@@ -146,6 +113,7 @@ def splice(first: socket.socket, second: socket.socket, chunk: int = 65536) -> N
     other side is plain; Python cannot half-close TLS, so an end towards a TLS side ends both.
     """
     import selectors
+    import socket
     import ssl
 
     peers = {first: second, second: first}
@@ -179,6 +147,8 @@ def splice(first: socket.socket, second: socket.socket, chunk: int = 65536) -> N
 
 
 def _close(sock: socket.socket) -> None:
+    import socket
+
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
@@ -192,12 +162,13 @@ class LocalForward:
     the client. A context manager; `address` is what clients that only dial addresses use."""
 
     def __init__(self, connect: Callable[[], tuple[socket.socket, bytes]], name: str = "engine.sock"):
+        import socket
         import tempfile
         import threading
 
         self._connect = connect
         self._dir = tempfile.mkdtemp(prefix="envtrack-relay-")
-        self.path = str(Path(self._dir) / name)
+        self.path = os.path.join(self._dir, name)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._closed = threading.Event()
 

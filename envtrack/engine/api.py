@@ -66,7 +66,7 @@ def stream_json(method: str, path: str, params: dict, headers: dict[str, str], o
     try:
         sock = dial(endpoint, None)   # no timeout: a large pull takes as long as it takes
         wire.send_request(sock, method, url, None, {"Content-Type": "application/json", **headers})
-        reader = sock.makefile("rb")
+        reader = wire.Reader(sock)
         status, fields = wire.read_head(reader)
         if status >= 300:
             data = b"".join(wire.iter_body(reader, fields))
@@ -197,7 +197,7 @@ def _exec_start_attached(exec_id: str, sink) -> None:
         sock = dial(endpoint, None)  # no timeout: the command may run for hours
         wire.send_request(sock, "POST", f"/exec/{exec_id}/start", payload,
                           {"Content-Type": "application/json", "Upgrade": "tcp"})
-        stream = sock.makefile("rb")
+        stream = wire.Reader(sock)
         status, _ = wire.read_head(stream)
         if status not in (101, 200):
             raise EnvtrackError(f"cannot start exec {exec_id[:12]}: HTTP {status}")

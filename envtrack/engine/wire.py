@@ -3,27 +3,68 @@
 http.client pulls in the email package and ssl (as much import time as the rest of
 `envtrack status`); the Engine answers with a Content-Length, a chunked body or, for
 streams, a body that ends when the connection does, and that is all this reads.
+
+It reads with `recv` alone (`Reader`), so it takes any connected stream socket: the plain
+C-level one envtrack.dial makes for a Unix socket as well as socket.socket and TLS ones.
 """
 
 from __future__ import annotations
 
-import socket
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see endpoints.py)
+if TYPE_CHECKING:
+    import socket
+
+CHUNK = 65536
 
 
 class ProtocolError(OSError):
     """The peer's answer is not HTTP/1.x as expected."""
 
 
+class Reader:
+    """Buffered reads from a connected socket, as `makefile("rb")` gives them: `read(n)` waits
+    for N bytes or the end, `readline(limit)` for a line. The socket stays its owner's to close."""
+
+    __slots__ = ("_sock", "_buffer")
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._buffer = bytearray()
+
+    def _fill(self) -> bool:
+        data = self._sock.recv(CHUNK)
+        self._buffer += data
+        return bool(data)
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def readline(self, limit: int = 65537) -> bytes:
+        while True:
+            end = self._buffer.find(b"\n", 0, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buffer) >= limit or not self._fill():
+                return self._take(limit)
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self._buffer) < size) and self._fill():
+            pass
+        return self._take(len(self._buffer) if size < 0 else size)
+
+    def close(self) -> None:
+        self._buffer.clear()
+
+
 def exchange(sock: socket.socket, method: str, target: str, body: bytes | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """Send one request on SOCK and read its whole answer: (status, lower-cased headers, body)."""
     send_request(sock, method, target, body, headers)
-    reader = sock.makefile("rb")
-    try:
-        status, fields = read_head(reader)
-        return status, fields, _read_body(reader, fields, method)
-    finally:
-        reader.close()
+    reader = Reader(sock)
+    status, fields = read_head(reader)
+    return status, fields, _read_body(reader, fields, method)
 
 
 def send_request(sock: socket.socket, method: str, target: str, body: bytes | None = None,

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("dataclasses", "typing", "inspect", "sqlite3", "threading", "docker", "grpc", "google.protobuf",
-         "hashlib")   # hashlib loads OpenSSL (~5-8 ms): only a new project identity needs it
+         "hashlib",   # hashlib loads OpenSSL (~5-8 ms): only a new project identity needs it
+         "socket", "selectors")   # socket.py's enums and selectors (~3 ms): a Unix socket dials with _socket
 EXEC_PATH = ("envtrack.cli", "envtrack.cli.dispatch", "envtrack.cli.env", "envtrack.project",
              "envtrack.container.health", "envtrack.container.recording", "envtrack.container.engine",
              "envtrack.container.state",
