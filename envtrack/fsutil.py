@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (~3 ms of a cached build)
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 def write_atomic(path: str | Path, data: str | bytes, mode: int | None = None, *,

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (~3 ms of a cached build)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 ENV_VAR = "ENVTRACK_MIRRORS"
 CONFIG_FILE = "config.toml"     # in the user's envtrack config folder (endpoints.config_dir)

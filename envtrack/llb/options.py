@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def default_build_options(*, bake_ca: bool = False, environ: dict[str, str] | No
     proxies = {k: v for k, v in environ.items() if k.lower() in PROXY_NAMES and v}
     return BuildOptions(ca_bundle=bundle.read_bytes() if bundle.is_file() else None,
                         proxy_env=proxies, bake_ca=bake_ca, owner=(os.getuid(), os.getgid()), mirrors=read_mirrors(environ),
-                        arch=oci_arch(platform.machine()), conda_tool=conda_tool(environ))
+                        arch=oci_arch(os.uname().machine), conda_tool=conda_tool(environ))
 
 
 def conda_tool(environ: dict[str, str]) -> str:

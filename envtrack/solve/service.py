@@ -19,10 +19,13 @@ from envtrack import __version__
 from envtrack.engine import api
 from envtrack.solve import stamp
 from envtrack.errors import EnvtrackError
-from envtrack.frontend.steps import Plan, Step
 from envtrack.llb.image_config import ImageConfig, images_label
 from envtrack.llb.options import BuildOptions, default_build_options
 from envtrack.project import Project
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:   # a cached build answers from its stamp without loading the frontend's steps
+    from envtrack.frontend.steps import Plan, Step
 
 DEFAULT_CMD = ("/bin/bash",)
 OWN_MESSAGE = "envtrack: "   # how envtrack's build scripts start the line that explains a failure

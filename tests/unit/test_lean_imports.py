@@ -37,3 +37,14 @@ def test_the_exec_path_loads_no_costly_module(heavy: str) -> None:
 
 def test_the_check_sees_a_costly_import() -> None:
     assert "dataclasses" in loaded_after_importing(("envtrack.container.spec",))
+
+
+# A cached build answers from its stamp (envtrack/solve/stamp.py): what it imports is its start-up.
+BUILD_PATH = ("envtrack.cli", "envtrack.cli.dispatch", "envtrack.cli.build", "envtrack.solve.service",
+              "envtrack.project", "envtrack.journal.schema")
+
+
+@pytest.mark.parametrize("heavy", ("typing", "platform", "envtrack.frontend.steps", "envtrack.builtins", "grpc",
+                                   "google.protobuf", "docker", "libcst", "envtrack.llb.compile"))
+def test_the_cached_build_path_loads_no_costly_module(heavy: str) -> None:
+    assert heavy not in loaded_after_importing(BUILD_PATH)
