@@ -33,8 +33,9 @@ def planned_downloads(result) -> list[dict]:  # noqa: ANN001 - a Plan
     from envtrack.llb.toolchains import newest_asks
 
     options = default_build_options()   # a mirror setting that cannot be read fails here, exit 2
-    # What the build asks first (the newest release of what build.envd leaves unversioned); the
-    # plan itself asks nothing, so its downloads below name envd's default codex release.
+    # What the build asks first (the newest release of what build.envd leaves unversioned, which
+    # file publishes a pinned extension); the plan itself asks nothing, so its downloads below
+    # name envd's default codex release and an extension's universal file.
     asks = [{"builtin": result.steps[ask.step].kind, "upstream": ask.upstream,
              "url": options.mirrors.rewrite(ask.upstream), "fetched_by": "envtrack"}
             for ask in newest_asks(result, options.arch)]

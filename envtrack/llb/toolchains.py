@@ -215,7 +215,12 @@ CRAN_DEFAULT = "https://cran.rstudio.com"        # envd's repository for install
 R_LIBRARY = "/usr/local/lib/R/site-library"
 JULIA_PKG_SERVER = "https://pkg.julialang.org"   # Julia's default package server
 JULIA_DEPOT = f"{JULIA_ROOT}/user_packages"
+# Open VSX's file paths (its RegistryAPI): the universal publication's, and a platform's
+# (`targetPlatform`), whose file name carries `@<platform>` (its NamingUtil.toFileFormat).
 OPEN_VSX_FILE = "https://open-vsx.org/api/{publisher}/{name}/{version}/file/{publisher}.{name}-{version}.vsix"
+OPEN_VSX_PLATFORM_FILE = ("https://open-vsx.org/api/{publisher}/{name}/{platform}/{version}/file/"
+                          "{publisher}.{name}-{version}@{platform}.vsix")
+UNIVERSAL = "universal"   # Open VSX's target platform of an extension published for every platform
 VSCODE_EXTENSIONS = "/root/.vscode-server/extensions"
 VSCODE_PLATFORM = {"amd64": "linux-x64", "arm64": "linux-arm64"}
 
@@ -296,27 +301,47 @@ def lower_julia_packages(ctx: Context, step: Step, index: int) -> None:
     ctx.state = fetch_step(ctx, script, step=step, env=env)
 
 
-def extension_parts(step: Step, name: str) -> tuple[str, str, str]:
-    """envd's ParsePlugin: `publisher.extension-1.2.3` -> (publisher, extension, version)."""
-    found = re.fullmatch(r"([^.\s]+)\.([^\s]+?)(?:-(\d[^\s-]*))?", name)
+# envd's ParsePlugin (`publisher.extension[-version]`), and the Open VSX publication the build
+# found for that version (`@universal` or `@linux-<arch>`, written by with_newest; a user may
+# write it too, and then nothing is asked).
+_EXTENSION = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z0-9][A-Za-z0-9._-]*?)(?:-(\d[A-Za-z0-9._]*))?"
+                        r"(?:@([a-z0-9]+(?:-[a-z0-9]+)?))?")
+
+
+def extension_parts(step: Step, name: str) -> tuple[str, str, str, str]:
+    """`publisher.extension-1.2.3[@platform]` -> (publisher, extension, version, publication);
+    a version nothing asked Open VSX about is taken as the universal publication."""
+    found = _EXTENSION.fullmatch(name)
     if not found:
         raise LocatedError(step.position, f"{step.kind}: {name!r} is not publisher.extension[-version]")
-    publisher, extension, version = found.groups()
+    publisher, extension, version, publication = found.groups()
     if not version:
         # The build asks Open VSX for the newest and writes it into the step (envtrack.solve.newest).
         raise LocatedError(step.position, f"{step.kind}: {name!r} names no version and nothing asked Open VSX "
                                           f"for its newest")
-    return publisher, extension, version
+    return publisher, extension, version, publication or UNIVERSAL
+
+
+def vsix_url(publisher: str, extension: str, version: str, publication: str) -> str:
+    if publication == UNIVERSAL:
+        return OPEN_VSX_FILE.format(publisher=publisher, name=extension, version=version)
+    return OPEN_VSX_PLATFORM_FILE.format(publisher=publisher, name=extension, version=version, platform=publication)
 
 
 def lower_vscode_extensions(ctx: Context, step: Step, index: int) -> None:
     """envd: each extension's .vsix from Open VSX, its `extension/` folder copied to
-    ~/.vscode-server/extensions/<publisher>.<name>-<version>@<platform> (editor.go)."""
+    ~/.vscode-server/extensions/<publisher>.<name>-<version>@<platform> (editor.go): the
+    universal publication's file, or the Engine platform's when Open VSX publishes the
+    version only per platform (envtrack.solve.newest asked which)."""
     platform = arch_name(ctx, step, VSCODE_PLATFORM)
-    for name in names_of(step):
-        publisher, extension, version = extension_parts(step, name)
-        url = OPEN_VSX_FILE.format(publisher=publisher, name=extension, version=version)
-        source = ctx.download(step, url, filename="extension.vsix")
+    if not step.args["name"]:
+        raise LocatedError(step.position, f"{step.kind}: no extensions named")
+    for name in step.args["name"]:
+        publisher, extension, version, publication = extension_parts(step, str(name))
+        if publication not in (UNIVERSAL, platform):
+            raise LocatedError(step.position, f"{step.kind}: {name!r} names Open VSX's {publication} publication; "
+                                              f"the Engine's platform is {platform}")
+        source = ctx.download(step, vsix_url(publisher, extension, version, publication), filename="extension.vsix")
         target = f"{VSCODE_EXTENSIONS}/{publisher}.{extension}-{version}@{platform}"
         unpack(ctx, step, source, f"rm -rf /tmp/vsix {quote(target)} && unzip -q {FETCHED}/extension.vsix 'extension/*' "
                                   f"-d /tmp/vsix && mkdir -p {VSCODE_EXTENSIONS} && mv /tmp/vsix/extension {quote(target)}",
@@ -355,38 +380,53 @@ GITHUB_API = "https://api.github.com"
 # envd asks for the 10 newest releases and takes the first that is neither a draft nor a prerelease.
 CODEX_RELEASES = GITHUB_API + "/repos/openai/codex/releases?per_page=10"
 OPEN_VSX_LATEST = "https://open-vsx.org/api/{publisher}/{name}/latest?targetPlatform={platform}"
+# One version's metadata; its `downloads` map each target platform that publishes it to its file.
+OPEN_VSX_VERSION = "https://open-vsx.org/api/{publisher}/{name}/{version}"
 
 
 @dataclass(frozen=True)
 class NewestAsk:
-    """One question a build asks before it is lowered: the newest release of what step STEP
-    (its NAME-th name, for a list) leaves unversioned, at UPSTREAM (an API answering JSON)."""
+    """One question a build asks before it is lowered, at UPSTREAM (an API answering JSON):
+    the newest release of what step STEP (its NAME-th name, for a list) leaves unversioned, or
+    which Open VSX publication (universal or PLATFORM's) has a pinned extension's version."""
 
     step: int
     name: int | None
     upstream: str
-    what: str   # "codex", "publisher.extension"
+    what: str            # "the newest codex", "the newest publisher.extension", ...
+    platform: str = ""   # an extension's: the Engine's target platform (linux-x64, linux-arm64)
+    version: str = ""    # a pinned extension's version, whose file is asked for
 
 
 def newest_asks(plan, arch: str) -> tuple[NewestAsk, ...]:
-    """What PLAN leaves to the newest release: install.codex() without a version, and VS Code
-    extensions named without one (envd: `publisher.name`)."""
+    """What PLAN leaves to Open VSX or GitHub: install.codex() without a version, VS Code
+    extensions named without one (envd: `publisher.name`), and for one named with a version,
+    which file publishes it (Open VSX publishes some only per platform); a name that says
+    which (`@universal`, `@linux-x64`) asks nothing."""
     asks = []
+    platform = VSCODE_PLATFORM.get(arch, VSCODE_PLATFORM["amd64"])
     for index, step in enumerate(plan.steps):
         if step.kind == "install.codex" and not str(step.args.get("version") or "").strip():
-            asks.append(NewestAsk(index, None, CODEX_RELEASES, "codex"))
+            asks.append(NewestAsk(index, None, CODEX_RELEASES, "the newest codex"))
         elif step.kind == "install.vscode_extensions":
             for number, name in enumerate(step.args.get("name") or ()):
-                found = re.fullmatch(r"([^.\s]+)\.([^\s]+?)(?:-(\d[^\s-]*))?", str(name))
-                if found and not found.group(3):
-                    platform = VSCODE_PLATFORM.get(arch, VSCODE_PLATFORM["amd64"])
-                    url = OPEN_VSX_LATEST.format(publisher=found.group(1), name=found.group(2), platform=platform)
-                    asks.append(NewestAsk(index, number, url, str(name)))
+                found = _EXTENSION.fullmatch(str(name))
+                if not found:
+                    continue   # lowering says why, at its position
+                publisher, extension, version, publication = found.groups()
+                if not version:
+                    url = OPEN_VSX_LATEST.format(publisher=publisher, name=extension, platform=platform)
+                    asks.append(NewestAsk(index, number, url, f"the newest {name}", platform))
+                elif not publication:
+                    url = OPEN_VSX_VERSION.format(publisher=publisher, name=extension, version=version)
+                    asks.append(NewestAsk(index, number, url, f"the file of {name}", platform, version))
     return tuple(asks)
 
 
 def newest_from(ask: NewestAsk, answer) -> str:
-    """The version in an API's JSON ANSWER; ValueError (its message: why) when it has none."""
+    """What an API's JSON ANSWER says: codex's newest tag; for an extension `VERSION@PUBLICATION`,
+    the publication being `universal` when Open VSX has one (as envd takes it), else the
+    Engine's platform. ValueError (its message: why) when it says neither."""
     if ask.name is None:
         if not isinstance(answer, list):
             raise ValueError("the answer is not a list of releases")
@@ -399,23 +439,36 @@ def newest_from(ask: NewestAsk, answer) -> str:
                 return tag
         raise ValueError(f"no stable release among the {len(answer)} newest")
     version = answer.get("version") if isinstance(answer, dict) else None
-    if not isinstance(version, str) or not re.fullmatch(r"\d[^\s-]*", version):
+    if not isinstance(version, str) or not re.fullmatch(r"\d[A-Za-z0-9._]*", version):
         raise ValueError("the answer names no version")
-    return version
+    if ask.version and version != ask.version:
+        raise ValueError(f"the answer is about version {version}")
+    downloads = answer.get("downloads")
+    if not isinstance(downloads, dict):   # an Open VSX before `downloads`: its one file's platform
+        files = answer.get("files")
+        downloads = {str(answer.get("targetPlatform") or UNIVERSAL): ""} if isinstance(files, dict) and \
+            files.get("download") else {}
+    if UNIVERSAL in downloads:
+        return f"{version}@{UNIVERSAL}"
+    if ask.platform in downloads:
+        return f"{version}@{ask.platform}"
+    published = ", ".join(sorted(map(str, downloads))) or "no platform"
+    raise ValueError(f"Open VSX publishes version {version} for {published}, not for {ask.platform}")
 
 
 def with_newest(plan, answers: dict[NewestAsk, str]):
-    """PLAN with each asked version written into its step, as if build.envd had named it."""
+    """PLAN with each answer written into its step, as if build.envd had named it."""
     import dataclasses
 
     steps = list(plan.steps)
-    for ask, version in answers.items():
+    for ask, answer in answers.items():
         step = steps[ask.step]
         if ask.name is None:
-            args = dict(step.args, version=version)
+            args = dict(step.args, version=answer)
         else:
             names = list(step.args["name"])
-            names[ask.name] = f"{names[ask.name]}-{version}"
+            found = _EXTENSION.fullmatch(str(names[ask.name]))
+            names[ask.name] = f"{found.group(1)}.{found.group(2)}-{answer}"
             args = dict(step.args, name=names)
         steps[ask.step] = dataclasses.replace(step, args=args)
     return dataclasses.replace(plan, steps=tuple(steps))

@@ -1,7 +1,9 @@
-"""Ask for the newest release of what build.envd leaves unversioned, before the plan is lowered.
+"""Ask Open VSX and GitHub what build.envd leaves to them, before the plan is lowered.
 
 envd asks at build time too: GitHub's release list for install.codex() without a version, Open
-VSX's `latest` for an extension named `publisher.name` (envtrack.llb.toolchains.newest_asks).
+VSX's `latest` for an extension named `publisher.name`; envtrack asks those, and for an
+extension named with a version, which file publishes it (Open VSX publishes some only per
+platform) (envtrack.llb.toolchains.newest_asks).
 Each question goes through the mirror table; the answer is written into the plan's step
 (toolchains.with_newest), so lowering stays pure and the build is what build.envd would be with
 that version written out. A question that gets no usable answer fails the build in one line
@@ -49,5 +51,5 @@ def ask_newest(plan: Plan, ask: NewestAsk, mirrors: MirrorTable) -> str:
         reason = str(error.reason)
     except (OSError, UnicodeDecodeError, ValueError) as error:   # json's errors are ValueErrors too
         reason = str(error) or type(error).__name__
-    raise EnvtrackError(f"{step.position}: {step.kind}: cannot ask {url} for the newest {ask.what}: {reason}; "
+    raise EnvtrackError(f"{step.position}: {step.kind}: cannot ask {url} for {ask.what}: {reason}; "
                         f"{mirrors.setting_hint(ask.upstream)}", exit_code=1)

@@ -150,3 +150,31 @@ def test_a_newest_release_nobody_answers_for_fails_the_build_in_one_line(project
     assert lines[0].startswith("envtrack: build.envd:3:5: install.codex: cannot ask http://172.17.0.1:"), lines
     assert "/no-such-api/repos/openai/codex/releases?per_page=10 for the newest codex: HTTP 404" in lines[0], lines
     assert "mirrored by https://api.github.com/=" in lines[0], lines
+
+
+def test_an_extension_open_vsx_publishes_only_per_platform_comes_from_its_platform_file(
+        project, tmp_path, docker_client) -> None:
+    # Open VSX publishes these for linux-x64 (and darwin-arm64) only: no universal .vsix exists,
+    # so the build must take the Engine platform's file, newest or pinned.
+    upstreams = Upstreams(tmp_path / "upstreams")
+    upstreams.open_vsx_latest("rust-lang", "rust-analyzer", "0.3.2", "linux-x64")
+    upstreams.vsix("vadimcn", "vscode-lldb", "1.11.4", "linux-x64")
+    upstreams.vsix("vadimcn", "vscode-lldb", "1.11.4", "darwin-arm64")
+    (project / "build.envd").write_text(f'''\
+def build():
+    base(image="{BASE_IMAGE}")
+    install.vscode_extensions(name=["rust-lang.rust-analyzer", "vadimcn.vscode-lldb-1.11.4"])
+''')
+    requests: list[str] = []
+    with upstreams.serve(requests) as setting:
+        image = json.loads(build(project, setting).stdout)["image"]
+    out = docker_client.containers.run(image, entrypoint=["sh", "-c",
+        "cat /root/.vscode-server/extensions/rust-lang.rust-analyzer-0.3.2@linux-x64/package.json; echo; "
+        "cat /root/.vscode-server/extensions/vadimcn.vscode-lldb-1.11.4@linux-x64/package.json; echo"],
+        remove=True).decode()
+    assert out.splitlines() == ['{"name": "rust-analyzer", "version": "0.3.2"}',
+                                '{"name": "vscode-lldb", "version": "1.11.4"}'], out
+    assert "/open-vsx/api/rust-lang/rust-analyzer/linux-x64/0.3.2/file/rust-lang.rust-analyzer-0.3.2@linux-x64.vsix" \
+        in requests, requests
+    assert not [path for path in requests if path.endswith("-0.3.2.vsix") or path.endswith("-1.11.4.vsix")], requests
+

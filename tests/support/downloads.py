@@ -95,14 +95,25 @@ class Upstreams:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
-    def vsix(self, publisher: str, name: str, version: str) -> None:
-        """An Open VSX .vsix (a zip whose `extension/` folder is the extension) at its API file path."""
-        path = (self.folder("https://open-vsx.org/") / f"api/{publisher}/{name}/{version}/file"
-                / f"{publisher}.{name}-{version}.vsix")
+    def vsix(self, publisher: str, name: str, version: str, platform: str = "universal") -> None:
+        """An Open VSX .vsix (a zip whose `extension/` folder is the extension) at its API file
+        path: the universal publication's, or PLATFORM's only (`targetPlatform`), and the
+        version's answer at `api/<publisher>/<name>/<version>`, its `downloads` naming each
+        publication (that path is also a folder here, so the answer is its index.html)."""
+        api = f"api/{publisher}/{name}"
+        file = (f"{api}/{version}/file/{publisher}.{name}-{version}.vsix" if platform == "universal" else
+                f"{api}/{platform}/{version}/file/{publisher}.{name}-{version}@{platform}.vsix")
+        path = self.folder("https://open-vsx.org/") / file
         path.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("extension.vsixmanifest", "<PackageManifest/>")
             archive.writestr("extension/package.json", f'{{"name": "{name}", "version": "{version}"}}')
+        answer = self.folder("https://open-vsx.org/") / api / version / "index.html"
+        answer.parent.mkdir(parents=True, exist_ok=True)
+        known = json.loads(answer.read_text()) if answer.exists() else {
+            "namespace": publisher, "name": name, "version": version, "downloads": {}}
+        known["downloads"][platform] = f"https://open-vsx.org/{file}"
+        answer.write_text(json.dumps(known))
 
     def github_releases(self, repo: str, releases: list[dict]) -> None:
         """GitHub's release list for REPO (`/repos/OWNER/NAME/releases`, newest first)."""
@@ -110,13 +121,12 @@ class Upstreams:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(releases))
 
-    def open_vsx_latest(self, publisher: str, name: str, version: str) -> None:
-        """Open VSX's `latest` answer for an extension, and its .vsix at the file path it names."""
-        self.vsix(publisher, name, version)
-        path = self.folder("https://open-vsx.org/") / f"api/{publisher}/{name}/latest"
-        file = f"https://open-vsx.org/api/{publisher}/{name}/{version}/file/{publisher}.{name}-{version}.vsix"
-        path.write_text(json.dumps({"namespace": publisher, "name": name, "version": version,
-                                    "downloads": {"universal": file}}))
+    def open_vsx_latest(self, publisher: str, name: str, version: str, platform: str = "universal") -> None:
+        """Open VSX's `latest` answer for an extension (its query ignored, as a static mirror
+        would), and its .vsix at the file path it names (`vsix`)."""
+        self.vsix(publisher, name, version, platform)
+        answer = self.folder("https://open-vsx.org/") / f"api/{publisher}/{name}/{version}/index.html"
+        (self.folder("https://open-vsx.org/") / f"api/{publisher}/{name}/latest").write_text(answer.read_text())
 
     def cran_package(self, name: str, version: str, body: str) -> None:
         """A pure-R source package and the PACKAGES index R reads, in a CRAN repository's
@@ -154,8 +164,9 @@ class Upstreams:
                        capture_output=True)
 
     @contextmanager
-    def serve(self) -> Iterator[str]:
-        """Serve the fixtures; yields ENVTRACK_MIRRORS pointing every upstream at them."""
-        with serve_directory(self.root) as base:
+    def serve(self, requests: list | None = None) -> Iterator[str]:
+        """Serve the fixtures; yields ENVTRACK_MIRRORS pointing every upstream at them.
+        REQUESTS, when given, gets the path of each request."""
+        with serve_directory(self.root, requests) as base:
             yield " ".join(f"{upstream}={base}/{folder}{'' if folder.endswith('.sh') else '/'}"
                            for upstream, folder in PREFIXES.items())

@@ -221,29 +221,65 @@ def test_plan_json_lists_each_download_and_a_bad_mirror_setting_is_bad_input(tmp
         "envtrack: ENVTRACK_MIRRORS: 'https://go.dev/dl/' is not UPSTREAM_PREFIX=MIRROR_PREFIX"]
 
 
-def test_codex_and_unversioned_extensions_ask_for_the_newest_as_envd_does():
+def test_codex_and_extensions_ask_open_vsx_and_github_as_envd_does():
     from envtrack.llb.toolchains import newest_asks, newest_from, with_newest
 
     plan = Plan(file="build.envd", target="build", steps=(base(), step(2, "install.codex", version=""), step(3, "install.codex", version="rust-v0.97.0"),
-                   step(4, "install.vscode_extensions", name=["a.b-1.0.0", "ms-python.python"])))
+                   step(4, "install.vscode_extensions", name=["a.b-1.0.0", "ms-python.python", "c.d-2.0.0@linux-arm64"])))
     asks = newest_asks(plan, "arm64")
-    assert [(a.step, a.name, a.upstream) for a in asks] == [
-        (1, None, "https://api.github.com/repos/openai/codex/releases?per_page=10"),
-        (3, 1, "https://open-vsx.org/api/ms-python/python/latest?targetPlatform=linux-arm64")]
+    assert [(a.step, a.name, a.upstream, a.what) for a in asks] == [
+        (1, None, "https://api.github.com/repos/openai/codex/releases?per_page=10", "the newest codex"),
+        (3, 0, "https://open-vsx.org/api/a/b/1.0.0", "the file of a.b-1.0.0"),   # which publication has it
+        (3, 1, "https://open-vsx.org/api/ms-python/python/latest?targetPlatform=linux-arm64",
+         "the newest ms-python.python")]   # a name saying its publication asks nothing
     releases = [{"tag_name": "rust-v0.99.0-alpha.1", "prerelease": True}, {"tag_name": "rust-v0.98.1", "draft": True},
                 {"tag_name": "rust-v0.98.0"}]
     assert newest_from(asks[0], releases) == "rust-v0.98.0"
-    assert newest_from(asks[1], {"version": "2024.2.1", "downloads": {}}) == "2024.2.1"
     with pytest.raises(ValueError, match="no stable release among the 1 newest"):
         newest_from(asks[0], releases[:1])
     with pytest.raises(ValueError, match="names no version"):
-        newest_from(asks[1], {"error": "Extension not found"})
-    resolved = with_newest(plan, {asks[0]: "rust-v0.98.0", asks[1]: "2024.2.1"})
+        newest_from(asks[2], {"error": "Extension not found"})
+    resolved = with_newest(plan, {asks[0]: "rust-v0.98.0", asks[1]: "1.0.0@universal", asks[2]: "2024.2.1@linux-arm64"})
     assert resolved.steps[1].args["version"] == "rust-v0.98.0"
-    assert resolved.steps[3].args["name"] == ["a.b-1.0.0", "ms-python.python-2024.2.1"]
+    assert resolved.steps[3].args["name"] == ["a.b-1.0.0@universal", "ms-python.python-2024.2.1@linux-arm64",
+                                              "c.d-2.0.0@linux-arm64"]
     assert newest_asks(resolved, "arm64") == ()
     with pytest.raises(LocatedError, match="names no version and nothing asked Open VSX"):
         compiled_for("install.vscode_extensions", name=["ms-python.python"])
+
+
+def test_open_vsx_answers_the_universal_file_or_the_engine_platforms_as_envd_takes_them():
+    from envtrack.llb.toolchains import newest_asks, newest_from
+
+    plan = Plan(file="build.envd", target="build", steps=(base(), step(2, "install.vscode_extensions",
+                                                                       name=["rust-lang.rust-analyzer", "a.b-1.0.0"])))
+    latest, pinned = newest_asks(plan, "amd64")
+    api = "https://open-vsx.org/api/rust-lang/rust-analyzer"
+    per_platform = {"version": "0.3.2", "downloads": {
+        "linux-x64": f"{api}/linux-x64/0.3.2/file/rust-lang.rust-analyzer-0.3.2@linux-x64.vsix",
+        "darwin-arm64": f"{api}/darwin-arm64/0.3.2/file/rust-lang.rust-analyzer-0.3.2@darwin-arm64.vsix"}}
+    assert newest_from(latest, per_platform) == "0.3.2@linux-x64"
+    assert newest_from(latest, dict(per_platform, downloads={"universal": "u", "linux-x64": "x"})) == "0.3.2@universal"
+    with pytest.raises(ValueError, match="publishes version 0.3.2 for darwin-arm64, win32-x64, not for linux-x64"):
+        newest_from(latest, {"version": "0.3.2", "downloads": {"darwin-arm64": "d", "win32-x64": "w"}})
+    # An Open VSX whose answers predate `downloads` names its one file and that file's platform.
+    assert newest_from(pinned, {"version": "1.0.0", "targetPlatform": "linux-x64", "files": {"download": "f"}}) == \
+        "1.0.0@linux-x64"
+    with pytest.raises(ValueError, match="the answer is about version 1.0.1"):
+        newest_from(pinned, {"version": "1.0.1", "downloads": {"universal": "u"}})
+
+
+def test_a_platform_only_extension_is_fetched_from_open_vsxs_platform_file_path():
+    compiled = compiled_for("install.vscode_extensions", arch="arm64", name=["rust-lang.rust-analyzer-0.3.2@linux-arm64"])
+    assert list(http_sources(compiled)) == ["https://open-vsx.org/api/rust-lang/rust-analyzer/linux-arm64/0.3.2/file/"
+                                            "rust-lang.rust-analyzer-0.3.2@linux-arm64.vsix"]
+    assert ("mv /tmp/vsix/extension /root/.vscode-server/extensions/rust-lang.rust-analyzer-0.3.2@linux-arm64"
+            in script_of(compiled, "install.vscode_extensions"))
+    universal = compiled_for("install.vscode_extensions", name=["a.b-1.0.0@universal"],
+                             mirrors=combine("https://open-vsx.org/=http://m/vsx/", None, "cfg"))
+    assert list(http_sources(universal)) == ["http://m/vsx/api/a/b/1.0.0/file/a.b-1.0.0.vsix"]
+    with pytest.raises(LocatedError, match="names Open VSX's linux-x64 publication; the Engine's platform is linux-arm64"):
+        compiled_for("install.vscode_extensions", arch="arm64", name=["a.b-1.0.0@linux-x64"])
 
 
 def test_the_newest_is_asked_through_the_mirror_and_a_failure_is_one_line(tmp_path):
@@ -272,3 +308,4 @@ def test_the_newest_is_asked_through_the_mirror_and_a_failure_is_one_line(tmp_pa
     finally:
         server.shutdown()
         server.server_close()
+
