@@ -397,6 +397,15 @@ class NewestAsk:
     platform: str = ""   # an extension's: the Engine's target platform (linux-x64, linux-arm64)
     version: str = ""    # a pinned extension's version, whose file is asked for
 
+    def to_json(self) -> dict:
+        return {"step": self.step, "name": self.name, "upstream": self.upstream, "what": self.what,
+                "platform": self.platform, "version": self.version}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "NewestAsk":
+        return cls(int(data["step"]), None if data["name"] is None else int(data["name"]), str(data["upstream"]),
+                   str(data["what"]), str(data["platform"]), str(data["version"]))
+
 
 def newest_asks(plan, arch: str) -> tuple[NewestAsk, ...]:
     """What PLAN leaves to Open VSX or GitHub: install.codex() without a version, VS Code

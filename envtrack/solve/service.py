@@ -67,8 +67,10 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     options = replace(default_build_options(bake_ca=bake_ca), image_pins=tuple(sorted((pins or {}).items())))
     cache = cache or SharedCache()
     started = time.monotonic()
+    known: dict[str, str] = {}   # what Open VSX and GitHub answered this build (asked once)
     if plan is None:
-        stamped, plan, envd_digest = plan_build(project, options, progress=progress, use_stamp=not (pull or cache.to))
+        stamped, plan, envd_digest = plan_build(project, options, progress=progress, use_stamp=not (pull or cache.to),
+                                                known=known)
         if stamped is not None:
             return stamped
     else:   # evaluated by the caller (`up --locked`): its fingerprint came with it
@@ -79,7 +81,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
 
     inputs = stamp.host_inputs(options)
     options = replace(options, arch=api.engine_arch() or options.arch)   # toolchains for the Engine's machine
-    plan = resolve_newest(plan, options.mirrors, options.arch)   # what build.envd leaves to the newest release
+    plan, asked = resolve_newest(plan, options.mirrors, options.arch, known)   # what build.envd leaves to Open VSX, GitHub
     if plan.states:   # merges and diffs lower to what this BuildKit can run
         from envtrack.solve.caps import supports_merge_op
 
@@ -100,7 +102,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
         _announce_cached(progress, reports)
         result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started, images)
-        _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
+        _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result, asked)
         return result
 
     watcher = view.get()
@@ -110,18 +112,19 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
                     for d, step in compiled.steps_by_vertex.items())
     cached = all(r.state == "cached" for r in reports)
     result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started, images)
-    _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result)
+    _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result, asked)
     return result
 
 
-def plan_build(project: Project, options: BuildOptions, *, progress: str = "auto",
-               use_stamp: bool = True) -> tuple[BuildResult | None, Plan | None, str]:
+def plan_build(project: Project, options: BuildOptions, *, progress: str = "auto", use_stamp: bool = True,
+               known: dict[str, str] | None = None) -> tuple[BuildResult | None, Plan | None, str]:
     """(the stamped image or None, else the Plan; build.envd's fingerprint). Each envd file is read
     once: the bytes the stamp is checked against, fingerprinted before evaluating (so a later
     edit cannot match), are the bytes evaluated."""
     reads: dict[str, bytes] = {}   # absolute path -> bytes, what this build has read
     envd_digest = stamp.file_digest(project.envd_file, reads)
-    if use_stamp and (stamped := cached_build(project, options, progress=progress, reads=reads)) is not None:
+    if use_stamp and (stamped := cached_build(project, options, progress=progress, reads=reads,
+                                                known=known)) is not None:
         return stamped, None, envd_digest
     from envtrack.frontend import load_plan
 
@@ -187,9 +190,11 @@ def image_record(ref: str, found: dict, pins: dict[str, str]) -> dict:
 
 
 def cached_build(project: Project, options: BuildOptions, *, progress: str = "auto",
-                 reads: dict[str, bytes] | None = None) -> BuildResult | None:
-    """The stamped image when nothing it was built from changed and it is still in the Engine, else None
-    (READS: stamp.file_digest's, the bytes checked, for the evaluation that follows)."""
+                 reads: dict[str, bytes] | None = None, known: dict[str, str] | None = None) -> BuildResult | None:
+    """The stamped image when nothing it was built from changed, it is still in the Engine and
+    Open VSX and GitHub answer the build's questions as they did (asked again, as envd asks at
+    every build; their answers go to KNOWN), else None (READS: stamp.file_digest's, the bytes
+    checked, for the evaluation that follows)."""
     started = time.monotonic()
     recorded = stamp.read_stamp(project.state_dir)
     if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id, reads):
@@ -198,6 +203,14 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
     image = api.inspect_image(result["image"])
     if image is None or image.get("Id") != result["image_id"]:
         return None
+    if recorded["asks"]:   # a project without such questions pays nothing here
+        from envtrack.solve.newest import still_answered
+
+        same, answers = still_answered(recorded["asks"], options.mirrors)
+        if not same:
+            if known is not None:
+                known.update(answers)
+            return None
     if f"{project.image_repo}:latest" not in (image.get("RepoTags") or ()):   # a round trip saved when it is
         api.tag_image(result["image"], project.image_repo, "latest")
     reports = tuple(StepReport(**dict(step, state="cached", seconds=0.0)) for step in result["steps"])
@@ -218,7 +231,7 @@ def _image_id(reference: str) -> str | None:
 
 
 def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
-                  base: tuple[str, dict | None], result: BuildResult) -> None:
+                  base: tuple[str, dict | None], result: BuildResult, asked: list[dict]) -> None:
     from envtrack.llb.host import tracked_paths
 
     host_files: list[Path] = []
@@ -235,7 +248,7 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
     image, found = base
     base_ref = (image, found["Id"]) if found else None
     stamp.write_stamp(project.state_dir, project=_owner(project), sources=sources, inputs=inputs, base=base_ref,
-                      result=result.to_json())
+                      result=result.to_json(), asks=asked)
 
 
 def _owner(project: Project) -> dict:

@@ -5,10 +5,11 @@ Dockerfile. Evaluating build.envd and compiling LLB is most of envtrack's own ti
 after each build `.envtrack/build-stamp.json` records the hashes of every input the
 image depends on: the envd sources (bytes), the build options (CA bundle, proxy
 variables: `envtrack.llb.options`, the same object the compiler used), the base
-image's id and envtrack's version. When all still match and the image is still in
-the Engine, the image is the answer. The stamp names the project it was written for (its
-envd file's absolute path and its name): a copied directory carries the stamp along, and
-must never answer with the original project's image. Any doubt (a missing or unreadable stamp, a
+image's id and envtrack's version, and the questions the build asked Open VSX and GitHub
+with their answers (envtrack.solve.newest: asked again each build, as envd asks). When all
+still match and the image is still in the Engine, the image is the answer. The stamp names
+the project it was written for (its envd file's absolute path and its name): a copied
+directory carries the stamp along, and must never answer with the original project's image. Any doubt (a missing or unreadable stamp, a
 project that copies host files in) means the normal build, which is always correct.
 
 Imports stay light on purpose: this runs before the CLI framework is loaded.
@@ -58,11 +59,11 @@ def owner(envd_file: Path, name: str) -> dict:
 
 
 def write_stamp(state_dir: Path, *, project: dict, sources: dict[str, str], inputs: dict,
-                base: tuple[str, str] | None, result: dict) -> None:
+                base: tuple[str, str] | None, result: dict, asks: list[dict] = ()) -> None:
     """Record a finished build of PROJECT (`owner()`); SOURCES maps each envd file to the
-    digest of the bytes evaluated."""
+    digest of the bytes evaluated; ASKS, the questions it asked and their answers."""
     stamp = {"project": project, "sources": sources, "inputs": inputs, "base": list(base) if base else None,
-             "result": result}
+             "result": result, "asks": list(asks)}
     try:
         write_atomic(stamp_path(state_dir), json.dumps(stamp, sort_keys=True), mode=STATE_FILE_MODE)
     except OSError:
@@ -74,7 +75,8 @@ def read_stamp(state_dir: Path) -> dict | None:
         stamp = json.loads(stamp_path(state_dir).read_text())
     except (OSError, ValueError):
         return None
-    return stamp if isinstance(stamp, dict) and {"project", "sources", "inputs", "base", "result"} <= stamp.keys() else None
+    keys = {"project", "sources", "inputs", "base", "result", "asks"}   # a stamp without asks predates them
+    return stamp if isinstance(stamp, dict) and keys <= stamp.keys() else None
 
 
 def still_valid(stamp: dict, project: dict, options: BuildOptions, base_id_of,

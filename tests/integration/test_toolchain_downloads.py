@@ -178,3 +178,48 @@ def build():
         in requests, requests
     assert not [path for path in requests if path.endswith("-0.3.2.vsix") or path.endswith("-1.11.4.vsix")], requests
 
+
+def test_every_build_asks_for_the_newest_as_envd_does_and_a_cached_one_still_comes_from_the_stamp(
+        project, tmp_path, docker_client) -> None:
+    upstreams = Upstreams(tmp_path / "upstreams")
+    for tag in ("rust-v0.99.0", "rust-v0.99.1"):
+        upstreams.github_release("openai/codex", tag, "codex-x86_64-unknown-linux-musl.tar.gz",
+                                 {"codex-x86_64-unknown-linux-musl": script(f'echo "codex-cli {tag[6:]}"')})
+    upstreams.github_releases("openai/codex", [{"tag_name": "rust-v0.99.0"}])
+    (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n    install.codex()\n')
+    releases = "/github-api/repos/openai/codex/releases?per_page=10"
+    requests: list[str] = []
+    with upstreams.serve(requests) as setting:
+        first = json.loads(build(project, setting).stdout)
+        del requests[:]
+        again = json.loads(build(project, setting).stdout)   # the same newest: answered by the stamp
+        assert again["cached"] and again["image"] == first["image"] and requests == [releases], requests
+
+        upstreams.github_releases("openai/codex", [{"tag_name": "rust-v0.99.1"}, {"tag_name": "rust-v0.99.0"}])
+        del requests[:]
+        newer = json.loads(build(project, setting).stdout)   # build.envd unchanged, a newer release
+        assert newer["image"] != first["image"] and requests.count(releases) == 1, requests
+        out = docker_client.containers.run(newer["image"], entrypoint=["codex", "--version"], remove=True).decode()
+        assert out.strip() == "codex-cli 0.99.1", out
+
+        (upstreams.folder("https://api.github.com/") / "repos/openai/codex/releases").unlink()
+        proc = build(project, setting, check=False)   # the stamp holds otherwise: the question still fails it
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("envtrack: build.envd:3:5: install.codex: cannot ask http://172.17.0.1:"), lines
+    assert f"{releases} for the newest codex: HTTP 404" in lines[0], lines
+    assert "mirrored by https://api.github.com/=" in lines[0] and "(ENVTRACK_MIRRORS)" in lines[0], lines
+
+
+def test_a_cached_rebuild_of_a_project_asking_nothing_makes_no_network_call(project, tmp_path) -> None:
+    upstreams = Upstreams(tmp_path / "upstreams")
+    upstreams.go("1.22.1")
+    (project / "build.envd").write_text(f'def build():\n    base(image="{BASE_IMAGE}")\n    install.go(version="1.22.1")\n')
+    requests: list[str] = []
+    with upstreams.serve(requests) as setting:
+        first = json.loads(build(project, setting).stdout)
+        assert requests, "the first build fetched nothing from the stand-ins"
+        del requests[:]
+        again = json.loads(build(project, setting).stdout)
+    assert again["cached"] and again["image"] == first["image"]
+    assert requests == [], requests

@@ -298,7 +298,9 @@ def test_the_newest_is_asked_through_the_mirror_and_a_failure_is_one_line(tmp_pa
     try:
         plan = Plan(file="build.envd", target="build", steps=(base(), step(2, "install.codex", version="")))
         mirrors = combine(f"https://api.github.com/={base_url}/gh/", None, "cfg")
-        assert resolve_newest(plan, mirrors, "amd64").steps[1].args["version"] == "rust-v1.2.3"
+        resolved, asked = resolve_newest(plan, mirrors, "amd64")
+        assert resolved.steps[1].args["version"] == "rust-v1.2.3"
+        assert [(entry["where"], entry["answer"]) for entry in asked] == [("build.envd:2:5: install.codex", "rust-v1.2.3")]
         with pytest.raises(EnvtrackError) as failed:
             resolve_newest(plan, combine(f"https://api.github.com/={base_url}/none/", None, "cfg"), "amd64")
         assert failed.value.message == (
@@ -309,3 +311,36 @@ def test_the_newest_is_asked_through_the_mirror_and_a_failure_is_one_line(tmp_pa
         server.shutdown()
         server.server_close()
 
+
+def test_a_stamps_questions_are_asked_again_and_a_project_without_any_asks_nothing(tmp_path, monkeypatch):
+    import http.server
+    import threading
+    import urllib.request
+
+    from envtrack.solve.newest import resolve_newest, still_answered
+
+    (tmp_path / "gh/repos/openai/codex").mkdir(parents=True)
+    releases = tmp_path / "gh/repos/openai/codex/releases"
+    releases.write_text(json.dumps([{"tag_name": "rust-v1.2.3"}]))
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    mirrors = combine(f"https://api.github.com/=http://127.0.0.1:{server.server_port}/gh/", None, "cfg")
+    try:
+        plan = Plan(file="build.envd", target="build", steps=(base(), step(2, "install.codex", version="")))
+        _, asked = resolve_newest(plan, mirrors, "amd64")
+        assert still_answered(asked, mirrors) == (True, {"https://api.github.com/repos/openai/codex/releases?per_page=10":
+                                                         "rust-v1.2.3"})
+        releases.write_text(json.dumps([{"tag_name": "rust-v1.2.4"}]))   # a newer release: the stamp no longer holds
+        assert still_answered(asked, mirrors)[0] is False
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("asked the network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    assert still_answered([], mirrors) == (True, {})
+    assert resolve_newest(Plan(file="build.envd", target="build", steps=(base(),)), mirrors, "amd64")[1] == []
+    assert still_answered([{"ask": {"step": 1}}], mirrors) == (False, {})   # an unreadable record proves nothing
