@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
 
 def setup(engine_only: bool, base: str | None) -> int:
     """Install docker.io and debootstrap, start dockerd, create the local base images (idempotent)."""
-    from envtrack.engine.doctor import SETUP_SCRIPT
+    from envtrack.engine.doctor import setup_engine
 
     started = time.monotonic()
-    suites = [suite.strip() for suite in (base or "").split(",") if suite.strip()]
-    options = (["--engine-only"] if engine_only else []) + [f"--base={suite}" for suite in suites]
-    code = subprocess.call(["bash", str(SETUP_SCRIPT), *options])
+    code = setup_engine(engine_only, base)
     if code:
         return code
     print(f"engine ready ({time.monotonic() - started:.1f} s)", file=sys.stderr)

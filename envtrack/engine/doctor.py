@@ -21,6 +21,20 @@ SETUP_SCRIPT = Path(__file__).resolve().parent / "setup-engine.sh"
 MIN_ENGINE = (20, 10)  # the first Engine that serves BuildKit's control API on /grpc
 
 
+def setup_argv(engine_only: bool, base: str | None) -> list[str]:
+    """The setup script's command line for `engine setup [--engine-only] [--base SUITE,...]`."""
+    suites = [suite.strip() for suite in (base or "").split(",") if suite.strip()]
+    return ["bash", str(SETUP_SCRIPT), *(["--engine-only"] if engine_only else []),
+            *(f"--base={suite}" for suite in suites)]
+
+
+def setup_engine(engine_only: bool, base: str | None) -> int:
+    """Run the setup script (idempotent; its own output is the user's); its exit status."""
+    import subprocess
+
+    return subprocess.call(setup_argv(engine_only, base))
+
+
 @dataclass(frozen=True)
 class Check:
     name: str

@@ -201,3 +201,9 @@ def test_mirrors_check_shows_where_each_upstream_goes_and_fails_on_a_bad_setting
     monkeypatch.setenv("ENVTRACK_MIRRORS", "https://go.dev/dl/")
     bad = doctor.check_mirrors()
     assert not bad.ok and "ENVTRACK_MIRRORS" in bad.detail and bad.fix
+
+
+def test_engine_setup_passes_its_options_to_the_script():
+    assert doctor.setup_argv(False, None) == ["bash", str(doctor.SETUP_SCRIPT)]
+    assert doctor.setup_argv(True, "bookworm, trixie,") == ["bash", str(doctor.SETUP_SCRIPT), "--engine-only",
+                                                             "--base=bookworm", "--base=trixie"]
