@@ -219,16 +219,12 @@ def ssh(file: str | None, command: list[str]) -> int:
 
 def log(file: str | None, since: str | None, as_json: bool) -> None:
     """The recorded package changes, oldest first; requested packages apart from dependencies."""
-    from envtrack.container.state import journal_for
-    from envtrack.journal.db import JournalError
-    from envtrack.journal.history import SinceError, load_changes, render
+    from envtrack.container.state import recorded_changes
+    from envtrack.journal.history import render
 
     project = open_project(file)
     warn_about_agent(project)
-    try:
-        rows = load_changes(journal_for(project), since)
-    except JournalError as error:  # the journal package ships into containers: no EnvtrackError there
-        raise EnvtrackError(str(error), exit_code=2 if isinstance(error, SinceError) else 1) from None
+    rows = recorded_changes(project, since)
     if as_json:
         print(json.dumps([row.as_json() for row in rows], sort_keys=True))
     else:

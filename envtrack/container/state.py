@@ -50,6 +50,18 @@ def journal_for(project: Project) -> Path:
     return project.journal_path
 
 
+def recorded_changes(project: Project, since: str | None = None) -> list:
+    """`envtrack log`: the journal's changes (typed rows, oldest first) after change ID SINCE, or
+    at/after the ISO time SINCE; a bad SINCE is bad input (exit 2), a journal that cannot be read one line."""
+    from envtrack.journal.db import JournalError
+    from envtrack.journal.history import SinceError, load_changes
+
+    try:
+        return load_changes(journal_for(project), since)
+    except JournalError as error:  # the journal package ships into containers: no EnvtrackError there
+        raise EnvtrackError(str(error), exit_code=2 if isinstance(error, SinceError) else 1) from None
+
+
 def fetch_journal(project: Project) -> bool:
     """Copy the remote journal to `.envtrack/journal.db`; False when the engine host has none yet."""
     from envtrack.container.engine import find_container
