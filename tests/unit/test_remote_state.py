@@ -69,3 +69,26 @@ def test_a_fetched_journal_replaces_the_changes_and_keeps_the_local_bookmark(tmp
         assert [r[0] for r in db.execute("SELECT id FROM changes ORDER BY id")] == [1, 2, 3]
         assert db.execute("SELECT last_change_id FROM sync_state").fetchall() == [(1,)]
     assert not any(p.name.endswith(".tmp") for p in local.parent.iterdir())
+
+
+def test_log_reads_its_rows_through_one_call_and_a_bad_since_is_bad_input(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from envtrack.container import state
+    from envtrack.errors import EnvtrackError
+    from envtrack.journal import db as journal_db
+    from envtrack.journal.row import Change
+    from envtrack.records import PackageChange
+
+    (tmp_path / "build.envd").write_text("def build():\n    base(image='x')\n")
+    project = Project.find(tmp_path)
+    monkeypatch.setattr(state, "engine_is_remote", lambda: False)   # the bind-mounted journal, read in place
+    assert state.recorded_changes(project) == []                    # nothing recorded yet
+    with closing(journal_db.open_journal(project.journal_path)) as db:
+        journal_db.record_batch(db, [Change.of(PackageChange("apt", "/", name, "install", None, "1", True),
+                                               time=f"2026-11-29T01:00:0{i}.000Z") for i, name in enumerate("ab")])
+    assert [r.name for r in state.recorded_changes(project, "1")] == ["b"]
+    assert [r.name for r in state.recorded_changes(project, "2026-11-29T01:00:00")] == ["a", "b"]
+    with pytest.raises(EnvtrackError) as caught:
+        state.recorded_changes(project, "yesterday")
+    assert caught.value.exit_code == 2 and "--since 'yesterday'" in caught.value.message
