@@ -31,7 +31,29 @@ def main(argv: list[str] | None = None) -> None:
     # (~6 ms of a 0.1 s `exec`); what is left now is freed by reference counting as modules
     # are torn down, and atexit handlers still run. Freezing only spares the walk.
     gc.freeze()
+    if argv[:1] == ["exec"] and isinstance(code, int) and 0 <= code <= 255 and _nothing_left_to_finish():
+        import os
+
+        os._exit(code)   # the tear-down of every module would only free memory: ~5 ms of `exec`'s CPU
     sys.exit(code)
+
+
+def _nothing_left_to_finish() -> bool:
+    """True when the interpreter's shutdown would do nothing but free memory: no atexit handler
+    registered, no thread but this one, both standard streams flushed. `exec` checks this before
+    leaving without it: its command has ended, and the SSH agent's relay is stopped already."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    count = getattr(atexit, "_ncallbacks", None)
+    if count is None or count() or (threading is not None and threading.active_count() > 1):
+        return False
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _run(argv: list[str]) -> int:

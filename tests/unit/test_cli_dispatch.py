@@ -1,7 +1,10 @@
 """The framework-free dispatcher, the help text and the typer app all read one option table."""
 
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +143,27 @@ def test_wire_reads_the_three_ways_an_answer_ends(answer, body):
 def test_wire_refuses_what_is_not_http():
     with pytest.raises(wire.ProtocolError):
         wire.exchange(_serve(b"SSH-2.0-OpenSSH\r\n\r\n"), "GET", "/x")
+
+
+LEAVE_EARLY_CHECK = """
+import atexit, threading
+from envtrack.cli import _nothing_left_to_finish as nothing_left
+seen = [nothing_left()]
+stop = threading.Event()
+worker = threading.Thread(target=stop.wait)
+worker.start()
+seen.append(nothing_left())
+stop.set()
+worker.join()
+seen.append(nothing_left())
+atexit.register(lambda: None)
+seen.append(nothing_left())
+print(seen)
+"""
+
+
+def test_exec_leaves_without_the_shutdown_only_when_nothing_is_left_to_finish():
+    # -S: without site's .pth hooks (one may register an atexit handler of its own)
+    out = subprocess.run([sys.executable, "-S", "-c", LEAVE_EARLY_CHECK], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[True, False, True, False]"   # bare; a second thread; bare again; an atexit handler
