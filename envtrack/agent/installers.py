@@ -74,6 +74,10 @@ class Run:
     complete: bool = True       # every argument understood: what it does not name, it did not ask for
     seen: float = 0.0           # monotonic time it was last seen running
     target: str = ""            # conda: the environment it installs into (`-n NAME` or `-p PREFIX`), "" the default
+    mark: str = ""              # apt-mark: "manual" or "auto", what it makes the packages it names
+    interpreter: str = ""       # pip: the Python it installs into, as the command line names it (`Installers`
+                                # makes it `target`: that interpreter's sys.prefix)
+    running: bool = True        # still running when last looked at (`take` tells)
 
 
 Reader = Callable[[str], Optional[str]]
@@ -86,12 +90,22 @@ def parse_command(argv: Sequence[str], cwd: str = "/", read: Optional[Reader] = 
     read = read or _read_file
     command = redact_text(" ".join(argv))
     if program in ("pip", "pip3") or re.match(r"^pip3\.\d+$", program):
-        return _pip_install(args, cwd, read, command)
+        run = _pip_install(args, cwd, read, command)
+        if run is not None and not _elsewhere(args):
+            # python -m pip, or a pip script its shebang's interpreter runs: argv[0] is that Python
+            run.interpreter = argv[0] if re.match(r"^python[0-9.]*$", os.path.basename(argv[0])) else ""
+        return run
     if program == "uv":
         if args[:2] == ["pip", "install"]:
-            return _pip_install(args[1:], cwd, read, command)
-        if args[:1] == ["add"]:
-            return _pip_words("pip", args[1:], cwd, read, command)
+            run = _pip_install(args[1:], cwd, read, command)
+            python = _option(args, ("--python", "-p"))
+            if run is not None and python and not _elsewhere(args):
+                run.interpreter = python
+            return run
+        if args[:1] == ["add"]:   # adds to the project, then syncs it: its dependencies are asked for too
+            run = _pip_words("pip", args[1:], cwd, read, command)
+            run.asked = _uv_sync(cwd, read, command).asked + run.asked
+            return run
         if args[:1] == ["sync"]:
             return _uv_sync(cwd, read, command)
         return None
@@ -101,6 +115,8 @@ def parse_command(argv: Sequence[str], cwd: str = "/", read: Optional[Reader] = 
         return _conda(args[1:], command)
     if program in ("apt", "apt-get", "aptitude") and args[:1] and args[0] in ("install", "reinstall"):
         return _apt(args[1:], cwd, command)
+    if program == "apt-mark":
+        return _apt_mark(args, command)
     if program == "dpkg":
         return _dpkg(args, cwd, command)
     return None
@@ -128,6 +144,22 @@ def _pip_install(args: List[str], cwd: str, read: Reader, command: str) -> Optio
     if words[:1] != ["install"]:
         return None
     return _pip_words("pip", words[1:], cwd, read, command)
+
+
+def _elsewhere(args: List[str]) -> bool:
+    """Options that install somewhere other than the interpreter's own environment."""
+    return any(a in ("--user", "-t", "--target", "--prefix", "--root", "--system") or
+               a.startswith(("--target=", "--prefix=", "--root=")) for a in args)
+
+
+def _option(args: List[str], names: Tuple[str, ...]) -> str:
+    for index, word in enumerate(args):
+        if word in names and index + 1 < len(args):
+            return args[index + 1]
+        for name in names:
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+    return ""
 
 
 def _after_global_options(args: List[str], valued) -> List[str]:
@@ -290,6 +322,16 @@ def _apt(args: List[str], cwd: str, command: str) -> Run:
     return run
 
 
+def _apt_mark(args: List[str], command: str) -> Optional[Run]:
+    """`apt-mark manual|auto NAME...`: the user's word on which packages were asked for."""
+    words = _after_global_options(args, _APT_VALUED)
+    if words[:1] not in (["manual"], ["auto"]):
+        return None   # hold, showmanual, ...: no requested flag changes
+    run = _apt(words[1:], "/", command)
+    run.mark = words[0]
+    return run
+
+
 def _dpkg(args: List[str], cwd: str, command: str) -> Optional[Run]:
     if not any(a in ("-i", "--install") for a in args):
         return None
@@ -341,12 +383,37 @@ class Installers:
             run = parse_command(argv, cwd, lambda path, pid=pid: _read_file(self._in_process(pid, path)))
             if run is not None:
                 run.pid, run.seen = pid, now
+                if run.interpreter:
+                    run.target = self._prefix(pid, run.interpreter, cwd)
                 with self._lock:
                     self._runs[key] = run
 
     def _in_process(self, pid: int, path: str) -> str:
         """PATH as process PID sees it (its root may not be ours: the companion agent)."""
         return os.path.join(self.proc, str(pid), "root", path.lstrip("/"))
+
+    def _prefix(self, pid: int, interpreter: str, cwd: str) -> str:
+        """sys.prefix of INTERPRETER as process PID names it: a venv's root when a pyvenv.cfg sits
+        above its bin/ (found through the process's PATH when the name is bare), else the prefix
+        of the binary /proc/PID/exe runs; "" when neither can be read."""
+        path = interpreter
+        if "/" not in path:
+            search = _environ(self.proc, pid).get("PATH", "/usr/local/bin:/usr/bin:/bin")
+            path = next((os.path.join(d, path) for d in search.split(":") if d.startswith("/")
+                         and os.path.exists(self._in_process(pid, os.path.join(d, path)))), "")
+        elif not path.startswith("/"):
+            path = os.path.normpath(os.path.join(cwd, path))
+        if path and os.path.isfile(self._in_process(pid, os.path.join(path, "pyvenv.cfg"))):
+            return path.rstrip("/")   # uv pip install --python VENV
+        if path:
+            prefix = os.path.dirname(os.path.dirname(path))
+            if os.path.isfile(self._in_process(pid, os.path.join(prefix, "pyvenv.cfg"))):
+                return prefix
+        try:
+            exe = os.readlink(os.path.join(self.proc, str(pid), "exe"))
+        except OSError:
+            return ""
+        return os.path.dirname(os.path.dirname(exe)) if exe.startswith("/") else ""
 
     def _known(self) -> Dict[int, str]:
         with self._lock:
@@ -359,7 +426,8 @@ class Installers:
         with self._lock:
             runs = list(self._runs.values())
             for key, run in list(self._runs.items()):
-                if now - run.seen > FORGET_AFTER_SECONDS or not os.path.exists(os.path.join(self.proc, str(key[0]))):
+                run.running = _start_time(self.proc, key[0]) == key[1]
+                if now - run.seen > FORGET_AFTER_SECONDS or not run.running:
                     del self._runs[key]
         return runs
 
@@ -402,6 +470,16 @@ def _start_time(proc: str, pid: int) -> Optional[str]:
     return fields[19] if len(fields) > 19 else None
 
 
+def _environ(proc: str, pid: int) -> Dict[str, str]:
+    try:
+        with open(os.path.join(proc, str(pid), "environ"), "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return {}
+    pairs = (part.decode("utf-8", "replace").partition("=") for part in raw.split(b"\0") if b"=" in part)
+    return {key: value for key, _, value in pairs}
+
+
 def _cmdline(proc: str, pid: int) -> Optional[List[str]]:
     try:
         with open(os.path.join(proc, str(pid), "cmdline"), "rb") as handle:
@@ -411,7 +489,8 @@ def _cmdline(proc: str, pid: int) -> Optional[List[str]]:
     return [part.decode("utf-8", "replace") for part in raw.split(b"\0")[:-1]] or None
 
 
-_INSTALLER_WORDS = ("pip", "uv", "pipx", "conda", "mamba", "micromamba", "apt", "apt-get", "aptitude", "dpkg")
+_INSTALLER_WORDS = ("pip", "uv", "pipx", "conda", "mamba", "micromamba", "apt", "apt-get", "aptitude", "apt-mark",
+                    "dpkg")
 
 
 def _maybe_installer(argv: List[str]) -> bool:
@@ -422,15 +501,16 @@ def _maybe_installer(argv: List[str]) -> bool:
 
 def asked_for(runs: Iterable[Run], manager: str, env: str = "") -> Tuple[Dict[str, Asked], Dict[str, Asked], bool]:
     """What RUNS of MANAGER named: ({name: Asked}, {path: Asked}, whether every run was understood).
-    A conda run that names its environment explains only changes in that one (ENV: their prefix)."""
+    A run whose environment is known (conda's `-n`/`-p`, the prefix of the Python a pip run installs
+    into) explains only changes in that one (ENV: their prefix or site directory)."""
     by_name: Dict[str, Asked] = {}
     by_path: Dict[str, Asked] = {}
     complete = True
     any_run = False
     for run in runs:
-        if run.manager != manager:
-            continue
-        if run.target and env and not (env == run.target or env.endswith(run.target)):
+        if run.manager != manager or run.mark:
+            continue   # (apt-mark asks for nothing: it only says which are asked for, see apt_marks)
+        if run.target and env and not _installs_into(run, env):
             continue
         any_run = True
         complete = complete and run.complete
@@ -440,3 +520,25 @@ def asked_for(runs: Iterable[Run], manager: str, env: str = "") -> Tuple[Dict[st
             if asked.path:
                 by_path[asked.path.rstrip("/")] = asked
     return by_name, by_path, any_run and complete
+
+
+def _installs_into(run: Run, env: str) -> bool:
+    """Whether RUN, which names its environment, installs into ENV (a conda prefix, a site dir)."""
+    if run.manager == "pip":
+        return env.startswith(run.target.rstrip("/") + "/")
+    return env == run.target or env.endswith(run.target)
+
+
+def apt_marks(runs: Iterable[Run]) -> Dict[str, bool]:
+    """{name: requested} as the apt-mark runs among RUNS made them, the last seen winning."""
+    marks: Dict[str, bool] = {}
+    for run in sorted((r for r in runs if r.manager == "apt" and r.mark), key=lambda r: r.seen):
+        for asked in run.asked:
+            marks[asked.name] = run.mark == "manual"
+    return marks
+
+
+def apt_running(runs: Iterable[Run]) -> bool:
+    """Whether an apt front-end among RUNS (apt, apt-get, aptitude, apt-mark, dpkg) still runs: until
+    it exits, apt's records may lag what it does (dpkg is done before apt writes extended_states)."""
+    return any(run.manager == "apt" and run.running for run in runs)

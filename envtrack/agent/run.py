@@ -20,11 +20,11 @@ import threading
 import time
 from typing import List, Optional, Set
 
-from envtrack.agent.batch import inventory_changes, journal_rows, read_apt_entry
+from envtrack.agent.batch import inventory_changes, journal_rows, journal_view, read_apt_entry
 from envtrack.agent.layout import (AGENT_LOG, HEARTBEAT_SECONDS, JOURNAL_FILE, LOCK_PATH, STATE_FILE_MODE, STATE_MOUNT,
                                    STATUS_FILE)
 from envtrack.agent.inotify import Inotify
-from envtrack.agent.installers import Installers
+from envtrack.agent.installers import Installers, apt_running
 from envtrack.journal import db as journal
 from envtrack.records import (Package, find_conda_prefixes, find_site_dirs,
                               incomplete_dist_infos, inventory)
@@ -237,7 +237,8 @@ class Agent:
         return journal.get_meta(self.db, "container") != self.container or not journal.has_baseline(self.db)
 
     def rescan(self) -> bool:
-        """Journal what changed since the last scan; False when dpkg is mid-run (retry later)."""
+        """Journal what changed since the last scan; False when dpkg or an apt front-end is mid-run
+        and apt's records may still change without a write the watches hear (retry later)."""
         live = inventory(self.root)
         if dpkg_busy(self.root):
             # Half-unpacked packages would look removed: keep apt as it was until dpkg is done.
@@ -245,20 +246,28 @@ class Agent:
                           key=lambda p: p.key)
             self._record(live)
             return False
-        self._record(live)
-        return True
+        return self._record(live)
 
-    def _record(self, live: List[Package]) -> None:
+    def _record(self, live: List[Package]) -> bool:
+        """Journal LIVE's differences from the journal's view; False while an apt front-end runs and
+        apt's records disagree with what the journal says (they are compared again after it exits)."""
         if live == self.last:
-            return
-        now = journal.utc_now()
+            return True
+        runs = self.installers.take()
+        apt_busy = apt_running(runs)
         changes = inventory_changes(self.last, live)
+        if apt_busy:   # its records may lag it: the command line and history hold until it exits
+            changes = [c for c in changes if not (c.manager == "apt" and c.action == "mark")]
+        now = journal.utc_now()
         rows = journal_rows(changes, root=self.root, time=now, reconciled=False, apt_entry=read_apt_entry(self.root),
-                            runs=self.installers.take())
-        journal.record_batch(self.db, rows, live, time=now)
-        self.last = live
+                            runs=runs)
+        view = journal_view(live, self.last, rows, hold_apt=apt_busy)
+        if rows or view != self.last:
+            journal.record_batch(self.db, rows, view, time=now)
+        self.last = view
         for row in rows:
             log("%s %s %s %s -> %s" % (row.manager, row.action, row.name, row.old_version, row.new_version))
+        return view == live or not apt_busy
 
     def _recorded(self, failure: Optional[str]) -> None:
         """Remember whether recording works; a change is said in the status file at once."""

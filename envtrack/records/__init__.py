@@ -41,7 +41,7 @@ from envtrack.records.changes import PackageChange, changes_between, flag_change
 from envtrack.records.conda_meta import conda_requested_names, find_conda_prefixes, read_conda, read_conda_prefix
 from envtrack.records.dist_info import (NO_INSTALLER_GRACE_SECONDS, canonical_name, dist_info_finished,
                                         find_site_dirs, in_dpkg_site, incomplete_dist_infos, pip_detail, pipx_app,
-                                        pipx_venvs, read_pip, read_site)
+                                        pipx_venvs, read_pip, read_site, venv_detail)
 from envtrack.records.dpkg import dpkg_installed, read_apt
 from envtrack.records.package import Package
 from envtrack.records.redact import redact_text, redact_url
@@ -52,7 +52,7 @@ __all__ = [
     "compare_dpkg", "compare_pep440", "compare_versions", "conda_requested_names", "dist_info_finished",
     "dpkg_installed", "find_conda_prefixes", "find_site_dirs", "flag_changes", "in_dpkg_site", "incomplete_dist_infos",
     "inventory", "pip_detail", "pipx_app", "pipx_venvs", "read_apt", "read_conda", "read_conda_prefix", "read_pip", "read_site",
-    "redact_text", "redact_url",
+    "redact_text", "redact_url", "venv_detail",
 ]
 
 

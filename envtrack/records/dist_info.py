@@ -297,3 +297,26 @@ def pip_detail(root: str, package: Package) -> Dict[str, object]:
             detail["hash"] = archive["hash"]   # PEP 610's older single `hash`
         return detail
     return {}
+
+
+def venv_detail(root: str, site_env: str) -> Dict[str, object]:
+    """How the venv holding site directory SITE_ENV (`/opt/v2/lib/python3.11/site-packages`) was made,
+    from its pyvenv.cfg: {"python": the interpreter it was created from, "system_site": True when it
+    sees the system's packages}; {} for a site directory of no venv."""
+    match = re.match(r"^(/.+?)/lib/python3[^/]*/site-packages$", site_env)
+    config = read_text(under(root, match.group(1) + "/pyvenv.cfg")) if match else None
+    if config is None:
+        return {}
+    keys: Dict[str, str] = {}
+    for line in config.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            keys[key.strip().lower()] = value.strip()
+    python = keys.get("executable", "")
+    version = re.match(r"^(\d+\.\d+)", keys.get("version_info") or keys.get("version") or "")
+    if not python.startswith("/") and keys.get("home", "").startswith("/") and version:
+        python = keys["home"].rstrip("/") + "/python" + version.group(1)
+    detail: Dict[str, object] = {"python": python} if python.startswith("/") else {}
+    if keys.get("include-system-site-packages", "").lower() == "true":
+        detail["system_site"] = True
+    return detail

@@ -48,3 +48,53 @@ def test_a_flag_that_flipped_while_the_agent_was_down_is_reconciled_as_a_mark(tm
     (root / SITE / "numpy-2.1.0.dist-info" / "REQUESTED").unlink()
     assert run.Agent(str(state), str(root)).start() == 1
     assert marks(state) == [("mark", "numpy", "2.1.0", False)]
+
+
+def dpkg(root: Path, *names: str, auto: tuple[str, ...] = ()) -> None:
+    (root / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/apt").mkdir(parents=True, exist_ok=True)
+    (root / "var/lib/dpkg/status").write_text("".join(
+        f"Package: {n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n" for n in names))
+    (root / "var/lib/apt/extended_states").write_text("".join(
+        f"Package: {n}\nArchitecture: amd64\nAuto-Installed: 1\n\n" for n in auto))
+
+
+class Seen:
+    """The installer runs the agent would have read from /proc (a fake root has no processes)."""
+
+    def __init__(self, *runs) -> None:
+        self.runs = list(runs)
+
+    def take(self):
+        return self.runs
+
+
+def test_apts_flags_end_as_apts_records_say_once_its_front_end_has_exited(tmp_path: Path) -> None:
+    from envtrack.agent.installers import parse_command
+
+    root, state = tmp_path / "root", tmp_path / "state"
+    dpkg(root, "bash")
+    agent = run.Agent(str(state), str(root))
+    agent.start()
+    aptitude = parse_command(["aptitude", "install", "-y", "jq"])
+    agent.installers = Seen(aptitude)
+    (root / "var/log/apt").mkdir(parents=True)
+    (root / "var/log/apt/history.log").write_text(
+        "Start-Date: x\nCommandline: aptitude install -y jq\nInstall: jq:amd64 (1), libjq1:amd64 (1, automatic),"
+        " aptitude-common:amd64 (1, automatic)\n")
+    # dpkg is done, extended_states not written yet: every new package reads as manual.
+    dpkg(root, "bash", "jq", "libjq1", "aptitude-common")
+    assert agent.rescan() is False                       # aptitude still runs and the records disagree: look again
+    assert marks(state) == [("install", "aptitude-common", "1", False), ("install", "jq", "1", True),
+                            ("install", "libjq1", "1", False)]
+    assert agent.rescan() is False and len(marks(state)) == 3   # no flapping while it runs
+    # aptitude exits having left aptitude-common manual: the journal follows apt's records.
+    aptitude.running = False
+    dpkg(root, "bash", "jq", "libjq1", "aptitude-common", auto=("libjq1",))
+    assert agent.rescan() is True
+    assert marks(state)[3:] == [("mark", "aptitude-common", "1", True)]
+    # A later apt-mark, whether or not its command line was seen, is a mark row too.
+    agent.installers = Seen()
+    dpkg(root, "bash", "jq", "libjq1", "aptitude-common", auto=("libjq1", "jq"))
+    assert agent.rescan() is True and marks(state)[4:] == [("mark", "jq", "1", False)]
+    assert agent.rescan() is True and len(marks(state)) == 5

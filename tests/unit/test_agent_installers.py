@@ -117,16 +117,43 @@ def test_an_extra_only_requirement_is_no_dependency(tmp_path) -> None:
     assert {p.name: p.requested for p in read_pip(str(tmp_path))} == {"setuptools": True, "tomli-w": True}
 
 
-def test_an_apt_mark_manual_after_an_install_is_the_users_word_not_the_historys() -> None:
+def test_apt_mark_names_what_it_makes_manual_or_automatic() -> None:
+    run = parse("/usr/bin/apt-mark", "manual", "libonig5", "jq:amd64")
+    assert (run.manager, run.mark, [a.name for a in run.asked]) == ("apt", "manual", ["libonig5", "jq"])
+    assert parse("apt-mark", "-q", "auto", "aptitude").mark == "auto"
+    for argv in (("apt-mark", "showmanual"), ("apt-mark", "hold", "jq"), ("apt-mark",)):
+        assert parse(*argv) is None, argv
+    # apt-mark asks for nothing itself: it is no install command line.
+    assert asked_for([run], "apt") == ({}, {}, False)
+
+
+def test_apt_flags_follow_the_running_front_end_then_apts_records() -> None:
+    from dataclasses import replace
+
     from envtrack.agent.apt_history import AptEntry
     from envtrack.agent.batch import journal_rows
     from envtrack.records import PackageChange
 
-    entry = AptEntry("aptitude install -y jq", automatic={"libonig5"}, named={"jq", "libonig5"})
-    marked = PackageChange("apt", "/", "libonig5", "mark", "6.9.8-1", "6.9.8-1", True)
-    installed = PackageChange("apt", "/", "libonig5", "install", None, "6.9.8-1", True)
-    assert journal_rows([marked], root="/", time="t", reconciled=False, apt_entry=entry)[0].requested
-    assert not journal_rows([installed], root="/", time="t", reconciled=False, apt_entry=entry)[0].requested
+    entry = AptEntry("aptitude install -y jq", automatic={"libonig5", "libjq1"}, named={"jq", "libonig5", "libjq1"})
+    installs = [PackageChange("apt", "/", name, "install", None, "1", True) for name in ("jq", "libjq1", "libonig5")]
+    aptitude = parse("aptitude", "install", "-y", "jq")
+    mark = parse("apt-mark", "manual", "libonig5")
+    mark.seen = aptitude.seen + 1
+
+    def flags(*runs):
+        rows = journal_rows(installs, root="/", time="t", reconciled=False, apt_entry=entry, runs=runs)
+        return {r.name: r.requested for r in rows}
+
+    # While aptitude runs, extended_states may lag it: its command line and the history decide.
+    assert flags(aptitude) == {"jq": True, "libjq1": False, "libonig5": False}
+    # An apt-mark of the same burst, still running, is the user's later word.
+    assert flags(aptitude, mark) == {"jq": True, "libjq1": False, "libonig5": True}
+    # Once every apt front-end has exited, apt's records are their final word (here: all manual).
+    assert flags(replace(aptitude, running=False), replace(mark, running=False)) == dict.fromkeys(("jq", "libjq1", "libonig5"), True)
+    marked = PackageChange("apt", "/", "libonig5", "mark", "1", "1", True)
+    row = journal_rows([marked], root="/", time="t", reconciled=False, apt_entry=entry,
+                       runs=[replace(mark, running=False)])[0]
+    assert row.requested and row.detail["commandline"] == "apt-mark manual libonig5"
 
 
 def test_a_conda_run_that_names_its_environment_explains_only_that_ones_changes() -> None:
@@ -136,3 +163,55 @@ def test_a_conda_run_that_names_its_environment_explains_only_that_ones_changes(
     # A `create -n other` too quick to be seen: the install run, still remembered, says nothing about it.
     assert asked_for([install], "conda", "/opt/conda/envs/other") == ({}, {}, False)
     assert parse_command(["conda", "install", "-p", "/opt/x/", "numpy"]).target == "/opt/x"
+
+
+def test_uv_add_asks_for_the_project_dependencies_it_syncs_and_what_it_adds() -> None:
+    # `uv sync` may be gone before it is seen; the `uv add` after it installs the project's rest too.
+    assert names(parse("uv", "add", "tomli-w==1.0.0", cwd="/workspace/proj")) == {
+        "httpx": "httpx>=0.27", "six": "six", "tomli-w": "tomli-w==1.0.0"}
+
+
+def fake_process(proc, pid: int, argv: list[str], *, exe: str, path: str = "/usr/bin:/bin") -> None:
+    """What /proc shows of one process: its command line, start time, environment, binary and root."""
+    (proc / str(pid)).mkdir(parents=True)
+    (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (proc / str(pid) / "stat").write_text(f"{pid} (x) S " + " ".join(["0"] * 18) + " 4242 0\n")
+    (proc / str(pid) / "environ").write_bytes(f"HOME=/root\0PATH={path}\0".encode())
+    (proc / str(pid) / "exe").symlink_to(exe)
+    (proc / str(pid) / "cwd").symlink_to("/")
+    (proc / str(pid) / "root").symlink_to(proc.parent / "root")
+
+
+def test_a_pip_run_explains_only_the_environment_of_the_python_it_runs_in(tmp_path) -> None:
+    from envtrack.agent.installers import Installers
+
+    root, proc = tmp_path / "root", tmp_path / "proc"
+    (root / "opt/v2/bin").mkdir(parents=True)
+    (root / "opt/v2/pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / "opt/v2/bin/python").write_text("")
+    fake_process(proc, 11, ["/opt/v2/bin/python3", "/opt/v2/bin/pip", "install", "tomli==2.0.1"], exe="/usr/bin/python3.11")
+    fake_process(proc, 12, ["python", "-m", "pip", "install", "six"], exe="/usr/bin/python3.11", path="/opt/v2/bin:/usr/bin")
+    fake_process(proc, 13, ["/usr/bin/python3", "-m", "pip", "install", "--break-system-packages", "idna"],
+                 exe="/usr/bin/python3.11")
+    fake_process(proc, 14, ["uv", "pip", "install", "--python", "/opt/v2", "iniconfig"], exe="/usr/local/bin/uv")
+    installers = Installers(str(proc))
+    installers.scan(force=True)
+    runs = installers.take()
+    assert {run.asked[0].name: run.target for run in runs} == {"tomli": "/opt/v2", "six": "/opt/v2", "idna": "/usr",
+                                                                "iniconfig": "/opt/v2"}
+    runs = [run for run in runs if run.asked[0].name == "tomli"]
+    # The main venv's changes are no dependencies of what /opt/v2's pip asked for.
+    assert asked_for(runs, "pip", "/opt/envtrack/venv/lib/python3.11/site-packages") == ({}, {}, False)
+    assert "tomli" in asked_for(runs, "pip", "/opt/v2/lib/python3.11/site-packages")[0]
+
+
+def test_a_venvs_rows_say_which_python_made_it(tmp_path) -> None:
+    from envtrack.records import venv_detail
+
+    (tmp_path / "opt/v2").mkdir(parents=True)
+    (tmp_path / "opt/v2/pyvenv.cfg").write_text("home = /usr/local/bin\ninclude-system-site-packages = true\nversion = 3.9.2\n")
+    assert venv_detail(str(tmp_path), "/opt/v2/lib/python3.9/site-packages") == {"python": "/usr/local/bin/python3.9",
+                                                                                 "system_site": True}
+    (tmp_path / "opt/v2/pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.2\nexecutable = /usr/bin/python3.11\n")
+    assert venv_detail(str(tmp_path), "/opt/v2/lib/python3.11/site-packages") == {"python": "/usr/bin/python3.11"}
+    assert venv_detail(str(tmp_path), "/usr/lib/python3/dist-packages") == {}
