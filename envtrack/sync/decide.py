@@ -10,16 +10,20 @@ envtrack.requirements.format_requirement; where a change is written is decided h
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from envtrack.frontend.steps import Plan
 from envtrack.records import in_dpkg_site
 from envtrack.sync.changes import MANAGERS, NetChange
-from envtrack.sync.forms import conda_channel_url, conda_entry, pip_entry, pipx_command, unreproducible
+from envtrack.sync.forms import (PIPX, OtherEnv, conda_channel_url, conda_entry, fills_main_env, other_env,
+                                 other_env_entry, pip_entry, pipx_command, pipx_forced, pipx_key, pipx_removal,
+                                 pipx_written, typed_url_channel, unreproducible)
 from envtrack.sync.into import Destination
 from envtrack.sync.result import Added, Note
-from envtrack.sync.sites import KIND_OF_MANAGER, CallSite, Declared, SourceMap, same_file
+from envtrack.sync.sites import (KIND_OF_MANAGER, MANAGER_OF_KIND, CallSite, Declared, RunLiteral, SourceMap,
+                                 run_literals, same_file)
 from envtrack.requirements import format_requirement, parse_requirement
 
 UNINSTALL = {"pip": "pip uninstall -y {}", "apt": "apt-get remove -y {}", "conda": "conda remove -y {}"}
@@ -44,6 +48,8 @@ class Edits:
     notes: list[Note] = field(default_factory=list)
     pipx_commands: list[str] = field(default_factory=list)    # run after the new installs (pipx among them)
     conda_channels: list[str] = field(default_factory=list)   # URL channels the new conda call names
+    run_replaced: dict[str, str | None] = field(default_factory=dict)   # a written run command -> its new text (None: gone)
+    env_commands: list[str] = field(default_factory=list)   # create and fill other environments, run last
     python_version: str | None = None   # write install.python() before the new pip call ("": the default)
     insert_at: int = 0           # new statements go before this statement of the target's body
     added: list[Added] = field(default_factory=list)   # what the rebuilt plan must reach
@@ -55,15 +61,109 @@ class Edits:
 def decide(plan: Plan, source: SourceMap, declared: list[Declared], changes: list[NetChange], *,
            pin: str, target: str, into_state: Destination, envd_file: Path) -> Edits:
     """The edits that make the file declare CHANGES (see the module docstring)."""
-    edits = plan_edits(one_per_package(changes), declared, pin, target, run_commands_of(plan))
+    # Another environment's packages are its own calls' (a removal there removes no declaration of build.envd's).
+    main = [c for c in changes if other_env(c) is None and pipx_key(c) is None and (fills_main_env(c) or not c.removed)]
+    edits = plan_edits(one_per_package(main), declared, pin, target, run_commands_of(plan))
+    literals = run_literals(source.module)
+    written = run_commands_of(plan)
+    for change in sorted((c for c in changes if pipx_key(c) is not None), key=lambda c: c.last_id):
+        pipx_edit(change, edits, pin, written, literals)
+    other_env_edits([c for c in changes if other_env(c) is not None], edits, pin, written)
     drop_written_paths(edits, plan)
     edits.pipx_commands.sort(key=lambda command: " inject " in command)   # each app before what goes into it
+    if edits.pipx_commands and not _installs_pipx(plan, edits):
+        # The pipx calls need a pipx: the rebuild gets one in install.python's environment.
+        edits.new_installs.setdefault("pip", []).append("pipx")
+        edits.notes.append(Note("warning", "the pipx calls need pipx and build.envd installs none: adding pip pipx"))
     edits.added += [Added(manager, entry, entry=entry) for manager, entries in edits.new_installs.items()
                     for entry in entries]
     place_new_packages(edits, plan, source, into_state)
-    if edits.uninstall_commands or edits.pipx_commands or any(edits.new_installs.values()):
+    if edits.uninstall_commands or edits.pipx_commands or edits.env_commands or any(edits.new_installs.values()):
         edits.insert_at = insertion_index(plan, source, envd_file, edits.notes)
     return edits
+
+
+def _installs_pipx(plan: Plan, edits: Edits) -> bool:
+    """Whether the rebuilt file installs pipx: a pip or apt call of the plan or of this sync names it,
+    or a run command installs it."""
+    named = [(manager, str(n)) for s in plan.steps if (manager := MANAGER_OF_KIND.get(s.kind)) in ("pip", "apt")
+             for n in s.args.get("name") or []]
+    named += [(manager, e) for manager, entries in edits.new_installs.items() if manager in ("pip", "apt")
+              for e in entries]
+    if any((r := parse_requirement(m, n)) is not None and r.name == "pipx" for m, n in named):
+        return True
+    return any(re.search(r"\binstall\b.*\bpipx\b", c) and pipx_written(c) is None and not c.startswith(PIPX)
+               for _, c in run_commands_of(plan))
+
+
+def pipx_edit(change: NetChange, edits: Edits, pin: str, written: list[tuple[int, str]],
+              literals: dict[str, RunLiteral]) -> None:
+    """A package of a pipx app's venv: the pipx call that installs it (app or injected) is edited where
+    it is written when its version changed, removed when it was uninstalled, else written anew."""
+    key = pipx_key(change)
+    calls = [c for _, c in written if pipx_written(c) == key]
+    current = calls[-1] if calls else None
+    literal = literals.get(current) if current is not None else None
+    in_place = literal is not None and literal.count == 1
+    if change.removed:
+        if current is None or current in edits.run_replaced:
+            return   # nothing of it written (a dependency of the app's venv, or an app made and gone in the window)
+        if in_place and literal.removable:
+            edits.run_replaced[current] = None
+            edits.notes.append(Note("edit", f"removed `{current}`: pipx {key[0]} {'was uninstalled' if key[0] == key[1] else f'no longer has {key[1]}'}"))
+        elif (command := pipx_removal(change)) not in edits.pipx_commands and all(command != c for _, c in written):
+            edits.pipx_commands.append(command)
+            edits.added.append(Added(change.manager, change.name, command=command))
+            edits.notes.append(Note("edit", f"added `{command}` ({current!r} cannot be edited where it is written)"))
+        return
+    command = pipx_command(change, pin) if change.requested or current is not None else None
+    if command is None or command == current:
+        return
+    if current is None:
+        if command not in edits.pipx_commands and all(command != c for _, c in written):
+            edits.pipx_commands.append(command)
+            edits.added.append(Added(change.manager, change.name, command=command))
+            edits.notes.append(Note("edit", f"added `{command}`: pip {change.name} is a pipx app's, rebuilt in /opt/pipx"))
+    elif in_place:
+        edits.run_replaced[current] = command
+        edits.notes.append(Note("edit", f"`{current}` -> `{command}`"))
+    elif (forced := pipx_forced(change, pin)) not in edits.pipx_commands and all(forced != c for _, c in written):
+        edits.pipx_commands.append(forced)
+        edits.added.append(Added(change.manager, change.name, command=forced))
+        edits.notes.append(Note("edit", f"added `{forced}` ({current!r} cannot be edited where it is written)"))
+
+
+def other_env_edits(changes: list[NetChange], edits: Edits, pin: str, written: list[tuple[int, str]]) -> None:
+    """Packages of another venv or conda environment: a run that creates the environment (from the
+    interpreter a venv was made by, with a conda environment's channels) and installs what was asked
+    for there, pinned; an environment a run of the file creates already gets installs and removals."""
+    groups: dict[OtherEnv, list[NetChange]] = {}
+    for change in sorted(changes, key=lambda c: c.last_id):
+        groups.setdefault(other_env(change), []).append(change)
+    commands = [c for _, c in written]
+    for env, group in groups.items():
+        created = any(c == env.creates or c.startswith(env.creates + " ") for c in commands + edits.env_commands)
+        wanted = [c for c in group if not c.removed and c.requested]
+        entries = [other_env_entry(c, pin) for c in wanted]
+        channels = []
+        for c in wanted:
+            url = typed_url_channel(c)
+            if url and url not in channels:
+                channels.append(url)
+        gone = [c.name for c in group if c.removed] if created else []
+        if not created:
+            new = env.creation(entries, channels) if entries else []
+        else:
+            new = ([env.installs(entries, channels)] if entries else []) + ([env.removes(gone)] if gone else [])
+        new = [c for c in new if c not in commands]
+        if not new:
+            continue
+        edits.env_commands += new
+        first = (wanted or [c for c in group if c.removed])[0]
+        edits.added += [Added(first.manager, first.name, command=command) for command in new]
+        what = ", ".join(entries) or ", ".join(f"no {name}" for name in gone)
+        edits.notes.append(Note("edit", f"added run({new!r}): {env.describe()} with {what}"
+                                        + ("" if created else ", recreated by the rebuild")))
 
 
 def drop_written_paths(edits: Edits, plan: Plan) -> None:
@@ -186,13 +286,6 @@ def _remove(change: NetChange, entries: list[Declared], edits: Edits, target: st
 
 def _keep(change: NetChange, entries: list[Declared], edits: Edits, pin: str, target: str,
           run_commands: list[tuple[int, str]]) -> None:
-    command = pipx_command(change, pin) if change.requested else None
-    if command is not None:
-        if command not in edits.pipx_commands and all(command != written for _, written in run_commands):
-            edits.pipx_commands.append(command)
-            edits.added.append(Added(change.manager, change.name, command=command))
-            edits.notes.append(Note("edit", f"added `{command}`: pip {change.name} is a pipx app's, rebuilt in /opt/pipx"))
-        return
     reason = unreproducible(change)
     if reason is not None:
         if change.requested or entries:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from envtrack.agent.layout import WORKSPACE
@@ -149,11 +150,6 @@ def unreproducible(change: NetChange) -> str | None:
         return _pip_unreproducible(change, detail)
     if change.manager == "conda" and MASK in change.source:
         return _redacted(change.source, "config.conda_channel(...)")
-    if change.manager == "conda" and _other_conda_env(change.env):
-        name = posixpath.basename(change.env)
-        return (f"installed into the conda environment {name} ({change.env}), which build.envd does not create "
-                f"(install.conda_packages fills the {CONDA_ENV} environment); install it into {CONDA_ENV}, or create "
-                f"{name} in build.envd with run(commands=[\"conda create -y -n {name} ...\"])")
     return None
 
 
@@ -187,6 +183,16 @@ def _redacted(source: str, where: str) -> str:
             f"installer's configuration ({where} or a netrc) and install it by name")
 
 
+def fills_main_env(change: NetChange) -> bool:
+    """Whether CHANGE is in an environment build.envd's install calls fill (apt's, envd's conda
+    environment, install.python's venv or the image's own Python)."""
+    if change.manager == "pip":
+        return _in_main_env(change.env) and not pipx_app(change.env)
+    if change.manager == "conda":
+        return not _other_conda_env(change.env)
+    return True
+
+
 def _in_main_env(env: str) -> bool:
     return not env or MAIN_PIP_ENV.match(env) is not None
 
@@ -197,3 +203,118 @@ def _is_vcs(change: NetChange) -> bool:
 
 def _detail(change: NetChange):
     return change.detail or {}
+
+
+# --------------------------------------------------------------------------- pipx calls already written
+
+_PIPX_WRITTEN = re.compile(r"^%s (?:install|inject (?P<app>\S+))(?: --force)? (?P<spec>\S+)$" % re.escape(PIPX))
+
+
+def pipx_written(command: str) -> tuple[str, str] | None:
+    """(app, package) of a `pipx install`/`inject` command in the form pipx_command writes, else None."""
+    match = _PIPX_WRITTEN.match(command.strip())
+    if match is None:
+        return None
+    try:
+        spec = shlex.split(match.group("spec"))[0]
+        app = shlex.split(match.group("app"))[0] if match.group("app") else None
+    except (ValueError, IndexError):
+        return None
+    requirement = parse_requirement("pip", spec)
+    if requirement is None:
+        return None
+    return canonical_name("pip", app) if app else requirement.name, requirement.name
+
+
+def pipx_key(change: NetChange) -> tuple[str, str] | None:
+    """(app, package) of a package in a pipx app's venv, as pipx_written names its command."""
+    app = pipx_app(change.env)
+    return (canonical_name("pip", app), change.name) if app else None
+
+
+def pipx_forced(change: NetChange, pin: str) -> str | None:
+    """The command that re-pins an app (or an injected package) a written command installs at another version."""
+    command = pipx_command(change, pin)
+    return command and command.replace(" install ", " install --force ", 1).replace(" inject ", " inject --force ", 1)
+
+
+def pipx_removal(change: NetChange) -> str:
+    """`pipx uninstall APP`, or `pipx uninject APP PKG` for a package injected into it."""
+    app, name = pipx_key(change) or ("", change.name)
+    return f"{PIPX} uninstall {shlex.quote(app)}" if app == name else f"{PIPX} uninject {shlex.quote(app)} {shlex.quote(name)}"
+
+
+# --------------------------------------------------------------------------- another environment
+
+@dataclass(frozen=True)
+class OtherEnv:
+    """An environment other than the ones build.envd's install calls fill, that a run can recreate:
+    a venv (PREFIX, made by PYTHON) or a named conda environment."""
+
+    kind: str            # "venv" | "conda"
+    where: str           # the venv's prefix, or the conda environment's name
+    python: str = ""     # venv: the interpreter it was created from
+    system_site: bool = False
+
+    @property
+    def creates(self) -> str:
+        if self.kind == "venv":
+            flag = " --system-site-packages" if self.system_site else ""
+            return f"{self.python} -m venv{flag} {self.where}"
+        return f"conda create -y -n {self.where}"
+
+    def creation(self, entries: list[str], channels: list[str] = ()) -> list[str]:
+        """The commands that make this environment with ENTRIES in it."""
+        if self.kind == "venv":
+            return [self.creates, self.installs(entries)]
+        return [f"{self.creates}{_channel_words(channels)} {' '.join(shlex.quote(e) for e in entries)}"]
+
+    def installs(self, entries: list[str], channels: list[str] = ()) -> str:
+        words = " ".join(shlex.quote(e) for e in entries)
+        if self.kind == "venv":
+            return f"{self.where}/bin/python -m pip install {words}"
+        return f"conda install -y -n {self.where}{_channel_words(channels)} {words}"
+
+    def removes(self, names: list[str]) -> str:
+        words = " ".join(shlex.quote(n) for n in names)
+        if self.kind == "venv":
+            return f"{self.where}/bin/python -m pip uninstall -y {words}"
+        return f"conda remove -y -n {self.where} {words}"
+
+    def describe(self) -> str:
+        return f"venv {self.where} (made by {self.python})" if self.kind == "venv" else f"conda environment {self.where}"
+
+
+def _channel_words(channels) -> str:
+    return "".join(f" -c {shlex.quote(c)}" for c in channels)
+
+
+_VENV_SITE = re.compile(r"^(?P<prefix>/.+?)/lib/python3[^/]*/site-packages$")
+
+
+def other_env(change: NetChange) -> OtherEnv | None:
+    """The other environment CHANGE is in, when the journal says how to recreate it; else None."""
+    if change.manager == "conda" and _other_conda_env(change.env):
+        return OtherEnv("conda", posixpath.basename(change.env.rstrip("/")))
+    if change.manager != "pip" or _in_main_env(change.env) or pipx_app(change.env):
+        return None
+    if change.env.startswith(WORKSPACE + "/"):
+        return None   # the project keeps it (see _pip_unreproducible)
+    match = _VENV_SITE.match(change.env)
+    python = str(_detail(change).get("python") or "")
+    if match is None or not python.startswith("/"):
+        return None
+    return OtherEnv("venv", match.group("prefix"), python, bool(_detail(change).get("system_site")))
+
+
+def other_env_entry(change: NetChange, pin: str) -> str:
+    """CHANGE's spec in its environment's install command (pinned like any other entry)."""
+    if change.manager == "pip":
+        return pip_entry(change, pin)
+    return conda_entry(change, pin)
+
+
+def typed_url_channel(change: NetChange) -> str | None:
+    """The URL channel the command line named for a conda CHANGE (never a mirror the record names)."""
+    typed = _typed_channel(change)
+    return typed if typed is not None and _is_url(typed) else None

@@ -408,3 +408,54 @@ def _is_whole_statement(statement: cst.SimpleStatementLine | None, call: cst.Cal
         and isinstance(statement.body[0], cst.Expr)
         and statement.body[0].value is call
     )
+
+
+@dataclass(frozen=True)
+class RunLiteral:
+    """A string literal that is one command of a run() call: editable in place when it is the only
+    literal of its value in the file; removable when its list keeps another command, or is the
+    call's own (the call then goes)."""
+
+    count: int
+    removable: bool
+
+
+def run_literals(module: cst.Module) -> dict[str, RunLiteral]:
+    """Every command written as a literal in a `run(commands=[...])` list (or a module variable's
+    list only a run reads), by value; `count` counts every literal of that value in the file."""
+    finder = _RunFinder(_module_lists(module), _name_uses(module))
+    module.visit(finder)
+    return {value: RunLiteral(finder.strings.get(value, 0), removable)
+            for value, removable in finder.commands.items()}
+
+
+class _RunFinder(cst.CSTVisitor):
+    def __init__(self, module_lists: dict[str, cst.List], uses: dict[str, int]) -> None:
+        super().__init__()
+        self.module_lists = module_lists
+        self.uses = uses
+        self.commands: dict[str, bool] = {}
+        self.strings: dict[str, int] = {}
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        value = _string_value(node)
+        if value is not None:
+            self.strings[value] = self.strings.get(value, 0) + 1
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if dotted_name(node.func) != "run":
+            return
+        arg = _name_arg(node)   # `commands` is run's first parameter, as `name` is an install's
+        if arg is not None and arg.keyword is not None and arg.keyword.value != "commands":
+            arg = next((a for a in node.args if a.keyword and a.keyword.value == "commands"), None)
+        if arg is None:
+            arg = next((a for a in node.args if a.keyword and a.keyword.value == "commands"), None)
+        values, direct = None, False
+        if arg is not None and isinstance(arg.value, cst.List):
+            values, direct = arg.value, True
+        elif arg is not None and isinstance(arg.value, cst.Name) and self.uses.get(arg.value.value) == 2:
+            values = self.module_lists.get(arg.value.value)
+        for element in values.elements if values is not None else ():
+            value = _string_value(element.value)
+            if value is not None:
+                self.commands[value] = direct or len(values.elements) > 1

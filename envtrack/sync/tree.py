@@ -15,7 +15,7 @@ from envtrack.builtins import BUILTINS
 from envtrack.sync.changes import MANAGERS
 from envtrack.sync.decide import CallEdit, Edits
 from envtrack.sync.into import Destination
-from envtrack.sync.sites import KIND_OF_MANAGER, SourceMap
+from envtrack.sync.sites import KIND_OF_MANAGER, SourceMap, dotted_name
 
 WRAP_AT = 88   # new calls longer than this put one package per line
 
@@ -36,10 +36,13 @@ class EditApplier(cst.CSTTransformer):
         self.target_block = source.target.body
         self.new_statements = new_statements
         self.insert_at = edits.insert_at
+        self.run_replaced = edits.run_replaced   # run commands edited (or removed: None) where written
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
         found = self.by_call.get(id(original_node))
         if found is None:
+            if self.run_replaced and dotted_name(updated_node.func) == "run" and _commands_emptied(updated_node):
+                self.emptied.add(id(original_node))   # its last command removed: the call goes
             return updated_node
         site, _ = found
         for position, arg in enumerate(updated_node.args):
@@ -51,6 +54,8 @@ class EditApplier(cst.CSTTransformer):
     def leave_List(self, original_node: cst.List, updated_node: cst.List) -> cst.List:
         """The entries of a list that feeds an install call: in the call, a variable or a loop."""
         gone = {i for i, e in enumerate(updated_node.elements) if id(e.value) in self.dropped}
+        if self.run_replaced:
+            updated_node = self._edit_commands(updated_node, gone)
         if gone:
             updated_node = _edited_list(updated_node, CallEdit(removed=gone), self.quote)
         edit = self.by_list.get(id(original_node))
@@ -86,9 +91,32 @@ class EditApplier(cst.CSTTransformer):
             carried = []
         return updated_node.with_changes(body=kept, footer=[*carried, *updated_node.footer])
 
+    def _edit_commands(self, node: cst.List, gone: set[int]) -> cst.List:
+        """NODE with the run commands sync edits replaced in place (quotes as written); the removed
+        ones are added to GONE."""
+        elements = list(node.elements)
+        for index, element in enumerate(elements):
+            value = _literal(element.value) if isinstance(element.value, cst.SimpleString) else None
+            if not isinstance(value, str) or value not in self.run_replaced:
+                continue
+            new = self.run_replaced[value]
+            if new is None:
+                gone.add(index)
+            else:
+                elements[index] = element.with_changes(value=_string(new, self.quote, element.value))
+        return node.with_changes(elements=elements)
+
     def _is_emptied(self, statement: cst.BaseStatement) -> bool:
         return (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1
                 and isinstance(statement.body[0], cst.Expr) and id(statement.body[0].value) in self.emptied)
+
+
+def _commands_emptied(call: cst.Call) -> bool:
+    """A run() whose commands list is written in the call and is now empty."""
+    for position, arg in enumerate(call.args):
+        if (arg.keyword.value == "commands" if arg.keyword else position == 0) and isinstance(arg.value, cst.List):
+            return not arg.value.elements
+    return False
 
 
 def _asks_nothing_else(kind: str, args: Sequence[cst.Arg], name_arg: cst.Arg) -> bool:
@@ -273,6 +301,8 @@ def new_statements(module: cst.Module, source: SourceMap, edits: Edits, into_sta
             statements.append(_install_statement(KIND_OF_MANAGER[manager], entries, source, module, extra + into))
     if edits.pipx_commands:   # after the installs: one of them may bring pipx
         statements.append(_run_statement(edits.pipx_commands, source, module, into))
+    if edits.env_commands:    # another environment, made from an interpreter the steps before may bring
+        statements.append(_run_statement(edits.env_commands, source, module, into))
     return statements
 
 

@@ -64,11 +64,19 @@ def test_a_conda_url_channel_goes_into_the_calls_channel_list_a_named_one_before
     assert conda_channel_url(conda("private", "https://****@127.0.0.1/channel")) is None
 
 
-def test_a_package_in_another_conda_env_says_which_and_how_to_reproduce_it() -> None:
-    line = unreproducible(conda("hello", "conda-forge", env="/opt/conda/envs/ml"))
-    assert "conda environment ml (/opt/conda/envs/ml)" in line and 'conda create -y -n ml' in line, line
-    assert unreproducible(conda("hello", "conda-forge")) is None
-    assert unreproducible(conda("hello", "conda-forge", env="/opt/conda")) is None
+def test_another_conda_env_or_venv_is_one_a_run_recreates() -> None:
+    from envtrack.sync.forms import OtherEnv, other_env
+
+    ml = other_env(conda("hello", "conda-forge", env="/opt/conda/envs/ml"))
+    assert ml == OtherEnv("conda", "ml") and ml.creation(["hello=1.0"], ["http://h/c"]) == [
+        "conda create -y -n ml -c http://h/c hello=1.0"]
+    assert other_env(conda("hello", "conda-forge")) is None and other_env(conda("hello", "conda-forge", env="/opt/conda")) is None
+    venv = other_env(pip("tomli", env="/opt/v2/lib/python3.11/site-packages", python="/usr/bin/python3.11"))
+    assert venv.creation(["tomli==2.0.1"]) == ["/usr/bin/python3.11 -m venv /opt/v2",
+                                               "/opt/v2/bin/python -m pip install tomli==2.0.1"]
+    # A venv whose rows do not say which Python made it (an older agent's) gets its explaining line.
+    unknown = pip("tomli", env="/opt/v2/lib/python3.11/site-packages")
+    assert other_env(unknown) is None and "another environment (/opt/v2" in unreproducible(unknown)
 
 
 def test_a_pipx_apps_packages_are_rebuilt_by_pipx_where_every_user_finds_them() -> None:

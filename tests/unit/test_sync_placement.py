@@ -180,9 +180,11 @@ def test_a_conda_package_from_a_url_channel_gets_a_call_naming_that_channel(tmp_
     text, notes, plan = synced(tmp_path, (
         'def build():\n    base(image="envtrack/base:bookworm")\n    install.conda(use_mamba=True)\n'
         '    install.conda_packages(name=["envtrack-extra"])\n'), hello, other)
-    assert text.endswith('    install.conda_packages(name=["envtrack-extra"])\n    install.conda_packages(name=[\n'
-                         f'        "envtrack-hello=1.0",\n    ], channel=["{url}"])\n'), text
-    assert plan.steps[-1].args["channel"] == [url] and "scratch" not in text
+    assert '    install.conda_packages(name=["envtrack-extra"])\n    install.conda_packages(name=[\n' \
+        f'        "envtrack-hello=1.0",\n    ], channel=["{url}"])\n' in text, text
+    assert plan.steps[-2].args["channel"] == [url]
+    # Another conda environment is created by a run, with what was asked for there.
+    assert plan.steps[-1].args["commands"] == ["conda create -y -n ml conda-forge::scratch=2.0"], text
     assert any("scratch" in n and "conda environment ml" in n for n in notes), notes
 
 
@@ -228,3 +230,68 @@ def test_python_modules_that_came_with_an_apt_package_are_written_as_that_packag
     text, _, _ = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n', *rows)
     assert '"python3-pip=23.0.1+dfsg-1"' in text and '"tomli==2.0.1"' in text, text
     assert "setuptools" not in text and "wheel" not in text and '"pip==' not in text, text
+
+
+PIPX = "PIPX_HOME=/opt/pipx PIPX_BIN_DIR=/usr/local/bin pipx"
+PIPX_SITE = "/opt/pipx/venvs/{}/lib/python3.11/site-packages"
+
+
+def test_pipx_upgrades_and_uninstalls_edit_the_pipx_calls_where_they_are_written(tmp_path: Path) -> None:
+    envd = (f'APPS = ["{PIPX} install pyjokes==0.8.2", "{PIPX} install black==24.1.0"]\n\n'
+            'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
+            '    install.python_packages(name=["pipx"])\n'
+            f'    run(commands=["{PIPX} install pycowsay==0.0.0.1"])  # the cow\n'
+            '    run(commands=APPS)\n')
+    rows = [replace(row(1, "pip", "upgrade", "pycowsay", "0.0.0.1", "0.0.0.2"), env=PIPX_SITE.format("pycowsay")),
+            replace(row(2, "pip", "remove", "pyjokes", "0.8.2", None), env=PIPX_SITE.format("pyjokes")),
+            replace(row(3, "pip", "remove", "pipx", "1.7.1", None), env=PIPX_SITE.format("pyjokes")),  # not build.envd's pipx
+            replace(row(4, "pip", "install", "colorama", None, "0.4.6"), env=PIPX_SITE.format("black"))]
+    text, notes, plan = synced(tmp_path, envd, *rows)
+    assert text.startswith(envd.replace("pycowsay==0.0.0.1", "pycowsay==0.0.0.2").replace(
+        f'"{PIPX} install pyjokes==0.8.2", ', "")), text
+    assert plan.steps[-1].args["commands"] == [f"{PIPX} inject black colorama==0.4.6"]
+    # The last app of a run goes with its call (and the call's own same-line comment).
+    rows = [replace(row(5, "pip", "remove", "pycowsay", "0.0.0.2", None), env=PIPX_SITE.format("pycowsay"))]
+    text, _, plan = synced(tmp_path, text, *rows)
+    assert "pycowsay" not in text and "# the cow" not in text and kinds(plan).count("run") == 2, text
+    assert text.count("colorama") == 1, "a second sync adds nothing it wrote"
+
+
+def test_a_pipx_call_that_cannot_be_edited_is_followed_by_one_that_forces_the_new_version(tmp_path: Path) -> None:
+    envd = ('def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n'
+            '    install.python_packages(name=["pipx"])\n'
+            f'    for v in ["0.0.0.1"]:\n        run(commands=["{PIPX} install pycowsay==" + v])\n')
+    rows = [replace(row(1, "pip", "upgrade", "pycowsay", "0.0.0.1", "0.0.0.2"), env=PIPX_SITE.format("pycowsay"))]
+    text, notes, plan = synced(tmp_path, envd, *rows)
+    assert plan.steps[-1].args["commands"] == [f"{PIPX} install --force pycowsay==0.0.0.2"], text
+
+
+def test_pipx_calls_get_a_pipx_when_build_envd_installs_none(tmp_path: Path) -> None:
+    rows = [replace(row(1, "pip", "install", "pycowsay", None, "0.0.0.2"), env=PIPX_SITE.format("pycowsay"))]
+    text, notes, plan = synced(tmp_path, 'def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n',
+                               *rows)
+    assert kinds(plan) == ["base", "install.python", "install.python_packages", "run"]
+    assert plan.steps[2].args["name"] == ["pipx"] and any("installs none" in n for n in notes), notes
+
+
+def test_another_venv_and_conda_environment_are_created_by_a_run_with_what_was_asked_there(tmp_path: Path) -> None:
+    site = "/opt/v2/lib/python3.11/site-packages"
+    detail = {"python": "/usr/bin/python3.11"}
+    rows = [replace(row(1, "pip", "install", "tomli", None, "2.0.1"), env=site, detail=detail),
+            replace(row(2, "pip", "install", "six", None, "1.16.0"), env=site, detail=detail, requested=False),
+            replace(row(3, "conda", "install", "envtrack-hello", None, "1.0"), env="/opt/conda/envs/other",
+                    source="http://127.0.0.1:1/own", detail={"channels": ["http://127.0.0.1:1/own"]}),
+            replace(row(4, "pip", "remove", "tomli", "2.0.0", None), env="/opt/v3/lib/python3.11/site-packages")]
+    envd = ('def build():\n    base(image="envtrack/base:bookworm")\n    install.python()\n    install.conda(use_mamba=True)\n'
+            '    install.python_packages(name=["tomli==2.0.0"])\n')
+    text, notes, plan = synced(tmp_path, envd, *rows)
+    assert plan.steps[-1].args["commands"] == [
+        "/usr/bin/python3.11 -m venv /opt/v2", "/opt/v2/bin/python -m pip install tomli==2.0.1",
+        "conda create -y -n other -c http://127.0.0.1:1/own envtrack-hello=1.0"], text
+    assert '"tomli==2.0.0"' in text, "a removal in another venv is no removal of build.envd's"
+    # Once the file creates it, later changes there are installs and removals into it.
+    rows = [replace(row(5, "pip", "remove", "tomli", "2.0.1", None), env=site, detail=detail),
+            replace(row(6, "pip", "install", "iniconfig", None, "2.0.0"), env=site, detail=detail)]
+    text, notes, plan = synced(tmp_path, text, *rows)
+    assert plan.steps[-1].args["commands"] == ["/opt/v2/bin/python -m pip install iniconfig==2.0.0",
+                                               "/opt/v2/bin/python -m pip uninstall -y tomli"], text
