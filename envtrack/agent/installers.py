@@ -23,6 +23,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from envtrack.records import canonical_name, redact_text
 
 PROC = "/proc"
+PIPX_TARGET = "$PIPX_HOME/venvs"
 SCAN_INTERVAL_SECONDS = 0.05   # at most this often, however many events an install makes
 FORGET_AFTER_SECONDS = 30.0    # an exited run still explains the batch its last writes join
 
@@ -105,12 +106,16 @@ def parse_command(argv: Sequence[str], cwd: str = "/", read: Optional[Reader] = 
         if args[:1] == ["add"]:   # adds to the project, then syncs it: its dependencies are asked for too
             run = _pip_words("pip", args[1:], cwd, read, command)
             run.asked = _uv_sync(cwd, read, command).asked + run.asked
-            return run
-        if args[:1] == ["sync"]:
-            return _uv_sync(cwd, read, command)
-        return None
+        elif args[:1] == ["sync"]:
+            run = _uv_sync(cwd, read, command)
+        else:
+            return None
+        run.target = os.path.join(cwd, ".venv")   # the project's environment (Installers: UV_PROJECT_ENVIRONMENT)
+        return run
     if program == "pipx" and args[:1] == ["install"]:
-        return _pip_words("pip", args[1:], cwd, read, command)
+        run = _pip_words("pip", args[1:], cwd, read, command)
+        run.target = PIPX_TARGET   # its apps' venvs, under PIPX_HOME (Installers resolves it)
+        return run
     if program in ("conda", "mamba", "micromamba") and args[:1] and args[0] in ("install", "create"):
         return _conda(args[1:], command)
     if program in ("apt", "apt-get", "aptitude") and args[:1] and args[0] in ("install", "reinstall"):
@@ -385,6 +390,8 @@ class Installers:
                 run.pid, run.seen = pid, now
                 if run.interpreter:
                     run.target = self._prefix(pid, run.interpreter, cwd)
+                elif run.target == PIPX_TARGET or run.target.endswith("/.venv"):
+                    run.target = _home_target(run.target, _environ(self.proc, pid), cwd)
                 with self._lock:
                     self._runs[key] = run
 
@@ -470,6 +477,18 @@ def _start_time(proc: str, pid: int) -> Optional[str]:
     return fields[19] if len(fields) > 19 else None
 
 
+def _home_target(target: str, environ: Dict[str, str], cwd: str) -> str:
+    """Where a pipx or uv project run installs, as its environment says (pipx's default home as
+    pipx >= 1.2 has it; "" when the environment leaves it unknown, so the run explains any)."""
+    if target == PIPX_TARGET:
+        if environ.get("PIPX_HOME", "").startswith("/"):
+            return os.path.join(environ["PIPX_HOME"], "venvs")
+        # ~/.local/share/pipx (pipx >= 1.2) or ~/.local/pipx (older ones)
+        return os.path.join(environ["HOME"], ".local") if environ.get("HOME", "").startswith("/") else ""
+    project = environ.get("UV_PROJECT_ENVIRONMENT", "")
+    return os.path.normpath(os.path.join(cwd, project)) if project else target
+
+
 def _environ(proc: str, pid: int) -> Dict[str, str]:
     try:
         with open(os.path.join(proc, str(pid), "environ"), "rb") as handle:
@@ -524,6 +543,8 @@ def asked_for(runs: Iterable[Run], manager: str, env: str = "") -> Tuple[Dict[st
 
 def _installs_into(run: Run, env: str) -> bool:
     """Whether RUN, which names its environment, installs into ENV (a conda prefix, a site dir)."""
+    if run.target.startswith("$"):
+        return True   # a place only the process's environment could say
     if run.manager == "pip":
         return env.startswith(run.target.rstrip("/") + "/")
     return env == run.target or env.endswith(run.target)

@@ -215,3 +215,25 @@ def test_a_venvs_rows_say_which_python_made_it(tmp_path) -> None:
     (tmp_path / "opt/v2/pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.2\nexecutable = /usr/bin/python3.11\n")
     assert venv_detail(str(tmp_path), "/opt/v2/lib/python3.11/site-packages") == {"python": "/usr/bin/python3.11"}
     assert venv_detail(str(tmp_path), "/usr/lib/python3/dist-packages") == {}
+
+
+def test_pipx_and_uv_project_runs_explain_only_their_own_venvs(tmp_path) -> None:
+    from envtrack.agent.installers import Installers
+
+    root, proc = tmp_path / "root", tmp_path / "proc"
+    (root / "workspace/uvproj").mkdir(parents=True)
+    (root / "workspace/uvproj/pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["iniconfig"]\n')
+    fake_process(proc, 21, ["/opt/envtrack/venv/bin/python", "/opt/envtrack/venv/bin/pipx", "install", "tabulate"],
+                 exe="/usr/bin/python3.11")
+    fake_process(proc, 22, ["uv", "add", "tomli-w"], exe="/usr/local/bin/uv")
+    (proc / "22" / "cwd").unlink()
+    (proc / "22" / "cwd").symlink_to("/workspace/uvproj")
+    installers = Installers(str(proc))
+    installers.scan(force=True)
+    runs = installers.take()
+    assert sorted(run.target for run in runs) == ["/root/.local", "/workspace/uvproj/.venv"]
+    uv_site = "/workspace/uvproj/.venv/lib/python3.11/site-packages"
+    # The app pipx installed a moment ago does not make the uv project's packages dependencies.
+    by_name, _, understood = asked_for(runs, "pip", uv_site)
+    assert set(by_name) == {"iniconfig", "tomli-w"} and understood
+    assert set(asked_for(runs, "pip", "/root/.local/share/pipx/venvs/tabulate/lib/python3.11/site-packages")[0]) == {"tabulate"}
