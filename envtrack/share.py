@@ -124,6 +124,16 @@ class Pulled:
     kept: tuple[str, ...]      # files that were there already and differ from the pushed ones
 
 
+def up_from(file: str | None, ref: str, *, on_line=None, **up_options):  # noqa: ANN001, ANN201 - an UpReport
+    """`envtrack up --from REF`: the teammate's build.envd and lock into FILE's directory first
+    (the project is theirs from here on), then `up` with REF's image (container.service.up_project)."""
+    from envtrack.container.service import up_project
+    from envtrack.project import open_project
+
+    pull_environment(open_project(file, envd_optional=True), ref, on_line=on_line)
+    return up_project(file, image=ref, **up_options)
+
+
 def pull_environment(project: Project, ref: str, on_line=None) -> Pulled:
     """Pull REF and put its build.envd and lock into PROJECT's directory, never over a file already there."""
     found = registry.pull(ref, on_line)

@@ -54,32 +54,25 @@ def _session(project, container, root: bool) -> tuple[str | None, list[str], int
 def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: bool, locked: bool,
        lock: str | None, pull: bool = False, from_ref: str | None = None) -> None:
     """Build if needed, start (or reuse) the project's container, and start the change agent."""
-    from envtrack.container import service as env_container
 
-    if from_ref:   # the teammate's build.envd and lock first: the project is theirs from here on
-        from envtrack.share import pull_environment
-
-        pull_environment(open_project(file, envd_optional=True), from_ref,
-                         on_line=lambda line: print(line, file=sys.stderr))
-
-    if locked:
-        from envtrack.snapshot.locked import split_up_arguments
-
-        file, lock = split_up_arguments(file, lock)
-    project = open_project(file)
-    project.require_writable_state("envtrack up")   # before a build that could take minutes
-    from envtrack.statedir import project_lock
-
-    with project_lock(project.state_dir, "up"):
-        result = env_container.up(project, progress=progress, host_ca=host_ca, build=build, locked=locked,
-                                  lock=lock, pull=pull, image=from_ref)
+    def ready(project, result) -> None:   # noqa: ANN001
         if not as_json:   # at once: the agent's state (recording off says so here) before the apt lists
             print(f"{result.outcome.verb} {project.container_name} ({result.image}); agent {result.agent}",
                   flush=True)
-        # A reused container had its lists refreshed when it was created.
-        apt_note = "" if result.outcome.verb == "reused" else env_container.refresh_apt_lists(result.outcome.container)
+
+    options = dict(progress=progress, host_ca=host_ca, build=build, locked=locked, lock=lock, pull=pull,
+                   on_ready=ready, with_status=as_json)
+    if from_ref:
+        from envtrack.share import up_from
+
+        done = up_from(file, from_ref, on_line=lambda line: print(line, file=sys.stderr), **options)
+    else:
+        from envtrack.container.service import up_project
+
+        done = up_project(file, **options)
+    result, apt_note = done.result, done.apt_note
     if as_json:
-        print(json.dumps(env_container.status(project), sort_keys=True))
+        print(json.dumps(done.status, sort_keys=True))
     else:
         if apt_note:
             print(f"  {apt_note}")

@@ -66,6 +66,43 @@ def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build:
         return UpResult(image, outcome, agent, ssh_warning=f"warning: no SSH login: {error.message}{hint}")
 
 
+@dataclass(frozen=True)
+class UpReport:
+    """What `envtrack up` did: the project, the container and agent, the apt lists' note, and
+    (when asked for) the status it ended in."""
+
+    project: Project
+    result: UpResult
+    apt_note: str = ""
+    status: dict | None = None
+
+
+def up_project(file: str | None, *, progress: str = "auto", host_ca: bool = True, build: bool = True,
+               locked: bool = False, lock: str | None = None, pull: bool = False, image: str | None = None,
+               on_ready=None, with_status: bool = False) -> UpReport:  # noqa: ANN001 - on_ready: (Project, UpResult) -> None
+    """Everything `envtrack up [FILE]` does: the project opened, its state writable before a build
+    that could take minutes, then under the project lock the image, the container and the agent
+    (ON_READY(project, result) is told at once, before the apt lists are refreshed in a container
+    that is not reused), and with WITH_STATUS the status it ended in."""
+    from envtrack.project import open_project
+    from envtrack.statedir import project_lock
+
+    if locked:   # `up --locked team.lock`: the lock may come as FILE
+        from envtrack.snapshot.locked import split_up_arguments
+
+        file, lock = split_up_arguments(file, lock)
+    project = open_project(file)
+    project.require_writable_state("envtrack up")
+    with project_lock(project.state_dir, "up"):
+        result = up(project, progress=progress, host_ca=host_ca, build=build, locked=locked, lock=lock, pull=pull,
+                    image=image)
+        if on_ready is not None:
+            on_ready(project, result)
+        # A reused container had its lists refreshed when it was created.
+        apt_note = "" if result.outcome.verb == "reused" else refresh_apt_lists(result.outcome.container)
+    return UpReport(project, result, apt_note, status(project) if with_status else None)
+
+
 def enable_ssh(project: Project, container: ContainerInfo, *, reused: bool) -> str:
     """A dev environment's SSH server accepts envtrack's key and `ssh PROJECT.envtrack` reaches
     it (an entry in envtrack's ssh_config); a reused container keeps what it was given."""
