@@ -384,6 +384,15 @@ ENV_NAMES = ("ENVTRACK_CONTEXT", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_TLS
              "ENVTRACK_BUILDKIT_TLS_CA", "ENVTRACK_BUILDKIT_TLS_CERT", "ENVTRACK_BUILDKIT_TLS_KEY")
 
 
+def resolve_for(start: Path, builder: str | None = None) -> Endpoints:
+    """The Engine and builder for work at START: a project's directory (`Project` resolves its
+    own once, when it is made) or, for a command without a project, the working directory.
+    The one place the rules meet this machine's environment and files; nothing is remembered
+    here, so two projects in one process each get their own."""
+    choice, _ = find_project_choice(start)
+    return resolve(os.environ, load_store(), choice, docker_config_dir(), _read_text, builder)
+
+
 def use_project_dir(directory: Path | None) -> None:
     """Let the project a command acts on (its -f DIR) decide, not the working directory."""
     global _project_dir

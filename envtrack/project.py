@@ -25,6 +25,7 @@ from pathlib import Path
 
 from envtrack.agent.layout import JOURNAL_FILE
 from envtrack.devenv import HOST_SUFFIX
+from envtrack.endpoints import EngineEndpoint, Endpoints, resolve_for
 from envtrack.errors import EnvtrackError
 
 DEFAULT_FILE = "build.envd"
@@ -125,29 +126,40 @@ def identity(directory: Path) -> tuple[str, str | None]:
     return name, None
 
 
-class Project(namedtuple("Project", "envd_file name volume")):  # not a dataclass: see errors.Position
+class Project(namedtuple("Project", "envd_file name volume endpoints")):  # not a dataclass: see errors.Position
     """A project: envd_file is the absolute Path of its build.envd, name its identity
     (`identity()` of its directory when not given), volume the state volume a migrated project
-    keeps (None: the usual one)."""
+    keeps (None: the usual one), endpoints the Engine and builder it uses (`resolve_for` its
+    directory when not given): resolved once, here, and handed to whatever dials for it."""
 
     __slots__ = ()
 
-    def __new__(cls, envd_file: Path, name: str | None = None, volume: str | None = None) -> "Project":
+    def __new__(cls, envd_file: Path, name: str | None = None, volume: str | None = None,
+                endpoints: Endpoints | None = None) -> "Project":
+        directory = Path(envd_file).parent
         if name is None:
-            name, volume = identity(Path(envd_file).parent)
-        return super().__new__(cls, Path(envd_file), name, volume)
+            name, volume = identity(directory)
+        if endpoints is None:
+            endpoints = resolve_for(directory)
+        return super().__new__(cls, Path(envd_file), name, volume, endpoints)
 
     @classmethod
-    def find(cls, file: str | Path | None = None) -> "Project":
-        """The project for FILE (a build.envd or a directory holding one; default: cwd)."""
+    def find(cls, file: str | Path | None = None, builder: str | None = None) -> "Project":
+        """The project for FILE (a build.envd or a directory holding one; default: cwd);
+        BUILDER: a `--builder` given for it."""
         envd_file = envd_path(file or os.getcwd())
-        return cls(envd_file, *identity(envd_file.parent))
+        return cls(envd_file, *identity(envd_file.parent), resolve_for(envd_file.parent, builder))
 
     @classmethod
     def at(cls, directory: Path) -> "Project":
         """The project of DIRECTORY even when its build.envd is gone (`down` still removes its container)."""
         directory = directory.resolve()
         return cls(directory / DEFAULT_FILE, *identity(directory))
+
+    @property
+    def engine(self) -> EngineEndpoint:
+        """The Engine this project's container, images and builds live on."""
+        return self.endpoints.engine
 
     @property
     def dir(self) -> Path:
@@ -199,13 +211,15 @@ class Project(namedtuple("Project", "envd_file name volume")):  # not a dataclas
         return self.names.container
 
 
-def open_project(file: str | Path | None = None, *, envd_optional: bool = False) -> Project:
-    """The project a command acts on (FILE, default the working directory): found, its journal
-    checked, and made the one whose envtrack context chooses the command's Engine.
+def open_project(file: str | Path | None = None, *, envd_optional: bool = False,
+                 builder: str | None = None) -> Project:
+    """The project a command acts on (FILE, default the working directory): found, with the
+    Engine and builder it uses (BUILDER: the command's `--builder`), its journal checked.
 
-    Commands call this once, at their start; Project.find itself has no side effect. A journal
-    from a newer envtrack is refused here, before the command writes anything. ENVD_OPTIONAL:
-    a directory whose build.envd is gone is still its project (`down` removes its container).
+    Commands call this once, at their start, and pass the project (or its endpoints) to what
+    dials. A journal from a newer envtrack is refused here, before the command writes anything.
+    ENVD_OPTIONAL: a directory whose build.envd is gone is still its project (`down` removes
+    its container).
     """
     from envtrack.endpoints import use_project_dir
     from envtrack.journal.schema import newer_schema
@@ -214,9 +228,9 @@ def open_project(file: str | Path | None = None, *, envd_optional: bool = False)
     if envd_optional and directory.is_dir() and not (directory / DEFAULT_FILE).exists():
         project = Project.at(directory)
     else:
-        project = Project.find(file)
+        project = Project.find(file, builder)
     refusal = newer_schema(project.journal_path)
     if refusal:
         raise EnvtrackError(refusal)
-    use_project_dir(project.dir)
+    use_project_dir(project.dir)   # until every dialling function takes the project's endpoints
     return project
