@@ -17,6 +17,10 @@ between (first match wins):
 The builder is `--builder`, else ENVTRACK_BUILDKIT_HOST, else the context's builder, else
 the BuildKit embedded in that Engine. Everything below `resolve` is pure: it takes the
 environment and a file reader, so the rules are unit-tested without touching a home folder.
+
+`resolve_for(DIR)` applies them to this machine, once per project (`Project.endpoints`) or once
+per command that has none; every function that dials takes the endpoint it is given, so no
+choice of Engine is kept in this module.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 from collections import namedtuple
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
@@ -340,7 +343,6 @@ def save_store(store: ContextStore) -> Path:
     """Write the contexts file atomically (fsutil.write_atomic)."""
     path = store_path()
     _write_json(path, store.to_json())
-    _resolved.cache_clear()
     return path
 
 
@@ -374,14 +376,7 @@ def set_project_choice(project_dir: Path, name: str | None) -> Path:
         path.unlink(missing_ok=True)
     else:
         _write_json(path, {"context": name})
-    _resolved.cache_clear()
     return path
-
-
-_project_dir: Path | None = None
-ENV_NAMES = ("ENVTRACK_CONTEXT", "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_TLS", "DOCKER_CERT_PATH",
-             "DOCKER_CONTEXT", "DOCKER_CONFIG", "XDG_CONFIG_HOME", "HOME", "ENVTRACK_BUILDKIT_HOST",
-             "ENVTRACK_BUILDKIT_TLS_CA", "ENVTRACK_BUILDKIT_TLS_CERT", "ENVTRACK_BUILDKIT_TLS_KEY")
 
 
 def resolve_for(start: Path, builder: str | None = None) -> Endpoints:
@@ -391,47 +386,6 @@ def resolve_for(start: Path, builder: str | None = None) -> Endpoints:
     here, so two projects in one process each get their own."""
     choice, _ = find_project_choice(start)
     return resolve(os.environ, load_store(), choice, docker_config_dir(), _read_text, builder)
-
-
-def use_project_dir(directory: Path | None) -> None:
-    """Let the project a command acts on (its -f DIR) decide, not the working directory."""
-    global _project_dir
-    _project_dir = directory
-
-
-def current(builder: str | None = None) -> Endpoints:
-    """This command's Engine and builder; remembered while the settings it read stay the same."""
-    start = _project_dir or Path.cwd()
-    key = (builder, start, tuple(os.environ.get(name) for name in ENV_NAMES))
-    return _resolved(key)
-
-
-@lru_cache(maxsize=8)
-def _resolved(key: tuple) -> Endpoints:
-    builder, start, _ = key
-    choice, _ = find_project_choice(start)
-    return resolve(os.environ, load_store(), choice, docker_config_dir(), _read_text, builder)
-
-
-def engine() -> EngineEndpoint:
-    return current().engine
-
-
-def engine_socket() -> str:
-    """Path of the Engine's Unix socket; a one-line error for an Engine that has none."""
-    endpoint = engine()
-    if endpoint.scheme != "unix":
-        raise EnvtrackError(f"the Engine {endpoint.host} is not a Unix socket", exit_code=2)
-    return endpoint.socket_path
-
-
-def builder_endpoint(builder: str | None) -> BuilderEndpoint:
-    """The standalone buildkitd to use, or one with address None for the Engine's embedded BuildKit."""
-    return current(builder).builder
-
-
-def builder_address(builder: str | None) -> str | None:
-    return builder_endpoint(builder).address
 
 
 # --- what `envtrack context` does ------------------------------------------------------------
@@ -482,7 +436,7 @@ def remove_context(name: str) -> Path:
 def context_listing() -> dict:
     """Every envtrack context plus `default`, and what this command would use (for `context ls`)."""
     store = load_store()
-    in_use = current()
+    in_use = resolve_for(Path.cwd())
     rows = [{"name": DEFAULT_CONTEXT, "engine": None, "builder": None, "description": "DOCKER_HOST or docker's context"}]
     rows += [{"name": c.name, "engine": c.engine, "builder": c.builder, "description": c.description}
              for c in sorted(store.contexts.values(), key=lambda c: c.name)]

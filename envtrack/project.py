@@ -221,7 +221,6 @@ def open_project(file: str | Path | None = None, *, envd_optional: bool = False,
     ENVD_OPTIONAL: a directory whose build.envd is gone is still its project (`down` removes
     its container).
     """
-    from envtrack.endpoints import use_project_dir
     from envtrack.journal.schema import newer_schema
 
     directory = Path(file or ".")
@@ -232,5 +231,4 @@ def open_project(file: str | Path | None = None, *, envd_optional: bool = False,
     refusal = newer_schema(project.journal_path)
     if refusal:
         raise EnvtrackError(refusal)
-    use_project_dir(project.dir)   # until every dialling function takes the project's endpoints
     return project

@@ -59,7 +59,7 @@ def push_environment(project: Project, ref: str | None, *, progress: str = "auto
 def _push(project: Project, ref: str, progress: str, on_line) -> Pushed:  # noqa: ANN001 - on_line: (str) -> None
     from envtrack.container.engine import inspect
 
-    container = inspect(project.container_name)
+    container = inspect(project.engine, project.container_name)
     if container is not None and container.status == "running":
         from envtrack.snapshot.service import current_lock
 
@@ -71,13 +71,13 @@ def _push(project: Project, ref: str, progress: str, on_line) -> Pushed:  # noqa
 
         built = build_project(project, progress=progress)
         lock = _image_lock(project, built.image_id)
-        created = _create(built.image)
+        created = _create(project, built.image)
         try:
             _commit(created, built.image, project, lock, ref)
         finally:
-            api.remove_container(created)
+            api.remove_container(project.engine, created)
         source = f"the image {built.image} (no environment is running)"
-    digest = registry.push(ref, on_line)
+    digest = registry.push(project.engine, ref, on_line)
     remember_ref(project, ref)
     return Pushed(ref, digest, source)
 
@@ -89,15 +89,15 @@ def _image_lock(project: Project, image_id: str) -> Lock:
     from envtrack.snapshot.lock import ImageRef
     from envtrack.snapshot.sources import Engine, inventory_of_image
 
-    found = api.inspect_image(image_id) or {}
-    return Lock(inventory_of_image(Engine(), image_id, image_id), image=ImageRef(image_id, image_id),
+    found = api.inspect_image(project.engine, image_id) or {}
+    return Lock(inventory_of_image(Engine(project.engine), image_id, image_id), image=ImageRef(image_id, image_id),
                 envd_file=DEFAULT_FILE, envd_sha256=hashlib.sha256(project.envd_file.read_bytes()).hexdigest(),
                 images=images_of((found.get("Config") or {}).get("Labels") or {}))
 
 
-def _create(image: str) -> str:
-    status, body = api.request("POST", "/containers/create", body={"Image": image, "Cmd": ["true"],
-                                                                  "Labels": {"envtrack.role": "push"}})
+def _create(project: Project, image: str) -> str:
+    status, body = api.request(project.engine, "POST", "/containers/create",
+                               body={"Image": image, "Cmd": ["true"], "Labels": {"envtrack.role": "push"}})
     if status >= 300 or not isinstance(body, dict):
         raise EnvtrackError(f"cannot create a container of {image} to commit: {body}")
     return body["Id"]
@@ -106,12 +106,13 @@ def _create(image: str) -> str:
 def _commit(container: str, image: str, project: Project, lock: Lock, ref: str) -> None:
     """The container's filesystem as REF, with IMAGE's own config (not the container's runtime
     settings) and the two files as labels."""
-    config = (api.inspect_image(image) or {}).get("Config") or {}
+    config = (api.inspect_image(project.engine, image) or {}).get("Config") or {}
     labels = {**(config.get("Labels") or {}), ENVD_LABEL: project.envd_file.read_text(encoding="utf-8"),
               LOCK_LABEL: render_lock(lock)}
     body = {key: config[key] for key in IMAGE_CONFIG_KEYS if config.get(key)} | {"Labels": labels}
     repo, tag = registry.split_ref(ref)
-    status, answer = api.request("POST", "/commit", {"container": container, "repo": repo, "tag": tag}, body=body)
+    status, answer = api.request(project.engine, "POST", "/commit", {"container": container, "repo": repo, "tag": tag},
+                                 body=body)
     if status >= 300:
         raise EnvtrackError(f"cannot commit {project.container_name} as {ref}: {answer}")
 
@@ -136,7 +137,7 @@ def up_from(file: str | None, ref: str, *, on_line=None, **up_options):  # noqa:
 
 def pull_environment(project: Project, ref: str, on_line=None) -> Pulled:
     """Pull REF and put its build.envd and lock into PROJECT's directory, never over a file already there."""
-    found = registry.pull(ref, on_line)
+    found = registry.pull(project.engine, ref, on_line)
     labels = (found.get("Config") or {}).get("Labels") or {}
     if ENVD_LABEL not in labels:
         raise EnvtrackError(f"{ref} was not pushed by `envtrack push` (it has no {ENVD_LABEL} label)",

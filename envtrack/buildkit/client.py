@@ -3,7 +3,7 @@
 Two transports share one client: the BuildKit embedded in the Docker Engine (through
 `EngineRelay`, over whatever carries the Engine's API), the default; or a standalone
 buildkitd address (`unix://PATH`, `tcp://HOST:PORT`, TLS from ENVTRACK_BUILDKIT_TLS_CA/_CERT/_KEY
-or the envtrack context), chosen by `envtrack.endpoints`.
+or the envtrack context): whichever the `Endpoints` handed to `connect` name.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import grpc
 
-from envtrack.endpoints import TLS, BuilderEndpoint, builder_endpoint, engine
+from envtrack.endpoints import TLS, BuilderEndpoint, Endpoints
 from envtrack.errors import EnvtrackError
 from envtrack.pb import control_pb2, control_pb2_grpc, ops_pb2
 
@@ -36,12 +36,13 @@ class SolveFailure(Exception):
 
 
 @contextmanager
-def connect(builder: str | None = None) -> Iterator["BuildKit"]:
-    chosen = builder_endpoint(builder)
+def connect(endpoints: Endpoints) -> Iterator["BuildKit"]:
+    """The builder ENDPOINTS name: a standalone buildkitd, or the BuildKit of their Engine."""
+    chosen = endpoints.builder
     if chosen.address is None:
         from envtrack.buildkit.relay import EngineRelay
 
-        endpoint = engine()
+        endpoint = endpoints.engine
         if endpoint.is_local and not os.path.exists(endpoint.socket_path):
             raise EnvtrackError(f"cannot reach the Docker Engine at {endpoint.display}", hint=DOCTOR_HINT)
         with EngineRelay(endpoint) as relay, grpc.insecure_channel(relay.address, CHANNEL_OPTIONS) as channel:

@@ -21,9 +21,11 @@ def setup(engine_only: bool, base: str | None) -> int:
 
 def doctor(as_json: bool, builder: str | None) -> int:
     """Check the engine, BuildKit, base image, disk, CA and proxy (of the Engine and builder in use)."""
+    from pathlib import Path
+
     from envtrack.engine.doctor import run_checks
 
-    checks = run_checks(builder or None)
+    checks = run_checks(Path.cwd(), builder or None)   # no project: the working directory's choice
     if as_json:
         print(json.dumps([c.to_json() for c in checks], indent=2, sort_keys=True))
     else:

@@ -31,9 +31,7 @@ def _session(project, container, root: bool) -> tuple[str | None, list[str], int
     host_socket = os.environ.get("SSH_AUTH_SOCK")
     if not host_socket or container is None:
         return user, [], None
-    from envtrack.container.state import engine_is_remote
-
-    if engine_is_remote():
+    if not project.engine.is_local:
         return user, [], None
     from envtrack.agent.layout import STATE_MOUNT
     from envtrack.container.agent_relay import start_relay
@@ -135,13 +133,11 @@ def shell(file: str | None, root: bool = False) -> int:
     user, env, relay = _session(project, container, root)
     docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None
     if docker:  # a real terminal (raw mode, resizes) is the docker CLI's job, pointed at envtrack's Engine
-        from envtrack.endpoints import engine
-
         tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
         options = (["-u", user] if user else []) + [word for pair in env for word in ("-e", pair)]
         sys.stdout.flush()
         os.execve(docker, [docker, "exec", *tty, *options, "-w", WORKSPACE, project.container_name, *command],
-                  {**os.environ, **engine().docker_env()})   # the relay follows the docker CLI
+                  {**os.environ, **project.engine.docker_env()})   # the relay follows the docker CLI
     return _run(project, command, user, env, relay)
 
 
@@ -159,7 +155,7 @@ def _run(project, command: list[str], user: str | None, env: list[str], relay: i
     from envtrack.container.run import exec_stream
 
     try:
-        code = exec_stream(project.container_name, command, user=user, env=env)
+        code = exec_stream(project.engine, project.container_name, command, user=user, env=env)
         if code == KILLED_EXIT:
             explain_kill(project, command)
         return code
@@ -181,12 +177,12 @@ def explain_kill(project, command: list[str]) -> None:
     from envtrack.container.health import oom_kills
 
     name = project.container_name
-    container = inspect(name)
+    container = inspect(project.engine, name)
     for _ in range(5):   # a container being killed still says "running" for a moment
         if container is None or not container.running:
             break
         time.sleep(0.1)
-        container = inspect(name)
+        container = inspect(project.engine, name)
     if container is None:
         why = f"{name} was removed meanwhile"
     elif not container.running:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from envtrack.devenv import AUTHORIZED_KEYS, SSH_DIR, SSHD_CONFIG, SSHD_PORT
+from envtrack.endpoints import EngineEndpoint
 
 SSH_PORT_ENV = "ENVTRACK_SSH_PORT"       # the host port for the SSH server (0 or unset: a free one)
 SSH_LISTEN_ENV = "ENVTRACK_SSH_LISTEN"   # the host address it is published on (default 127.0.0.1)
@@ -78,7 +79,7 @@ def published_port(document: dict) -> int | None:
     return None
 
 
-def authorize_key(container_id: str, public_key: str) -> None:
+def authorize_key(endpoint: EngineEndpoint, container_id: str, public_key: str) -> None:
     """Make PUBLIC_KEY the one the SSH server accepts (envd writes its key with the comment `envd`)."""
     from envtrack.engine import api
     from envtrack.errors import EnvtrackError
@@ -86,6 +87,6 @@ def authorize_key(container_id: str, public_key: str) -> None:
     line = " ".join(public_key.split()[:2]) + " envtrack"
     script = f'umask 022; mkdir -p {SSH_DIR} && printf "%s\\n" "$1" > {AUTHORIZED_KEYS}.new && ' \
              f'mv {AUTHORIZED_KEYS}.new {AUTHORIZED_KEYS}'
-    code, output = api.exec_run(container_id, ["sh", "-c", script, "sh", line])
+    code, output = api.exec_run(endpoint, container_id, ["sh", "-c", script, "sh", line])
     if code != 0:
         raise EnvtrackError(f"cannot authorise the SSH key in the container: {output.decode(errors='replace').strip()}")

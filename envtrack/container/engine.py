@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from envtrack.container.spec import ContainerSpec, Copy
+    from envtrack.endpoints import EngineEndpoint
 
 
 class ContainerInfo(namedtuple("ContainerInfo", "name id status image hostname labels pid oom_killed exit_code ports",
@@ -62,10 +63,10 @@ def published_ports(document: dict) -> tuple[tuple[str, str], ...]:
                         for port, found in bindings.items() for b in (found or ()) if b.get("HostPort")))
 
 
-def inspect(name: str) -> ContainerInfo | None:
+def inspect(endpoint: EngineEndpoint, name: str) -> ContainerInfo | None:
     from envtrack.engine import api
 
-    document = api.inspect_container(name)
+    document = api.inspect_container(endpoint, name)
     return None if document is None else ContainerInfo.from_inspect(document)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from envtrack.agent.layout import HEARTBEAT_SECONDS, STATUS_FILE
 from envtrack.container.engine import ContainerInfo, inspect
+from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 
@@ -61,7 +62,7 @@ class AgentCheck(namedtuple("AgentCheck", "warning container health")):
 def check_agent(project: Project) -> AgentCheck:
     """Judge the project's agent without acting on it (acting is supervise.restart_agent's)."""
     try:
-        container = inspect(project.container_name)
+        container = inspect(project.engine, project.container_name)
     except EnvtrackError as error:
         return AgentCheck(f"warning: cannot check the agent, so the journal may be behind: {error.message}", None, None)
     if container is None:
@@ -116,7 +117,7 @@ def agent_health(project: Project, container: ContainerInfo | None) -> AgentHeal
     running = False
     if container is not None and container.running and pid and \
             str(status.get("container", "")) in (container.id[:12], container.hostname):
-        running = process_alive(stat_and_cmdline(container, pid))
+        running = process_alive(stat_and_cmdline(project.engine, container, pid))
     stopped = state_dir_full(project) if container is not None and container.running else None
     if stopped is None and running and isinstance(status.get("recording_failure"), str):
         stopped = f"the agent cannot write the journal ({status['recording_failure']})"
@@ -128,7 +129,7 @@ FULL_BELOW_BYTES = 256 * 1024   # less than this free: SQLite cannot grow the jo
 
 def recording_stopped(project: Project) -> str | None:
     """Why the running container's changes are not being journaled, or None."""
-    container = inspect(project.container_name)
+    container = inspect(project.engine, project.container_name)
     return agent_health(project, container).stopped if container is not None else None
 
 
@@ -137,9 +138,7 @@ def state_dir_full(project: Project) -> str | None:
     not looked at here: its agent says so in its status file)."""
     import os
 
-    from envtrack.container.state import engine_is_remote
-
-    if engine_is_remote():
+    if not project.engine.is_local:
         return None
     try:
         found = os.statvfs(project.state_dir)
@@ -159,10 +158,10 @@ def process_alive(stat_and_cmdline: bytes) -> bool:
     return bool(state) and state[0] not in (b"Z", b"X", b"x") and b"envtrack.agent" in cmdline
 
 
-def stat_and_cmdline(container: ContainerInfo, pid: int) -> bytes:
+def stat_and_cmdline(endpoint: EngineEndpoint, container: ContainerInfo, pid: int) -> bytes:
     """PID's /proc stat and command line inside CONTAINER: read through the container's own
     /proc when the Engine runs on this machine (no round trip), else by running `cat` in it."""
-    local = _local_proc(container)
+    local = _local_proc(endpoint, container)
     if local is not None:
         try:
             return (local / str(pid) / "stat").read_bytes().rstrip(b"\n") + b"\n" + \
@@ -171,15 +170,13 @@ def stat_and_cmdline(container: ContainerInfo, pid: int) -> bytes:
             return b""
     from envtrack.engine import api
 
-    code, output = api.exec_run(container.id, ["cat", f"/proc/{pid}/stat", f"/proc/{pid}/cmdline"])
+    code, output = api.exec_run(endpoint, container.id, ["cat", f"/proc/{pid}/stat", f"/proc/{pid}/cmdline"])
     return output if code == 0 else b""
 
 
-def _local_proc(container: ContainerInfo) -> Path | None:
+def _local_proc(endpoint: EngineEndpoint, container: ContainerInfo) -> Path | None:
     """The container's /proc as seen from here, when its init process is ours to look at."""
-    from envtrack.container.state import engine_is_remote
-
-    if not container.pid or engine_is_remote():
+    if not container.pid or not endpoint.is_local:
         return None
     try:  # the pid must be this container's (a remote Engine's pids mean nothing here)
         if container.id not in Path(f"/proc/{container.pid}/cgroup").read_text():

@@ -24,15 +24,15 @@ def adopt_legacy(project: Project) -> Project:
     from envtrack.engine import api
 
     legacy = resource_names(project.legacy_name)
-    if legacy.container == project.container_name or api.inspect_container(project.container_name) is not None:
+    if legacy.container == project.container_name or api.inspect_container(project.engine, project.container_name) is not None:
         return project
-    document = api.inspect_container(legacy.container)
+    document = api.inspect_container(project.engine, legacy.container)
     if document is None or not belongs(document, project):
         return project
-    _rename(document["Id"], project.container_name)
-    companion = api.inspect_container(legacy.companion)
+    _rename(project, document["Id"], project.container_name)
+    companion = api.inspect_container(project.engine, legacy.companion)
     if companion is not None:
-        _rename(companion["Id"], project.names.companion)
+        _rename(project, companion["Id"], project.names.companion)
     volume = next((m.get("Name") for m in document.get("Mounts") or []
                    if m.get("Type") == "volume" and m.get("Destination") == STATE_MOUNT), None)
     if volume:
@@ -64,11 +64,11 @@ def _journaled_container(project: Project) -> str | None:
         return None   # an unreadable journal proves nothing
 
 
-def _rename(container_id: str, name: str) -> None:
+def _rename(project: Project, container_id: str, name: str) -> None:
     from envtrack.engine import api
     from envtrack.errors import EnvtrackError
 
-    status, body = api.request("POST", f"/containers/{container_id}/rename", {"name": name})
+    status, body = api.request(project.engine, "POST", f"/containers/{container_id}/rename", {"name": name})
     if status >= 300:
         raise EnvtrackError(f"cannot rename container {container_id[:12]} to {name}: {body}")
 
@@ -84,10 +84,10 @@ def _move_stamped_image(project: Project, legacy_repo: str) -> None:
         return
     image = str(recorded["result"].get("image") or "")
     repo, _, tag = image.rpartition(":")
-    if repo != legacy_repo or api.inspect_image(image) is None:
+    if repo != legacy_repo or api.inspect_image(project.engine, image) is None:
         return
-    api.tag_image(image, project.image_repo, tag)
-    api.tag_image(image, project.image_repo, "latest")
+    api.tag_image(project.engine, image, project.image_repo, tag)
+    api.tag_image(project.engine, image, project.image_repo, "latest")
     recorded["project"] = build_stamp.owner(project.envd_file, project.name)
     recorded["result"]["image"] = f"{project.image_repo}:{tag}"
     try:

@@ -8,11 +8,14 @@ from __future__ import annotations
 import sys
 
 from envtrack.agent.layout import WORKSPACE
+from envtrack.endpoints import EngineEndpoint
 from envtrack.engine import api
 
 
-def exec_stream(name: str, command: list[str], *, user: str | None = None, env: list[str] | None = None) -> int:
-    """Run COMMAND in container NAME from the workspace, streaming its output here; its exit code.
+def exec_stream(endpoint: EngineEndpoint, name: str, command: list[str], *, user: str | None = None,
+                env: list[str] | None = None) -> int:
+    """Run COMMAND in container NAME on the Engine at ENDPOINT from the workspace, streaming its
+    output here; its exit code.
 
     Straight over the Engine API (create, attach, inspect), the round trips `docker exec`
     makes; a container that is absent or stopped is reported as not running.
@@ -25,5 +28,5 @@ def exec_stream(name: str, command: list[str], *, user: str | None = None, env: 
         target.flush()
 
     sys.stdout.flush()
-    code, _ = api.exec_run(name, command, workdir=WORKSPACE, on_output=write, user=user, env=env)
+    code, _ = api.exec_run(endpoint, name, command, workdir=WORKSPACE, on_output=write, user=user, env=env)
     return code

@@ -14,7 +14,7 @@ from envtrack.container.health import agent_health
 from envtrack.container.identity import adopt_legacy
 from envtrack.container.supervise import ensure_agent, reconcile_once, stop_agent
 from envtrack.container.spec import FINGERPRINT_LABEL, container_spec, state_volume
-from envtrack.container.state import engine_is_remote, journal_for
+from envtrack.container.state import journal_for
 from envtrack.errors import EnvtrackError, Position
 from envtrack.hostca import host_ca_path
 from envtrack.project import Project
@@ -44,10 +44,10 @@ class UpResult:
     ssh_warning: str = ""   # why a dev environment has no SSH login (the environment itself works)
 
 
-def _client():
+def _client(project: Project):
     from envtrack.engine.docker import docker_client
 
-    return docker_client()
+    return docker_client(project.engine)
 
 
 def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build: bool = True,
@@ -99,7 +99,7 @@ def up_project(file: str | None, *, progress: str = "auto", host_ca: bool = True
         if on_ready is not None:
             on_ready(project, result)
         # A reused container had its lists refreshed when it was created.
-        apt_note = "" if result.outcome.verb == "reused" else refresh_apt_lists(result.outcome.container)
+        apt_note = "" if result.outcome.verb == "reused" else refresh_apt_lists(project, result.outcome.container)
     return UpReport(project, result, apt_note, status(project) if with_status else None)
 
 
@@ -113,18 +113,17 @@ def enable_ssh(project: Project, container: ContainerInfo, *, reused: bool) -> s
         return ""
     from envtrack import sshconfig
     from envtrack.container.dev import authorize_key, published_port, ssh_route
-    from envtrack.endpoints import engine
     from envtrack.engine import api
 
     alias = sshconfig.host_alias(project.name)
     if reused and sshconfig.has_entry(alias):
         return f"ssh {alias}"
     private, public = sshconfig.key_pair()
-    authorize_key(container.id, public)
-    port = published_port(api.inspect_container(container.id) or {})
+    authorize_key(project.engine, container.id, public)
+    port = published_port(api.inspect_container(project.engine, container.id) or {})
     if port is None:
         raise EnvtrackError(f"the Engine published no port for the SSH server of {project.container_name}")
-    host, jump = ssh_route(engine().host, ssh_listen()[0])
+    host, jump = ssh_route(project.engine.host, ssh_listen()[0])
     sshconfig.write_entry(alias, sshconfig.entry(alias, host=host, port=port, user=user, identity=private, jump=jump))
     return f"ssh {alias}"
 
@@ -167,23 +166,23 @@ def ensure_running(project: Project, image: str, *, image_id: str | None = None,
     from envtrack.engine import api
 
     if image_id is None:
-        found = api.inspect_image(image)
+        found = api.inspect_image(project.engine, image)
         if found is None:
             raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`")
         image_id = found["Id"]
     ensure_state_dir(project.state_dir)
     spec = container_spec(project, image, image_id, runtime_steps(project), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
-                          remote=engine_is_remote(), owner=(os.getuid(), os.getgid()), ssh=ssh_listen())
+                          remote=not project.engine.is_local, owner=(os.getuid(), os.getgid()), ssh=ssh_listen())
     if spec.runtime.dev_user and not spec.copies:
         from envtrack.container.dev import prepare_agent_dir
 
         prepare_agent_dir(project.state_dir, spec.runtime.dev_owner)
-    current = None if spec.copies else inspect(spec.name)  # a remote workspace is copied in each time
+    current = None if spec.copies else inspect(project.engine, spec.name)  # a remote workspace is copied in each time
     if current is not None and current.running and current.labels.get(FINGERPRINT_LABEL) == spec.fingerprint():
         return UpOutcome(current, "reused")
-    container, action = ensure_container(_client(), spec)
-    return UpOutcome(inspect(spec.name) or ContainerInfo.from_inspect(container.attrs),
+    container, action = ensure_container(_client(project), spec)
+    return UpOutcome(inspect(project.engine, spec.name) or ContainerInfo.from_inspect(container.attrs),
                      "reused" if action == "running" else action)
 
 
@@ -249,10 +248,10 @@ def _start_companion(project: Project, info: ContainerInfo, why: str) -> str:
     from envtrack.engine import registry
     from envtrack.journal.db import utc_now
 
-    client = _client()
+    client = _client(project)
     container = client.containers.get(info.id)   # a rare path: the SDK's objects serve it
     try:
-        registry.ensure(agent_image(), where="the companion agent's image")
+        registry.ensure(project.engine, agent_image(), where="the companion agent's image")
     except EnvtrackError as error:
         reconcile_from_host(project, info)
         return (f"off: live recording is off ({why.removeprefix('envtrack-agent: ')}, and the companion agent "
@@ -283,7 +282,7 @@ def reconcile_from_host(project: Project, info: ContainerInfo) -> int:
     from envtrack.container.companion import env_hostname
     from envtrack.snapshot.sources import copy_records
 
-    container = _client().containers.get(info.id)
+    container = _client(project).containers.get(info.id)
     with tempfile.TemporaryDirectory(prefix="envtrack-reconcile-") as root, \
             open(project.state_dir / AGENT_LOG, "a", encoding="utf-8") as log, contextlib.redirect_stderr(log):
         copy_records(container, Path(root))   # the agent's own log lines go to agent.log, as inside
@@ -303,13 +302,13 @@ def catch_up(project: Project) -> int:
             return 0   # an agent keeps it (an older journal without the meta table too)
     except journal_db.JournalError as error:
         raise EnvtrackError(str(error)) from None
-    container = inspect(project.container_name)
+    container = inspect(project.engine, project.container_name)
     if container is None or not container.running:
         return 0
     return reconcile_from_host(project, container)
 
 
-def refresh_apt_lists(container: ContainerInfo) -> str:
+def refresh_apt_lists(project: Project, container: ContainerInfo) -> str:
     """`apt-get update` in a container whose image has no package lists, so `apt-get install
     NAME` works at once (builds keep the lists in a cache mount, outside the image).
 
@@ -320,7 +319,7 @@ def refresh_apt_lists(container: ContainerInfo) -> str:
               "out=$(apt-get update -q 2>&1) && exit 10; printf '%s' \"$out\" | tail -n 1; exit 11")
     from envtrack.engine import api
 
-    code, output = api.exec_run(container.id, ["sh", "-c", script])
+    code, output = api.exec_run(project.engine, container.id, ["sh", "-c", script])
     if code == 10:
         return "apt package lists refreshed"
     if code == 0:
@@ -329,7 +328,7 @@ def refresh_apt_lists(container: ContainerInfo) -> str:
 
 
 def require_running(project: Project) -> ContainerInfo:
-    container = inspect(project.container_name)
+    container = inspect(project.engine, project.container_name)
     if container is None or not container.running:
         raise EnvtrackError(f"{project.container_name} is not running", hint="start it with `envtrack up`")
     return container
@@ -347,7 +346,7 @@ def remove(project: Project) -> RemoveOutcome:
     from envtrack.engine import api
 
     project = adopt_legacy(project)
-    container = inspect(project.container_name)
+    container = inspect(project.engine, project.container_name)
     if container is None:
         return RemoveOutcome(False, 0)
     reconciled, warning = None, None
@@ -357,10 +356,10 @@ def remove(project: Project) -> RemoveOutcome:
         warning = f"changes since the agent's last scan are not journaled: {error.message}"
     from envtrack.container.companion import companion_name
 
-    companion = inspect(companion_name(project))   # ends with the container anyway
+    companion = inspect(project.engine, companion_name(project))   # ends with the container anyway
     if companion is not None:
-        api.remove_container(companion.id)
-    api.remove_container(container.id)
+        api.remove_container(project.engine, companion.id)
+    api.remove_container(project.engine, container.id)
     from envtrack import sshconfig
 
     sshconfig.remove_entry(sshconfig.host_alias(project.name))
@@ -372,7 +371,7 @@ def _final_reconcile(project: Project, container: ContainerInfo) -> int:
     if not container.running:
         container = _start(project, container)
     before = change_counts(project)["total"]
-    stop_agent(container, agent_health(project, container))
+    stop_agent(project, container, agent_health(project, container))
     reconcile_once(project, container)
     return change_counts(project)["total"] - before
 
@@ -380,8 +379,8 @@ def _final_reconcile(project: Project, container: ContainerInfo) -> int:
 def _start(project: Project, container: ContainerInfo) -> ContainerInfo:
     from envtrack.engine import api
 
-    status, body = api.request("POST", f"/containers/{container.id}/start")
-    started = inspect(project.container_name) if status in (204, 304) else None
+    status, body = api.request(project.engine, "POST", f"/containers/{container.id}/start")
+    started = inspect(project.engine, project.container_name) if status in (204, 304) else None
     if started is None or not started.running:
         raise EnvtrackError(f"cannot start {project.container_name} to reconcile its changes ({status})")
     return started
@@ -390,7 +389,7 @@ def _start(project: Project, container: ContainerInfo) -> ContainerInfo:
 def exec_capture(project: Project, command: list[str]) -> tuple[int, bytes]:
     from envtrack.engine import api
 
-    return api.exec_run(project.container_name, command)
+    return api.exec_run(project.engine, project.container_name, command)
 
 
 def shell_command(project: Project) -> list[str]:
@@ -429,15 +428,14 @@ def change_counts(project: Project) -> dict:
 
 def status(project: Project, container: ContainerInfo | None = None) -> dict:
     """What `status` shows; CONTAINER when the caller has just inspected it."""
-    from envtrack.endpoints import current
     from envtrack.llb.image_config import images_of
 
-    container = container or inspect(project.container_name)
+    container = container or inspect(project.engine, project.container_name)
     if container is None:   # perhaps a pre-identity container, renamed to this project's name now
         project = adopt_legacy(project)
-        container = inspect(project.container_name)
+        container = inspect(project.engine, project.container_name)
     health = agent_health(project, container)
-    endpoints = current()
+    endpoints = project.endpoints
     return {
         "project": project.name,
         "container": project.container_name,

@@ -22,15 +22,9 @@ EXPORT_FILE = ".journal-export.db"   # in the state volume, next to the journal
 
 
 
-def engine_is_remote() -> bool:
-    from envtrack.endpoints import engine
-
-    return not engine().is_local
-
-
 def read_state_text(project: Project, container, name: str) -> str | None:
     """The state file NAME, or None when it is not there (or the remote container is not running)."""
-    if not engine_is_remote():
+    if project.engine.is_local:
         try:
             return (project.state_dir / name).read_text(errors="replace")
         except OSError:
@@ -39,13 +33,13 @@ def read_state_text(project: Project, container, name: str) -> str | None:
         return None
     from envtrack.engine import api
 
-    code, output = api.exec_run(container.id, ["cat", f"{STATE_MOUNT}/{name}"])  # an SDK container or ContainerInfo
+    code, output = api.exec_run(project.engine, container.id, ["cat", f"{STATE_MOUNT}/{name}"])  # an SDK container or ContainerInfo
     return output.decode(errors="replace") if code == 0 else None
 
 
 def journal_for(project: Project) -> Path:
     """The journal to read here: the bind-mounted file, or a fresh copy of the remote one."""
-    if engine_is_remote():
+    if not project.engine.is_local:
         fetch_journal(project)
     return project.journal_path
 
@@ -67,7 +61,7 @@ def fetch_journal(project: Project) -> bool:
     from envtrack.container.engine import find_container
     from envtrack.engine.docker import docker_client
 
-    client = docker_client()
+    client = docker_client(project.engine)
     container = find_container(client, project.container_name)
     import tempfile  # here and below (sqlite3, the spec): only remote Engines need them; `exec` and `log` start faster
 

@@ -22,7 +22,7 @@ def restart_agent(project: Project, container: ContainerInfo, health: AgentHealt
     """Restart a dead or hung agent, which reconciles what changed meanwhile; one line saying so."""
     name = project.container_name
     try:
-        stop_agent(container, health)  # alive but silent: hung
+        stop_agent(project, container, health)  # alive but silent: hung
         ensure_agent(project, container)
     except EnvtrackError as error:
         return f"warning: the agent in {name} is {health.describe()} and could not be restarted: {error.message}"
@@ -30,15 +30,15 @@ def restart_agent(project: Project, container: ContainerInfo, health: AgentHealt
             "restarted it, which reconciled what changed meanwhile")
 
 
-def stop_agent(container: ContainerInfo, health: AgentHealth, timeout: float = 5.0) -> None:
+def stop_agent(project: Project, container: ContainerInfo, health: AgentHealth, timeout: float = 5.0) -> None:
     """End the agent HEALTH describes (TERM, then KILL); its batches are transactions, none is torn."""
     if not health.running or not health.pid:
         return
     deadline = time.monotonic() + timeout
     signal = "TERM"
     while True:
-        api.exec_run(container.id, ["sh", "-c", f"kill -{signal} {health.pid} 2>/dev/null"])
-        if not process_alive(stat_and_cmdline(container, health.pid)):
+        api.exec_run(project.engine, container.id, ["sh", "-c", f"kill -{signal} {health.pid} 2>/dev/null"])
+        if not process_alive(stat_and_cmdline(project.engine, container, health.pid)):
             return
         if time.monotonic() >= deadline:
             if signal == "KILL":
@@ -52,7 +52,7 @@ def reconcile_once(project: Project, container: ContainerInfo) -> None:
 
     Only when no agent runs (the agent's own lock would make this copy exit at once).
     """
-    code, output = api.exec_run(container.id, agent_command(once=True))
+    code, output = api.exec_run(project.engine, container.id, agent_command(once=True))
     if code != 0:
         raise EnvtrackError(f"the agent could not reconcile in {project.container_name} (exit {code}): "
                             f"{_log_tail(project, container)}", hint=f"see {project.state_dir / AGENT_LOG}")
@@ -78,8 +78,8 @@ def ensure_agent(project: Project, container: ContainerInfo, timeout: float = 60
     from envtrack.journal.db import utc_now  # here: exec and status check health without the journal
 
     since = utc_now()
-    exec_id = api.exec_detached(container.id, agent_command())
-    return wait_for_agent(project, container, since, lambda: api.exec_exit_code(exec_id), timeout), True
+    exec_id = api.exec_detached(project.engine, container.id, agent_command())
+    return wait_for_agent(project, container, since, lambda: api.exec_exit_code(project.engine, exec_id), timeout), True
 
 
 def wait_for_agent(project: Project, container, since: str, exit_code, timeout: float) -> AgentHealth:

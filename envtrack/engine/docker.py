@@ -1,10 +1,10 @@
-"""The Docker Engine connection every command shares."""
+"""docker SDK clients: one per Engine endpoint, kept for the rest of the process."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from envtrack.endpoints import EngineEndpoint, engine
+from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 
 # Engine 20.10's API version, which every newer Engine still serves. Fixed rather than asked
@@ -41,17 +41,17 @@ def ssh_forward(endpoint: EngineEndpoint):
     return forward
 
 
-@lru_cache(maxsize=1)
-def docker_client():
-    """A docker SDK client that has answered a ping, or a one-line error naming the fix."""
-    endpoint = engine()
+@lru_cache(maxsize=4)
+def docker_client(endpoint: EngineEndpoint):
+    """A docker SDK client for ENDPOINT that has answered a ping, or a one-line error naming the
+    fix. Remembered by endpoint: two projects on two Engines get one client each."""
     try:
         client = sdk_client(endpoint, timeout=600)
         client.ping()
     except Exception as error:  # noqa: BLE001 - any failure means: unreachable
         from envtrack.engine.api import ping
 
-        reason = ping() or type(error).__name__  # envtrack's transport says why in a few words
+        reason = ping(endpoint) or type(error).__name__  # envtrack's transport says why in a few words
         raise EnvtrackError(
             f"cannot reach the Docker Engine at {endpoint.display} ({reason})",
             hint="run `envtrack doctor`" + ("" if not endpoint.is_local else

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from envtrack.endpoints import EngineEndpoint, engine
+from envtrack.endpoints import EngineEndpoint, resolve_for
 from envtrack.errors import EnvtrackError
 from envtrack.hostca import host_ca_path
 from envtrack.project import BASE_IMAGE
@@ -49,14 +49,15 @@ class Check:
 ENGINE_CHECKS = ("storage-driver", "buildkit", "base-image", "disk")  # need an answering engine
 
 
-def run_checks(builder: str | None = None) -> list[Check]:
+def run_checks(start: Path, builder: str | None = None) -> list[Check]:
     """Every check, always the same names in the same order (scripts read `--json`).
 
-    They check whichever Engine and builder this command would use (envtrack.endpoints);
-    settings that cannot be read fail the engine check with their one-line message.
+    They check the Engine and builder a command at START would use (`endpoints.resolve_for`:
+    the working directory's project, if any, then the user's settings); settings that cannot
+    be read fail the engine check with their one-line message, a bad BUILDER the buildkit check.
     """
     try:
-        endpoint = engine()
+        endpoint = resolve_for(start).engine
     except EnvtrackError as error:
         failed = Check("engine", False, error.message, "fix the setting named above, or `envtrack context ls`")
         return [failed, *(Check(name, False, "engine unknown", failed.fix) for name in ENGINE_CHECKS),
@@ -66,7 +67,7 @@ def run_checks(builder: str | None = None) -> list[Check]:
     if client is None:
         checks = [engine_check, *(Check(name, False, "engine unreachable", fix) for name in ENGINE_CHECKS)]
     else:
-        checks = [engine_check, check_storage(info), check_buildkit(builder), check_base_image(client, fix),
+        checks = [engine_check, check_storage(info), check_buildkit(start, builder), check_base_image(client, fix),
                   check_disk(info, endpoint)]
     return checks + [check_ca(), check_proxy(), check_mirrors()]
 
@@ -81,7 +82,7 @@ def check_engine(endpoint: EngineEndpoint) -> tuple[Check, object | None, dict]:
     from envtrack.engine.docker import sdk_client
 
     fix = SETUP if endpoint.is_local else _REMOTE_FIX
-    reason = ping()  # envtrack's own transport first: a short reason when nothing answers
+    reason = ping(endpoint)  # envtrack's own transport first: a short reason when nothing answers
     if reason is not None:
         return Check("engine", False, f"no answer at {endpoint.describe()}: {reason}", fix), None, {}
     try:
@@ -118,12 +119,12 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
 
 
-def check_buildkit(builder: str | None = None) -> Check:
+def check_buildkit(start: Path, builder: str | None = None) -> Check:
     """BuildKit answers a real gRPC call (Control.ListWorkers) through the same client builds use."""
     from envtrack.buildkit.client import connect
 
     try:
-        with connect(builder) as buildkit:
+        with connect(resolve_for(start, builder)) as buildkit:
             workers = [worker_of(record) for record in buildkit.list_workers()]
     except EnvtrackError as error:
         return Check("buildkit", False, error.message, _BUILDKIT_FIX)

@@ -12,6 +12,7 @@ import time
 from typing import Callable
 from urllib.parse import quote
 
+from envtrack.endpoints import EngineEndpoint
 from envtrack.engine import api
 from envtrack.engine.credentials import credential_for, registry_of
 from envtrack.errors import EnvtrackError
@@ -38,32 +39,32 @@ def auth_headers(ref: str) -> dict[str, str]:
     return {"X-Registry-Auth": credential.header(registry)} if credential else {}
 
 
-def pull(ref: str, progress: Progress | None = None, *, where: str = "") -> dict:
-    """Pull REF into the Engine; its inspect document afterwards."""
+def pull(endpoint: EngineEndpoint, ref: str, progress: Progress | None = None, *, where: str = "") -> dict:
+    """Pull REF into the Engine at ENDPOINT; its inspect document afterwards."""
     name, tag = split_ref(ref)
     reporter = _Reporter(progress)
-    status, body = api.stream_json("POST", "/images/create", {"fromImage": name, "tag": tag}, auth_headers(ref),
-                                   reporter.on_message)
+    status, body = api.stream_json(endpoint, "POST", "/images/create", {"fromImage": name, "tag": tag},
+                                   auth_headers(ref), reporter.on_message)
     failure = _message(body) if status >= 300 else reporter.error
     if failure:
         raise registry_failure("pull", ref, failure, where)
-    found = api.inspect_image(ref)
+    found = api.inspect_image(endpoint, ref)
     if found is None:
         raise registry_failure("pull", ref, "the Engine reported success but has no such image", where)
     return found
 
 
-def ensure(ref: str, *, where: str = "", progress: Progress | None = None) -> dict:
+def ensure(endpoint: EngineEndpoint, ref: str, *, where: str = "", progress: Progress | None = None) -> dict:
     """REF's image in the Engine (its inspect), pulled when missing, as `docker run` does."""
-    found = api.inspect_image(ref)
-    return found if found is not None else pull(ref, progress, where=where)
+    found = api.inspect_image(endpoint, ref)
+    return found if found is not None else pull(endpoint, ref, progress, where=where)
 
 
-def push(ref: str, progress: Progress | None = None) -> str:
+def push(endpoint: EngineEndpoint, ref: str, progress: Progress | None = None) -> str:
     """Push the Engine's REF; the manifest digest the registry stored."""
     name, tag = split_ref(ref)
     reporter = _Reporter(progress)
-    status, body = api.stream_json("POST", f"/images/{quote(name, safe='')}/push", {"tag": tag},
+    status, body = api.stream_json(endpoint, "POST", f"/images/{quote(name, safe='')}/push", {"tag": tag},
                                    auth_headers(ref) or {"X-Registry-Auth": "e30="},   # `{}`: the Engine wants one
                                    reporter.on_message)
     failure = _message(body) if status >= 300 else reporter.error
@@ -74,9 +75,9 @@ def push(ref: str, progress: Progress | None = None) -> str:
     return reporter.digest
 
 
-def remote_digest(ref: str) -> str:
+def remote_digest(endpoint: EngineEndpoint, ref: str) -> str:
     """The digest REF has in its registry now (the Engine's /distribution call: no download)."""
-    status, body = api.request("GET", f"/distribution/{quote(ref, safe='')}/json", headers=auth_headers(ref))
+    status, body = api.request(endpoint, "GET", f"/distribution/{quote(ref, safe='')}/json", headers=auth_headers(ref))
     if status != 200 or not isinstance(body, dict):
         raise registry_failure("resolve", ref, _message(body) or f"HTTP {status}")
     return str((body.get("Descriptor") or {}).get("digest", ""))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from envtrack.endpoints import EngineEndpoint
 from envtrack.fsutil import write_atomic
 from envtrack.project import Project
 from envtrack.snapshot.diff import Diff, diff_packages
@@ -41,7 +42,7 @@ def snapshot(project: Project, output: str | None, *, check: bool, on_progress=N
     with project_lock(project.state_dir, "snapshot"):
         current = current_lock(project, lock_path, on_progress)
         if check:
-            return Snapshot(lock_path, current, drift=check_drift(lock_path, current, project.container_name))
+            return Snapshot(lock_path, current, drift=check_drift(lock_path, current, project))
         return Snapshot(lock_path, current, written=write_lock(lock_path, current))
 
 
@@ -72,7 +73,7 @@ def current_lock(project: Project, lock_path: Path, on_progress=None) -> Lock:
     """The lock of PROJECT's running container, with paths relative to LOCK_PATH's folder."""
     from envtrack.snapshot.sources import Engine, project_lock, running_container
 
-    engine = Engine()
+    engine = Engine(project.engine)
     container = running_container(project, engine)
     if on_progress:
         on_progress(f"reading packages in {project.container_name}")
@@ -94,18 +95,18 @@ class Drift:
         return not self.result.equal or bool(self.stale)
 
 
-def check_drift(lock_path: Path, current: Lock, container_name: str) -> Drift:
+def check_drift(lock_path: Path, current: Lock, project: Project) -> Drift:
     from envtrack.snapshot.sources import read_lock_file
 
     locked = read_lock_file(lock_path)
     stale, info = drift_notes(locked, current)
-    moved, unchecked = moved_tags(locked.images)
+    moved, unchecked = moved_tags(project.engine, locked.images)
     stale, info = stale + moved, info + unchecked
     return Drift(diff_packages(locked.packages, current.packages), Side(str(lock_path), locked),
-                 Side(f"container {container_name}", current), tuple(stale), tuple(info))
+                 Side(f"container {project.container_name}", current), tuple(stale), tuple(info))
 
 
-def moved_tags(images: dict[str, str]) -> tuple[list[str], list[str]]:
+def moved_tags(endpoint: EngineEndpoint, images: dict[str, str]) -> tuple[list[str], list[str]]:
     """Each locked image whose tag now names another digest in its registry (drift: a new
     `up` would build on it), and the ones that could not be asked (notes)."""
     from envtrack.engine.registry import remote_digest
@@ -116,7 +117,7 @@ def moved_tags(images: dict[str, str]) -> tuple[list[str], list[str]]:
         if "@" in ref:
             continue   # named by digest in build.envd: it cannot move
         try:
-            now = remote_digest(ref)
+            now = remote_digest(endpoint, ref)
         except EnvtrackError as error:
             unchecked.append(f"tag {ref} not checked: {error.message}")
             continue

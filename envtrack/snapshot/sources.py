@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from envtrack.endpoints import EngineEndpoint
 from envtrack.errors import EnvtrackError
 from envtrack.project import Project
 from envtrack.llb.image_config import images_of
@@ -26,13 +27,26 @@ PREFIXES = ("lock", "image", "container", "project")
 
 
 class Engine:
-    """The docker SDK client, asked for on first use, so reading two locks never touches the engine."""
+    """The Engine images and containers are read from (ENDPOINT; without one, the Engine a
+    command here would use) and its docker SDK client, each asked for on first use, so reading
+    two locks never touches the engine nor the settings that choose it."""
+
+    def __init__(self, endpoint: EngineEndpoint | None = None):
+        self._endpoint = endpoint
+
+    @property
+    def endpoint(self) -> EngineEndpoint:
+        if self._endpoint is None:
+            from envtrack.endpoints import resolve_for
+
+            self._endpoint = resolve_for(Path.cwd()).engine
+        return self._endpoint
 
     @property
     def client(self) -> Any:
         from envtrack.engine.docker import docker_client
 
-        return docker_client()
+        return docker_client(self.endpoint)
 
 
 def read_side(spec: str, engine: Engine) -> Side:
@@ -79,6 +93,7 @@ def read_lock_side(spec: str, engine: Engine) -> Side:
 
 def read_project(spec: str, engine: Engine) -> Side:
     project = Project.find(spec)
+    engine = Engine(project.engine)   # the project's container is on the Engine the project uses
     container = running_container(project, engine)
     return Side(f"environment {project.name} (container {project.container_name})",
                 project_lock(project, container, engine))
@@ -91,10 +106,10 @@ def read_image(spec: str, engine: Engine) -> Side:
     from envtrack.engine import api, registry
     from envtrack.engine.credentials import DOCKER_HUB, registry_of
 
-    found = api.inspect_image(spec)
+    found = api.inspect_image(engine.endpoint, spec)
     if registry_of(spec) != DOCKER_HUB:
         try:
-            found = registry.pull(spec)
+            found = registry.pull(engine.endpoint, spec)
         except EnvtrackError:
             if found is None:
                 raise

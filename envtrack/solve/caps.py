@@ -22,27 +22,31 @@ import json
 import os
 from pathlib import Path
 
+from envtrack.endpoints import EngineEndpoint, Endpoints
+
 MERGE_OP_ENV = "ENVTRACK_MERGE_OP"   # "0": use the fallback even where MergeOp works
 REMEMBERED = "engine-caps.json"
 
 
-def supports_merge_op(builder: str | None) -> bool:
+def supports_merge_op(endpoints: Endpoints) -> bool:
+    """Whether the builder ENDPOINTS name (its Engine's own BuildKit, or a standalone one) runs both ops."""
     if os.environ.get(MERGE_OP_ENV) == "0":
         return False
-    key = None if builder else engine_key()
+    standalone = endpoints.builder.address is not None
+    key = None if standalone else engine_key(endpoints.engine)
     known = remembered().get(key) if key else None
     if isinstance(known, bool):
         return known
-    answer = probe(builder)
+    answer = probe(endpoints)
     if key:
         remember(key, answer)
     return answer
 
 
-def probe(builder: str | None) -> bool:
+def probe(endpoints: Endpoints) -> bool:
     from envtrack.buildkit.client import SolveFailure, connect
 
-    with connect(builder) as buildkit:
+    with connect(endpoints) as buildkit:
         if buildkit.version() is None:
             return False
         try:
@@ -52,16 +56,15 @@ def probe(builder: str | None) -> bool:
     return True
 
 
-def engine_key() -> str | None:
-    """What names the Engine's BuildKit setup, from `/info`; None when the Engine does not say."""
-    from envtrack.endpoints import engine
+def engine_key(endpoint: EngineEndpoint) -> str | None:
+    """What names the BuildKit setup of the Engine at ENDPOINT, from `/info`; None when it does not say."""
     from envtrack.engine import api
 
-    status, info = api.request("GET", "/info")
+    status, info = api.request(endpoint, "GET", "/info")
     if status != 200 or not isinstance(info, dict) or not info.get("ID") or not info.get("ServerVersion"):
         return None
     driver_type = dict(pair for pair in info.get("DriverStatus") or () if len(pair) == 2).get("driver-type", "")
-    return " ".join([engine().host, str(info["ID"]), str(info["ServerVersion"]), str(info.get("Driver", "")),
+    return " ".join([endpoint.host, str(info["ID"]), str(info["ServerVersion"]), str(info.get("Driver", "")),
                      str(driver_type)])
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from envtrack import __version__
+from envtrack.endpoints import EngineEndpoint
 from envtrack.engine import api
 from envtrack.solve import stamp
 from envtrack.errors import EnvtrackError
@@ -59,11 +60,12 @@ class BuildResult:
                 "steps": [s.__dict__ for s in self.steps], "images": self.images}
 
 
-def build_project(project: Project, *, progress: str = "auto", builder: str | None = None,
+def build_project(project: Project, *, progress: str = "auto",
                   plan: Plan | None = None, bake_ca: bool = False, pull: bool = False,
                   pins: dict[str, str] | None = None, cache: SharedCache | None = None) -> BuildResult:
-    """Build PROJECT. PULL refreshes every image it names from its registry first (`docker build
-    --pull`); PINS builds those image references from the given `repo@digest` instead."""
+    """Build PROJECT on its Engine and builder (`project.endpoints`). PULL refreshes every image it
+    names from its registry first (`docker build --pull`); PINS builds those image references from
+    the given `repo@digest` instead."""
     options = replace(default_build_options(bake_ca=bake_ca), image_pins=tuple(sorted((pins or {}).items())))
     cache = cache or SharedCache()
     started = time.monotonic()
@@ -80,25 +82,26 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
     from envtrack.solve.newest import resolve_newest
 
     inputs = stamp.host_inputs(options)
-    options = replace(options, arch=api.engine_arch() or options.arch)   # toolchains for the Engine's machine
+    # toolchains for the Engine's machine
+    options = replace(options, arch=api.engine_arch(project.engine) or options.arch)
     plan, asked = resolve_newest(plan, options.mirrors, options.arch, known)   # what build.envd leaves to Open VSX, GitHub
     if plan.states:   # merges and diffs lower to what this BuildKit can run
         from envtrack.solve.caps import supports_merge_op
 
-        options = replace(options, merge_op=supports_merge_op(builder))
+        options = replace(options, merge_op=supports_merge_op(project.endpoints))
     compiled = compile_plan(plan, options)
     view = LazyProgress(progress)
-    found = pull_images(image_uses(plan), dict(options.image_pins), refresh=pull, view=view)
+    found = pull_images(project.engine, image_uses(plan), dict(options.image_pins), refresh=pull, view=view)
     base = found.get(compiled.base_image)
     images = {ref: image_record(ref, doc, dict(options.image_pins)) for ref, doc in found.items()}
     config = final_config(project, compiled.image_config, base, envd_digest, images)
     tag = short_digest(compiled.digest, config)
     image = f"{project.image_repo}:{tag}"
 
-    existing = api.inspect_image(image)
+    existing = api.inspect_image(project.engine, image)
     if existing is not None and not cache.to:   # exporting the cache needs the solve
         view.stop()
-        api.tag_image(image, project.image_repo, "latest")
+        api.tag_image(project.engine, image, project.image_repo, "latest")
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
         _announce_cached(progress, reports)
         result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started, images)
@@ -106,7 +109,7 @@ def build_project(project: Project, *, progress: str = "auto", builder: str | No
         return result
 
     watcher = view.get()
-    image_id = _solve_and_export(compiled, config, image, project, builder, watcher, cache)
+    image_id = _solve_and_export(compiled, config, image, project, watcher, cache)
     reports = tuple(_report(step, watcher.vertices[d].state if d in watcher.vertices else "cached",
                             watcher.vertices[d].duration if d in watcher.vertices else 0.0)
                     for d, step in compiled.steps_by_vertex.items())
@@ -153,8 +156,8 @@ class LazyProgress:
             self.watcher.renderer.stop()
 
 
-def pull_images(uses: tuple[tuple[str, str], ...], pins: dict[str, str], *, refresh: bool,
-                view: LazyProgress) -> dict[str, dict]:
+def pull_images(endpoint: EngineEndpoint, uses: tuple[tuple[str, str], ...], pins: dict[str, str], *,
+                refresh: bool, view: LazyProgress) -> dict[str, dict]:
     """Each image the build reads (ref -> its inspect), pulled through the Engine when missing, or
     when REFRESH (`--pull`) asks and the Engine's copy came from a registry (one made here, like
     envtrack/base:SUITE, has nowhere to be pulled from); a pinned ref is pulled by its digest.
@@ -164,7 +167,7 @@ def pull_images(uses: tuple[tuple[str, str], ...], pins: dict[str, str], *, refr
     found: dict[str, dict] = {}
     for ref, where in uses:
         wanted = pins.get(ref, ref)
-        local = api.inspect_image(wanted)
+        local = api.inspect_image(endpoint, wanted)
         if local is not None and not (refresh and wanted == ref and local.get("RepoDigests")):
             found[ref] = local
             continue
@@ -172,7 +175,8 @@ def pull_images(uses: tuple[tuple[str, str], ...], pins: dict[str, str], *, refr
         watcher.renderer.start(watcher)
         row = watcher.begin(f"pull {wanted}")
         try:
-            found[ref] = registry.pull(wanted, lambda line, row=row: watcher.note(row, line), where=where)
+            found[ref] = registry.pull(endpoint, wanted, lambda line, row=row: watcher.note(row, line),
+                                       where=where)
         except EnvtrackError:
             watcher.end(row, "pull failed")
             view.stop()
@@ -197,10 +201,11 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
     checked, for the evaluation that follows)."""
     started = time.monotonic()
     recorded = stamp.read_stamp(project.state_dir)
-    if recorded is None or not stamp.still_valid(recorded, _owner(project), options, _image_id, reads):
+    image_id = lambda ref: _image_id(project.engine, ref)  # noqa: E731
+    if recorded is None or not stamp.still_valid(recorded, _owner(project), options, image_id, reads):
         return None
     result = recorded["result"]
-    image = api.inspect_image(result["image"])
+    image = api.inspect_image(project.engine, result["image"])
     if image is None or image.get("Id") != result["image_id"]:
         return None
     if recorded["asks"]:   # a project without such questions pays nothing here
@@ -212,7 +217,7 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
                 known.update(answers)
             return None
     if f"{project.image_repo}:latest" not in (image.get("RepoTags") or ()):   # a round trip saved when it is
-        api.tag_image(result["image"], project.image_repo, "latest")
+        api.tag_image(project.engine, result["image"], project.image_repo, "latest")
     reports = tuple(StepReport(**dict(step, state="cached", seconds=0.0)) for step in result["steps"])
     _announce_cached(progress, reports)
     return BuildResult(result["image"], result["image_id"], True, _config_from_json(result["image_config"]),
@@ -225,8 +230,8 @@ def _config_from_json(data: dict) -> ImageConfig:
                        labels=tuple(sorted(data["labels"].items())))
 
 
-def _image_id(reference: str) -> str | None:
-    found = api.inspect_image(reference)
+def _image_id(endpoint: EngineEndpoint, reference: str) -> str | None:
+    found = api.inspect_image(endpoint, reference)
     return found["Id"] if found else None
 
 
@@ -284,28 +289,29 @@ class SharedCache:
     source: str = ""
 
 
-def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, builder: str | None,
-                      watcher, cache: SharedCache = SharedCache()) -> str:
+def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, watcher,
+                      cache: SharedCache = SharedCache()) -> str:
     from envtrack.buildkit.client import SolveFailure, connect
 
     raw = f"{project.image_repo}:raw-{image.rsplit(':', 1)[1]}"
     dockerfile = config.to_dockerfile(raw)   # before solving: a value it cannot carry fails first
     watcher.renderer.start(watcher)
     try:
-        with connect(builder) as buildkit:
+        with connect(project.endpoints) as buildkit:
             _solve_sharing_cache(buildkit, compiled.definition, raw, watcher, cache)
-            _apply_config(buildkit, dockerfile, raw, image)
+            _apply_config(project.engine, buildkit, dockerfile, raw, image)
     except SolveFailure as failure:
         watcher.renderer.stop()
         if 'exporter "moby" could not be found' in failure.details:
-            raise EnvtrackError(f"the builder {builder or 'in use'} cannot export into the Docker Engine's image store "
+            builder = project.endpoints.builder.address or "in use"
+            raise EnvtrackError(f"the builder {builder} cannot export into the Docker Engine's image store "
                                 "(it has no `moby` exporter)",
                                 hint="use the Engine's own BuildKit (no --builder), served where it runs") from None
         raise step_failure(failure.details, watcher, compiled.steps_by_vertex, compiled.downloads_by_vertex) from None
     finally:
         watcher.renderer.stop()
-    api.tag_image(image, project.image_repo, "latest")
-    image_id = _image_id(image)
+    api.tag_image(project.engine, image, project.image_repo, "latest")
+    image_id = _image_id(project.engine, image)
     if image_id is None:
         raise EnvtrackError(f"BuildKit exported {image}, but the Engine has no such image")
     return image_id
@@ -332,7 +338,7 @@ def _solve_sharing_cache(buildkit, definition: bytes, raw: str, watcher, cache: 
         solve("")
 
 
-def _apply_config(buildkit, dockerfile: str, raw: str, image: str) -> None:
+def _apply_config(endpoint: EngineEndpoint, buildkit, dockerfile: str, raw: str, image: str) -> None:
     """Without a frontend, BuildKit exports a bare config, and the Engine's exporter ignores the
     `containerimage.config` attribute (20.10 and 26 alike). So a second solve, on the same
     connection, runs the Dockerfile frontend on DOCKERFILE (`FROM RAW` and config-only
@@ -347,7 +353,7 @@ def _apply_config(buildkit, dockerfile: str, raw: str, image: str) -> None:
     except SolveFailure as failure:
         raise EnvtrackError(f"cannot write the image config of {image}: {failure.details}") from None
     finally:
-        api.remove_image(raw)
+        api.remove_image(endpoint, raw)
 
 
 _EXIT_CODE = re.compile(r"exit code: (\d+)")

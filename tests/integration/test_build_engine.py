@@ -134,10 +134,10 @@ def build():
 def test_standalone_builder_address_speaks_plain_grpc(docker_client, tmp_path):
     """A buildkitd address is dialled directly; the Engine relay's socket is exactly such a socket."""
     from envtrack.buildkit.relay import EngineRelay
-    from envtrack.endpoints import engine
+    from envtrack.endpoints import resolve_for
 
     directory = make_project(tmp_path, CHAIN.format(token=uuid.uuid4().hex, third="relay"))
-    with EngineRelay(engine()) as relay:
+    with EngineRelay(resolve_for(directory).engine) as relay:
         result = build_json(directory, "--builder", relay.address)
     assert run_image(docker_client, result["image"], "cat /chain").split()[0] == "one"
 

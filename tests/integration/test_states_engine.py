@@ -16,12 +16,14 @@ import tarfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from conftest import BASE_IMAGE, run_cli
 from test_build_engine import make_project
 
+from envtrack.endpoints import resolve_for
 from envtrack.solve.caps import supports_merge_op
 
 
@@ -45,7 +47,7 @@ def engine(request, docker_client, monkeypatch):
         env, client, lowering = peer.env(), peer.client(), "mergeop"
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert ("mergeop" if supports_merge_op(None) else "fallback") == lowering
+    assert ("mergeop" if supports_merge_op(resolve_for(Path.cwd())) else "fallback") == lowering
     base = f"envtrack/test-base:{uuid.uuid4().hex[:12]}"
     client.images.get(BASE_IMAGE).tag(*base.split(":"))
     yield Engine(env, client, lowering, base)

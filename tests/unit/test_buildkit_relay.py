@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from envtrack.solve.service import final_config, short_digest
-from envtrack.endpoints import EngineEndpoint, builder_address
+from envtrack.endpoints import EngineEndpoint, resolve_for
 from envtrack.buildkit.relay import EngineRelay, upgrade
 from envtrack.errors import EnvtrackError
 from envtrack.llb.image_config import ImageConfig
@@ -73,12 +73,14 @@ def test_relay_forwards_leftover_then_copies_both_ways(tmp_path):
     assert not Path(relay.path).exists()
 
 
-def test_builder_address_prefers_the_option_then_the_environment(monkeypatch):
+def test_builder_address_prefers_the_option_then_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("ENVTRACK_BUILDKIT_HOST", raising=False)
-    assert builder_address(None) is None
+    monkeypatch.delenv("ENVTRACK_CONTEXT", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))   # no user context to name a builder
+    assert resolve_for(tmp_path).builder.address is None
     monkeypatch.setenv("ENVTRACK_BUILDKIT_HOST", "tcp://buildkitd:1234")
-    assert builder_address(None) == "tcp://buildkitd:1234"
-    assert builder_address("unix:///run/buildkit.sock") == "unix:///run/buildkit.sock"
+    assert resolve_for(tmp_path).builder.address == "tcp://buildkitd:1234"
+    assert resolve_for(tmp_path, "unix:///run/buildkit.sock").builder.address == "unix:///run/buildkit.sock"
 
 
 def test_final_config_merges_over_the_base_and_labels_the_envd_file(tmp_path):

@@ -2,10 +2,12 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from conftest import run_cli
+from envtrack.endpoints import resolve_for
 from envtrack.engine import doctor
 from envtrack.engine.docker import docker_client
 from envtrack.errors import EnvtrackError
@@ -123,14 +125,10 @@ def test_doctor_text_names_the_fix(tmp_path):
 
 
 def client_error(monkeypatch, host: str) -> EnvtrackError:
-    """The error docker_client() raises with DOCKER_HOST=HOST (its cache cleared around the call)."""
+    """The error resolving DOCKER_HOST=HOST, or docker_client() for what it resolved to, raises."""
     monkeypatch.setenv("DOCKER_HOST", host)
-    docker_client.cache_clear()
-    try:
-        with pytest.raises(EnvtrackError) as raised:
-            docker_client()
-    finally:
-        docker_client.cache_clear()
+    with pytest.raises(EnvtrackError) as raised:
+        docker_client(resolve_for(Path.cwd()).engine)
     return raised.value
 
 
@@ -187,7 +185,7 @@ def test_parse_workers_rejects_truncated_data():
 
 
 def test_the_buildkit_check_names_a_bad_builder_in_one_line():
-    check = doctor.check_buildkit("ftp://buildkitd:1")
+    check = doctor.check_buildkit(Path.cwd(), "ftp://buildkitd:1")
     assert (check.ok, check.detail) == (False, "--builder 'ftp://buildkitd:1': use unix:///PATH, tcp://HOST:PORT")
 
 

@@ -174,8 +174,10 @@ def test_context_cli_create_use_ls_rm(tmp_path):
     assert bad.returncode == 2 and "missing ca.pem, cert.pem, key.pem" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_current_follows_the_environment_it_was_resolved_for(monkeypatch):
+def test_resolve_for_reads_the_environment_each_time_and_remembers_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
-    assert endpoints.engine().host == "tcp://127.0.0.1:9"
+    assert endpoints.resolve_for(tmp_path).engine.host == "tcp://127.0.0.1:9"
     monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/other.sock")
-    assert endpoints.engine_socket() == "/tmp/other.sock"
+    assert endpoints.resolve_for(tmp_path).engine.socket_path == "/tmp/other.sock"
+    assert not hasattr(endpoints, "use_project_dir") and not hasattr(endpoints, "current")
+

@@ -81,8 +81,10 @@ def test_log_reads_its_rows_through_one_call_and_a_bad_since_is_bad_input(tmp_pa
     from envtrack.records import PackageChange
 
     (tmp_path / "build.envd").write_text("def build():\n    base(image='x')\n")
+    monkeypatch.delenv("ENVTRACK_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     project = Project.find(tmp_path)
-    monkeypatch.setattr(state, "engine_is_remote", lambda: False)   # the bind-mounted journal, read in place
+    assert project.engine.is_local   # the bind-mounted journal, read in place
     assert state.recorded_changes(project) == []                    # nothing recorded yet
     with closing(journal_db.open_journal(project.journal_path)) as db:
         journal_db.record_batch(db, [Change.of(PackageChange("apt", "/", name, "install", None, "1", True),
