@@ -181,3 +181,80 @@ def test_resolve_for_reads_the_environment_each_time_and_remembers_nothing(monke
     assert endpoints.resolve_for(tmp_path).engine.socket_path == "/tmp/other.sock"
     assert not hasattr(endpoints, "use_project_dir") and not hasattr(endpoints, "current")
 
+
+class StandInEngine:
+    """A Unix socket answering every Engine API request with {"Version": NAME}: which Engine a
+    call reached, nothing more (no container, image or build is claimed)."""
+
+    def __init__(self, path: Path, name: str):
+        import http.server
+        import socketserver
+        import threading
+
+        body = json.dumps({"Version": name, "ApiVersion": "1.41"}).encode()
+
+        class Answer(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_HEAD = _answer
+
+            def address_string(self) -> str:
+                return "stand-in"
+
+            def log_message(self, *args) -> None:
+                pass
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(str(path), Answer)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_two_projects_in_one_process_each_dial_their_own_engine(monkeypatch, tmp_path):
+    from envtrack.engine import api
+    from envtrack.engine.docker import docker_client
+    from envtrack.project import Project
+
+    for name in ("DOCKER_HOST", "DOCKER_CONTEXT", "ENVTRACK_CONTEXT", "ENVTRACK_BUILDKIT_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    sockets = {name: tmp_path / f"{name}.sock" for name in ("left", "right")}
+    engines = [StandInEngine(path, name) for name, path in sockets.items()]
+    try:
+        for name, path in sockets.items():
+            endpoints.create_context(name, engine=f"unix://{path}", cert_path=None, tls_verify=False,
+                                     builder=None, builder_cert_path=None, description="")
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "build.envd").write_text("def build():\n    base(os='ubuntu22.04', language='python')\n")
+            endpoints.use_context(name, tmp_path / name)
+        left, right = Project.find(tmp_path / "left"), Project.find(tmp_path / "right")
+
+        # resolved once, when each project was made, from its own .envtrack/context.json
+        assert (left.engine.host, left.engine.source) == (f"unix://{sockets['left']}", "envtrack context left")
+        assert (right.engine.host, right.endpoints.context) == (f"unix://{sockets['right']}", "right")
+        assert endpoints.resolve_for(tmp_path).engine.host == endpoints.DEFAULT_HOST   # no project: the user's choice
+
+        # opening the second project changed nothing for the first: each call goes where its project says
+        assert [api.engine_version(p.engine) for p in (left, right, left)] == ["left", "right", "left"]
+        assert api.ping(right.engine) is None
+        clients = {p.name: docker_client(p.engine) for p in (left, right)}
+        assert clients[left.name] is not clients[right.name] and docker_client(left.engine) is clients[left.name]
+        assert [docker_client(p.engine).version()["Version"] for p in (right, left)] == ["right", "left"]
+    finally:
+        for engine in engines:
+            engine.close()
+        docker_client.cache_clear()
