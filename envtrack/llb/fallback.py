@@ -3,13 +3,15 @@
 * Branches of a common state C (`merge([a, b])`): the first branch as built, then each
   further branch's changes relative to C (envtrack.llb.apply_delta: deletions, then new or
   changed paths). Each further branch has a step of its own that mounts C and the branch
-  writable, discarded, and writes only what the branch changed to its output, a small
-  delta; one replay step then mounts the deltas (writable too, discarded) and applies them in
-  order. Why so: BuildKit computes a content checksum of every file of an exec's read-only
-  inputs before it looks the step up in its cache (seconds for a whole image), and none of
-  its root or writable ones (keyed by their definition). So a changed branch costs a walk
-  of what it changed and a copy of it, never a read of the whole branch nor a checksum of
-  its delta (a changed pip branch's delta is its whole venv).
+  writable, and writes only what the branch changed to its result, a small delta; one
+  replay step then mounts the deltas (writable too) and applies them in order. Why so:
+  BuildKit computes a content checksum of every file of an exec's input mounts before it
+  looks the step up in its cache (seconds for a whole image), except for a root or writable
+  mount that has an output (keyed by its definition; exec.go's getMountDeps: a writable
+  mount whose changes are discarded is still checksummed). So C, the branch and the deltas
+  are mounted writable and committed as extra outputs nothing reads (Mount.committed), and
+  a changed branch costs a walk of what it changed and a copy of it, never a read of the
+  whole branch nor a checksum of its delta (a changed pip branch's delta is its whole venv).
   Every branch is still its own chain of vertices, so BuildKit builds them in parallel and
   caches each on its own; only the changed branch's delta step and the replay step rerun.
 * An input that is a diff(lower, upper): its changes replayed the same way, onto whatever
@@ -52,9 +54,9 @@ def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, positio
     for number, (lower, upper) in enumerate(deltas, 1):
         changes = extract(tool, source, lower, upper, name=f"{name}: changes {number}/{len(deltas)}",
                           position=position)
-        # writable and discarded, as the extract step mounts the branch: BuildKit keys the delta by
-        # its definition instead of checksumming its files first (the whole venv of a changed pip branch)
-        mounts.append(Mount.bind(f"{DELTA_ROOT}/{number}", changes.output, readonly=False))
+        # committed, as the extract step mounts the branch: BuildKit keys the delta by its definition
+        # instead of checksumming its files first (the whole venv of a changed pip branch)
+        mounts.append(Mount(dest=f"{DELTA_ROOT}/{number}", source=changes.output, committed=True))
         args.append(f"{DELTA_ROOT}/{number}")
     ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
@@ -64,11 +66,13 @@ def extract(tool: State, source: str, lower: State, upper: State, *, name: str,
             position: Position | None) -> State:
     """What UPPER changed relative to LOWER, as apply_delta's DELTA: a small filesystem of its own.
 
-    LOWER and UPPER are mounted writable and discarded, so BuildKit keys them by definition
-    and reads none of their files before the step; the step's one output is the delta.
+    LOWER and UPPER are mounted writable and committed as outputs nothing reads (Mount.committed),
+    so BuildKit keys them by definition and reads none of their files before the step; the
+    step's result is the delta.
     """
     mounts = (Mount(dest=DELTA, readonly=False, output=True),
-              Mount.bind(LOWER, lower.output, readonly=False), Mount.bind(UPPER, upper.output, readonly=False))
+              Mount(dest=LOWER, source=lower.output, committed=True),
+              Mount(dest=UPPER, source=upper.output, committed=True))
     return tool.run(["python3", "-c", source, "--extract", DELTA, LOWER, UPPER], mounts=mounts,
                     network=Network.NONE, name=name, position=position)
 

@@ -179,15 +179,20 @@ def exec_pb(vertex: ExecVertex) -> pb.ExecOp:
         meta.proxy_env.CopyFrom(pb.ProxyEnv(http_proxy=p.http_proxy, https_proxy=p.https_proxy,
                                             ftp_proxy=p.ftp_proxy, no_proxy=p.no_proxy,
                                             all_proxy=p.all_proxy))
-    root_output = NO_INDEX if any(m.output for m in vertex.mounts) else 0
+    numbered = vertex.output_mounts()   # BuildKit numbers an exec's results in mount order
+    root_output = 0 if numbered[:1] == (None,) else NO_INDEX
     root = pb.Mount(input=input_index(inputs, vertex.root), dest="/", output=root_output)
-    mounts = [root] + [mount_pb(m, inputs) for m in sorted(vertex.mounts, key=lambda m: m.dest)]
+    mounts = [root]
+    for mount in vertex.ordered_mounts():
+        mounts.append(mount_pb(mount, inputs))
+        if mount.output or mount.committed:
+            mounts[-1].output = next(i for i, m in enumerate(numbered) if m is mount)
     return pb.ExecOp(meta=meta, mounts=mounts, network=vertex.network.value,
                      security=vertex.security.value)
 
 
 def mount_pb(mount: Mount, inputs) -> pb.Mount:
-    """Extra mounts produce no output, unless one is marked as the step's result (then the root is not)."""
+    """An extra mount, its output numbered by exec_pb (the step's result, or a committed mount)."""
     if mount.cache_id:
         return pb.Mount(input=NO_INDEX, dest=mount.dest, output=NO_INDEX, readonly=mount.readonly,
                         mountType=pb.CACHE,
@@ -196,7 +201,7 @@ def mount_pb(mount: Mount, inputs) -> pb.Mount:
         return pb.Mount(input=NO_INDEX, dest=mount.dest, output=NO_INDEX, mountType=pb.TMPFS,
                         TmpfsOpt=pb.TmpfsOpt(size=mount.tmpfs_size))
     return pb.Mount(input=input_index(inputs, mount.source), selector=mount.selector,
-                    dest=mount.dest, output=0 if mount.output else NO_INDEX, readonly=mount.readonly,
+                    dest=mount.dest, output=NO_INDEX, readonly=mount.readonly,
                     mountType=pb.BIND)
 
 

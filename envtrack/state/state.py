@@ -173,7 +173,7 @@ class State:
             name=name or " ".join(argv),
             position=position,
         )
-        return self._child(output=Output(vertex))
+        return self._child(output=Output(vertex, vertex.result_index))
 
     def file(self, *actions: FileAction, name: str = "", position: Position | None = None) -> "State":
         """Apply file actions in order (mkdir, mkfile, rm, copy) as one vertex."""

@@ -90,6 +90,11 @@ class Mount:
     tmpfs: bool = False
     tmpfs_size: int = 0
     output: bool = False           # this mount's result, not the root's, is the step's output
+    # A writable bind committed as an extra output that nothing reads. BuildKit checksums the
+    # files of every input mount that has no output before it looks the step up (exec.go,
+    # getMountDeps: writable and discarded is not enough); one with an output is keyed by its
+    # definition. The commit of a mount the step did not write to costs next to nothing.
+    committed: bool = False
 
     def __post_init__(self) -> None:
         if self.cache_id and self.tmpfs:
@@ -100,6 +105,8 @@ class Mount:
             raise ValueError(f"mount {self.dest}: destination must be absolute")
         if self.output and (not self.is_bind or self.readonly):
             raise ValueError(f"mount {self.dest}: only a writable bind mount can be the output")
+        if self.committed and (not self.is_bind or self.readonly or self.output):
+            raise ValueError(f"mount {self.dest}: only a writable bind mount that is not the output can be committed")
 
     @property
     def is_bind(self) -> bool:
@@ -194,6 +201,22 @@ class ExecVertex:
             if output is not None and not any(same_output(output, o) for o in seen):
                 seen.append(output)
         return tuple(seen)
+
+    def ordered_mounts(self) -> tuple[Mount, ...]:
+        """The extra mounts in the order BuildKit gets them (by destination: a parent before what
+        is mounted below it)."""
+        return tuple(sorted(self.mounts, key=lambda m: m.dest))
+
+    def output_mounts(self) -> tuple[Mount | None, ...]:
+        """The mounts that produce a result, in BuildKit's numbering of an exec's results (the
+        order of its mounts that have an output; None: the root, when no mount is the result)."""
+        extra = tuple(m for m in self.ordered_mounts() if m.output or m.committed)
+        return extra if any(m.output for m in self.mounts) else (None, *extra)
+
+    @property
+    def result_index(self) -> int:
+        """Which of the exec's results is the step's: the root's, or the mount marked `output`."""
+        return next(i for i, m in enumerate(self.output_mounts()) if m is None or m.output)
 
 
 @dataclass(frozen=True, eq=False)

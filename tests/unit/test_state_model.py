@@ -187,3 +187,36 @@ def test_long_chains_marshal_without_recursion_limits():
     marshalled = marshal_graph(st)
     assert len(getattr(marshalled.definition, "def")) == 3002
     assert marshalled.digest_of(st.output.vertex) == marshalled.digest
+
+
+def test_committed_mounts_are_extra_outputs_numbered_after_the_result():
+    """BuildKit checksums every input mount without an output before its cache lookup; a
+    committed mount has one, so it is keyed by definition."""
+    import pytest as _pytest
+
+    from envtrack.state import Mount, State
+
+    base = State.image("docker.io/library/debian:bookworm")
+    other = base.run(["true"], name="other")
+    ran = base.run(["true"], mounts=(Mount(dest="/out", readonly=False, output=True),
+                                     Mount(dest="/b", source=other.output, committed=True),
+                                     Mount(dest="/a", source=other.output, committed=True),
+                                     Mount.bind("/ro", other.output)), name="step")
+    op = ran.marshal()
+    from envtrack.pb import ops_pb2 as pb
+
+    last = pb.Op()
+    last.ParseFromString(getattr(op, "def")[-2])
+    assert {m.dest: (m.readonly, m.output) for m in last.exec.mounts} == {
+        "/": (False, -1), "/a": (False, 0), "/b": (False, 1), "/out": (False, 2), "/ro": (True, -1)}
+    # BuildKit numbers an exec's results by the order of its mounts that have one: the step's is 2
+    assert ran.output.index == 2
+    final = pb.Op()
+    final.ParseFromString(getattr(op, "def")[-1])
+    assert final.inputs[0].index == 2
+    root_result = base.run(["true"], mounts=(Mount(dest="/a", source=other.output, committed=True),))
+    assert root_result.output.index == 0 and root_result.output.vertex.output_mounts()[0] is None
+    with _pytest.raises(ValueError, match="committed"):
+        Mount(dest="/x", source=other.output, readonly=True, committed=True)
+    with _pytest.raises(ValueError, match="committed"):
+        Mount(dest="/x", readonly=False, output=True, committed=True)

@@ -171,6 +171,15 @@ def test_changing_one_branch_keeps_the_other_branch_vertex(tmp_path, merge_op):
     assert first.digest != second.digest
 
 
+def result_input_index(definition) -> int:
+    """Which result of its vertex the definition's final op names."""
+    parsed = pb.Definition()
+    parsed.ParseFromString(definition if isinstance(definition, bytes) else definition.SerializeToString())
+    final = pb.Op()
+    final.ParseFromString(getattr(parsed, "def")[-1])
+    return final.inputs[0].index
+
+
 def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops(tmp_path):
     result, definition = compiled(tmp_path, BRANCHES.format(pip="six"), merge_op=False)
     assert not {"merge", "diff"} & set(kinds(definition))
@@ -179,9 +188,12 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
     assert replay.meta.args[:2] == ["python3", "-c"] and replay.network == pb.NONE
     assert replay.meta.args[3:] == ["--apply", "/envtrack-delta/out", "/envtrack-delta/1"]
     mounts = {m.dest: m for m in replay.mounts}
-    assert mounts["/"].output == -1 and mounts["/envtrack-delta/out"].output == 0
-    # the delta is writable and discarded too: keyed by its definition, never checksummed by BuildKit
-    assert (mounts["/envtrack-delta/1"].readonly, mounts["/envtrack-delta/1"].output) == (False, -1)
+    # BuildKit numbers an exec's results in mount order: the delta (committed) is 0, out is the result
+    assert mounts["/"].output == -1 and mounts["/envtrack-delta/out"].output == 1
+    assert result_input_index(definition) == 1
+    # the delta is writable and committed (an output nothing reads): keyed by its definition, never
+    # checksummed by BuildKit, which hashes every input mount without an output
+    assert (mounts["/envtrack-delta/1"].readonly, mounts["/envtrack-delta/1"].output) == (False, 0)
     labels = branch_digests(result)
     digests = [i.digest for i in ops[-1].inputs]
     # out = the apt branch, as built; the pip branch reaches the replay only through its delta.
@@ -191,11 +203,11 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
     assert extract.exec.meta.args[3:] == ["--extract", "/envtrack-delta/delta", "/envtrack-delta/lower",
                                           "/envtrack-delta/upper"] and extract.exec.network == pb.NONE
     extract_mounts = {m.dest: m for m in extract.exec.mounts}
-    # The branch and its common state are writable and discarded: keyed by definition, never read
-    # by BuildKit's content checksum; the delta (from scratch) is the step's one output.
+    # The branch and its common state are writable and committed as outputs nothing reads: keyed by
+    # definition, never read by BuildKit's content checksum; the delta (from scratch) is the result.
     assert {d: (m.readonly, m.output) for d, m in extract_mounts.items()} == {
-        "/": (False, -1), "/envtrack-delta/delta": (False, 0), "/envtrack-delta/lower": (False, -1),
-        "/envtrack-delta/upper": (False, -1)}
+        "/": (False, -1), "/envtrack-delta/delta": (False, 0), "/envtrack-delta/lower": (False, 1),
+        "/envtrack-delta/upper": (False, 2)}
     assert extract_mounts["/envtrack-delta/delta"].input == -1
     assert extract.inputs[extract_mounts["/envtrack-delta/upper"].input].digest == labels["install.python_packages six"]
 
