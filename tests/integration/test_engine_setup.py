@@ -19,11 +19,12 @@ def test_setup_twice_then_doctor_all_green(docker_client):
     first = subprocess.run(["bash", str(SETUP_SCRIPT)], capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stderr
 
-    started = time.monotonic()
+    # Idempotent means nothing is redone: the same daemon answers and setup says so. (How fast
+    # that is belongs to bench/, not here: the first CLI call of a run also builds the test venv.)
+    daemon_before = _dockerd_pid()
     second = run_cli("engine", "setup", timeout=60)
-    elapsed = time.monotonic() - started
     assert second.returncode == 0, second.stderr
-    assert elapsed < 5
+    assert _dockerd_pid() == daemon_before
     assert "nothing to do" in second.stderr
     for action in ("installing", "starting dockerd", "creating"):
         assert action not in second.stderr
@@ -34,6 +35,10 @@ def test_setup_twice_then_doctor_all_green(docker_client):
     assert {c["name"] for c in checks} == {
         "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy", "mirrors"}
     assert next(c for c in checks if c["name"] == "base-image")["detail"].endswith("current)")
+
+
+def _dockerd_pid() -> str:
+    return subprocess.run(["pgrep", "-o", "-x", "dockerd"], capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
