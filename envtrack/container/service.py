@@ -55,9 +55,10 @@ def up(project: Project, *, progress: str = "auto", host_ca: bool = True, build:
     """Everything `envtrack up` does: the image to run (IMAGE, a pulled one, instead of a build),
     the container, the agent."""
     project = adopt_legacy(project)
+    reads: dict[str, bytes] = {}   # the envd files read, once: by the build, then for the runtime steps
     image, image_id = (image, None) if image else image_for(project, progress=progress, build=build, locked=locked,
-                                                            lock=lock, pull=pull)
-    outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca)
+                                                            lock=lock, pull=pull, reads=reads)
+    outcome = ensure_running(project, image, image_id=image_id, host_ca=host_ca, reads=reads)
     agent = start_agent(project, outcome.container)
     try:
         return UpResult(image, outcome, agent, enable_ssh(project, outcome.container, reused=outcome.verb == "reused"))
@@ -140,7 +141,8 @@ def ssh_argv(project: Project, command: list[str]) -> list[str]:
 
 
 def image_for(project: Project, *, progress: str, build: bool, locked: bool = False,
-              lock: str | None = None, pull: bool = False) -> tuple[str, str | None]:
+              lock: str | None = None, pull: bool = False,
+              reads: dict[str, bytes] | None = None) -> tuple[str, str | None]:
     """The image `up` runs and its id when known: the lock's build with --locked, the last
     built image with --no-build, else a build (answered from the stamp when nothing changed)."""
     if locked:
@@ -152,11 +154,12 @@ def image_for(project: Project, *, progress: str, build: bool, locked: bool = Fa
         return f"{project.image_repo}:latest", None
     from envtrack.solve.service import build_project
 
-    result = build_project(project, progress=progress, pull=pull)
+    result = build_project(project, progress=progress, pull=pull, reads=reads)
     return result.image, result.image_id
 
 
-def ensure_running(project: Project, image: str, *, image_id: str | None = None, host_ca: bool = True) -> UpOutcome:
+def ensure_running(project: Project, image: str, *, image_id: str | None = None, host_ca: bool = True,
+                   reads: dict[str, bytes] | None = None) -> UpOutcome:
     """Start or reuse the project's container for IMAGE; a different image or config recreates it.
 
     A running container whose fingerprint matches is answered from one inspect; the docker
@@ -171,7 +174,7 @@ def ensure_running(project: Project, image: str, *, image_id: str | None = None,
             raise EnvtrackError(f"image {image} is not in the Engine's image store", hint="run `envtrack build`")
         image_id = found["Id"]
     ensure_state_dir(project.state_dir)
-    spec = container_spec(project, image, image_id, runtime_steps(project), bundle_dir=prepare_bundle(),
+    spec = container_spec(project, image, image_id, runtime_steps(project, reads), bundle_dir=prepare_bundle(),
                           host_ca=host_ca_bundle() if host_ca else None, home=os.path.expanduser("~"),
                           remote=not project.engine.is_local, owner=(os.getuid(), os.getgid()), ssh=ssh_listen())
     if spec.runtime.dev_user and not spec.copies:
@@ -186,15 +189,16 @@ def ensure_running(project: Project, image: str, *, image_id: str | None = None,
                      "reused" if action == "running" else action)
 
 
-def runtime_steps(project: Project):
+def runtime_steps(project: Project, reads: dict[str, bytes] | None = None):
     """The plan's steps that shape the container (ports), remembered per envd digest so an
-    unchanged project does not evaluate build.envd again."""
-    from envtrack.solve.stamp import file_digest
+    unchanged project does not evaluate build.envd again. READS: the envd files `up`'s build
+    read (absolute path -> bytes), taken as read."""
+    from envtrack.solve.stamp import envd_reads, file_digest
     from envtrack.container.spec import RUNTIME_STEPS
     from envtrack.fsutil import write_atomic
 
     cache = project.state_dir / RUNTIME_CACHE
-    reads: dict[str, bytes] = {}   # as a build's: each envd file read once, and evaluated as read
+    reads = {} if reads is None else reads   # as a build's: each envd file read once, and evaluated as read
     digest = file_digest(project.envd_file, reads)
     try:
         recorded = json.loads(cache.read_text())
@@ -204,7 +208,7 @@ def runtime_steps(project: Project):
         pass
     from envtrack.frontend import load_plan
 
-    plan = load_plan(project.envd_file, given=reads)
+    plan = load_plan(project.envd_file, given=envd_reads(reads, project.envd_file))
     steps = tuple(_CachedStep(s.kind, dict(s.args), s.position) for s in plan.steps if s.kind in RUNTIME_STEPS)
     sources = plan.digests   # the bytes evaluated, the same fingerprint as the build stamp's
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -62,17 +63,19 @@ class BuildResult:
 
 def build_project(project: Project, *, progress: str = "auto",
                   plan: Plan | None = None, bake_ca: bool = False, pull: bool = False,
-                  pins: dict[str, str] | None = None, cache: SharedCache | None = None) -> BuildResult:
+                  pins: dict[str, str] | None = None, cache: SharedCache | None = None,
+                  reads: dict[str, bytes] | None = None) -> BuildResult:
     """Build PROJECT on its Engine and builder (`project.endpoints`). PULL refreshes every image it
     names from its registry first (`docker build --pull`); PINS builds those image references from
-    the given `repo@digest` instead."""
+    the given `repo@digest` instead. READS (absolute path -> bytes) keeps the envd files read, for a
+    command that goes on (`up`)."""
     options = replace(default_build_options(bake_ca=bake_ca), image_pins=tuple(sorted((pins or {}).items())))
     cache = cache or SharedCache()
     started = time.monotonic()
     known: dict[str, str] = {}   # what Open VSX and GitHub answered this build (asked once)
     if plan is None:
         stamped, plan, envd_digest = plan_build(project, options, progress=progress, use_stamp=not (pull or cache.to),
-                                                known=known)
+                                                known=known, reads=reads)
         if stamped is not None:
             return stamped
     else:   # evaluated by the caller (`up --locked`): its fingerprint came with it
@@ -120,20 +123,22 @@ def build_project(project: Project, *, progress: str = "auto",
 
 
 def plan_build(project: Project, options: BuildOptions, *, progress: str = "auto", use_stamp: bool = True,
-               known: dict[str, str] | None = None) -> tuple[BuildResult | None, Plan | None, str]:
+               known: dict[str, str] | None = None,
+               reads: dict[str, bytes] | None = None) -> tuple[BuildResult | None, Plan | None, str]:
     """(the stamped image or None, else the Plan; build.envd's fingerprint). Each envd file is read
     once: the bytes the stamp is checked against, fingerprinted before evaluating (so a later
-    edit cannot match), are the bytes evaluated."""
-    reads: dict[str, bytes] = {}   # absolute path -> bytes, what this build has read
+    edit cannot match), are the bytes evaluated. READS: what the command has read already, and keeps."""
+    reads = {} if reads is None else reads   # absolute path -> bytes, what this command has read
     envd_digest = stamp.file_digest(project.envd_file, reads)
     if use_stamp and (stamped := cached_build(project, options, progress=progress, reads=reads,
                                                 known=known)) is not None:
         return stamped, None, envd_digest
     from envtrack.frontend import load_plan
 
-    # The stamp lists host files too: only envd files go to the evaluation.
-    envd_reads = {path: data for path, data in reads.items() if path == str(project.envd_file) or path.endswith(".envd")}
-    return None, load_plan(project.envd_file, given=envd_reads), envd_digest
+    plan = load_plan(project.envd_file, given=stamp.envd_reads(reads, project.envd_file))
+    for name, text in plan.sources.items():   # what the child read, kept too (strict UTF-8: the same bytes)
+        reads.setdefault(os.path.abspath(name), text.encode("utf-8"))
+    return None, plan, envd_digest
 
 
 class LazyProgress:

@@ -44,6 +44,11 @@ def file_digest(path: str | Path, reads: dict[str, bytes] | None = None) -> str:
     return source_digest(data)
 
 
+def envd_reads(reads: dict[str, bytes], envd_file: str | Path) -> dict[str, bytes]:
+    """The envd files among READS (a stamp lists host files too), for the evaluation to take as read."""
+    return {path: data for path, data in reads.items() if path == str(envd_file) or path.endswith(".envd")}
+
+
 def host_inputs(options: BuildOptions) -> dict:
     """Everything outside the envd files that the compiled build depends on."""
     return {"version": __version__, **options.fingerprint()}

@@ -1,5 +1,6 @@
 """One build reads build.envd, and each file it loads, once: the bytes fingerprinted for the
-build stamp and the image label are the bytes the bounded child evaluates.
+build stamp and the image label are the bytes the bounded child evaluates; `up` takes its
+runtime steps from the same bytes.
 
 Every open of an `.envd` file is counted in a fresh interpreter (its `open`, `io.open` and
 `os.open` wrapped by a sitecustomize that the evaluation's child inherits too, forked or
@@ -65,16 +66,22 @@ if sys.argv[2] == "stale":   # a stamp of this project whose lib.envd has change
     stamp.write_stamp(project.state_dir, project=stamp.owner(project.envd_file, project.name), sources=sources,
                       inputs=stamp.host_inputs(options), base=None, result={})
 os.environ["ENVD_READS_LOG"] = sys.argv[3]
-stamped, plan, digest = plan_build(project, options)
+reads = {}
+stamped, plan, digest = plan_build(project, options, reads=reads)
+if sys.argv[4] == "up":   # then the steps that shape the container, as `up` takes them after its build
+    from envtrack.container.service import runtime_steps
+
+    assert "base" in [step.kind for step in runtime_steps(project, reads)]
 del os.environ["ENVD_READS_LOG"]
 print(json.dumps({"stamped": stamped is not None, "digest": digest, "digests": plan.digests,
                   "positions": [str(step.position) for step in plan.steps]}))
 '''
 
 
+@pytest.mark.parametrize("command", ["build", "up"])
 @pytest.mark.parametrize("child", ["fork", "spawn"])
 @pytest.mark.parametrize("stamp_state", ["none", "stale"])
-def test_a_build_reads_each_envd_file_once(tmp_path: Path, child: str, stamp_state: str) -> None:
+def test_a_build_reads_each_envd_file_once(tmp_path: Path, child: str, stamp_state: str, command: str) -> None:
     project = tmp_path / "proj"
     project.mkdir()
     (project / "lib.envd").write_text('def tools():\n    install.apt_packages(name=["jq"])\n')
@@ -84,7 +91,7 @@ def test_a_build_reads_each_envd_file_once(tmp_path: Path, child: str, stamp_sta
     (tmp_path / "site" / "sitecustomize.py").write_text(COUNTER)
     log = tmp_path / "reads.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
-    done = subprocess.run([sys.executable, "-c", PLAN, child, stamp_state, str(log)], cwd=project, env=env,
+    done = subprocess.run([sys.executable, "-c", PLAN, child, stamp_state, str(log), command], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
