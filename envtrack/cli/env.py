@@ -83,11 +83,9 @@ def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: boo
 def down(file: str | None) -> None:
     """Journal what the agent has not yet (reconcile), then stop and remove the container. The journal stays."""
     from envtrack.container import service as env_container
-    from envtrack.statedir import project_lock
 
     project = open_project(file, envd_optional=True)
-    with project_lock(project.state_dir, "down"):
-        outcome = env_container.remove(project)
+    outcome = env_container.remove(project)
     if outcome.warning:
         print(f"warning: {outcome.warning}", file=sys.stderr)
     if not outcome.removed:

@@ -346,7 +346,15 @@ class RemoveOutcome:
 
 
 def remove(project: Project) -> RemoveOutcome:
-    """Reconcile (the agent may have died, or not scanned the last change yet), then remove the container."""
+    """`envtrack down`: under the project lock (so `up` cannot interleave), reconcile (the agent may
+    have died, or not scanned the last change yet), then remove the container."""
+    from envtrack.statedir import project_lock
+
+    with project_lock(project.state_dir, "down"):
+        return _remove(project)
+
+
+def _remove(project: Project) -> RemoveOutcome:
     from envtrack.engine import api
 
     project = adopt_legacy(project)
