@@ -10,43 +10,13 @@ from envtrack.errors import EnvtrackError
 from envtrack.project import open_project
 
 
-def warn_about_agent(project):
-    """One line on stderr when the agent is not recording (after restarting it, which reconciles);
-    the running container as inspected for that (None when there is none)."""
-    from envtrack.container.health import check_agent
+def warn_about_agent(project) -> None:
+    """One line on stderr when the agent is not recording (after restarting it, which reconciles)."""
     from envtrack.container.recording import agent_warning
 
-    check = check_agent(project)
-    warning = agent_warning(project, check)
+    warning = agent_warning(project)
     if warning:
         print(warning, file=sys.stderr)
-    return check.container
-
-
-def _session(project, container, root: bool) -> tuple[str | None, list[str], int | None]:
-    """Who a shell or command runs as (a dev environment's user unless ROOT), the environment
-    that forwards the host's SSH agent into it, and the pid of that agent's relay."""
-    labels = container.labels if container is not None else {}
-    user = "root" if root else labels.get("envtrack.dev.user")   # devenv.USER_LABEL, read without importing
-    host_socket = os.environ.get("SSH_AUTH_SOCK")
-    if not host_socket or container is None:
-        return user, [], None
-    if not project.engine.is_local:
-        return user, [], None
-    from envtrack.agent.layout import STATE_MOUNT
-    from envtrack.container.agent_relay import start_relay
-    from envtrack.devenv import AGENT_DIR, HOST_AGENT_DIR, OWNER_LABEL
-
-    owner = labels.get(OWNER_LABEL)
-    if owner:   # a dev environment: its folder for the socket, the user's
-        uid, gid = (int(n) for n in owner.split(":"))
-        relay = start_relay(project.state_dir / HOST_AGENT_DIR, AGENT_DIR, host_socket, (uid, gid))
-    else:
-        relay = start_relay(project.state_dir, STATE_MOUNT, host_socket)
-    if relay is None:
-        print("warning: cannot forward the SSH agent (no socket in the state folder)", file=sys.stderr)
-        return user, [], None
-    return user, [f"SSH_AUTH_SOCK={relay[0]}"], relay[1]
 
 
 def up(file: str | None, progress: str, host_ca: bool, build: bool, as_json: bool, locked: bool,
@@ -122,74 +92,20 @@ def status(file: str | None, as_json: bool) -> None:
 
 def shell(file: str | None, root: bool = False) -> int:
     """An interactive shell in the project's container (as a dev environment's user unless --root)."""
-    from envtrack.agent.layout import WORKSPACE
-    from envtrack.container import service as env_container
+    from envtrack.container.session import open_shell
 
-    project = open_project(file)
-    container = env_container.require_running(project)
-    command = env_container.shell_command(project)
-    user, env, relay = _session(project, container, root)
-    docker = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else None
-    if docker:  # a real terminal (raw mode, resizes) is the docker CLI's job, pointed at envtrack's Engine
-        tty = ["-it"] if sys.stdin.isatty() and sys.stdout.isatty() else ["-i"]
-        options = (["-u", user] if user else []) + [word for pair in env for word in ("-e", pair)]
-        sys.stdout.flush()
-        os.execve(docker, [docker, "exec", *tty, *options, "-w", WORKSPACE, project.container_name, *command],
-                  {**os.environ, **project.engine.docker_env()})   # the relay follows the docker CLI
-    return _run(project, command, user, env, relay)
+    return open_shell(file, root, on_warning=_to_stderr)
 
 
 def exec_(file: str | None, command: list[str], root: bool = False) -> int:
     """Run a command in the project's container: envtrack exec -- CMD ARGS. Exits with its code."""
-    if not command:
-        raise EnvtrackError("nothing to run: envtrack exec -- CMD [ARGS]", exit_code=2)
-    project = open_project(file)
-    container = warn_about_agent(project)
-    user, env, relay = _session(project, container, root)
-    return _run(project, command, user, env, relay)
+    from envtrack.container.session import run_command
+
+    return run_command(file, command, root, on_warning=_to_stderr)
 
 
-def _run(project, command: list[str], user: str | None, env: list[str], relay: int | None) -> int:
-    from envtrack.container.run import exec_stream
-
-    try:
-        code = exec_stream(project.engine, project.container_name, command, user=user, env=env)
-        if code == KILLED_EXIT:
-            explain_kill(project, command)
-        return code
-    finally:
-        if relay is not None:
-            from envtrack.container.agent_relay import stop_relay
-
-            stop_relay(relay)
-
-
-KILLED_EXIT = 128 + 9   # SIGKILL: the OOM killer's signal, and `docker kill`'s
-
-
-def explain_kill(project, command: list[str]) -> None:
-    """One stderr line for an exit 137, which the command itself never explains."""
-    import time
-
-    from envtrack.container.engine import inspect
-    from envtrack.container.health import oom_kills
-
-    name = project.container_name
-    container = inspect(project.engine, name)
-    for _ in range(5):   # a container being killed still says "running" for a moment
-        if container is None or not container.running:
-            break
-        time.sleep(0.1)
-        container = inspect(project.engine, name)
-    if container is None:
-        why = f"{name} was removed meanwhile"
-    elif not container.running:
-        why = f"{name} is {container.describe_state()}"
-    elif oom_kills(container):
-        why = f"the kernel's OOM killer ended it: {name} ran out of memory"
-    else:
-        why = "it got SIGKILL (the OOM killer, or `kill -9`)"
-    print(f"envtrack: `{command[0]}` was killed (exit 137): {why}", file=sys.stderr)
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def ssh(file: str | None, command: list[str]) -> int:

@@ -17,7 +17,7 @@ HEAVY = ("dataclasses", "typing", "inspect", "sqlite3", "threading", "docker", "
 EXEC_PATH = ("envtrack.cli", "envtrack.cli.dispatch", "envtrack.cli.env", "envtrack.project",
              "envtrack.container.health", "envtrack.container.recording", "envtrack.container.engine",
              "envtrack.container.state",
-             "envtrack.container.run", "envtrack.engine.api", "envtrack.dial", "envtrack.endpoints",
+             "envtrack.container.run", "envtrack.container.session", "envtrack.engine.api", "envtrack.dial", "envtrack.endpoints",
              "envtrack.journal.schema")   # open_project reads the journal's version on every exec
 
 
