@@ -221,6 +221,22 @@ def test_plan_json_lists_each_download_and_a_bad_mirror_setting_is_bad_input(tmp
         "envtrack: ENVTRACK_MIRRORS: 'https://go.dev/dl/' is not UPSTREAM_PREFIX=MIRROR_PREFIX"]
 
 
+def test_plan_json_lists_the_downloads_beside_what_the_build_asks_first(tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "build.envd").write_text(
+        'def build():\n    base(image="envtrack/base:bookworm")\n    install.go(version="1.22.1")\n'
+        '    install.vscode_extensions(["ms-python.python", "a.b-1.0.0"])\n')
+    proc = run_cli("plan", "--json", cwd=tmp_path, env={"XDG_CONFIG_HOME": str(tmp_path)}, check=True)
+    rows = [(row["builtin"], row["fetched_by"], row["url"]) for row in json.loads(proc.stdout)["downloads"]]
+    assert rows[0][:2] == ("install.vscode_extensions", "envtrack")
+    assert rows[0][2].startswith("https://open-vsx.org/api/ms-python/python/latest?targetPlatform=linux-")
+    assert rows[1] == ("install.vscode_extensions", "envtrack", "https://open-vsx.org/api/a/b/1.0.0")
+    assert [row[:2] for row in rows[2:]] == [("install.go", "buildkit"), ("install.vscode_extensions", "buildkit")]
+    assert rows[2][2].startswith("https://go.dev/dl/go1.22.1.linux-")
+    assert rows[3][2] == "https://open-vsx.org/api/a/b/1.0.0/file/a.b-1.0.0.vsix"
+
+
 def test_codex_and_extensions_ask_open_vsx_and_github_as_envd_does():
     from envtrack.llb.toolchains import newest_asks, newest_from, with_newest
 
