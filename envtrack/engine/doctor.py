@@ -61,7 +61,7 @@ def run_checks(start: Path, builder: str | None = None) -> list[Check]:
     except EnvtrackError as error:
         failed = Check("engine", False, error.message, "fix the setting named above, or `envtrack context ls`")
         return [failed, *(Check(name, False, "engine unknown", failed.fix) for name in ENGINE_CHECKS),
-                check_ca(), check_proxy(), check_mirrors()]
+                check_ca(), check_proxy(), check_mirrors(), check_downloads(start)]
     engine_check, client, info = check_engine(endpoint)
     fix = SETUP if endpoint.is_local else _REMOTE_FIX
     if client is None:
@@ -69,7 +69,7 @@ def run_checks(start: Path, builder: str | None = None) -> list[Check]:
     else:
         checks = [engine_check, check_storage(info), check_buildkit(start, builder), check_base_image(client, fix),
                   check_disk(info, endpoint)]
-    return checks + [check_ca(), check_proxy(), check_mirrors()]
+    return checks + [check_ca(), check_proxy(), check_mirrors(), check_downloads(start)]
 
 
 _REMOTE_FIX = "check the remote Engine's address and certificates (`envtrack context ls`), then run " \
@@ -227,6 +227,23 @@ def check_mirrors() -> Check:
     others = [f"{upstream} -> {mirror}" for upstream, mirror in table.pairs
               if not any(prefix.startswith(upstream) for prefix in UPSTREAM_PREFIXES)]
     return Check("mirrors", True, f"from {', '.join(table.sources)}: " + "; ".join(routes + others))
+
+
+def check_downloads(start: Path) -> Check:
+    """Each URL the build of START's build.envd would fetch, after the mirror table."""
+    from envtrack.frontend import load_plan
+    from envtrack.llb.downloads import planned_downloads
+    from envtrack.project import DEFAULT_FILE, display_path
+
+    if not (start / DEFAULT_FILE).is_file():
+        return Check("downloads", True, f"no {DEFAULT_FILE} here (run doctor in a project to see its downloads)")
+    try:
+        downloads = planned_downloads(load_plan(display_path(start / DEFAULT_FILE)))
+    except EnvtrackError as error:
+        return Check("downloads", False, error.message, f"fix {DEFAULT_FILE} at the position named above")
+    if not downloads:
+        return Check("downloads", True, f"{DEFAULT_FILE} downloads nothing beyond its images and packages")
+    return Check("downloads", True, "; ".join(f"{row['builtin']}: {row['url']}" for row in downloads))
 
 
 def check_proxy() -> Check:

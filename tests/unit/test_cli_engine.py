@@ -112,7 +112,7 @@ def test_doctor_without_an_engine_fails_every_engine_check_with_a_fix(tmp_path):
     checks = json.loads(proc.stdout)
     assert [sorted(c) for c in checks] == [["detail", "fix", "name", "ok"]] * len(checks)
     assert [c["name"] for c in checks] == [
-        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy", "mirrors"]
+        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy", "mirrors", "downloads"]
     failing = {c["name"]: c for c in checks if not c["ok"]}
     assert {"engine", "storage-driver", "buildkit", "base-image", "disk"} <= set(failing)
     assert all(c["fix"] == "envtrack engine setup" for c in failing.values())
@@ -205,3 +205,18 @@ def test_engine_setup_passes_its_options_to_the_script():
     assert doctor.setup_argv(False, None) == ["bash", str(doctor.SETUP_SCRIPT)]
     assert doctor.setup_argv(True, "bookworm, trixie,") == ["bash", str(doctor.SETUP_SCRIPT), "--engine-only",
                                                              "--base=bookworm", "--base=trixie"]
+
+
+def test_doctor_names_each_download_of_the_projects_build_after_the_mirror_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("ENVTRACK_MIRRORS", "https://go.dev/dl/=http://mirror.example/go/")
+    assert doctor.check_downloads(tmp_path).detail.startswith("no build.envd here")
+    envd = tmp_path / "build.envd"
+    envd.write_text('def build():\n    base(image="envtrack/base:bookworm")\n    install.go(version="1.22.1")\n')
+    found = doctor.check_downloads(tmp_path)
+    assert found.ok and found.detail.startswith("install.go: http://mirror.example/go/go1.22.1.linux-"), found
+    envd.write_text('def build():\n    base(image=1 +)\n')
+    monkeypatch.chdir(tmp_path)
+    broken = doctor.check_downloads(tmp_path)
+    assert not broken.ok and broken.detail.startswith("build.envd:2:"), broken
+    assert [c.name for c in doctor.run_checks(tmp_path, "tcp://127.0.0.1:1")][-1] == "downloads"
