@@ -1,8 +1,8 @@
 """Replay what changed from LOWER to UPPER onto OUT: the DiffOp+MergeOp fallback for old BuildKit.
 
-Ships into build steps (run as `python3 -c SOURCE ...`): stdlib only, Python 3.8. BuildKit
-v0.8 has no MergeOp/DiffOp, so branches built on a common lower state are layered onto
-another in two kinds of step (envtrack.llb.fallback). `--extract DELTA LOWER UPPER` walks one
+Ships into build steps (a file in their root, envtrack.llb.fallback.tool_root): stdlib only,
+Python 3.8. BuildKit v0.8 has no MergeOp/DiffOp, so branches built on a common lower state are
+layered onto another in two kinds of step (envtrack.llb.fallback). `--extract DELTA LOWER UPPER` walks one
 branch against its lower state and writes what it changed, small, into DELTA; `--apply OUT
 DELTA...` replays those deltas onto OUT in order. (`OUT LOWER UPPER [LOWER UPPER ...]` does
 both at once, for tests and by hand.) The walk of LOWER and UPPER side by side:

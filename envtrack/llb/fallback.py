@@ -21,8 +21,12 @@
 * A diff used as a state of its own (built on, or the image): the new and changed paths
   of UPPER copied into an empty filesystem; its deletions have nothing to apply to.
 
-Both steps run on envtrack's base image (they need python3), with no network; the mount
-points they create live in that image's discarded root, not in the result.
+Both steps run on envtrack's base image (they need python3), with no network, and with every
+mount point and the tool itself already in their root (`tool_root`): the root is not part of
+either step's result, so BuildKit mounts the image's own layer as the root, one layer shared by
+every such step running at once. A mount point missing from it would be made there by runc and
+removed by BuildKit when that step ends, and Linux detaches a removed mount point in every mount
+namespace: the steps beside it would lose their mounts mid-walk.
 """
 
 from __future__ import annotations
@@ -33,12 +37,24 @@ from pathlib import Path
 
 from envtrack.errors import Position
 from envtrack.project import BASE_IMAGE
-from envtrack.state import Copy, Mount, Network, State
+from envtrack.state import Copy, Mkdir, Mkfile, Mount, Network, State
 
 DELTA_ROOT = "/envtrack-delta"
 OUT = f"{DELTA_ROOT}/out"
 DELTA, LOWER, UPPER = f"{DELTA_ROOT}/delta", f"{DELTA_ROOT}/lower", f"{DELTA_ROOT}/upper"
-_TOOL = Path(__file__).with_name("apply_delta.py")
+TOOL = f"{DELTA_ROOT}/apply_delta.py"
+_TOOL_SOURCE = Path(__file__).with_name("apply_delta.py")
+
+
+def tool_root(mount_points: list[str]) -> State:
+    """envtrack's base image with the replay tool and MOUNT_POINTS in place (see the module doc).
+
+    A FileOp on the image, keyed by its definition: made once per Engine, cached after.
+    """
+    image = State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}")
+    source = _TOOL_SOURCE.read_bytes()
+    return image.file(Mkdir(DELTA_ROOT), *(Mkdir(point) for point in mount_points), Mkfile(TOOL, source),
+                      name="replay tool")
 
 
 def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, position: Position | None) -> State:
@@ -47,23 +63,19 @@ def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, positio
     One step replays every delta: on a graph-driver Engine each step's commit costs about a
     second, and a later delta's step would rerun whenever an earlier one did anyway.
     """
-    tool = State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}")
-    source = _TOOL.read_text(encoding="utf-8")
     mounts = [Mount(dest=OUT, source=onto.output, readonly=False, output=True)]
-    args = ["python3", "-c", source, "--apply", OUT]
     for number, (lower, upper) in enumerate(deltas, 1):
-        changes = extract(tool, source, lower, upper, name=f"{name}: changes {number}/{len(deltas)}",
-                          position=position)
+        changes = extract(lower, upper, name=f"{name}: changes {number}/{len(deltas)}", position=position)
         # committed, as the extract step mounts the branch: BuildKit keys the delta by its definition
         # instead of checksumming its files first (the whole venv of a changed pip branch)
         mounts.append(Mount(dest=f"{DELTA_ROOT}/{number}", source=changes.output, committed=True))
-        args.append(f"{DELTA_ROOT}/{number}")
-    ran = tool.run(args, mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
+    points = [mount.dest for mount in mounts]
+    ran = tool_root(points).run(["python3", TOOL, "--apply", *points], mounts=tuple(mounts),
+                                network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
 
 
-def extract(tool: State, source: str, lower: State, upper: State, *, name: str,
-            position: Position | None) -> State:
+def extract(lower: State, upper: State, *, name: str, position: Position | None) -> State:
     """What UPPER changed relative to LOWER, as apply_delta's DELTA: a small filesystem of its own.
 
     LOWER and UPPER are mounted writable and committed as outputs nothing reads (Mount.committed),
@@ -73,8 +85,9 @@ def extract(tool: State, source: str, lower: State, upper: State, *, name: str,
     mounts = (Mount(dest=DELTA, readonly=False, output=True),
               Mount(dest=LOWER, source=lower.output, committed=True),
               Mount(dest=UPPER, source=upper.output, committed=True))
-    return tool.run(["python3", "-c", source, "--extract", DELTA, LOWER, UPPER], mounts=mounts,
-                    network=Network.NONE, name=name, position=position)
+    return tool_root([DELTA, LOWER, UPPER]).run(["python3", TOOL, "--extract", DELTA, LOWER, UPPER],
+                                                mounts=mounts, network=Network.NONE, name=name,
+                                                position=position)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def test_setup_twice_then_doctor_all_green(docker_client):
     checks = json.loads(proc.stdout)
     assert [c for c in checks if not c["ok"]] == [] and proc.returncode == 0
     assert {c["name"] for c in checks} == {
-        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy", "mirrors"}
+        "engine", "storage-driver", "buildkit", "base-image", "disk", "ca-bundle", "proxy", "mirrors",
+        "downloads"}
     assert next(c for c in checks if c["name"] == "base-image")["detail"].endswith("current)")
 
 

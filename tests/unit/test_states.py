@@ -185,8 +185,8 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
     assert not {"merge", "diff"} & set(kinds(definition))
     ops = ops_of(definition)
     replay = ops[-1].exec
-    assert replay.meta.args[:2] == ["python3", "-c"] and replay.network == pb.NONE
-    assert replay.meta.args[3:] == ["--apply", "/envtrack-delta/out", "/envtrack-delta/1"]
+    assert replay.meta.args[:2] == ["python3", "/envtrack-delta/apply_delta.py"] and replay.network == pb.NONE
+    assert replay.meta.args[2:] == ["--apply", "/envtrack-delta/out", "/envtrack-delta/1"]
     mounts = {m.dest: m for m in replay.mounts}
     # BuildKit numbers an exec's results in mount order: the delta (committed) is 0, out is the result
     assert mounts["/"].output == -1 and mounts["/envtrack-delta/out"].output == 1
@@ -200,7 +200,7 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
     assert labels["install.apt_packages jq"] in digests and labels["install.python_packages six"] not in digests
     by_digest = {"sha256:" + hashlib.sha256(op.SerializeToString(deterministic=True)).hexdigest(): op for op in ops}
     extract = by_digest[ops[-1].inputs[mounts["/envtrack-delta/1"].input].digest]
-    assert extract.exec.meta.args[3:] == ["--extract", "/envtrack-delta/delta", "/envtrack-delta/lower",
+    assert extract.exec.meta.args[2:] == ["--extract", "/envtrack-delta/delta", "/envtrack-delta/lower",
                                           "/envtrack-delta/upper"] and extract.exec.network == pb.NONE
     extract_mounts = {m.dest: m for m in extract.exec.mounts}
     # The branch and its common state are writable and committed as outputs nothing reads: keyed by
@@ -210,6 +210,21 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
         "/envtrack-delta/upper": (False, 2)}
     assert extract_mounts["/envtrack-delta/delta"].input == -1
     assert extract.inputs[extract_mounts["/envtrack-delta/upper"].input].digest == labels["install.python_packages six"]
+
+
+def test_every_fallback_mount_point_and_the_tool_are_already_in_the_steps_root(tmp_path):
+    # The steps' root is the image's shared read-only layer: a mount point runc had to make there
+    # is removed when the step ends, which detaches that mount from every step running beside it.
+    _, definition = compiled(tmp_path, MIXED, merge_op=False)
+    ops = ops_of(definition)
+    by_digest = {"sha256:" + hashlib.sha256(op.SerializeToString(deterministic=True)).hexdigest(): op for op in ops}
+    steps = [op for op in ops if op.WhichOneof("op") == "exec" and "/envtrack-delta/apply_delta.py" in op.exec.meta.args]
+    assert len(steps) == 3
+    for step in steps:
+        root = by_digest[step.inputs[step.exec.mounts[0].input].digest]
+        made = {action.mkdir.path for action in root.file.actions if action.WhichOneof("action") == "mkdir"}
+        files = {action.mkfile.path for action in root.file.actions if action.WhichOneof("action") == "mkfile"}
+        assert {m.dest for m in step.exec.mounts[1:]} <= made and files == {"/envtrack-delta/apply_delta.py"}
 
 
 def test_a_merged_state_has_both_branches_env(tmp_path):
@@ -362,12 +377,12 @@ def test_a_diff_input_is_layered_as_changes_and_the_branches_onto_their_common_s
     assert lowers.count(main) == 2 and len(set(lowers)) == 2   # the branches' lower is main, the diff's is tool
     _, fallback_definition = compiled(tmp_path, MIXED, merge_op=False)
     replays = [op for op in ops_of(fallback_definition)
-               if op.WhichOneof("op") == "exec" and op.exec.meta.args[:2] == ["python3", "-c"]]
+               if op.WhichOneof("op") == "exec" and op.exec.meta.args[:2] == ["python3", "/envtrack-delta/apply_delta.py"]]
     # One step replays py's changes onto system, then built's changes relative to tool, each
     # extracted by a step of its own.
-    applies = [op for op in replays if op.exec.meta.args[3] == "--apply"]
+    applies = [op for op in replays if op.exec.meta.args[2] == "--apply"]
     assert len(applies) == 1 and len(replays) == 3
-    assert applies[0].exec.meta.args[4:] == ["/envtrack-delta/out", "/envtrack-delta/1", "/envtrack-delta/2"]
+    assert applies[0].exec.meta.args[3:] == ["/envtrack-delta/out", "/envtrack-delta/1", "/envtrack-delta/2"]
 
 
 def test_one_replay_step_applies_each_delta_in_order(tmp_path):
