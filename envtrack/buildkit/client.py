@@ -83,9 +83,10 @@ class BuildKit:
     def solve(self, definition: bytes | None, *, exporter: str, exporter_attrs: dict[str, str],
               on_status: Callable[[control_pb2.StatusResponse], None], frontend: str = "",
               frontend_inputs: dict[str, ops_pb2.Definition] | None = None,
+              frontend_attrs: dict[str, str] | None = None,
               cache_to: str = "", cache_from: str = "") -> dict[str, str]:
-        """Solve DEFINITION (or FRONTEND, given FRONTEND_INPUTS instead of session sources) and
-        export it; every Status message goes to ON_STATUS as it arrives. CACHE_TO / CACHE_FROM: a
+        """Solve DEFINITION (or FRONTEND, given FRONTEND_INPUTS instead of session sources and
+        FRONTEND_ATTRS, its options) and export it; every Status message goes to ON_STATUS as it arrives. CACHE_TO / CACHE_FROM: a
         registry reference the build cache is exported to / imported from (BuildKit's `registry`
         cache, mode=max)."""
         ref = f"envtrack-{uuid.uuid4().hex}"
@@ -96,6 +97,7 @@ class BuildKit:
         request = control_pb2.SolveRequest(
             Ref=ref, Definition=ops_pb2.Definition.FromString(definition) if definition else None,
             Exporter=exporter, ExporterAttrs=exporter_attrs, Frontend=frontend, FrontendInputs=frontend_inputs,
+            FrontendAttrs=frontend_attrs,
             Cache=control_pb2.CacheOptions(
                 Exports=[control_pb2.CacheOptionsEntry(Type="registry", Attrs={"ref": cache_to, "mode": "max"})]
                 if cache_to else [],

@@ -294,17 +294,31 @@ class SharedCache:
     source: str = ""
 
 
+STEPS_CONTEXT = "envtrack-steps"   # the config Dockerfile's name for the compiled steps, a frontend input
+
+
 def _solve_and_export(compiled, config: ImageConfig, image: str, project: Project, watcher,
                       cache: SharedCache = SharedCache()) -> str:
+    """Solve the steps and export IMAGE with CONFIG. Without a frontend, BuildKit exports a bare
+    config, and the Engine's exporter ignores the `containerimage.config` attribute (20.10 and 26
+    alike), so the config comes from BuildKit's Dockerfile frontend run on config-only
+    instructions (no container: a commit took 0.1-1 s). A BuildKit that answers Info (v0.11+)
+    reads the steps as the Dockerfile's named context: one solve. v0.8 (Engine 20.10) cannot, so
+    the steps are exported as a raw image first and the Dockerfile starts FROM it: a second solve
+    and the raw image's removal (~0.4 s)."""
     from envtrack.buildkit.client import SolveFailure, connect
 
     raw = f"{project.image_repo}:raw-{image.rsplit(':', 1)[1]}"
-    dockerfile = config.to_dockerfile(raw)   # before solving: a value it cannot carry fails first
+    dockerfiles = {True: config.to_dockerfile(STEPS_CONTEXT), False: config.to_dockerfile(raw)}   # bad values fail first
     watcher.renderer.start(watcher)
     try:
         with connect(project.endpoints) as buildkit:
-            _solve_sharing_cache(buildkit, compiled.definition, raw, watcher, cache)
-            _apply_config(project.engine, buildkit, dockerfile, raw, image)
+            if buildkit.version() is not None:
+                _solve_sharing_cache(_solve_with_config(buildkit, compiled.definition, dockerfiles[True], image,
+                                                        watcher), cache)
+            else:
+                _solve_sharing_cache(_solve_steps(buildkit, compiled.definition, raw, watcher), cache)
+                _apply_config(project.engine, buildkit, dockerfiles[False], raw, image)
     except SolveFailure as failure:
         watcher.renderer.stop()
         if 'exporter "moby" could not be found' in failure.details:
@@ -322,16 +336,67 @@ def _solve_and_export(compiled, config: ImageConfig, image: str, project: Projec
     return image_id
 
 
-def _solve_sharing_cache(buildkit, definition: bytes, raw: str, watcher, cache: SharedCache) -> None:
-    """The solve, exporting and importing CACHE; a BuildKit that cannot export a registry cache
-    (the Engine's own on its graph-driver image store: Engine 20.10, and 26 without the
-    containerd store) is said in one line, and the build goes on without the export."""
+def _solve_with_config(buildkit, definition: bytes, dockerfile: str, image: str, watcher):
+    """One solve: the Dockerfile frontend on DOCKERFILE, whose FROM names the steps' DEFINITION
+    as a frontend input; exported as IMAGE. What the frontend adds (reading the Dockerfile, the
+    config's WORKDIR) stays out of the progress view, as a second solve's did."""
+    from envtrack.pb import ops_pb2
+
+    steps = ops_pb2.Definition.FromString(definition)
+    dockerfile_input = _dockerfile_input(dockerfile)
+    inputs = {"dockerfile": dockerfile_input, "context": dockerfile_input, "steps": steps}
+    attrs = {f"context:{STEPS_CONTEXT}": "input:steps"}
+    ours = {"sha256:" + hashlib.sha256(op).hexdigest() for op in getattr(steps, "def")}
+    on_status = _only_vertices(ours, watcher.on_status)
+
+    def solve(to: str, source: str) -> None:
+        # A frontend's solves import only the caches its options name (as buildctl passes them);
+        # the export is the Control API's, after the frontend has answered.
+        imports = {"cache-imports": json.dumps([{"Type": "registry", "Attrs": {"ref": source}}])} if source else {}
+        buildkit.solve(None, frontend="dockerfile.v0", frontend_inputs=inputs, frontend_attrs={**attrs, **imports},
+                       exporter="moby", exporter_attrs={"name": image}, on_status=on_status, cache_to=to,
+                       cache_from=source)
+    return solve
+
+
+def _solve_steps(buildkit, definition: bytes, raw: str, watcher):
+    return lambda to, source: buildkit.solve(definition, exporter="moby", exporter_attrs={"name": raw},
+                                             on_status=watcher.on_status, cache_to=to, cache_from=source)
+
+
+EXPORTING = "exporting "   # BuildKit's exporter vertex ("exporting to image"), which has no digest of ours
+
+
+def _only_vertices(ours: set[str], on_status):
+    """ON_STATUS for the Status messages of the vertices OURS names and the exporter's."""
+    shown = set(ours)
+
+    def forward(message) -> None:
+        shown.update(v.digest for v in message.vertexes if v.name.startswith(EXPORTING))
+        for items, key in ((message.vertexes, "digest"), (message.statuses, "vertex"), (message.logs, "vertex")):
+            kept = [item for item in items if getattr(item, key) in shown]
+            if len(kept) != len(items):
+                del items[:]
+                items.extend(kept)
+        if message.vertexes or message.statuses or message.logs:
+            on_status(message)
+    return forward
+
+
+def _dockerfile_input(dockerfile: str):
+    from envtrack.state import Mkfile, State
+
+    return State.scratch().file(Mkfile("/Dockerfile", dockerfile.encode()), name="image config").marshal()
+
+
+def _solve_sharing_cache(solve, cache: SharedCache) -> None:
+    """SOLVE(cache_to, cache_from), exporting and importing CACHE; a BuildKit that cannot export
+    a registry cache (the Engine's own on its graph-driver image store: Engine 20.10, and 26
+    without the containerd store) is said in one line, and the build goes on without the export."""
     from envtrack.buildkit.client import SolveFailure
 
-    solve = lambda to: buildkit.solve(definition, exporter="moby", exporter_attrs={"name": raw},  # noqa: E731
-                                      on_status=watcher.on_status, cache_to=to, cache_from=cache.source)
     try:
-        solve(cache.to)
+        solve(cache.to, cache.source)
     except SolveFailure as failure:
         if not cache.to or "cache exporter" not in failure.details.lower():
             raise
@@ -340,18 +405,15 @@ def _solve_sharing_cache(buildkit, definition: bytes, raw: str, watcher, cache: 
         reason = " ".join(failure.details.split())[:160]
         print(f"envtrack: this BuildKit cannot export a build cache to a registry ({reason}); "
               f"building without --cache-to {cache.to}", file=sys.stderr, flush=True)
-        solve("")
+        solve("", cache.source)
 
 
 def _apply_config(endpoint: EngineEndpoint, buildkit, dockerfile: str, raw: str, image: str) -> None:
-    """Without a frontend, BuildKit exports a bare config, and the Engine's exporter ignores the
-    `containerimage.config` attribute (20.10 and 26 alike). So a second solve, on the same
-    connection, runs the Dockerfile frontend on DOCKERFILE (`FROM RAW` and config-only
-    instructions): the same layers, the config set, no container (a commit took 0.1-1 s)."""
+    """BuildKit v0.8: a second solve, on the same connection, of the Dockerfile frontend on
+    DOCKERFILE (`FROM RAW` and config-only instructions): the same layers, the config set."""
     from envtrack.buildkit.client import SolveFailure
-    from envtrack.state import Mkfile, State
 
-    inputs = State.scratch().file(Mkfile("/Dockerfile", dockerfile.encode()), name="image config").marshal()
+    inputs = _dockerfile_input(dockerfile)
     try:
         buildkit.solve(None, frontend="dockerfile.v0", frontend_inputs={"dockerfile": inputs, "context": inputs},
                        exporter="moby", exporter_attrs={"name": image}, on_status=lambda _: None)

@@ -182,6 +182,39 @@ def test_changing_one_branch_leaves_the_other_cached(engine, tmp_path):
     assert run_image(engine, second["image"], "cat /left /right").split() == ["left", "second"]
 
 
+CONFIGURED = r"""
+def build():
+    base(image="{base}")
+    left = branch()
+    run(commands=["echo left > /left"], into=left)
+    right = branch()
+    run(commands=["echo {token} > /right"], into=right)
+    runtime.environ(env={{"LITERAL": "$HOME/x ${{PATH}}", "QUOTED": "a\"b\\c"}})
+    config.entrypoint(args=["env", "--"])
+    return merge([left, right])
+"""
+
+
+def test_the_image_config_is_written_in_the_solve_and_only_the_steps_are_shown(engine, tmp_path):
+    """BuildKit v0.11+ reads the steps as the config Dockerfile's named context (one solve);
+    v0.8 builds a raw image first and removes it. Either way: the config reads back literally,
+    no raw tag is left, and the progress names the user's steps, not the frontend's."""
+    directory = make_project(tmp_path, CONFIGURED.format(base=engine.base, token=uuid.uuid4().hex))
+    proc = run_cli("build", str(directory), "--progress", "plain", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    config = engine.client.images.get(result["image"]).attrs["Config"]
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["LITERAL"] == "$HOME/x ${PATH}" and env["QUOTED"] == 'a"b\\c', env
+    assert config["Entrypoint"] == ["env", "--"] and config["WorkingDir"] == "/workspace"
+    assert run_image(engine, result["image"], "cat /left").strip() == "left"
+    assert "[internal]" not in proc.stderr and "image config" not in proc.stderr and "WORKDIR" not in proc.stderr
+    assert "run echo left > /left" in proc.stderr and "exporting to image" in proc.stderr, proc.stderr
+    repo = result["image"].rsplit(":", 1)[0]
+    tags = [tag for found in engine.client.images.list(repo) for tag in found.tags]
+    assert sorted(tags) == sorted([result["image"], f"{repo}:latest"]), tags
+
+
 SCRATCH = """\
 def build():
     app = scratch()

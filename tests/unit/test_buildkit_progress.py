@@ -105,3 +105,24 @@ def test_live_view_shows_the_log_tail_of_running_steps_only():
     rows = renderer._table().row_count
     renderer.stop()
     assert rows == 2 + LIVE_TAIL
+
+
+def test_a_frontend_solve_shows_only_the_steps_and_the_exporter():
+    from envtrack.solve.service import _only_vertices
+
+    seen: list[control_pb2.StatusResponse] = []
+    forward = _only_vertices({"sha256:step"}, seen.append)
+    mixed = control_pb2.StatusResponse(
+        vertexes=[control_pb2.Vertex(digest="sha256:step", name="[build.envd:3] run echo hi"),
+                  control_pb2.Vertex(digest="sha256:df", name="[internal] load build definition from Dockerfile"),
+                  control_pb2.Vertex(digest="sha256:export", name="exporting to image")],
+        statuses=[control_pb2.VertexStatus(vertex="sha256:export", ID="exporting layers"),
+                  control_pb2.VertexStatus(vertex="sha256:df", ID="transferring dockerfile")],
+        logs=[control_pb2.VertexLog(vertex="sha256:df", msg=b"frontend"),
+              control_pb2.VertexLog(vertex="sha256:step", msg=b"hi\n")])
+    forward(mixed)
+    forward(vertex("sha256:workdir", "[1/2] WORKDIR /workspace"))   # nothing of ours: not passed on
+    forward(log("sha256:export", b"naming"))                         # the exporter, known from before
+    assert [[v.name for v in m.vertexes] for m in seen] == [["[build.envd:3] run echo hi", "exporting to image"], []]
+    assert [s.ID for s in seen[0].statuses] == ["exporting layers"]
+    assert [entry.msg for m in seen for entry in m.logs] == [b"hi\n", b"naming"]
