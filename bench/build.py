@@ -20,7 +20,9 @@ sequence: only on a machine where nothing else is building. Only this run's imag
 stack: an apt toolchain branch, a scientific pip branch, a downloaded-tool branch whose archive
 a loopback HTTP server of this run serves) against their multi-stage Dockerfiles with COPY
 --from; the third phase changes one branch (a pip package added to it); target <= 0.80 each.
---branched prunes the build cache of the Engine DOCKER_HOST names, except the system Engine's,
+--branched prunes the build cache of the Engine DOCKER_HOST names, except the system Engine's
+(on a peer, after removing every envtrack image but the bases: the records an image holds
+survive a prune, and the test suite's builds share envtrack's first steps),
 which other work shares: there "cold" is the nonce step, which every stage builds on (every
 stage of both Dockerfiles starts FROM main), unless --prune-system-engine is given.
 """
@@ -85,6 +87,7 @@ def timed(command: list[str], cwd: Path) -> float:
 
 NAME = f"bench-{os.getpid()}"    # this run's project, container and image names
 PRUNE = False
+PEER = False   # --branched on a peer Engine (DOCKER_HOST is not the system Engine's)
 
 
 def remove_own_images() -> None:
@@ -94,10 +97,25 @@ def remove_own_images() -> None:
             subprocess.run([DOCKER, "rmi", "-f", *set(ids)], capture_output=True)
 
 
+def remove_leftover_builds() -> None:
+    """Before pruning an unshared peer: every envtrack image but the bases (the test suite's builds).
+    `builder prune -af` keeps the build records an image still holds, and envtrack's steps share
+    them (the same base, install.python) where the Dockerfile's do not: "cold" was not cold."""
+    listed = subprocess.run([DOCKER, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                            text=True).stdout.split()
+    leftovers = [ref for ref in listed if ref.startswith("envtrack/") and not ref.startswith("envtrack/base:")
+                 and not ref.endswith(":<none>")]
+    if leftovers:
+        subprocess.run([DOCKER, "rmi", "-f", *leftovers], capture_output=True)
+    subprocess.run([DOCKER, "image", "prune", "-f"], capture_output=True)   # untagged ones hold records too
+
+
 def make_cold(envd: Path, work: Path) -> None:
     """Nothing cached for either tool: prune (--prune), or a nonce step right after the base."""
     remove_own_images()
     if PRUNE:
+        if PEER:
+            remove_leftover_builds()
         subprocess.run([DOCKER, "builder", "prune", "-af"], capture_output=True, check=True)
         return
     nonce = f"{time.time_ns()}"
@@ -225,7 +243,7 @@ def serve_tool_archive():
 
 
 def main(argv: list[str]) -> None:
-    global PRUNE
+    global PRUNE, PEER
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("examples", nargs="*", type=Path)
     parser.add_argument("--envtrack", type=Path, help="console script of a non-editable install")
@@ -235,6 +253,7 @@ def main(argv: list[str]) -> None:
     options = parser.parse_args(argv)
     shared = os.environ.get("DOCKER_HOST", "") in SYSTEM_HOSTS and not options.prune_system_engine
     PRUNE = options.prune or (options.branched and not shared)
+    PEER = options.branched and os.environ.get("DOCKER_HOST", "") not in SYSTEM_HOSTS
     examples = options.examples or ([ROOT / "examples" / "branched", ROOT / "bench" / "ml-branched"]
                                     if options.branched
                                     else [ROOT / "examples" / "quickstart", ROOT / "examples" / "large"])
