@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import http.server
 import io
 import json
@@ -219,16 +220,28 @@ def serve_tool_archive():
     """Serve tool_archive() at /tool.tar.gz on 127.0.0.1 (BuildKit's HTTP source runs in the host's network)."""
     global SERVER
     archive = tool_archive()
+    etag = '"%s"' % hashlib.sha256(archive).hexdigest()[:16]
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        """As a release host answers: an ETag and Last-Modified, 304 to a request that names the
+        ETag (BuildKit's revalidation, for envtrack's steps and the Dockerfile's ADD alike)."""
+
         def do_GET(self):
             if self.path != "/tool.tar.gz":
                 self.send_error(404)
                 return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(archive)))
+            fresh = self.headers.get("If-None-Match") == etag
+            self.send_response(304 if fresh else 200)
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", "Mon, 30 Nov 2026 12:00:00 GMT")
+            if not fresh:
+                self.send_header("Content-Length", str(len(archive)))
             self.end_headers()
-            self.wfile.write(archive)
+            try:
+                if not fresh:
+                    self.wfile.write(archive)
+            except (BrokenPipeError, ConnectionResetError):
+                pass   # a client that wanted only the headers
 
         def log_message(self, *args):
             pass

@@ -41,6 +41,7 @@ class Download:
     position: Position | None = None
     output: Output | None = None    # BuildKit's HTTP source; None: an installer fetches it in its step
     hint: str = ""                  # the ENVTRACK_MIRRORS setting that would point it elsewhere
+    checksum: str = ""              # `sha256:...` BuildKit verifies; "" when the URL's bytes may change
 
     def to_json(self) -> dict:
         return {"builtin": self.kind, "upstream": self.upstream, "url": self.url,
@@ -89,7 +90,7 @@ class Context:
         source = State.http(url, checksum=checksum, filename=filename, name=f"download {url}",
                             position=step.position)
         self.downloads.append(Download(step.kind, upstream, url, step.position, source.output,
-                                       self.mirrors.setting_hint(upstream)))
+                                       self.mirrors.setting_hint(upstream), checksum))
         return source
 
     def installer_url(self, step: Step, upstream: str, *, fallback: bool = False) -> str:

@@ -136,8 +136,9 @@ def skips_host(step: Step) -> bool:
 def tracked_paths(step: Step, base_dir: Path) -> list[Path] | None:
     """The host files STEP reads, for the build stamp to fingerprint; None when it reads
     what a file digest cannot capture: a directory tree, the host directory of
-    run(mount_host=True), or a download without a checksum (it may change behind its URL)."""
-    if step.args.get("mount_host") or (step.kind == "io.http" and not step.args.get("checksum")):
+    run(mount_host=True). A download without a checksum is no host file: the stamp asks its
+    URL again (envtrack.solve.unpinned)."""
+    if step.args.get("mount_host"):
         return None
     found = BUILTINS.get(step.kind)
     paths: list[Path] = []

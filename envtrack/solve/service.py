@@ -19,7 +19,7 @@ from pathlib import Path
 from envtrack import __version__
 from envtrack.endpoints import EngineEndpoint
 from envtrack.engine import api
-from envtrack.solve import stamp
+from envtrack.solve import stamp, unpinned
 from envtrack.errors import EnvtrackError
 from envtrack.llb.image_config import ImageConfig, images_label
 from envtrack.llb.options import BuildOptions, default_build_options
@@ -98,17 +98,18 @@ def build_project(project: Project, *, progress: str = "auto",
     base = found.get(compiled.base_image)
     images = {ref: image_record(ref, doc, dict(options.image_pins)) for ref, doc in found.items()}
     config = final_config(project, compiled.image_config, base, envd_digest, images)
-    tag = short_digest(compiled.digest, config)
+    validated = unpinned.validate(unpinned.unpinned(compiled.downloads), known)   # URLs whose bytes may change
+    tag = short_digest(compiled.digest, config, validated)
     image = f"{project.image_repo}:{tag}"
 
-    existing = api.inspect_image(project.engine, image)
+    existing = None if unpinned.solves_every_build(validated) else api.inspect_image(project.engine, image)
     if existing is not None and not cache.to:   # exporting the cache needs the solve
         view.stop()
         api.tag_image(project.engine, image, project.image_repo, "latest")
         reports = tuple(_report(step, "cached", 0.0) for step in compiled.steps_by_vertex.values())
         _announce_cached(progress, reports)
         result = BuildResult(image, existing["Id"], True, config, reports, time.monotonic() - started, images)
-        _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result, asked)
+        _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result, asked, validated)
         return result
 
     watcher = view.get()
@@ -118,7 +119,7 @@ def build_project(project: Project, *, progress: str = "auto",
                     for d, step in compiled.steps_by_vertex.items())
     cached = all(r.state == "cached" for r in reports)
     result = BuildResult(image, image_id, cached, config, reports, time.monotonic() - started, images)
-    _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result, asked)
+    _record_stamp(project, plan, envd_digest, inputs, (compiled.base_image, base), result, asked, validated)
     return result
 
 
@@ -221,6 +222,8 @@ def cached_build(project: Project, options: BuildOptions, *, progress: str = "au
             if known is not None:
                 known.update(answers)
             return None
+    if recorded["downloads"] and not unpinned.still_validated(recorded["downloads"], known if known is not None else {}):
+        return None   # a URL's bytes changed (or its server no longer says): BuildKit fetches them again
     if f"{project.image_repo}:latest" not in (image.get("RepoTags") or ()):   # a round trip saved when it is
         api.tag_image(project.engine, result["image"], project.image_repo, "latest")
     reports = tuple(StepReport(**dict(step, state="cached", seconds=0.0)) for step in result["steps"])
@@ -241,8 +244,12 @@ def _image_id(endpoint: EngineEndpoint, reference: str) -> str | None:
 
 
 def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
-                  base: tuple[str, dict | None], result: BuildResult, asked: list[dict]) -> None:
+                  base: tuple[str, dict | None], result: BuildResult, asked: list[dict],
+                  validated: list[dict]) -> None:
     from envtrack.llb.host import tracked_paths
+
+    if unpinned.solves_every_build(validated):
+        return  # only BuildKit's fetch can tell whether such a URL changed
 
     host_files: list[Path] = []
     for step in plan.steps:
@@ -258,7 +265,7 @@ def _record_stamp(project: Project, plan: Plan, envd_digest: str, inputs: dict,
     image, found = base
     base_ref = (image, found["Id"]) if found else None
     stamp.write_stamp(project.state_dir, project=_owner(project), sources=sources, inputs=inputs, base=base_ref,
-                      result=result.to_json(), asks=asked)
+                      result=result.to_json(), asks=asked, downloads=validated)
 
 
 def _owner(project: Project) -> dict:
@@ -280,8 +287,12 @@ def final_config(project: Project, config: ImageConfig, base: dict | None, envd_
     return replace(config, env=tuple(env.items()), cmd=cmd).with_labels(**labels)
 
 
-def short_digest(vertex_digest: str, config: ImageConfig) -> str:
+def short_digest(vertex_digest: str, config: ImageConfig, validated: list[dict] = ()) -> str:
+    """The image tag: the steps, the config and what each unpinned URL's server said of its bytes
+    (so a changed download is a new tag, never the old image found by its tag)."""
     payload = vertex_digest + json.dumps(config.to_json(), sort_keys=True)
+    if validated:   # absent, the tags of projects without such URLs stay as they were
+        payload += json.dumps(validated, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

@@ -6,7 +6,9 @@ after each build `.envtrack/build-stamp.json` records the hashes of every input 
 image depends on: the envd sources (bytes), the build options (CA bundle, proxy
 variables: `envtrack.llb.options`, the same object the compiler used), the base
 image's id and envtrack's version, and the questions the build asked Open VSX and GitHub
-with their answers (envtrack.solve.newest: asked again each build, as envd asks). When all
+with their answers (envtrack.solve.newest: asked again each build, as envd asks), and what
+the server of each download without a checksum says of its bytes (envtrack.solve.unpinned:
+asked again each build, as BuildKit asks). When all
 still match and the image is still in the Engine, the image is the answer. The stamp names
 the project it was written for (its envd file's absolute path and its name): a copied
 directory carries the stamp along, and must never answer with the original project's image. Any doubt (a missing or unreadable stamp, a
@@ -64,11 +66,13 @@ def owner(envd_file: Path, name: str) -> dict:
 
 
 def write_stamp(state_dir: Path, *, project: dict, sources: dict[str, str], inputs: dict,
-                base: tuple[str, str] | None, result: dict, asks: list[dict] = ()) -> None:
+                base: tuple[str, str] | None, result: dict, asks: list[dict] = (),
+                downloads: list[dict] = ()) -> None:
     """Record a finished build of PROJECT (`owner()`); SOURCES maps each envd file to the
-    digest of the bytes evaluated; ASKS, the questions it asked and their answers."""
+    digest of the bytes evaluated; ASKS, the questions it asked and their answers; DOWNLOADS,
+    each URL without a checksum with its server's validator (envtrack.solve.unpinned)."""
     stamp = {"project": project, "sources": sources, "inputs": inputs, "base": list(base) if base else None,
-             "result": result, "asks": list(asks)}
+             "result": result, "asks": list(asks), "downloads": list(downloads)}
     try:
         write_atomic(stamp_path(state_dir), json.dumps(stamp, sort_keys=True), mode=STATE_FILE_MODE)
     except OSError:
@@ -80,7 +84,7 @@ def read_stamp(state_dir: Path) -> dict | None:
         stamp = json.loads(stamp_path(state_dir).read_text())
     except (OSError, ValueError):
         return None
-    keys = {"project", "sources", "inputs", "base", "result", "asks"}   # a stamp without asks predates them
+    keys = {"project", "sources", "inputs", "base", "result", "asks", "downloads"}   # one without predates them
     return stamp if isinstance(stamp, dict) and keys <= stamp.keys() else None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import socket
 import threading
 import time
@@ -20,15 +21,28 @@ from conftest import BASE_IMAGE, names_of, run_cli
 PAYLOAD = b"served on loopback\n"
 
 
+class Served(http.server.SimpleHTTPRequestHandler):
+    """A plain file server (Last-Modified, Content-Length; no ETag) that notes who asked for what."""
+
+    asked: list[tuple[str, str]] = []   # (path, User-Agent)
+
+    def log_message(self, *args) -> None:
+        Served.asked.append((self.path, self.headers.get("User-Agent", "")))
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     (root / "payload.txt").write_bytes(PAYLOAD)
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(root))  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Served(*a, directory=str(root)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
+    yield root, f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[1]
 
 
 @pytest.fixture()
@@ -77,6 +91,37 @@ def build():
     assert len(set(pids.read_text().split())) >= 3, "the daemon was not restarted after it exited"
     assert (project / "shared" / "init.txt").read_text() == "init\n"
     assert (project / "shared" / "entry.txt").read_text() == "entry\n"
+
+
+def test_a_download_without_a_checksum_is_fetched_again_when_its_bytes_change(served, make_project,
+                                                                               docker_client) -> None:
+    """As `docker build` re-asks an ADD URL: the unchanged URL still answers from the stamp (after
+    envtrack asks its server), the changed one is fetched again, never found as the old image."""
+    root, server = served
+    (root / "moving.txt").write_bytes(b"first\n")
+    project = make_project(f"""\
+def build():
+    base(image="{BASE_IMAGE}")
+    io.http(url="{server}/moving.txt", filename="moving.txt")
+""")
+
+    def build() -> tuple[dict, bytes]:
+        proc = run_cli("build", "--progress", "quiet", "--json", cwd=project, check=True)
+        result = json.loads(proc.stdout)
+        content = docker_client.containers.run(result["image_id"], ["cat", "/home/envd/extra_source/moving.txt"],
+                                               remove=True)
+        return result, content
+
+    first, content = build()
+    assert content == b"first\n" and not first["cached"]
+    Served.asked.clear()
+    again, _ = build()
+    assert again["cached"] and again["image_id"] == first["image_id"]
+    assert ("/moving.txt", "envtrack") in Served.asked   # the stamp asked the server again
+    (root / "moving.txt").write_bytes(b"second, longer\n")
+    changed, content = build()
+    assert content == b"second, longer\n", "the changed download was not fetched again"
+    assert changed["image"] != first["image"] and changed["image_id"] != first["image_id"]
 
 
 def test_a_wrong_checksum_fails_the_build(server, make_project) -> None:

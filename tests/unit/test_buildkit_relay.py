@@ -103,6 +103,10 @@ def test_short_digest_covers_the_definition_and_the_config():
     assert short_digest("sha256:a", config) != short_digest("sha256:b", config)
     assert short_digest("sha256:a", config) != short_digest("sha256:a", ImageConfig(cmd=("sh",)))
     assert len(short_digest("sha256:a", config)) == 12
+    # what an unpinned URL's server says of its bytes: a changed download is a new tag
+    one, two = [{"url": "http://x/a", "validator": "etag 1"}], [{"url": "http://x/a", "validator": "etag 2"}]
+    assert short_digest("sha256:a", config, one) != short_digest("sha256:a", config, two)
+    assert short_digest("sha256:a", config, []) == short_digest("sha256:a", config)
 
 
 def test_stamp_is_invalid_when_a_source_or_the_base_changes(tmp_path, monkeypatch):

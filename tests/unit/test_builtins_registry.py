@@ -141,5 +141,6 @@ def test_the_build_stamp_fingerprints_the_host_files_install_steps_read(tmp_path
     assert tracked_paths(pip, tmp_path) == [tmp_path / "requirements.txt", tmp_path / "a.whl"]
     assert tracked_paths(step(3, "io.copy", host_path="src", envd_path="/src"), tmp_path) is None
     assert tracked_paths(step(4, "io.copy", host_path="/bin/sh", envd_path="/sh", image="x"), tmp_path) == []
-    assert tracked_paths(step(5, "io.http", url="http://127.0.0.1/x"), tmp_path) is None
+    # no host file: the stamp asks its server again instead (envtrack.solve.unpinned)
+    assert tracked_paths(step(5, "io.http", url="http://127.0.0.1/x"), tmp_path) == []
     assert tracked_paths(step(6, "run", commands=["true"], mount_host=True), tmp_path) is None

@@ -360,3 +360,58 @@ def test_a_stamps_questions_are_asked_again_and_a_project_without_any_asks_nothi
     assert still_answered([], mirrors) == (True, {})
     assert resolve_newest(Plan(file="build.envd", target="build", steps=(base(),)), mirrors, "amd64")[1] == []
     assert still_answered([{"ask": {"step": 1}}], mirrors) == (False, {})   # an unreadable record proves nothing
+
+
+def test_only_io_http_without_a_checksum_is_asked_again_at_each_build():
+    from envtrack.llb.compile import compile_plan
+    from envtrack.llb.options import default_build_options
+    from envtrack.solve.unpinned import unpinned
+
+    plan = Plan(file="build.envd", target="build", steps=(
+        base(), step(2, "io.http", url="https://example.org/data.tar.gz", filename="", checksum=""),
+        step(3, "io.http", url="https://example.org/pinned.bin", filename="", checksum="sha256:" + "a" * 64),
+        step(4, "install.go", version="1.22.1")))
+    compiled = compile_plan(plan, default_build_options())
+    assert {d.kind for d in compiled.downloads} >= {"io.http", "install.go"}
+    assert unpinned(compiled.downloads) == ["https://example.org/data.tar.gz"]
+
+
+def test_a_download_s_validator_is_its_servers_etag_or_date_and_length(tmp_path, monkeypatch):
+    import http.server
+    import os
+    import threading
+
+    from envtrack.solve.unpinned import still_validated, validate, validator
+
+    (tmp_path / "data.bin").write_bytes(b"one")
+    os.utime(tmp_path / "data.bin", (1_700_000_000, 1_700_000_000))
+    etags = {}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):   # Last-Modified and Content-Length, as a plain server
+        def end_headers(self):
+            if self.path in etags:
+                self.send_header("ETag", etags[self.path])
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Handler(*a, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/data.bin"
+    try:
+        assert validator(url) == "modified Tue, 14 Nov 2023 22:13:20 GMT length 3"
+        record = validate([url], {})
+        assert still_validated(record, {})
+        (tmp_path / "data.bin").write_bytes(b"two!")   # new bytes behind the same URL: the stamp no longer holds
+        assert not still_validated(record, {})
+        etags["/data.bin"] = '"v2"'
+        assert validator(url) == 'etag "v2"'
+        assert validator(url.replace("data.bin", "missing.bin")) == ""   # 404: nothing proves it unchanged
+    finally:
+        server.shutdown()
+        server.server_close()
+    known = {}
+    assert validate([url], known) == [{"url": url, "validator": ""}]   # unreachable: the build solves
+    assert validate([url], known) == [{"url": url, "validator": ""}] and list(known) == [f"validator {url}"]
+    assert not still_validated([{"url": url}], {})   # a record that cannot say what it asked proves nothing
