@@ -21,12 +21,14 @@
 * A diff used as a state of its own (built on, or the image): the new and changed paths
   of UPPER copied into an empty filesystem; its deletions have nothing to apply to.
 
-Both steps run on envtrack's base image (they need python3), with no network, and with every
-mount point and the tool itself already in their root (`tool_root`): the root is not part of
-either step's result, so BuildKit mounts the image's own layer as the root, one layer shared by
-every such step running at once. A mount point missing from it would be made there by runc and
-removed by BuildKit when that step ends, and Linux detaches a removed mount point in every mount
-namespace: the steps beside it would lose their mounts mid-walk.
+Both steps run envtrack's base image's python3, with no network. The extract step runs on that
+image with every mount point and the tool itself already in its root (`tool_root`): the root is
+not part of the step's result, so BuildKit mounts the image's own layer as the root, one layer
+shared by every such step running at once. A mount point missing from it would be made there by
+runc and removed by BuildKit when that step ends, and Linux detaches a removed mount point in
+every mount namespace: the steps beside it would lose their mounts mid-walk. The replay step's
+root is the state it applies onto, its result (`replay_in_root`), and all it mounts is below
+/dev, the container's own tmpfs.
 """
 
 from __future__ import annotations
@@ -57,21 +59,61 @@ def tool_root(mount_points: list[str]) -> State:
                       name="replay tool")
 
 
-def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, position: Position | None) -> State:
+def replay(onto: State, deltas: list[tuple[State, State]], *, name: str, position: Position | None,
+           arch: str = "") -> State:
     """ONTO plus what each UPPER changed relative to its LOWER, in order; keeps ONTO's process defaults.
 
     One step replays every delta: on a graph-driver Engine each step's commit costs about a
-    second, and a later delta's step would rerun whenever an earlier one did anyway.
+    second, and a later delta's step would rerun whenever an earlier one did anyway. Its root
+    is ONTO itself where ARCH names the tool's loader (see `replay_in_root`).
     """
+    changes = [extract(lower, upper, name=f"{name}: changes {number}/{len(deltas)}", position=position)
+               for number, (lower, upper) in enumerate(deltas, 1)]
+    if onto.output is not None and arch in LOADERS:
+        return replay_in_root(onto, changes, arch, name=name, position=position)
     mounts = [Mount(dest=OUT, source=onto.output, readonly=False, output=True)]
-    for number, (lower, upper) in enumerate(deltas, 1):
-        changes = extract(lower, upper, name=f"{name}: changes {number}/{len(deltas)}", position=position)
-        # committed, as the extract step mounts the branch: BuildKit keys the delta by its definition
-        # instead of checksumming its files first (the whole venv of a changed pip branch)
-        mounts.append(Mount(dest=f"{DELTA_ROOT}/{number}", source=changes.output, committed=True))
+    # committed, as the extract step mounts the branch: BuildKit keys the delta by its definition
+    # instead of checksumming its files first (the whole venv of a changed pip branch)
+    mounts += [Mount(dest=f"{DELTA_ROOT}/{number}", source=delta.output, committed=True)
+               for number, delta in enumerate(changes, 1)]
     points = [mount.dest for mount in mounts]
     ran = tool_root(points).run(["python3", TOOL, "--apply", *points], mounts=tuple(mounts),
                                 network=Network.NONE, name=name, position=position)
+    return onto.with_output(ran.output)
+
+
+# Where the in-root replay mounts what it runs: below /dev, the container's own tmpfs, so no
+# mount point is made in ONTO (the step's result) nor in any layer another step shares.
+IN_DEV = "/dev/envtrack-delta"
+PYTHON_ROOT, TOOL_DIR = f"{IN_DEV}/python", f"{IN_DEV}/tool"
+# The base image's dynamic loader and library directory, by the Engine's architecture: its
+# python3 runs under a root that is not its own, so the loader is named, not looked up.
+LOADERS = {"amd64": ("x86_64-linux-gnu", "ld-linux-x86-64.so.2"), "arm64": ("aarch64-linux-gnu", "ld-linux-aarch64.so.1")}
+
+
+def replay_in_root(onto: State, changes: list[State], arch: str, *, name: str, position: Position | None) -> State:
+    """The replay run with ONTO as its root, the deltas applied to `/`.
+
+    On Engine 26's graph-driver store the first mount of a step's result below the root costs
+    ~0.45 s per build (the image's own layer and a delta made on scratch cost nothing, a root
+    nothing either), and ONTO, a branch, is such a result: mounted, it was that much of every
+    changed build. So the tool runs on envtrack's base image mounted below /dev, through the
+    image's loader, on whatever ONTO holds; deltas never hold /dev, /proc or /sys paths (no step
+    writes there), and the tool touches only the paths they name.
+    """
+    triplet, loader = LOADERS[arch]
+    libraries = f"{PYTHON_ROOT}/usr/lib/{triplet}"
+    tool = State.scratch().file(Mkfile("/apply_delta.py", _TOOL_SOURCE.read_bytes()), name="replay tool")
+    mounts = [Mount(dest=PYTHON_ROOT, source=State.image(BASE_IMAGE, name=f"base {BASE_IMAGE}").output,
+                    committed=True),
+              Mount(dest=TOOL_DIR, source=tool.output, committed=True)]
+    mounts += [Mount(dest=f"{IN_DEV}/{number}", source=delta.output, committed=True)
+               for number, delta in enumerate(changes, 1)]
+    argv = [f"{libraries}/{loader}", "--library-path", libraries, f"{PYTHON_ROOT}/usr/bin/python3", "-S", "-B",
+            f"{TOOL_DIR}/apply_delta.py", "--apply", "/", *(m.dest for m in mounts[2:])]
+    # PYTHONHOME finds the mounted standard library; ONTO's own PYTHONPATH (a venv's) must not
+    ran = onto.run(argv, env={"PYTHONHOME": f"{PYTHON_ROOT}/usr", "PYTHONPATH": ""}, user="root", cwd="/",
+                   mounts=tuple(mounts), network=Network.NONE, name=name, position=position)
     return onto.with_output(ran.output)
 
 
@@ -98,7 +140,8 @@ class Layer:
     lower: State | None = None
 
 
-def merge(base: State | None, layers: list[Layer], *, name: str, position: Position | None) -> State:
+def merge(base: State | None, layers: list[Layer], *, name: str, position: Position | None,
+          arch: str = "") -> State:
     """BASE (or nothing) with each layer applied in order: changes replayed, whole states copied."""
     if base is None:
         first, *rest = layers
@@ -115,7 +158,7 @@ def merge(base: State | None, layers: list[Layer], *, name: str, position: Posit
         group = list(group)
         if replayed:
             state = replay(state, [(layer.lower, layer.upper) for layer in group],
-                           name=_label(name, number, len(group), len(layers)), position=position)
+                           name=_label(name, number, len(group), len(layers)), position=position, arch=arch)
         else:
             for offset, layer in enumerate(group):
                 state = state.file(Copy(source=layer.upper.output, src="/", dest="/"),

@@ -128,7 +128,7 @@ def origin(ctx: Context, definition: StateDef | None, branches: dict[str, Branch
         return replace(branches[definition.inputs[0]], diff_of=branches[definition.inputs[0]].diff_of)
     if definition.origin == "diff":
         return lower_diff(definition, branches, merge_op)
-    return lower_merge(definition, branches, defs, merge_op)
+    return lower_merge(definition, branches, defs, merge_op, ctx.arch)
 
 
 def lower_diff(definition: StateDef, branches: dict[str, Branch], merge_op: bool) -> Branch:
@@ -144,7 +144,7 @@ def lower_diff(definition: StateDef, branches: dict[str, Branch], merge_op: bool
 
 
 def lower_merge(definition: StateDef, branches: dict[str, Branch], defs: dict[str, StateDef],
-                merge_op: bool) -> Branch:
+                merge_op: bool, arch: str) -> Branch:
     """Diff inputs are layered as changes; the other inputs onto their common state, if any."""
     names = list(definition.inputs)
     inputs = [branches[n] for n in names]
@@ -167,7 +167,7 @@ def lower_merge(definition: StateDef, branches: dict[str, Branch], defs: dict[st
                   for layer in layers]
         state = State.merge(parts, **where)
     else:
-        state = fallback.merge(base, layers, **where)
+        state = fallback.merge(base, layers, arch=arch, **where)
     state = _env_merged(state, base if base is not None else layers[0].upper, layers)
     first = inputs[0]
     return Branch(state=state, base_image=first.base_image, has_python=any(b.has_python for b in inputs),

@@ -180,26 +180,41 @@ def result_input_index(definition) -> int:
     return final.inputs[0].index
 
 
+LOADER_ARGS = ["/dev/envtrack-delta/python/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "--library-path",
+               "/dev/envtrack-delta/python/usr/lib/x86_64-linux-gnu", "/dev/envtrack-delta/python/usr/bin/python3",
+               "-S", "-B", "/dev/envtrack-delta/tool/apply_delta.py"]
+
+
+def delta_steps(ops) -> list:
+    """The fallback's exec steps: each runs the replay tool, from its root or from below /dev."""
+    return [op for op in ops if op.WhichOneof("op") == "exec" and any(a.endswith("/apply_delta.py")
+                                                                       for a in op.exec.meta.args)]
+
+
 def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops(tmp_path):
     result, definition = compiled(tmp_path, BRANCHES.format(pip="six"), merge_op=False)
     assert not {"merge", "diff"} & set(kinds(definition))
     ops = ops_of(definition)
     replay = ops[-1].exec
-    assert replay.meta.args[:2] == ["python3", "/envtrack-delta/apply_delta.py"] and replay.network == pb.NONE
-    assert replay.meta.args[2:] == ["--apply", "/envtrack-delta/out", "/envtrack-delta/1"]
+    # the first branch is the replay's root and its result; the base image's python3 runs the tool
+    # from below /dev (the container's tmpfs: no mount point is made in the result)
+    assert replay.meta.args[:7] == LOADER_ARGS and replay.network == pb.NONE and replay.meta.user == "root"
+    assert replay.meta.args[7:] == ["--apply", "/", "/dev/envtrack-delta/1"]
+    assert "PYTHONHOME=/dev/envtrack-delta/python/usr" in replay.meta.env and "PYTHONPATH=" in replay.meta.env
     mounts = {m.dest: m for m in replay.mounts}
-    # BuildKit numbers an exec's results in mount order: the delta (committed) is 0, out is the result
-    assert mounts["/"].output == -1 and mounts["/envtrack-delta/out"].output == 1
-    assert result_input_index(definition) == 1
-    # the delta is writable and committed (an output nothing reads): keyed by its definition, never
+    assert mounts["/"].output == 0 and result_input_index(definition) == 0
+    # the rest are writable and committed (outputs nothing reads): keyed by their definition, never
     # checksummed by BuildKit, which hashes every input mount without an output
-    assert (mounts["/envtrack-delta/1"].readonly, mounts["/envtrack-delta/1"].output) == (False, 0)
+    assert {d: (m.readonly, m.output >= 1) for d, m in mounts.items() if d != "/"} == {
+        "/dev/envtrack-delta/python": (False, True), "/dev/envtrack-delta/tool": (False, True),
+        "/dev/envtrack-delta/1": (False, True)}
     labels = branch_digests(result)
+    root = ops[-1].inputs[mounts["/"].input].digest
     digests = [i.digest for i in ops[-1].inputs]
-    # out = the apt branch, as built; the pip branch reaches the replay only through its delta.
-    assert labels["install.apt_packages jq"] in digests and labels["install.python_packages six"] not in digests
+    # the root = the apt branch, as built; the pip branch reaches the replay only through its delta.
+    assert root == labels["install.apt_packages jq"] and labels["install.python_packages six"] not in digests
     by_digest = {"sha256:" + hashlib.sha256(op.SerializeToString(deterministic=True)).hexdigest(): op for op in ops}
-    extract = by_digest[ops[-1].inputs[mounts["/envtrack-delta/1"].input].digest]
+    extract = by_digest[ops[-1].inputs[mounts["/dev/envtrack-delta/1"].input].digest]
     assert extract.exec.meta.args[2:] == ["--extract", "/envtrack-delta/delta", "/envtrack-delta/lower",
                                           "/envtrack-delta/upper"] and extract.exec.network == pb.NONE
     extract_mounts = {m.dest: m for m in extract.exec.mounts}
@@ -212,19 +227,36 @@ def test_the_fallback_replays_the_second_branch_onto_the_first_without_merge_ops
     assert extract.inputs[extract_mounts["/envtrack-delta/upper"].input].digest == labels["install.python_packages six"]
 
 
+def test_an_architecture_without_a_known_loader_replays_from_the_tool_image_as_root():
+    from envtrack.llb import fallback
+
+    common = State.image("envtrack/base:bookworm").run(["true"])
+    first, second = common.run(["touch", "/a"]), common.run(["touch", "/b"])
+    for arch, args in (("riscv64", ["python3", "/envtrack-delta/apply_delta.py", "--apply", "/envtrack-delta/out",
+                                    "/envtrack-delta/1"]),
+                       ("amd64", [*LOADER_ARGS, "--apply", "/", "/dev/envtrack-delta/1"])):
+        merged = fallback.replay(first, [(common, second)], name="merge", position=None, arch=arch)
+        assert ops_of(merged.marshal())[-1].exec.meta.args == args
+
+
 def test_every_fallback_mount_point_and_the_tool_are_already_in_the_steps_root(tmp_path):
-    # The steps' root is the image's shared read-only layer: a mount point runc had to make there
-    # is removed when the step ends, which detaches that mount from every step running beside it.
+    # The extract steps' root is the image's shared read-only layer: a mount point runc had to make
+    # there is removed when the step ends, which detaches that mount from every step running beside
+    # it. The replay (whose root is its result) mounts all it runs below /dev, the container's tmpfs.
     _, definition = compiled(tmp_path, MIXED, merge_op=False)
     ops = ops_of(definition)
     by_digest = {"sha256:" + hashlib.sha256(op.SerializeToString(deterministic=True)).hexdigest(): op for op in ops}
-    steps = [op for op in ops if op.WhichOneof("op") == "exec" and "/envtrack-delta/apply_delta.py" in op.exec.meta.args]
+    steps = delta_steps(ops)
     assert len(steps) == 3
-    for step in steps:
+    extracts = [step for step in steps if "--extract" in step.exec.meta.args]
+    assert len(extracts) == 2
+    for step in extracts:
         root = by_digest[step.inputs[step.exec.mounts[0].input].digest]
         made = {action.mkdir.path for action in root.file.actions if action.WhichOneof("action") == "mkdir"}
         files = {action.mkfile.path for action in root.file.actions if action.WhichOneof("action") == "mkfile"}
         assert {m.dest for m in step.exec.mounts[1:]} <= made and files == {"/envtrack-delta/apply_delta.py"}
+    (replay,) = [step for step in steps if "--apply" in step.exec.meta.args]
+    assert all(m.dest.startswith("/dev/envtrack-delta/") for m in replay.exec.mounts[1:])
 
 
 def test_a_merged_state_has_both_branches_env(tmp_path):
@@ -376,13 +408,12 @@ def test_a_diff_input_is_layered_as_changes_and_the_branches_onto_their_common_s
     lowers = [d.inputs[d.diff.lower.input].digest for d in diffs]
     assert lowers.count(main) == 2 and len(set(lowers)) == 2   # the branches' lower is main, the diff's is tool
     _, fallback_definition = compiled(tmp_path, MIXED, merge_op=False)
-    replays = [op for op in ops_of(fallback_definition)
-               if op.WhichOneof("op") == "exec" and op.exec.meta.args[:2] == ["python3", "/envtrack-delta/apply_delta.py"]]
+    replays = delta_steps(ops_of(fallback_definition))
     # One step replays py's changes onto system, then built's changes relative to tool, each
     # extracted by a step of its own.
-    applies = [op for op in replays if op.exec.meta.args[2] == "--apply"]
+    applies = [op for op in replays if "--apply" in op.exec.meta.args]
     assert len(applies) == 1 and len(replays) == 3
-    assert applies[0].exec.meta.args[3:] == ["/envtrack-delta/out", "/envtrack-delta/1", "/envtrack-delta/2"]
+    assert applies[0].exec.meta.args[7:] == ["--apply", "/", "/dev/envtrack-delta/1", "/dev/envtrack-delta/2"]
 
 
 def test_one_replay_step_applies_each_delta_in_order(tmp_path):
