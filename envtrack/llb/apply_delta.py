@@ -1,6 +1,6 @@
 """Replay what changed from LOWER to UPPER onto OUT: the DiffOp+MergeOp fallback for old BuildKit.
 
-Ships into build steps (a file in their root, envtrack.llb.fallback.tool_root): stdlib only,
+Ships into build steps (a file in their root or mounted below /dev, envtrack.llb.fallback): stdlib only,
 Python 3.8. BuildKit v0.8 has no MergeOp/DiffOp, so branches built on a common lower state are
 layered onto another in two kinds of step (envtrack.llb.fallback). `--extract DELTA LOWER UPPER` walks one
 branch against its lower state and writes what it changed, small, into DELTA; `--apply OUT
